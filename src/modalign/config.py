@@ -1,0 +1,182 @@
+"""Typed, validated configuration shared by every layer: recipes (model + stages + evals) loaded from YAML.
+
+A recipe is validated up front, before any weight is loaded, and every error names the field and what to change.
+Components (encoders, connectors, datasets) are `{name: ..., <params>}` mappings: the name picks a builder from its
+family's registry and the remaining keys are that builder's keyword parameters (checked by `registry.build`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .registry import ConfigError
+
+COMPONENT_NAMES = ("vision", "text", "head", "connector", "lm", "lm.lora")
+
+
+class Component(BaseModel):
+    """A named component plus its builder's keyword parameters."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str
+
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class ModelConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["dual", "vlm"]
+    vision: Component
+    text: Component | None = None          # dual encoders
+    connector: Component | None = None     # vision-language models
+    lm: Component | None = None            # vision-language models
+    embed_dim: int = Field(256, gt=0)      # dual encoders: the shared space
+    head: Literal["linear", "mlp"] = "linear"
+    loss: Literal["clip", "siglip"] = "clip"
+    siglip_chunk_size: int | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _parts_for_kind(self) -> "ModelConfig":
+        if self.kind == "dual" and self.text is None:
+            raise ValueError("a dual encoder needs a `text:` tower (e.g. `text: {name: minilm}`)")
+        if self.kind == "vlm" and (self.connector is None or self.lm is None):
+            raise ValueError("a vlm needs `connector:` (e.g. `{name: mlp}`) and `lm:` (e.g. `{name: tiny-llama}`)")
+        return self
+
+
+class LoraConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    r: int = Field(8, gt=0)
+    alpha: int = Field(16, gt=0)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    target_modules: list[str] = ["q_proj", "k_proj", "v_proj", "o_proj"]
+
+
+class StageConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    objective: Literal["contrastive", "caption", "instruct", "qformer"]
+    data: Component
+    steps: int = Field(gt=0)
+    batch_size: int = Field(32, gt=0)
+    grad_accum: int = Field(1, gt=0)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    warmup_steps: int = Field(0, ge=0)
+    schedule: Literal["cosine", "linear", "constant"] = "cosine"
+    train: list[str] = Field(min_length=1)  # the freeze plan: components listed here train, all others are frozen
+    lora: LoraConfig | None = None
+    max_grad_norm: float | None = Field(1.0, gt=0)
+    log_every: int = Field(10, gt=0)
+    eval_every: int = Field(0, ge=0)
+    checkpoint_every: int = Field(0, ge=0)
+    cache_frozen_features: bool = True
+    skip_bad: bool = False
+
+    @field_validator("train")
+    @classmethod
+    def _known_components(cls, v: list[str]) -> list[str]:
+        bad = [c for c in v if c not in COMPONENT_NAMES]
+        if bad:
+            raise ValueError(f"unknown component(s) {bad}; a freeze plan names some of {list(COMPONENT_NAMES)}")
+        return v
+
+    @model_validator(mode="after")
+    def _lora_consistent(self) -> "StageConfig":
+        if "lm.lora" in self.train and self.lora is None:
+            raise ValueError("`train` lists lm.lora: add a `lora:` block (e.g. `lora: {r: 8}`)")
+        if "lm.lora" in self.train and "lm" in self.train:
+            raise ValueError("train either `lm` (full) or `lm.lora` (adapters), not both")
+        return self
+
+
+class EvalConfig(BaseModel):
+    """One evaluation suite run on a dataset; extra keys are the suite's parameters."""
+
+    model_config = ConfigDict(extra="allow")
+    suite: str
+    data: Component | None = None
+
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class RecipeConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    description: str = ""
+    seed: int = 0
+    model: ModelConfig
+    stages: list[StageConfig] = Field(min_length=1)
+    eval: list[EvalConfig] = []
+
+    @model_validator(mode="after")
+    def _unique_stage_names(self) -> "RecipeConfig":
+        names = [s.name for s in self.stages]
+        if len(set(names)) != len(names):
+            raise ValueError(f"stage names must be unique, got {names}")
+        return self
+
+
+def _parse_value(text: str) -> Any:
+    return yaml.safe_load(text) if text != "" else ""
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    """Apply `a.b.0.c=value` settings (values parsed as YAML) to a nested dict/list structure."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like key.path=value (e.g. stages.0.steps=100)")
+        key, value = item.split("=", 1)
+        node: Any = raw
+        parts = key.split(".")
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise ConfigError(f"override {key!r}: {part!r} is not an index of a list of {len(node)}")
+                if last:
+                    node[int(part)] = _parse_value(value)
+                else:
+                    node = node[int(part)]
+            elif isinstance(node, dict):
+                if last:
+                    node[part] = _parse_value(value)
+                else:
+                    node = node.setdefault(part, {})
+            else:
+                raise ConfigError(f"override {key!r}: cannot descend into {type(node).__name__} at {part!r}")
+    return raw
+
+
+def format_validation_error(err: ValidationError, source: str) -> str:
+    lines = [f"{source}: the recipe is not valid:"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        lines.append(f"  - {loc}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def validate_recipe(raw: dict, source: str = "recipe") -> RecipeConfig:
+    try:
+        return RecipeConfig.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, source)) from None
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None) -> RecipeConfig:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"recipe {path} does not exist (the built-in ones are in recipes/)")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a recipe is a mapping with name, model and stages")
+    return validate_recipe(apply_overrides(raw, list(overrides or [])), str(path))

@@ -1,0 +1,3 @@
+"""Layer 1: worlds, readers and collators. Knows nothing of models."""
+
+DATASETS: dict = {}
