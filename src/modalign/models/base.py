@@ -6,7 +6,13 @@ from torch import nn
 
 
 class AlignmentModel(nn.Module):
-    """Base of `DualEncoder` and `VisionLanguageModel`. See docs/INTERFACES.md."""
+    """Base of `DualEncoder` and `VisionLanguageModel`. See docs/INTERFACES.md.
+
+    `forward(batch, objective)` is `training_loss`, so DistributedDataParallel's hooks see the training step.
+    """
+
+    def forward(self, batch: dict, objective: str) -> dict:
+        return self.training_loss(batch, objective)
 
     def components(self) -> dict[str, nn.Module]:
         raise NotImplementedError
