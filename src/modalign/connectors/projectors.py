@@ -1,0 +1,78 @@
+"""Token-wise projectors: `linear` (LLaVA-1.0) and `mlp` (LLaVA-1.5's Linear-GELU-Linear).
+
+Both keep one LM token per encoder token (M = N). The `mlp` names its layers `linear_1` / `linear_2` like
+transformers' `LlavaMultiModalProjector` (models/llava/modeling_llava.py), so a state dict maps onto that class
+one to one (prefix `multi_modal_projector.`), which is what lets a trained VLM export as an HF LLaVA checkpoint.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from modalign.registry import ConfigError
+
+# Activations by the names transformers' ACT2FN uses; "gelu" is the exact (erf) GELU that LLaVA-1.5 trains with.
+ACTIVATIONS = {
+    "gelu": lambda: nn.GELU(),
+    "gelu_pytorch_tanh": lambda: nn.GELU(approximate="tanh"),
+    "relu": lambda: nn.ReLU(),
+    "silu": lambda: nn.SiLU(),
+}
+
+
+def make_activation(name: str) -> nn.Module:
+    if name not in ACTIVATIONS:
+        raise ConfigError(f"unknown activation {name!r}; choose one of: {', '.join(sorted(ACTIVATIONS))}")
+    return ACTIVATIONS[name]()
+
+
+def check_features(features: torch.Tensor, in_dim: int, who: str) -> None:
+    """Fail early with a message naming the connector, instead of a matmul shape error deep inside."""
+    if features.dim() != 3:
+        raise ValueError(f"{who} expects features of shape [B, N, {in_dim}], got {tuple(features.shape)}")
+    if features.shape[-1] != in_dim:
+        raise ValueError(
+            f"{who} was built with in_dim={in_dim} but got features with {features.shape[-1]} channels; "
+            f"set in_dim to the vision encoder's hidden_size"
+        )
+
+
+class LinearProjector(nn.Module):
+    """One linear map per token: [B, N, Din] -> [B, N, Dout]."""
+
+    fusion = "prefix"
+
+    def __init__(self, in_dim: int, out_dim: int, bias: bool = True):
+        super().__init__()
+        self.in_dim, self.out_dim = in_dim, out_dim
+        self.proj = nn.Linear(in_dim, out_dim, bias=bias)
+
+    def num_tokens(self, n_in: int) -> int:
+        return n_in
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        check_features(features, self.in_dim, "linear connector")
+        return self.proj(features)  # [B, N, Dout]
+
+
+class MLPProjector(nn.Module):
+    """Linear -> activation -> Linear per token (LLaVA-1.5 `mlp2x_gelu`): [B, N, Din] -> [B, N, Dout]."""
+
+    fusion = "prefix"
+
+    def __init__(self, in_dim: int, out_dim: int, hidden_dim: int | None = None, act: str = "gelu",
+                 bias: bool = True):
+        super().__init__()
+        self.in_dim, self.out_dim = in_dim, out_dim
+        hidden_dim = hidden_dim or out_dim  # LLaVA uses the LM width for the hidden layer
+        self.linear_1 = nn.Linear(in_dim, hidden_dim, bias=bias)
+        self.act = make_activation(act)
+        self.linear_2 = nn.Linear(hidden_dim, out_dim, bias=bias)
+
+    def num_tokens(self, n_in: int) -> int:
+        return n_in
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        check_features(features, self.in_dim, "mlp connector")
+        return self.linear_2(self.act(self.linear_1(features)))  # [B, N, Dout]
