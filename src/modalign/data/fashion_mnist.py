@@ -1,0 +1,193 @@
+"""Fashion-MNIST from its IDX files (Debian's `dataset-fashion-mnist`), with captions for contrastive training.
+
+Real images, ten classes, and language built from what a person sees: the class name through prompt templates, or
+descriptions whose attribute words (sleeves, sole, strap, laces, heel, handle, collar ...) are shared across classes.
+Shared attributes are what lets a contrastive map transfer to classes held out of training (zero-shot on unseen
+classes), which bare class names cannot do. A seen/unseen split is a `classes=` / `exclude=` choice.
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from torch.utils.data import Dataset
+
+DEFAULT_ROOT = Path("/usr/share/datasets/fashion-mnist")
+
+CLASSNAMES = [
+    "t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot",
+]
+
+TEMPLATES = [
+    "a photo of a {}.",
+    "a black and white photo of a {}.",
+    "a low resolution photo of a {}.",
+    "a product photo of a {}.",
+    "a grayscale picture of the {}.",
+]
+
+# What the garment looks like, in words shared across classes; several per class so text is not one fixed string.
+DESCRIPTIONS = {
+    "t-shirt": [
+        "a top with short sleeves and no collar",
+        "a light garment for the upper body with short sleeves",
+        "a short sleeved top worn on the upper body",
+    ],
+    "trouser": [
+        "long trousers with two separate legs",
+        "a garment for the legs with two long legs",
+        "a pair of long pants covering both legs",
+    ],
+    "pullover": [
+        "a thick knitted top with long sleeves and no buttons",
+        "a warm garment for the upper body with long sleeves, knitted",
+        "a knitted sweater with long sleeves",
+    ],
+    "dress": [
+        "a one piece garment that hangs from the shoulders down over the legs",
+        "a long garment for the whole body without separate legs",
+        "a dress covering the upper body and the legs in one piece",
+    ],
+    "coat": [
+        "a long outer garment with long sleeves, buttons and a collar",
+        "a heavy jacket for the upper body with long sleeves and buttons down the front",
+        "a thick coat with long sleeves and a zip or buttons",
+    ],
+    "sandal": [
+        "an open shoe with thin straps and a flat sole",
+        "footwear made of straps on a thin sole, open at the toes",
+        "a summer shoe with straps and an open top",
+    ],
+    "shirt": [
+        "a top with long sleeves, a collar and buttons",
+        "a light garment for the upper body with a collar and buttons down the front",
+        "a buttoned shirt with a collar and sleeves",
+    ],
+    "sneaker": [
+        "a low sports shoe with laces and a thick rubber sole",
+        "closed footwear with laces and a flat thick sole",
+        "a trainer shoe with laces, low at the ankle",
+    ],
+    "bag": [
+        "a bag with a handle or a strap for carrying things",
+        "a handbag with a handle on top",
+        "a rectangular bag with a strap or handles",
+    ],
+    "ankle boot": [
+        "a closed shoe that covers the ankle, with a heel and a thick sole",
+        "a short boot reaching above the ankle with a heel",
+        "footwear covering the foot and ankle with a thick sole and a heel",
+    ],
+}
+
+_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+          "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+
+
+class FashionMNISTMissing(FileNotFoundError):
+    pass
+
+
+def _open(path: Path):
+    for candidate in (path, path.with_name(path.name + ".gz")):
+        if candidate.exists():
+            return gzip.open(candidate, "rb") if candidate.suffix == ".gz" else open(candidate, "rb")
+    raise FashionMNISTMissing(
+        f"Fashion-MNIST file {path.name}[.gz] not found in {path.parent}. On Debian/Ubuntu: "
+        "`sudo apt-get install dataset-fashion-mnist` (installs to /usr/share/datasets/fashion-mnist), or download the "
+        "four IDX files and pass `root=DIR` (recipe: `data: {name: fashion-mnist, root: DIR}`)."
+    )
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file (optionally gzipped): big-endian header magic 0x0000_08_nd, dims, then uint8 data."""
+    with _open(path) as fh:
+        raw = fh.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise ValueError(f"{path}: not an unsigned-byte IDX file (magic {raw[:4].hex()})")
+    ndim = raw[3]
+    dims = struct.unpack(">" + "I" * ndim, raw[4 : 4 + 4 * ndim])
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if data.size != int(np.prod(dims)):
+        raise ValueError(f"{path}: truncated IDX file ({data.size} values, header says {int(np.prod(dims))})")
+    return data.reshape(dims)
+
+
+def resolve_classes(names_or_ids) -> list[int]:
+    out = []
+    for c in names_or_ids:
+        if isinstance(c, int) or (isinstance(c, str) and c.isdigit()):
+            idx = int(c)
+            if not 0 <= idx < len(CLASSNAMES):
+                raise ValueError(f"class index {idx} out of range 0..{len(CLASSNAMES) - 1}")
+        else:
+            if c not in CLASSNAMES:
+                raise ValueError(f"unknown Fashion-MNIST class {c!r}; classes are {CLASSNAMES}")
+            idx = CLASSNAMES.index(c)
+        out.append(idx)
+    return out
+
+
+class FashionMNIST(Dataset):
+    """Items: {"id", "image" (PIL RGB), "text", "label", "meta": {"class"}}.
+
+    caption: "name" (a template around the class name), "description" (one of the class's descriptions) or "mixed".
+    classes / exclude: keep only / drop these classes (names or indices); labels stay the original 0..9 ids, and
+    `classnames` lists the names of the kept classes in label order of `class_ids`.
+    """
+
+    def __init__(self, split: str = "train", root: str | None = None, caption: str = "mixed",
+                 classes: list | None = None, exclude: list | None = None, n: int | None = None, seed: int = 0):
+        if split not in _FILES:
+            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        if caption not in ("name", "description", "mixed"):
+            raise ValueError(f"caption must be name | description | mixed, got {caption!r}")
+        root_path = Path(root) if root else DEFAULT_ROOT
+        images = read_idx(root_path / _FILES[split][0])
+        labels = read_idx(root_path / _FILES[split][1]).astype(np.int64)
+        if len(images) != len(labels):
+            raise ValueError(f"{root_path}: {len(images)} images but {len(labels)} labels in split {split}")
+        keep = set(resolve_classes(classes) if classes is not None else range(len(CLASSNAMES)))
+        keep -= set(resolve_classes(exclude or []))
+        if not keep:
+            raise ValueError("no classes left after classes/exclude")
+        index = np.flatnonzero(np.isin(labels, sorted(keep)))
+        rng = np.random.default_rng(seed)
+        if n is not None and n < len(index):
+            index = np.sort(rng.choice(index, size=n, replace=False))
+        self.split, self.caption, self.seed = split, caption, seed
+        self.images, self.labels, self.index = images, labels, index
+        self.class_ids = sorted(keep)
+        self.classnames = [CLASSNAMES[i] for i in self.class_ids]
+        self.templates = list(TEMPLATES)
+        self.descriptions = {CLASSNAMES[i]: list(DESCRIPTIONS[CLASSNAMES[i]]) for i in self.class_ids}
+        self.skipped = 0
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def _caption(self, i: int, label: int) -> str:
+        # The caption is a deterministic function of (seed, item): resume and multi-process runs see the same text.
+        rng = np.random.default_rng([self.seed, int(self.index[i])])
+        name = CLASSNAMES[label]
+        mode = self.caption if self.caption != "mixed" else ("name", "description")[int(rng.integers(2))]
+        if mode == "name":
+            return TEMPLATES[int(rng.integers(len(TEMPLATES)))].format(name)
+        descs = DESCRIPTIONS[name]
+        return descs[int(rng.integers(len(descs)))]
+
+    def __getitem__(self, i: int) -> dict:
+        j = int(self.index[i])
+        label = int(self.labels[j])
+        image = Image.fromarray(self.images[j]).convert("RGB")
+        return {"id": f"fmnist-{self.split}-{j}", "image": image, "text": self._caption(i, label), "label": label,
+                "meta": {"class": CLASSNAMES[label]}}
+
+    def texts(self):
+        for name in self.classnames:
+            yield from (t.format(name) for t in TEMPLATES)
+            yield from DESCRIPTIONS[name]

@@ -1,0 +1,64 @@
+import gzip
+import struct
+
+import numpy as np
+import pytest
+
+from modalign.data.fashion_mnist import CLASSNAMES, FashionMNIST, FashionMNISTMissing, read_idx
+
+
+def _write_idx(path, array, gz=True):
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(">" + "I" * array.ndim, *array.shape)
+    data = header + array.astype(np.uint8).tobytes()
+    if gz:
+        with gzip.open(str(path) + ".gz", "wb") as fh:
+            fh.write(data)
+    else:
+        path.write_bytes(data)
+
+
+@pytest.fixture
+def tiny_root(tmp_path):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, size=(20, 28, 28))
+    labels = np.arange(20) % 10
+    _write_idx(tmp_path / "t10k-images-idx3-ubyte", images)
+    _write_idx(tmp_path / "t10k-labels-idx1-ubyte", labels, gz=False)
+    return tmp_path, images, labels
+
+
+def test_read_idx_roundtrip(tiny_root):
+    root, images, labels = tiny_root
+    assert np.array_equal(read_idx(root / "t10k-images-idx3-ubyte"), images)
+    assert np.array_equal(read_idx(root / "t10k-labels-idx1-ubyte"), labels)
+
+
+def test_truncated_idx_is_a_clear_error(tmp_path):
+    header = bytes([0, 0, 0x08, 1]) + struct.pack(">I", 10)
+    (tmp_path / "x").write_bytes(header + bytes(5))
+    with pytest.raises(ValueError, match="truncated"):
+        read_idx(tmp_path / "x")
+
+
+def test_missing_files_say_how_to_get_them(tmp_path):
+    with pytest.raises(FashionMNISTMissing, match="apt-get install dataset-fashion-mnist"):
+        FashionMNIST("test", root=str(tmp_path))
+
+
+def test_items_classes_and_captions(tiny_root):
+    root, images, labels = tiny_root
+    ds = FashionMNIST("test", root=str(root), exclude=["sandal", "bag"], caption="description")
+    assert len(ds) == 16 and "sandal" not in ds.classnames and "bag" not in ds.classnames
+    item = ds[3]
+    assert item["image"].mode == "RGB" and item["image"].size == (28, 28)
+    assert np.array_equal(np.asarray(item["image"])[..., 0], images[int(ds.index[3])])
+    assert item["text"] in ds.descriptions[CLASSNAMES[item["label"]]]
+    again = FashionMNIST("test", root=str(root), exclude=["sandal", "bag"], caption="description")
+    assert [again[i]["text"] for i in range(len(again))] == [ds[i]["text"] for i in range(len(ds))]
+    named = FashionMNIST("test", root=str(root), classes=["coat"], caption="name")
+    assert len(named) == 2 and all("coat" in named[i]["text"] for i in range(2))
+
+
+def test_bad_class_name(tiny_root):
+    with pytest.raises(ValueError, match="unknown Fashion-MNIST class"):
+        FashionMNIST("test", root=str(tiny_root[0]), classes=["hat"])
