@@ -1,0 +1,134 @@
+"""The `modalign` command: train, eval, compare, data, quickstart, export, chat, explain.
+
+Each subcommand's arguments are declared next to the code that serves it (data/cli.py, eval/cli.py ...); this module
+only assembles the parser and turns configuration mistakes into one clear line and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _train_main(args) -> int:
+    from .config import load_recipe
+    from .train import run_recipe
+
+    recipe = load_recipe(args.recipe, args.set)
+    out = args.out or os.path.join("runs", recipe.name)
+    evaluate = None
+    if recipe.eval and not args.no_eval:
+        from .train.periodic_eval import make_periodic_eval
+
+        evaluate = make_periodic_eval(recipe, out)
+    summary = run_recipe(recipe, out, resume=args.resume, evaluate=evaluate)
+    if recipe.eval and not args.no_eval:
+        from .data import DATASETS
+        from .eval.runner import run_suites
+        from .models import load_model
+
+        model = load_model(os.path.join(out, "final"))
+        run_suites(model, recipe.eval, os.path.join(out, "eval"), DATASETS)
+    print(f"done: {out}  ({summary.get('steps', '?')} steps)")
+    return 0
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="run a recipe's stages (works under torchrun for DDP)")
+    p.add_argument("recipe", help="a recipe YAML, e.g. recipes/lit-fashion-mnist.yaml")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a recipe field, e.g. --set stages.0.steps=100 (repeatable)")
+    p.add_argument("--out", help="output folder (default runs/<recipe name>)")
+    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
+    p.add_argument("--no-eval", action="store_true", help="skip the recipe's eval suites")
+    p.set_defaults(func=_train_main)
+
+
+def _quickstart_main(args) -> int:
+    from .quickstart import run_quickstart
+
+    run_quickstart(args.out, fast=args.fast, parts=args.parts.split(",") if args.parts else None)
+    return 0
+
+
+def _add_quickstart(sub) -> None:
+    p = sub.add_parser("quickstart", help="the main job: train and evaluate the built-in recipes, write a report")
+    p.add_argument("--out", default="runs/quickstart")
+    p.add_argument("--fast", action="store_true", help="tiny step counts (a smoke run, numbers not meaningful)")
+    p.add_argument("--parts", help="comma-separated subset of: lit, siglip, llava")
+    p.set_defaults(func=_quickstart_main)
+
+
+def _export_main(args) -> int:
+    from .models import load_model
+    from .models.export_llava import export_llava_hf
+
+    if args.to != "llava-hf":
+        raise SystemExit(f"unknown export format {args.to!r}; supported: llava-hf")
+    export_llava_hf(load_model(args.checkpoint), args.out)
+    print(f"exported to {args.out}")
+    return 0
+
+
+def _add_export(sub) -> None:
+    p = sub.add_parser("export", help="export a trained model to another library's format")
+    p.add_argument("checkpoint")
+    p.add_argument("--to", default="llava-hf", help="llava-hf: a directory transformers' LLaVA class loads")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_export_main)
+
+
+def _chat_main(args) -> int:
+    from .models.chat import chat_main
+
+    return chat_main(args.checkpoint, args.image, max_new_tokens=args.max_new_tokens) or 0
+
+
+def _add_chat(sub) -> None:
+    p = sub.add_parser("chat", help="talk with a vision-language model about an image in the terminal")
+    p.add_argument("checkpoint")
+    p.add_argument("--image", required=True)
+    p.add_argument("--max-new-tokens", type=int, default=64)
+    p.set_defaults(func=_chat_main)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .data.cli import add_data_parser
+    from .eval.cli import add_compare_parser, add_eval_parser
+
+    parser = argparse.ArgumentParser(prog="modalign", description="Align other modalities with language.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_quickstart(sub)
+    _add_train(sub)
+    add_eval_parser(sub)
+    add_compare_parser(sub)
+    add_data_parser(sub)
+    _add_export(sub)
+    _add_chat(sub)
+    try:
+        from .explain.cli import add_explain_parser
+
+        add_explain_parser(sub)
+    except ImportError:
+        pass
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .registry import ConfigError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as err:
+        print(f"modalign: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
