@@ -1,4 +1,22 @@
-"""Layer 3: modality towers and their processors, found by name."""
+"""Layer 3: modality towers and their processors, found by name.
 
-VISION_ENCODERS: dict = {}
-TEXT_ENCODERS: dict = {}
+Vision: `vit` (from scratch), `efficientnet-lite0` (packaged ImageNet weights), `hf` (local CLIP/SigLIP/ViT dir).
+Text: `transformer` (from scratch), `minilm` (packaged all-MiniLM-L6-v2), `hf` (local encoder dir).
+AnyRes tiling (LLaVA-1.6) lives in `tiling.py`.
+"""
+
+from .efficientnet import build_efficientnet_lite0
+from .hf_vision import build_hf_vision
+from .text import build_hf_text, build_minilm, build_transformer
+from .vit import build_vit
+
+VISION_ENCODERS: dict = {
+    "vit": build_vit,
+    "efficientnet-lite0": build_efficientnet_lite0,
+    "hf": build_hf_vision,
+}
+TEXT_ENCODERS: dict = {
+    "transformer": build_transformer,
+    "minilm": build_minilm,
+    "hf": build_hf_text,
+}
