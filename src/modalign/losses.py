@@ -45,12 +45,31 @@ def _as_tensor(x, like: torch.Tensor) -> torch.Tensor:
     return x if torch.is_tensor(x) else torch.tensor(float(x), dtype=like.dtype, device=like.device)
 
 
-def _all_gather(x: torch.Tensor, with_grad: bool, world: int, rank: int) -> torch.Tensor:
-    """Concatenate every rank's `x` along dim 0 -> [world * b, E]."""
-    if with_grad:
-        import torch.distributed.nn.functional as dist_fn  # imported lazily: only needed under torchrun
+class _GatherWithGrad(torch.autograd.Function):
+    """All-gather whose backward sums every rank's gradient of the gathered tensor and keeps this rank's slice.
 
-        return torch.cat(dist_fn.all_gather(x), dim=0)
+    The same op as torch.distributed.nn.functional.all_gather (deprecated in torch 2.13; its suggested
+    replacement is private), on public collectives that gloo supports.
+    """
+
+    @staticmethod
+    def forward(ctx, x, world: int, rank: int):
+        ctx.rows, ctx.rank = x.shape[0], rank
+        parts = [torch.empty_like(x) for _ in range(world)]
+        dist.all_gather(parts, x.contiguous())
+        return torch.cat(parts, dim=0)                                     # [world * b, E]
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad)                                              # sum of every rank's loss gradient
+        return grad[ctx.rank * ctx.rows:(ctx.rank + 1) * ctx.rows], None, None
+
+
+def _all_gather(x: torch.Tensor, with_grad: bool, world: int, rank: int) -> torch.Tensor:
+    """Concatenate every rank's `x` along dim 0 -> [world * b, E]. Every rank must hold the same b rows."""
+    if with_grad:
+        return _GatherWithGrad.apply(x, world, rank)
     parts = [torch.empty_like(x) for _ in range(world)]
     dist.all_gather(parts, x.detach())
     parts[rank] = x  # the local slice keeps its graph, so local features still get their gradient
