@@ -1,0 +1,72 @@
+"""`pixel-shuffle` connector: trade tokens for channels, then project (Idefics3 / SmolVLM, InternVL).
+
+A square grid of N = h*w tokens becomes (h/s)*(w/s) tokens of s*s*Din channels: each output token concatenates an
+s x s neighbourhood, ordered (row-in-block, column-in-block, channel) like transformers' `Idefics3Connector`, so its
+`modality_projection.proj.weight` loads into `proj.weight` unchanged. The LM then sees s^2 times fewer image tokens.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from modalign.connectors.projectors import MLPProjector, check_features
+from modalign.registry import ConfigError
+
+
+def pixel_shuffle(features: torch.Tensor, scale: int) -> torch.Tensor:
+    """[B, h*w, D] -> [B, (h/s)*(w/s), s*s*D] for a square grid whose side is a multiple of `scale`."""
+    b, n, d = features.shape
+    side = math.isqrt(n)
+    if side * side != n or side % scale != 0:
+        raise ValueError(
+            f"pixel-shuffle needs a square grid of tokens whose side is a multiple of scale={scale}; got N={n}. "
+            f"If the encoder prepends a CLS token, set skip_tokens=1; otherwise change scale or the image size"
+        )
+    g = side // scale
+    x = features.reshape(b, g, scale, g, scale, d)  # [B, gy, dy, gx, dx, D]
+    x = x.permute(0, 1, 3, 2, 4, 5)  # [B, gy, gx, dy, dx, D]
+    return x.reshape(b, g * g, scale * scale * d)  # [B, N/s^2, s^2*D]
+
+
+class PixelShuffleConnector(nn.Module):
+    """Merge s x s neighbouring tokens, then project: [B, N, Din] -> [B, N/s^2, Dout].
+
+    projector="linear" (Idefics3, no bias by default) or "mlp" (InternVL: LayerNorm then Linear-GELU-Linear).
+    skip_tokens drops that many leading tokens first (a ViT's CLS token is not part of the grid).
+    """
+
+    fusion = "prefix"
+
+    def __init__(self, in_dim: int, out_dim: int, scale: int = 2, projector: str = "linear",
+                 bias: bool = False, skip_tokens: int = 0):
+        super().__init__()
+        if scale < 1:
+            raise ConfigError(f"pixel-shuffle scale must be >= 1, got {scale}")
+        self.in_dim, self.out_dim, self.scale, self.skip_tokens = in_dim, out_dim, scale, skip_tokens
+        merged = in_dim * scale * scale
+        if projector == "linear":
+            self.norm = nn.Identity()
+            self.proj = nn.Linear(merged, out_dim, bias=bias)
+        elif projector == "mlp":
+            self.norm = nn.LayerNorm(merged)
+            self.proj = MLPProjector(merged, out_dim, bias=True)
+        else:
+            raise ConfigError(f"pixel-shuffle projector {projector!r} is unknown; choose linear or mlp")
+
+    def num_tokens(self, n_in: int) -> int:
+        n = n_in - self.skip_tokens
+        side = math.isqrt(max(n, 0))
+        if n <= 0 or side * side != n or side % self.scale != 0:
+            raise ValueError(
+                f"pixel-shuffle (scale={self.scale}, skip_tokens={self.skip_tokens}) cannot take {n_in} tokens: "
+                f"after skipping, the count must be a square whose side is a multiple of the scale"
+            )
+        return n // (self.scale * self.scale)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        check_features(features, self.in_dim, "pixel-shuffle connector")
+        x = pixel_shuffle(features[:, self.skip_tokens:], self.scale)  # [B, N/s^2, s^2*Din]
+        return self.proj(self.norm(x))  # [B, N/s^2, Dout]
