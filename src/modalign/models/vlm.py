@@ -1,0 +1,222 @@
+"""VisionLanguageModel: any vision tower + connector + causal LM, trained on captions or LLaVA conversations.
+
+Layout (nanoVLM style): `vision` (a VisionEncoder), `connector` (from `CONNECTORS`), `lm` (a transformers causal LM)
+and its `tokenizer`. Two fusions:
+- prefix (`linear`, `mlp`, `pixel-shuffle`, `qformer`, `perceiver`): each `<image>` in the text is expanded to M
+  placeholder tokens; their embeddings are overwritten with the connector's output by masking on the image token id
+  (see transformers' LlavaModel.get_placeholder_mask / nanoVLM `_replace_img_tokens_with_embd`).
+- cross-attention (`xattn`): the connector's gated blocks are installed in the LM's decoder layers, `<image>` stays
+  one marker token, and the images' features are handed to the blocks (`set_media`) for each forward.
+Inference (generate / score / answer_many) lives in vlm_inference.py, text building in vlm_prompts.py, LoRA in
+vlm_lora.py.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_model as load_safetensors
+from safetensors.torch import save_model as save_safetensors
+from torch import nn
+
+from ..config import LoraConfig, ModelConfig
+from ..modalities import VISION_ENCODERS
+from ..modalities.cache import cached_forward
+from ..registry import ConfigError, build
+from .base import AlignmentModel
+from .lm import build_lm, from_saved, save_lm_files
+from .vlm_inference import InferenceMixin
+from .vlm_lora import LoraMixin, ParameterView
+from .vlm_prompts import IGNORE_INDEX, PromptBuilder
+
+
+def _connectors():
+    from ..connectors import CONNECTORS
+
+    return CONNECTORS
+
+
+class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
+    def __init__(self, cfg: ModelConfig, vision: nn.Module, connector: nn.Module, lm: nn.Module, tokenizer):
+        super().__init__()
+        self.cfg = cfg
+        self.vision = vision
+        self.connector = connector
+        self.lm = lm
+        self.tokenizer = tokenizer
+        self.fusion = getattr(connector, "fusion", "prefix")
+        if self.fusion not in ("prefix", "xattn"):
+            raise ConfigError(f"connector {cfg.connector.name!r} has fusion={self.fusion!r}; expected prefix or xattn")
+        if self.fusion == "xattn":
+            connector.install(self.base_lm().get_decoder().layers)
+        self.num_vision_tokens = self._probe_vision_tokens()
+        per_image = connector.num_tokens(self.num_vision_tokens) if self.fusion == "prefix" else 1
+        self.prompts = PromptBuilder(tokenizer, per_image, self.base_lm().config.max_position_embeddings)
+        self.image_token_id = self.prompts.image_token_id
+        self._feature_cache = None
+        self._lora_cfg: LoraConfig | None = None
+
+    # -- construction ------------------------------------------------------------------------------------------
+    @classmethod
+    def from_config(cls, cfg: ModelConfig, text_corpus=None) -> "VisionLanguageModel":
+        lm, tok = build_lm(cfg.lm.name, cfg.lm.params(), text_corpus)
+        return cls._assemble(cfg, lm, tok)
+
+    @classmethod
+    def _assemble(cls, cfg: ModelConfig, lm, tok) -> "VisionLanguageModel":
+        if cfg.kind != "vlm":
+            raise ConfigError(f"VisionLanguageModel needs model.kind: vlm, got {cfg.kind!r}")
+        vision = build(VISION_ENCODERS, "vision encoder", cfg.vision.name, **cfg.vision.params())
+        connector = build(_connectors(), "connector", cfg.connector.name,
+                          in_dim=vision.hidden_size, out_dim=lm.config.hidden_size, **cfg.connector.params())
+        return cls(cfg, vision, connector, lm, tok)
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "VisionLanguageModel":
+        directory = Path(directory)
+        meta = json.loads((directory / "config.json").read_text())
+        cfg = ModelConfig.model_validate(meta["model"])
+        lm, tok = from_saved(directory)
+        model = cls._assemble(cfg, lm, tok)
+        if meta.get("lora"):
+            model.enable_lora(LoraConfig.model_validate(meta["lora"]))
+        load_safetensors(model, str(directory / "model.safetensors"))
+        model.eval()
+        return model
+
+    def save_pretrained(self, directory: str | Path) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        meta = {"model": self.cfg.model_dump(), "lora": self._lora_cfg.model_dump() if self._lora_cfg else None}
+        (directory / "config.json").write_text(json.dumps(meta, indent=2))
+        save_safetensors(self, str(directory / "model.safetensors"))  # handles tied (shared) LM embeddings
+        save_lm_files(self.lm, self.tokenizer, directory)
+
+    def base_lm(self) -> nn.Module:
+        """The transformers CausalLM under any peft wrapper."""
+        return self.lm.get_base_model() if hasattr(self.lm, "get_base_model") else self.lm
+
+    def _probe_vision_tokens(self) -> int:
+        size = self.vision.image_size
+        h, w = (size, size) if isinstance(size, int) else size
+        with torch.no_grad():
+            return int(self.vision(torch.zeros(1, 3, h, w)).tokens.shape[1])
+
+    # -- the AlignmentModel contract ---------------------------------------------------------------------------
+    def components(self) -> dict[str, nn.Module]:
+        """vision, connector, lm (without adapters or installed cross-attention blocks), lm.lora (adapters)."""
+        connector_ids = {id(p) for p in self.connector.parameters()}
+        lora = [(n, p) for n, p in self.lm.named_parameters() if "lora_" in n]
+        lora_ids = {id(p) for _, p in lora}
+        if not connector_ids & {id(p) for p in self.lm.parameters()} and not lora:
+            lm_part: nn.Module = self.lm
+        else:  # xattn blocks and LoRA weights live inside the LM's modules: give the base weights on their own
+            lm_part = ParameterView(
+                (n, p) for n, p in self.lm.named_parameters() if id(p) not in connector_ids | lora_ids)
+        parts = {"vision": self.vision, "connector": self.connector, "lm": lm_part}
+        if lora:
+            parts["lm.lora"] = ParameterView(lora)
+        return parts
+
+    def enable_feature_cache(self, cache) -> None:
+        self._feature_cache = cache
+
+    def collate(self, samples: list[dict]) -> dict:
+        rows, labels, images, keys, counts = [], [], [], [], []
+        for s in samples:
+            imgs = list(s["images"]) if "images" in s else ([s["image"]] if s.get("image") is not None else [])
+            if "conversations" in s:
+                text, spans = self.prompts.instruct_example(s["conversations"], len(imgs))
+            elif "text" in s:
+                if not imgs:
+                    raise ValueError(f"caption sample {s.get('id')!r} has no image")
+                text, spans = self.prompts.caption_example(s["text"], len(imgs))
+            else:
+                raise ValueError(f"sample {s.get('id')!r}: expected `text` (caption) or `conversations` (instruct)")
+            ids, lab = self.prompts.encode(text, spans)
+            rows.append(ids)
+            labels.append(lab)
+            images += imgs
+            counts.append(len(imgs))
+            base = str(s.get("id", ""))
+            keys += [base if len(imgs) == 1 else f"{base}#{k}" for k in range(len(imgs))]
+        batch = self.prompts.pad(rows, labels, side="right")
+        batch["pixel_values"] = self.vision.preprocess(images) if images else None
+        batch["image_counts"] = counts
+        all_ids = all("id" in s for s in samples)
+        batch["image_keys"] = keys if all_ids else None
+        batch["ids"] = [s.get("id") for s in samples]
+        return batch
+
+    def training_loss(self, batch: dict, objective: str) -> dict:
+        if objective not in ("caption", "instruct"):
+            raise ConfigError(f"VisionLanguageModel trains with objective caption or instruct, not {objective!r}")
+        logits = self.forward_logits(batch["input_ids"], batch["attention_mask"], batch.get("pixel_values"),
+                                     batch.get("image_counts"), batch.get("image_keys"))
+        labels = batch["labels"]
+        # next-token prediction: position t predicts token t+1; only answer/caption tokens carry labels
+        loss = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(), labels[:, 1:].reshape(-1),
+                               ignore_index=IGNORE_INDEX)
+        return {"loss": loss, "answer_tokens": (labels[:, 1:] != IGNORE_INDEX).sum().float()}
+
+    # -- vision -> LM ------------------------------------------------------------------------------------------
+    def encode_images(self, pixel_values: torch.Tensor, keys: list[str] | None = None) -> torch.Tensor:
+        """Vision tower tokens [n_img, N, Dv]; a frozen tower's features come from the feature cache by sample id."""
+        frozen = not any(p.requires_grad for p in self.vision.parameters())
+        cache = self._feature_cache if frozen else None
+        return cached_forward(cache, keys, lambda: self.vision(pixel_values)).tokens
+
+    def image_embeddings(self, pixel_values: torch.Tensor, keys: list[str] | None = None) -> torch.Tensor:
+        """Prefix fusion: connector output [n_img, M, D_lm] for the images, in text order."""
+        return self.connector(self.encode_images(pixel_values, keys))
+
+    def merge_embeddings(self, input_ids: torch.Tensor, image_embeds: torch.Tensor | None) -> torch.Tensor:
+        """Token embeddings [B, T, D] with the `<image>` placeholders overwritten row-major by `image_embeds`."""
+        embeds = self.lm.get_input_embeddings()(input_ids)                              # [B, T, D]
+        mask = input_ids == self.image_token_id                                         # [B, T]
+        n_slots = int(mask.sum())
+        n_feats = 0 if image_embeds is None else image_embeds.shape[0] * image_embeds.shape[1]
+        if n_slots != n_feats:
+            raise ValueError(f"{n_slots} image placeholder tokens but {n_feats} image embeddings: each image needs "
+                             f"one <image> marker in its text")
+        if image_embeds is None:
+            return embeds
+        return embeds.masked_scatter(mask.unsqueeze(-1), image_embeds.to(embeds.dtype).reshape(-1, embeds.shape[-1]))
+
+    def set_media(self, pixel_values, counts, keys=None) -> None:
+        """Cross-attention fusion: hand each sample's image tokens [B, K*N, Dv] (+ mask) to the installed blocks."""
+        feats = self.encode_images(pixel_values, keys) if pixel_values is not None else None       # [n_img, N, Dv]
+        n = self.num_vision_tokens
+        k = max(counts) if counts else 0
+        d = self.vision.hidden_size if feats is None else feats.shape[-1]
+        media = torch.zeros(len(counts), k * n, d, dtype=torch.float32 if feats is None else feats.dtype)
+        mask = torch.zeros(len(counts), k * n, dtype=torch.long)
+        start = 0
+        for i, c in enumerate(counts):
+            if c:
+                media[i, : c * n] = feats[start: start + c].reshape(c * n, d)
+                mask[i, : c * n] = 1
+            start += c
+        self.connector.set_media(media, mask=None if bool(mask.all()) else mask)
+
+    def prepare_inputs(self, input_ids, pixel_values=None, counts=None, keys=None) -> torch.Tensor:
+        """Input embeddings for the LM; for xattn fusion also sets the media (caller clears it)."""
+        if self.fusion == "xattn":
+            self.set_media(pixel_values, counts if counts is not None else [1] * input_ids.shape[0], keys)
+            return self.lm.get_input_embeddings()(input_ids)
+        img = self.image_embeddings(pixel_values, keys) if pixel_values is not None else None
+        return self.merge_embeddings(input_ids, img)
+
+    def forward_logits(self, input_ids, attention_mask, pixel_values=None, counts=None, keys=None):
+        """Full-sequence logits [B, T, V] (training, scoring, the reference for cached decoding)."""
+        embeds = self.prepare_inputs(input_ids, pixel_values, counts, keys)
+        position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)  # correct for left and right padding alike
+        try:
+            return self.lm(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids,
+                           use_cache=False).logits
+        finally:
+            if self.fusion == "xattn":
+                self.connector.clear_media()

@@ -1,0 +1,190 @@
+"""Inference for VisionLanguageModel: KV-cached batched generation, likelihood scoring, yes/no probabilities, and
+many questions about one image with the image prefix encoded once and its KV cache shared.
+
+Generation pads prompts on the left and passes explicit position ids (cumsum of the mask), so a padded row computes
+exactly what it would alone. A prompt is a user turn of the chat template; `prompts=None` means the caption format
+(`<s><image>` then the caption), which is what a caption-trained model continues.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from transformers import DynamicCache
+
+from .chat_template import IMAGE_TOKEN
+
+
+class InferenceMixin:
+    # -- prompt building ---------------------------------------------------------------------------------------
+    def _prompt_texts(self, n: int, prompts, with_image: bool) -> list[str]:
+        if prompts is None:
+            return [self.prompts.caption_prefix() if with_image else (self.tokenizer.bos_token or "")] * n
+        if isinstance(prompts, str):
+            prompts = [prompts] * n
+        if len(prompts) != n:
+            raise ValueError(f"{n} images but {len(prompts)} prompts: give one prompt per image")
+        return [self.prompts.chat_prefix(p, with_image) for p in prompts]
+
+    def _pixels(self, images):
+        if images is None:
+            return None, None
+        images = list(images)
+        return self.vision.preprocess(images), [1] * len(images)
+
+    def stop_token_ids(self) -> list[int]:
+        ids = {self.tokenizer.eos_token_id, self.tokenizer.convert_tokens_to_ids("<|end|>")}
+        unk = self.tokenizer.unk_token_id
+        return sorted(i for i in ids if i is not None and i != unk)
+
+    # -- generation --------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, images, prompts=None, max_new_tokens: int = 32, do_sample: bool = False,
+                 temperature: float = 1.0, top_k: int | None = None, generator: torch.Generator | None = None,
+                 return_logits: bool = False):
+        """One answer per image (list[str]); with `return_logits` also the per-step logits [B, S, V]."""
+        n = len(images) if images is not None else len(prompts)
+        texts = self._prompt_texts(n, prompts, images is not None)
+        rows = [self.prompts.encode(t)[0] for t in texts]
+        batch = self.prompts.pad(rows, side="left")
+        pixel_values, counts = self._pixels(images)
+        embeds = self.prepare_inputs(batch["input_ids"], pixel_values, counts)
+        try:
+            mask = batch["attention_mask"]
+            pos = (mask.cumsum(-1) - 1).clamp(min=0)
+            out = self.lm(inputs_embeds=embeds, attention_mask=mask, position_ids=pos,
+                          past_key_values=DynamicCache(), use_cache=True)
+            tokens, logits = self._decode(out, mask, pos, max_new_tokens, do_sample, temperature, top_k, generator)
+        finally:
+            if self.fusion == "xattn":
+                self.connector.clear_media()
+        answers = self._detok(tokens)
+        return (answers, logits) if return_logits else answers
+
+    def _decode(self, out, mask, pos, max_new_tokens, do_sample, temperature, top_k, generator):
+        """Continue from a prefilled cache: pick, append, feed back one token at a time."""
+        stop = torch.tensor(self.stop_token_ids(), dtype=torch.long)
+        b = mask.shape[0]
+        done = torch.zeros(b, dtype=torch.bool)
+        tokens, step_logits = [], []
+        logits = out.logits[:, -1]                                                       # [B, V]
+        for _ in range(max_new_tokens):
+            step_logits.append(logits)
+            nxt = self._pick(logits, do_sample, temperature, top_k, generator)          # [B]
+            nxt = torch.where(done, torch.full_like(nxt, self.prompts.pad_id), nxt)
+            tokens.append(nxt)
+            done |= torch.isin(nxt, stop)
+            if bool(done.all()):
+                break
+            mask = torch.cat([mask, torch.ones(b, 1, dtype=mask.dtype)], dim=1)
+            pos = pos[:, -1:] + 1
+            out = self.lm(input_ids=nxt[:, None], attention_mask=mask, position_ids=pos,
+                          past_key_values=out.past_key_values, use_cache=True)
+            logits = out.logits[:, -1]
+        toks = torch.stack(tokens, dim=1) if tokens else torch.zeros(b, 0, dtype=torch.long)       # [B, S]
+        return toks, torch.stack(step_logits, dim=1) if step_logits else None
+
+    @staticmethod
+    def _pick(logits, do_sample, temperature, top_k, generator) -> torch.Tensor:
+        if not do_sample:
+            return logits.argmax(-1)
+        if temperature <= 0:
+            raise ValueError("temperature must be > 0 when sampling (use do_sample=False for greedy)")
+        logits = logits.float() / temperature
+        if top_k is not None:
+            kth = logits.topk(min(top_k, logits.shape[-1]), dim=-1).values[:, -1:]
+            logits = logits.masked_fill(logits < kth, float("-inf"))
+        return torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(-1)
+
+    def _detok(self, tokens: torch.Tensor) -> list[str]:
+        stop = set(self.stop_token_ids())
+        answers = []
+        for row in tokens.tolist():
+            cut = next((i for i, t in enumerate(row) if t in stop), len(row))
+            answers.append(self.tokenizer.decode(row[:cut], skip_special_tokens=True).strip())
+        return answers
+
+    # -- likelihoods -------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def score(self, images, texts: list[str], prompts=None, normalize: bool = True) -> torch.Tensor:
+        """log p(text | image, prompt) summed over the text's tokens, divided by their count when `normalize`."""
+        if len(images) != len(texts):
+            raise ValueError(f"{len(images)} images but {len(texts)} texts: score pairs one to one")
+        prefixes = self._prompt_texts(len(texts), prompts, True)
+        rows, labels = [], []
+        for pre, text in zip(prefixes, texts):
+            if IMAGE_TOKEN in text:
+                raise ValueError(f"scored text {text!r} must not contain {IMAGE_TOKEN}")
+            ids, lab = self.prompts.encode(pre + text, [(len(pre), len(pre) + len(text))])
+            rows.append(ids)
+            labels.append(lab)
+        batch = self.prompts.pad(rows, labels, side="right")
+        pixel_values, counts = self._pixels(images)
+        logits = self.forward_logits(batch["input_ids"], batch["attention_mask"], pixel_values, counts)
+        logp = logits[:, :-1].float().log_softmax(-1)                                   # [B, T-1, V]
+        target = batch["labels"][:, 1:]                                                 # [B, T-1]
+        keep = target != -100
+        tok_logp = logp.gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1) * keep  # [B, T-1]
+        total = tok_logp.sum(-1)
+        return total / keep.sum(-1).clamp(min=1) if normalize else total
+
+    def _answer_token_ids(self, words: list[str]) -> list[int]:
+        ids = set()
+        for w in words:
+            enc = self.tokenizer(w, add_special_tokens=False)["input_ids"]
+            if enc:
+                ids.add(enc[0])
+        return sorted(ids)
+
+    @torch.no_grad()
+    def yes_no_probs(self, images, questions: list[str]) -> torch.Tensor:
+        """P(yes) / (P(yes) + P(no)) for the first answer token, per (image, question) -> [B]."""
+        texts = self._prompt_texts(len(questions), questions, True)
+        rows = [self.prompts.encode(t)[0] for t in texts]
+        batch = self.prompts.pad(rows, side="left")                     # left: the last position is the answer's
+        pixel_values, counts = self._pixels(images)
+        probs = self.forward_logits(batch["input_ids"], batch["attention_mask"], pixel_values, counts)[:, -1]
+        probs = probs.float().softmax(-1)                                               # [B, V]
+        p_yes = probs[:, self._answer_token_ids(["yes", "Yes", " yes", " Yes"])].sum(-1)
+        p_no = probs[:, self._answer_token_ids(["no", "No", " no", " No"])].sum(-1)
+        return p_yes / (p_yes + p_no).clamp(min=1e-12)
+
+    # -- one image, many questions -----------------------------------------------------------------------------
+    @torch.no_grad()
+    def answer_many(self, image, questions: list[str], max_new_tokens: int = 32, batch_size: int = 32,
+                    return_logits: bool = False):
+        """Answers to every question about `image` (greedy). The shared prompt prefix (template + image tokens) is
+        run once; its KV cache is copied over each batch of questions, so only the question tokens are computed."""
+        rows = [self.prompts.encode(t)[0] for t in self._prompt_texts(len(questions), questions, True)]
+        common = 0
+        while all(len(r) > common + 1 and r[common] == rows[0][common] for r in rows):
+            common += 1  # keep >= 1 token of every row out of the prefix: its logits start the answer
+        if rows[0][:common].count(self.image_token_id) != rows[0].count(self.image_token_id):
+            raise ValueError("answer_many needs the image at the start of every prompt (the shared prefix)")
+        prefix = torch.tensor([rows[0][:common]])                                       # [1, L]
+        pixel_values, counts = self._pixels([image])
+        embeds = self.prepare_inputs(prefix, pixel_values, counts)
+        answers, all_logits = [], []
+        try:
+            pre_out = self.lm(inputs_embeds=embeds, attention_mask=torch.ones_like(prefix),
+                              position_ids=torch.arange(common)[None], past_key_values=DynamicCache(), use_cache=True)
+            for lo in range(0, len(rows), batch_size):
+                chunk = [r[common:] for r in rows[lo: lo + batch_size]]
+                b = len(chunk)
+                if self.fusion == "xattn":  # media of one image, repeated for the batch
+                    self.set_media(pixel_values.expand(b, *pixel_values.shape[1:]), [1] * b)
+                cache = copy.deepcopy(pre_out.past_key_values)
+                cache.batch_repeat_interleave(b)
+                suffix = self.prompts.pad(chunk, side="left")
+                mask = torch.cat([torch.ones(b, common, dtype=torch.long), suffix["attention_mask"]], dim=1)
+                pos = common + (suffix["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+                out = self.lm(input_ids=suffix["input_ids"], attention_mask=mask, position_ids=pos,
+                              past_key_values=cache, use_cache=True)
+                toks, logits = self._decode(out, mask, pos, max_new_tokens, False, 1.0, None, None)
+                answers += self._detok(toks)
+                all_logits += list(logits) if logits is not None else []
+        finally:
+            if self.fusion == "xattn":
+                self.connector.clear_media()
+        return (answers, all_logits) if return_logits else answers
