@@ -1,0 +1,194 @@
+"""`DualEncoder`: a vision tower and a text tower projected into one L2-normalised space (CLIP, SigLIP, LiT).
+
+Towers come from `modalities.VISION_ENCODERS` / `TEXT_ENCODERS` by name; the head (projections + logit scale and
+bias) from `heads.py`; the loss from `modalign.losses` (`loss: clip | siglip`, distributed-aware).
+
+LiT and other locked-tower runs: a tower whose parameters are all frozen is a fixed function, so with
+`enable_feature_cache(cache)` its outputs are looked up per sample (images by sample id, texts by
+`"text:" + text`) instead of recomputed — after the first epoch only the trainable side runs. `collate` then
+also skips image preprocessing for ids already cached. Frozen towers are kept in eval mode by `train()`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_model as load_safetensors
+from safetensors.torch import save_model as save_safetensors
+from torch import nn
+
+from ..config import ModelConfig
+from ..losses import clip_loss, siglip_loss
+from ..modalities.base import EncoderOutput
+from ..modalities.cache import cached_forward
+from ..registry import ConfigError, build
+from .base import AlignmentModel
+from .heads import ContrastiveHead
+
+
+def _frozen(module: nn.Module) -> bool:
+    return not any(p.requires_grad for p in module.parameters())
+
+
+@contextlib.contextmanager
+def _inference(module: nn.Module):
+    """Eval mode and no grad; restores every submodule's own mode after (frozen towers stay in eval)."""
+    modes = {m: m.training for m in module.modules()}
+    module.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        for m, mode in modes.items():
+            m.training = mode
+
+
+class DualEncoder(AlignmentModel):
+    def __init__(self, cfg: ModelConfig, vision: nn.Module, text: nn.Module):
+        super().__init__()
+        if cfg.kind != "dual":
+            raise ConfigError(f"DualEncoder needs `kind: dual`, got kind={cfg.kind!r}")
+        self.cfg = cfg
+        self.vision = vision
+        self.text = text
+        self.head = ContrastiveHead(vision.hidden_size, text.hidden_size, cfg.embed_dim, cfg.head, cfg.loss)
+        self._feature_cache = None
+
+    # -- building, saving, loading ------------------------------------------------------------------------------
+    @classmethod
+    def from_config(cls, cfg: ModelConfig) -> "DualEncoder":
+        from ..modalities import TEXT_ENCODERS, VISION_ENCODERS
+
+        if cfg.kind != "dual" or cfg.text is None:
+            raise ConfigError("DualEncoder needs `kind: dual` with `vision:` and `text:` towers")
+        vision = build(VISION_ENCODERS, "vision encoder", cfg.vision.name, **cfg.vision.params())
+        text = build(TEXT_ENCODERS, "text encoder", cfg.text.name, **cfg.text.params())
+        return cls(cfg, vision, text)
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "DualEncoder":
+        directory = Path(directory)
+        if not (directory / "config.json").is_file() or not (directory / "model.safetensors").is_file():
+            raise ConfigError(f"{directory} is not a saved DualEncoder (needs config.json and model.safetensors)")
+        cfg = ModelConfig.model_validate(json.loads((directory / "config.json").read_text())["model"])
+        model = cls.from_config(cfg)
+        load_safetensors(model, str(directory / "model.safetensors"))
+        return model
+
+    def save_pretrained(self, directory: str | Path) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "config.json").write_text(json.dumps({"model": self.cfg.model_dump()}, indent=2))
+        save_safetensors(self, str(directory / "model.safetensors"))  # handles tied weights inside HF towers
+
+    # -- the AlignmentModel contract ----------------------------------------------------------------------------
+    def components(self) -> dict[str, nn.Module]:
+        return {"vision": self.vision, "text": self.text, "head": self.head}
+
+    def lock(self, component: str) -> None:
+        """Freeze one component (LiT locks `vision`): no gradient, eval mode, eligible for the feature cache."""
+        parts = self.components()
+        if component not in parts:
+            raise ConfigError(f"cannot lock {component!r}; a DualEncoder's components are {sorted(parts)}")
+        parts[component].requires_grad_(False)
+        parts[component].eval()
+
+    def train(self, mode: bool = True) -> "DualEncoder":
+        super().train(mode)
+        for tower in (self.vision, self.text):  # a frozen tower is a fixed function: no dropout, no BN drift
+            if _frozen(tower):
+                tower.eval()
+        return self
+
+    def enable_feature_cache(self, cache) -> None:
+        self._feature_cache = cache
+
+    def _cache_for(self, tower: nn.Module):
+        return self._feature_cache if self._feature_cache is not None and _frozen(tower) else None
+
+    def collate(self, samples: list[dict]) -> dict:
+        if not samples:
+            raise ValueError("collate got no samples")
+        missing = [s.get("id", i) for i, s in enumerate(samples) if "image" not in s or "text" not in s]
+        if missing:
+            raise ValueError(f"contrastive samples need `image` and `text`; missing in sample(s) {missing[:5]}")
+        ids = [str(s["id"]) for s in samples] if all("id" in s for s in samples) else None
+        texts = [s["text"] for s in samples]
+        batch = dict(self.text.tokenize(texts))
+        cache = self._cache_for(self.vision)
+        all_cached = cache is not None and ids is not None and all(cache.get(k) is not None for k in ids)
+        # Cached images need no decoding/resizing: for a locked vision tower that is most of the input cost.
+        batch["pixel_values"] = None if all_cached else self.vision.preprocess([s["image"] for s in samples])
+        batch["ids"] = ids
+        batch["texts"] = texts
+        if all(s.get("label") is not None for s in samples):
+            batch["labels"] = torch.tensor([int(s["label"]) for s in samples])
+        return batch
+
+    def training_loss(self, batch: dict, objective: str = "contrastive") -> dict:
+        if objective != "contrastive":
+            raise ConfigError(f"a DualEncoder trains with objective `contrastive`, not {objective!r}")
+        img = self.encode_image(batch["pixel_values"], batch.get("ids"))                      # [B, E]
+        txt = self.encode_text(batch["input_ids"], batch["attention_mask"], batch.get("texts"))  # [B, E]
+        scale = self.logit_scale
+        if self.cfg.loss == "clip":
+            # local_loss: same gradients as the full [W*b, W*b] logits under torchrun, memory linear in W*b
+            loss = clip_loss(img, txt, scale, local_loss=True, gather_with_grad=True)
+            return {"loss": loss, "logit_scale": scale.detach()}
+        loss = siglip_loss(img, txt, scale, self.logit_bias, chunk_size=self.cfg.siglip_chunk_size)
+        return {"loss": loss, "logit_scale": scale.detach(), "logit_bias": self.logit_bias.detach()}
+
+    # -- embeddings ---------------------------------------------------------------------------------------------
+    @property
+    def logit_scale(self) -> torch.Tensor:
+        return self.head.logit_scale()
+
+    @property
+    def logit_bias(self) -> torch.Tensor | None:
+        return self.head.logit_bias
+
+    def image_features(self, pixel_values: torch.Tensor | None, ids: list[str] | None = None) -> EncoderOutput:
+        """Vision tower output; a frozen tower's comes from the feature cache by sample id."""
+        cache = self._cache_for(self.vision)
+        if pixel_values is None and (cache is None or ids is None or any(cache.get(k) is None for k in ids)):
+            raise ValueError("pixel_values is None but the images are not all in the feature cache; "
+                             "collate the batch again (the cache or the freeze plan changed since)")
+        return cached_forward(cache, ids, lambda: self.vision(pixel_values))
+
+    def text_features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                      texts: list[str] | None = None) -> EncoderOutput:
+        keys = ["text:" + t for t in texts] if texts is not None else None
+        return cached_forward(self._cache_for(self.text), keys, lambda: self.text(input_ids, attention_mask))
+
+    def encode_image(self, pixel_values: torch.Tensor | None, ids: list[str] | None = None) -> torch.Tensor:
+        pooled = self.image_features(pixel_values, ids).pooled                 # [B, Dv]
+        return F.normalize(self.head.image_proj(pooled), dim=-1)               # [B, E]
+
+    def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                    texts: list[str] | None = None) -> torch.Tensor:
+        pooled = self.text_features(input_ids, attention_mask, texts).pooled   # [B, Dt]
+        return F.normalize(self.head.text_proj(pooled), dim=-1)                # [B, E]
+
+    def embed_images(self, images: list, batch_size: int = 64) -> torch.Tensor:
+        """PIL images -> [N, E] L2-normalised embeddings (eval mode, no grad, `batch_size` images at a time)."""
+        out = []
+        with _inference(self):
+            for a in range(0, len(images), batch_size):
+                out.append(self.encode_image(self.vision.preprocess(list(images[a:a + batch_size]))))
+        return torch.cat(out) if out else torch.zeros(0, self.cfg.embed_dim)
+
+    def embed_texts(self, texts: list[str], batch_size: int = 256) -> torch.Tensor:
+        """Strings -> [N, E] L2-normalised embeddings (eval mode, no grad, `batch_size` texts at a time)."""
+        if isinstance(texts, str):
+            raise TypeError("embed_texts expects a list of strings; wrap a single text as [text]")
+        out = []
+        with _inference(self):
+            for a in range(0, len(texts), batch_size):
+                chunk = list(texts[a:a + batch_size])
+                tok = self.text.tokenize(chunk)
+                out.append(self.encode_text(tok["input_ids"], tok["attention_mask"], chunk))
+        return torch.cat(out) if out else torch.zeros(0, self.cfg.embed_dim)
