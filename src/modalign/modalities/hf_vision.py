@@ -123,10 +123,11 @@ def build_hf_vision(*, path: str, feature_layer: int | None = None, pool: str = 
             "save one with `model.save_pretrained(dir)` (modalign never downloads weights)"
         )
     family, model = _load_family(p)
-    if family == "siglip" and pool == "mean" and getattr(model.vision_model, "use_head", False):
+    inner = getattr(model, "vision_model", model)  # transformers 4.x wraps the layers in .vision_model, 5.x not
+    if family == "siglip" and pool == "mean" and getattr(inner, "use_head", False):
         # the attention-pooling head would be dead weight (and unused parameters under DDP)
-        model.vision_model.use_head = False
-        del model.vision_model.head
+        inner.use_head = False
+        del inner.head
     size = int(model.config.image_size)
     if (p / "preprocessor_config.json").is_file():
         processing = ImageProcessing.from_pretrained_dir(p, size)
