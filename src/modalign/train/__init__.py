@@ -1,1 +1,11 @@
-"""Layer package: see docs/INTERFACES.md."""
+"""Layer 6: the one trainer. `run_recipe(recipe, out_dir, resume=...)` runs every stage of a recipe.
+
+Modules, one concept each: `freeze` (freeze plans, LoRA), `optim` (AdamW groups, schedules), `sampler` (resumable,
+sharded index stream), `stage_data` (datasets, up-front checks, micro-batches), `step` (exact accumulation),
+`distributed` (torchrun/DDP), `checkpoint` (atomic safetensors + JSON), `logs` (JSONL, TensorBoard, tqdm),
+`runner` (stages and resume).
+"""
+
+from .runner import run_recipe
+
+__all__ = ["run_recipe"]

@@ -1,0 +1,91 @@
+"""A stage's data: build its dataset from the recipe, check it up front, and load + collate micro-batches.
+
+Loading is in-process and by index (the resumable sampler decides the indices), so the data position of a run is
+just the sampler's (epoch, index). A record that fails to load stops the run with its index and dataset named;
+datasets that can skip bad records do so themselves under `skip_bad` and report `skipped`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+from itertools import chain
+
+from ..config import RecipeConfig, StageConfig
+from ..registry import ConfigError, build
+
+
+def _datasets_registry() -> dict:
+    from .. import data
+
+    return data.DATASETS
+
+
+def build_stage_dataset(stage: StageConfig, registry: dict | None = None):
+    registry = _datasets_registry() if registry is None else registry
+    params = stage.data.params()
+    builder = registry.get(stage.data.name)
+    if builder is not None and "skip_bad" not in params:
+        sig = inspect.signature(builder)
+        takes = "skip_bad" in sig.parameters or any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+        if takes:
+            params["skip_bad"] = stage.skip_bad
+        elif stage.skip_bad:
+            raise ConfigError(
+                f"stage {stage.name!r}: skip_bad is set but dataset {stage.data.name!r} cannot skip bad records "
+                "(it has no skip_bad parameter): remove skip_bad or fix the data"
+            )
+    dataset = build(registry, "dataset", stage.data.name, **params)
+    try:
+        size = len(dataset)
+    except TypeError:
+        raise ConfigError(f"stage {stage.name!r}: dataset {stage.data.name!r} has no length; the trainer needs a "
+                          "map-style dataset") from None
+    if size == 0:
+        raise ConfigError(f"stage {stage.name!r}: dataset {stage.data.name!r} with {params} is empty; check its "
+                          "path / split / class filters")
+    return dataset
+
+
+def check_stage(stage: StageConfig, world_size: int, dataset_size: int) -> None:
+    """Problems that would otherwise surface mid-run, raised before any weight is loaded."""
+    unit = stage.grad_accum * world_size
+    if stage.batch_size % unit:
+        raise ConfigError(
+            f"stage {stage.name!r}: batch_size {stage.batch_size} (the global batch) must be divisible by "
+            f"grad_accum x processes = {stage.grad_accum} x {world_size} = {unit}; e.g. batch_size: "
+            f"{max(unit, stage.batch_size // unit * unit)}"
+        )
+    if stage.objective in ("contrastive", "qformer") and stage.grad_accum > 1:
+        warnings.warn(
+            f"stage {stage.name!r}: grad_accum={stage.grad_accum} with a contrastive objective averages losses of "
+            f"micro-batches of {stage.batch_size // stage.grad_accum} (fewer negatives), which is not the loss of "
+            "one global batch", stacklevel=2)
+    if dataset_size < stage.batch_size:
+        warnings.warn(f"stage {stage.name!r}: the dataset ({dataset_size}) is smaller than one batch "
+                      f"({stage.batch_size}); batches will repeat samples", stacklevel=2)
+
+
+def text_corpus(recipe: RecipeConfig, datasets: list):
+    """Every stage dataset's `texts()` chained (lazily), for models that train a tokenizer; None if none has any."""
+    sources = [ds for ds in datasets if hasattr(ds, "texts")]
+    if not sources:
+        return None
+    return chain.from_iterable(ds.texts() for ds in sources)
+
+
+def load_samples(dataset, indices: list[int], stage: StageConfig) -> list[dict]:
+    samples = []
+    for i in indices:
+        try:
+            samples.append(dataset[i])
+        except Exception as err:  # the record, not the trainer, is at fault: say which one
+            raise RuntimeError(
+                f"stage {stage.name!r}: record {i} of dataset {stage.data.name!r} failed to load "
+                f"({type(err).__name__}: {err}); fix or remove it, or set `skip_bad: true` if the dataset supports it"
+            ) from err
+    return samples
+
+
+def micro_batches(model, dataset, index_groups: list[list[int]], stage: StageConfig) -> list[tuple[dict, int]]:
+    return [(model.collate(load_samples(dataset, idx, stage)), len(idx)) for idx in index_groups]

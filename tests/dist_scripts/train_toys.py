@@ -1,0 +1,140 @@
+"""A tiny AlignmentModel and dataset for trainer tests (imported by tests/test_train*.py and the torchrun scripts).
+
+The toy keeps the model contract (components, collate, training_loss, enable_feature_cache, save_pretrained, and
+add_lora) with a few hundred parameters, so trainer behaviour is checked in milliseconds:
+  - objective `caption`: cross-entropy mean over examples;
+  - objective `instruct`: a token-weighted mean (example i counts 1 + id % 3 "tokens"), returning `loss_weight`;
+  - objective `contrastive`: the CLIP loss of `modalign.losses` when present (all-gather with gradient under DDP).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_model
+from torch import nn
+from torch.utils.data import Dataset
+
+from modalign.config import RecipeConfig
+from modalign.modalities.base import EncoderOutput
+from modalign.modalities.cache import cached_forward
+from modalign.models.base import AlignmentModel
+
+DIM, HIDDEN, CLASSES = 6, 8, 3
+
+
+class ToyPairs(Dataset):
+    def __init__(self, n: int = 24, seed: int = 0, bad_index: int | None = None, skip_bad: bool = False):
+        g = torch.Generator().manual_seed(seed)
+        self.x = torch.randn(n, DIM, generator=g)
+        self.y = torch.randint(0, CLASSES, (n,), generator=g)
+        self.bad_index = bad_index
+        # skip_bad drops the bad record up front, as real datasets do, and counts it
+        self.order = [i for i in range(n) if not (skip_bad and i == bad_index)]
+        self.skipped = n - len(self.order)
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def __getitem__(self, i: int) -> dict:
+        i = self.order[i]
+        if i == self.bad_index:
+            raise OSError("truncated file")
+        return {"id": f"toy-{i}", "x": self.x[i], "label": int(self.y[i]), "text": f"class {int(self.y[i])}"}
+
+    def texts(self):
+        return (f"class {int(c)}" for c in self.y)
+
+
+class ToyLM(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(HIDDEN, HIDDEN)
+
+    def forward(self, h):  # [B, H]
+        out = self.proj(h)
+        if hasattr(self, "lora_A"):
+            out = out + h @ self.lora_A.T @ self.lora_B.T
+        return out
+
+
+class ToyModel(AlignmentModel):
+    def __init__(self, dropout: float = 0.1):
+        super().__init__()
+        self.vision = nn.Sequential(nn.Linear(DIM, HIDDEN), nn.LayerNorm(HIDDEN), nn.Tanh())
+        self.text = nn.Embedding(CLASSES, HIDDEN)
+        self.lm = ToyLM()
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(HIDDEN, CLASSES))
+        self.cache = None
+
+    def components(self):
+        comps = {"vision": self.vision, "text": self.text, "lm": self.lm, "head": self.head}
+        if hasattr(self.lm, "lora_A"):
+            comps["lm.lora"] = self.lm
+        return comps
+
+    def add_lora(self, cfg):
+        self.lm.lora_A = nn.Parameter(torch.randn(cfg.r, HIDDEN) * 0.1)
+        self.lm.lora_B = nn.Parameter(torch.zeros(HIDDEN, cfg.r))
+
+    def collate(self, samples):
+        return {"ids": [s["id"] for s in samples], "x": torch.stack([s["x"] for s in samples]),
+                "label": torch.tensor([s["label"] for s in samples])}
+
+    def enable_feature_cache(self, cache):
+        self.cache = cache
+
+    def encode_image(self, batch) -> torch.Tensor:
+        def compute():
+            h = self.vision(batch["x"])  # [B, H]
+            return EncoderOutput(tokens=h[:, None], pooled=h)
+
+        keys = batch["ids"] if self.cache is not None else None
+        return cached_forward(self.cache, keys, compute).pooled
+
+    def training_loss(self, batch, objective):
+        h = self.lm(self.encode_image(batch))  # [B, H]
+        if objective == "contrastive":
+            from modalign.losses import clip_loss  # noqa: PLC0415  (written in parallel; optional here)
+
+            t = self.text(batch["label"])
+            return {"loss": clip_loss(F.normalize(h, dim=-1), F.normalize(t, dim=-1), torch.tensor(10.0))}
+        logits = self.head(h)  # [B, C]
+        ce = F.cross_entropy(logits, batch["label"], reduction="none")  # [B]
+        acc = (logits.argmax(-1) == batch["label"]).float().mean()
+        if objective == "instruct":
+            tokens = torch.tensor([1.0 + int(i.split("-")[1]) % 3 for i in batch["ids"]])  # [B]
+            return {"loss": (ce * tokens).sum() / tokens.sum(), "loss_weight": tokens.sum(), "acc": acc}
+        return {"loss": ce.mean(), "acc": acc}
+
+    def save_pretrained(self, directory):
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        save_model(self, str(directory / "model.safetensors"))
+        (directory / "config.json").write_text(json.dumps({"model": {"kind": "toy"}}))
+
+
+def toy_builder(dropout: float = 0.1):
+    return lambda cfg, text_corpus=None: ToyModel(dropout=dropout)
+
+
+DATASETS = {"toy": ToyPairs}
+
+
+def toy_recipe(stages: list[dict], seed: int = 0) -> RecipeConfig:
+    base = {"objective": "caption", "data": {"name": "toy"}, "steps": 4, "batch_size": 4, "lr": 0.05,
+            "log_every": 1, "max_grad_norm": None}
+    return RecipeConfig.model_validate({
+        "name": "toy", "seed": seed,
+        "model": {"kind": "dual", "vision": {"name": "toy"}, "text": {"name": "toy"}},
+        "stages": [{**base, **s} for s in stages],
+    })
+
+
+def final_state(out_dir) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(Path(out_dir) / "final" / "model.safetensors"))
