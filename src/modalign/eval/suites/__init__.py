@@ -1,0 +1,25 @@
+"""Evaluation suites by name: `SUITES[name](model, dataset, **params) -> dict`.
+
+Every suite returns {"suite", "metrics" (flat numbers), "settings" (prompt, parser, split, seed, model hash ...),
+and optionally "figures" (raw data the report draws) and "samples" (gallery rows)}. All values are JSON-ready.
+"""
+
+from .embedding import geometry, linear_probe, retrieval, zeroshot
+from .generative import caption, chair, grounding, pope, vqa
+from .probes import compositional, winoground
+
+SUITES = {
+    "retrieval": retrieval,
+    "zeroshot": zeroshot,
+    "geometry": geometry,
+    "linear_probe": linear_probe,
+    "caption": caption,
+    "vqa": vqa,
+    "pope": pope,
+    "chair": chair,
+    "compositional": compositional,
+    "winoground": winoground,
+    "grounding": grounding,
+}
+
+__all__ = ["SUITES", *SUITES]

@@ -1,0 +1,153 @@
+"""Shared plumbing for evaluation suites: batching with progress, embedding, pair scoring, settings, thumbnails.
+
+Suites talk to models only through docs/INTERFACES.md: a dual encoder has `embed_images` / `embed_texts`
+(normalised) and `logit_scale`; a vision-language model has `generate` and `score`. Dual encoders score an
+(image, text) pair by cosine, generative models by `score` (log p(text | image, prompt)).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ...registry import ConfigError
+
+
+def is_dual(model) -> bool:
+    return hasattr(model, "embed_images") and hasattr(model, "embed_texts")
+
+
+def is_generative(model) -> bool:
+    return hasattr(model, "generate") and hasattr(model, "score")
+
+
+def require(model, kind: str, suite: str) -> None:
+    ok = is_dual(model) if kind == "dual" else is_generative(model)
+    if not ok:
+        need = "a dual encoder (embed_images/embed_texts)" if kind == "dual" else "a generative model (generate/score)"
+        raise ConfigError(f"suite {suite!r} needs {need}; got {type(model).__name__}")
+
+
+def model_fingerprint(model) -> str:
+    """sha256 (first 16 hex) over the sorted state dict, so a result names the exact weights it measured."""
+    h = hashlib.sha256(type(model).__name__.encode())
+    if isinstance(model, torch.nn.Module):
+        for name, t in sorted(model.state_dict().items()):
+            h.update(name.encode())
+            h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def items(dataset, limit: int | None = None, desc: str = "eval", progress: bool = True) -> list[dict]:
+    """Materialise the first `limit` items with a progress bar (suites need several passes over them)."""
+    n = len(dataset) if limit is None else min(limit, len(dataset))
+    if n == 0:
+        raise ConfigError(f"{desc}: the dataset is empty; check the --data parameters")
+    return [dataset[i] for i in tqdm(range(n), desc=f"{desc}: load", disable=not progress, leave=False)]
+
+
+def batches(seq: list, size: int, desc: str, progress: bool = True) -> Iterator[list]:
+    if size <= 0:
+        raise ConfigError(f"batch_size must be positive, got {size}")
+    for i in tqdm(range(0, len(seq), size), desc=desc, disable=not progress, leave=False):
+        yield seq[i:i + size]
+
+
+def _to_numpy(t) -> np.ndarray:
+    if isinstance(t, torch.Tensor):
+        return t.detach().float().cpu().numpy()
+    return np.asarray(t, dtype=np.float64)
+
+
+@torch.no_grad()
+def embed_images(model, images: list, batch_size: int, progress: bool = True) -> np.ndarray:
+    out = [_to_numpy(model.embed_images(b)) for b in batches(images, batch_size, "embed images", progress)]
+    return np.concatenate(out, 0)  # [N, E]
+
+
+@torch.no_grad()
+def embed_texts(model, texts: list[str], batch_size: int, progress: bool = True) -> np.ndarray:
+    out = [_to_numpy(model.embed_texts(b)) for b in batches(texts, batch_size, "embed texts", progress)]
+    return np.concatenate(out, 0)  # [N, E]
+
+
+@torch.no_grad()
+def pair_scores(model, images: list, texts: list[str], prompt: str | list[str], batch_size: int,
+                progress: bool = True) -> np.ndarray:
+    """One score per (image_i, text_i): cosine for dual encoders, log p(text | image, prompt) for generative.
+
+    `prompt` is one string for every pair or one per pair (ignored by dual encoders).
+    """
+    prompts = [prompt] * len(images) if isinstance(prompt, str) else list(prompt)
+    if not len(images) == len(texts) == len(prompts):
+        raise ValueError(f"pair_scores needs one text per image, got {len(images)} and {len(texts)}")
+    if is_dual(model):
+        x = embed_images(model, images, batch_size, progress)
+        y = embed_texts(model, texts, batch_size, progress)
+        return (x * y).sum(1)  # [N], embeddings are normalised per the interface
+    if not is_generative(model):
+        raise ConfigError(f"{type(model).__name__} has neither embed_images/embed_texts nor score")
+    triples = list(zip(images, texts, prompts))
+    out = []
+    for b in batches(triples, batch_size, "score", progress):
+        out.append(_to_numpy(model.score([t[0] for t in b], [t[1] for t in b], [t[2] for t in b])).reshape(-1))
+    return np.concatenate(out, 0)
+
+
+@torch.no_grad()
+def generate(model, images: list, prompts: list[str], batch_size: int, max_new_tokens: int,
+             progress: bool = True) -> list[str]:
+    pairs = list(zip(images, prompts))
+    out: list[str] = []
+    for b in batches(pairs, batch_size, "generate", progress):
+        out.extend(model.generate([p[0] for p in b], [p[1] for p in b], max_new_tokens=max_new_tokens,
+                                  do_sample=False))
+    return out
+
+
+def logit_scale_of(model, override: float | None = None) -> float:
+    """The multiplicative temperature s. `model.logit_scale` is the log-parameter t' (open_clip), s = exp(t') <= 100."""
+    if override is not None:
+        return float(override)
+    t = getattr(model, "logit_scale", None)
+    if t is None:
+        return 100.0
+    t = float(t.detach().exp().item()) if isinstance(t, torch.Tensor) else math.exp(float(t))
+    return min(t, 100.0)
+
+
+def settings(model, dataset, seed: int | None = None, **kw: Any) -> dict:
+    """What a result was measured with: model hash, dataset, seed and the suite's own knobs."""
+    return {"model_hash": model_fingerprint(model), "model_class": type(model).__name__,
+            "dataset": type(dataset).__name__, "split": getattr(dataset, "split", None),
+            "dataset_size": len(dataset), "seed": seed, **kw}
+
+
+def save_thumbnails(images: Iterable, names: list[str], out_dir: str | Path | None, sub: str,
+                    size: int = 128) -> list[str | None]:
+    """Write small PNGs for the report gallery; returns paths relative to out_dir (None when out_dir is None)."""
+    if out_dir is None:
+        return [None] * len(names)
+    folder = Path(out_dir) / "gallery" / sub
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for img, name in zip(images, names):
+        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in str(name))
+        thumb = img.convert("RGB").copy()
+        thumb.thumbnail((size, size))
+        thumb.save(folder / f"{safe}.png")
+        paths.append(f"gallery/{sub}/{safe}.png")
+    return paths
+
+
+def param_from(params_value, dataset, attr: str, default=None):
+    """A suite parameter, else the dataset attribute of the same name, else the default."""
+    if params_value is not None:
+        return params_value
+    return getattr(dataset, attr, default)

@@ -1,0 +1,140 @@
+"""Suites on a dual encoder's embeddings: retrieval, zero-shot classification, geometry, linear probe.
+
+Each takes caption items {"id", "image", "text", "label"?} and returns {"suite", "metrics", "settings", "figures"}:
+`metrics` is a flat dict of numbers (what tables and `compare` show), `figures` the raw data the report draws.
+Items sharing an `id` are captions of one image.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...registry import ConfigError
+from .. import metrics as M
+from .common import embed_images, embed_texts, items, logit_scale_of, param_from, require, settings
+
+
+def _group_by_image(rows: list[dict]) -> tuple[list, list[str], list[int], list[str]]:
+    """Unique images (first occurrence per id), all texts, each text's image index, and the image ids."""
+    index: dict[str, int] = {}
+    images, texts, t2i = [], [], []
+    for r in rows:
+        if r["id"] not in index:
+            index[r["id"]] = len(images)
+            images.append(r["image"])
+        texts.append(r["text"])
+        t2i.append(index[r["id"]])
+    return images, texts, t2i, list(index)
+
+
+def retrieval(model, dataset, batch_size: int = 64, limit: int | None = None, ks=(1, 5, 10), progress: bool = True,
+              **_unused) -> dict:
+    require(model, "dual", "retrieval")
+    rows = items(dataset, limit, "retrieval", progress)
+    images, texts, t2i, _ = _group_by_image(rows)
+    x = embed_images(model, images, batch_size, progress)  # [I, E]
+    y = embed_texts(model, texts, batch_size, progress)  # [T, E]
+    metrics = M.recall_at_k(x @ y.T, t2i, ks=tuple(ks))
+    return {"suite": "retrieval", "metrics": metrics,
+            "settings": settings(model, dataset, ks=list(ks), n_images=len(images), n_texts=len(texts), limit=limit),
+            "figures": {}}
+
+
+def _format(template: str, classname: str) -> str:
+    if "{c}" in template:
+        return template.replace("{c}", classname)
+    if "{}" in template:
+        return template.replace("{}", classname)
+    raise ConfigError(f"template {template!r} has no '{{}}' or '{{c}}' slot for the class name")
+
+
+def zeroshot(model, dataset, classnames=None, templates=None, descriptions=None, batch_size: int = 64,
+             limit: int | None = None, progress: bool = True, **_unused) -> dict:
+    """Prompt-ensemble zero-shot classification. `descriptions` (one list of strings per class) replaces templates."""
+    require(model, "dual", "zeroshot")
+    classnames = param_from(classnames, dataset, "classnames")
+    if not classnames:
+        raise ConfigError("zeroshot needs class names: pass classnames=[...] or use a dataset with `classnames`")
+    descriptions = param_from(descriptions, dataset, "descriptions")
+    if descriptions is not None:
+        if isinstance(descriptions, dict):
+            descriptions = [descriptions[c] for c in classnames]
+        prompts = [list(d) for d in descriptions]
+        prompt_setting = "per-class descriptions"
+    else:
+        templates = list(param_from(templates, dataset, "templates", ["a photo of a {}."]))
+        prompts = [[_format(t, c) for t in templates] for c in classnames]
+        prompt_setting = templates
+    if len(prompts) != len(classnames) or any(len(p) == 0 for p in prompts):
+        raise ConfigError("zeroshot needs at least one prompt per class")
+    flat = [p for ps in prompts for p in ps]
+    emb = embed_texts(model, flat, batch_size, progress)  # [sum T_c, E]
+    per_class, start = [], 0
+    for ps in prompts:  # classes may have different numbers of descriptions: ensemble each separately
+        per_class.append(M.class_weights(emb[None, start:start + len(ps)])[0])
+        start += len(ps)
+    w = np.stack(per_class)  # [C, E]
+    rows = items(dataset, limit, "zeroshot", progress)
+    if any("label" not in r for r in rows):
+        raise ConfigError("zeroshot needs items with an integer 'label'")
+    labels = np.array([r["label"] for r in rows])
+    x = embed_images(model, [r["image"] for r in rows], batch_size, progress)  # [N, E]
+    z = M.zeroshot_metrics(x @ w.T, labels)
+    confusion = z.pop("confusion")
+    return {"suite": "zeroshot", "metrics": z,
+            "settings": settings(model, dataset, prompts=prompt_setting, classnames=list(classnames), limit=limit),
+            "figures": {"confusion": {"matrix": confusion, "classnames": list(classnames)}}}
+
+
+def geometry(model, dataset, batch_size: int = 64, limit: int | None = None, k: int = 10, lambdas=None,
+             logit_scale: float | None = None, max_points: int = 400, progress: bool = True, **_unused) -> dict:
+    """Modality gap (+ shift curve), alignment/uniformity, mutual kNN and CKA between paired image/text embeddings."""
+    require(model, "dual", "geometry")
+    rows = items(dataset, limit, "geometry", progress)
+    x = embed_images(model, [r["image"] for r in rows], batch_size, progress)  # [N, E]
+    y = embed_texts(model, [r["text"] for r in rows], batch_size, progress)  # [N, E]
+    n = len(rows)
+    if n < 3:
+        raise ConfigError(f"geometry needs at least 3 pairs, got {n}")
+    scale = logit_scale_of(model, logit_scale)
+    lambdas = list(np.round(np.linspace(-0.5, 1.0, 16), 4)) if lambdas is None else list(lambdas)
+    if 0.0 not in lambdas:
+        lambdas = sorted(lambdas + [0.0])
+    _, gap_norm = M.modality_gap(x, y)
+    curve = M.gap_shift_curve(x, y, lambdas, scale)
+    k_eff = min(k, n - 1)
+    metrics = {"gap_norm": gap_norm, **M.alignment_uniformity(x, y),
+               f"mutual_knn@{k_eff}": M.mutual_knn(x, y, k_eff), "linear_cka": M.linear_cka(x, y),
+               "contrastive_loss": curve["loss"][curve["lambdas"].index(0.0)],
+               "mean_cos_pos": float((M.l2_normalize(x) * M.l2_normalize(y)).sum(1).mean())}
+    keep = np.random.default_rng(0).permutation(n)[:max_points]  # a fixed subsample keeps the figure legible
+    px, py, var = M.pca_2d(x[keep], y[keep])
+    return {"suite": "geometry", "metrics": metrics,
+            "settings": settings(model, dataset, k=k_eff, logit_scale=scale, limit=limit),
+            "figures": {"gap_curve": curve,
+                        "pca": {"image": px.round(5).tolist(), "text": py.round(5).tolist(), "explained": var}}}
+
+
+def linear_probe(model, dataset, val_fraction: float = 0.2, test_fraction: float = 0.2, seed: int = 0,
+                 cs=(0.01, 0.1, 1.0, 10.0, 100.0), batch_size: int = 64, limit: int | None = None,
+                 progress: bool = True, **_unused) -> dict:
+    """Logistic regression on frozen, normalised image features; one seeded split into train / val / test."""
+    require(model, "dual", "linear_probe")
+    rows = items(dataset, limit, "linear_probe", progress)
+    if any("label" not in r for r in rows):
+        raise ConfigError("linear_probe needs items with an integer 'label'")
+    if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
+        raise ConfigError("val_fraction and test_fraction must be in (0, 1) and sum to less than 1")
+    x = embed_images(model, [r["image"] for r in rows], batch_size, progress)  # [N, E]
+    y = np.array([r["label"] for r in rows])
+    order = np.random.default_rng(seed).permutation(len(rows))
+    n_val, n_test = int(round(val_fraction * len(rows))), int(round(test_fraction * len(rows)))
+    if min(n_val, n_test, len(rows) - n_val - n_test) < 1:
+        raise ConfigError(f"linear_probe: {len(rows)} items are too few for a train/val/test split")
+    te, va, tr = order[:n_test], order[n_test:n_test + n_val], order[n_test + n_val:]
+    r = M.linear_probe(x[tr], y[tr], x[va], y[va], x[te], y[te], cs=tuple(cs), seed=seed)
+    sweep = r.pop("val_acc_by_C")
+    return {"suite": "linear_probe", "metrics": r,
+            "settings": settings(model, dataset, seed=seed, split_sizes=[len(tr), len(va), len(te)], cs=list(cs),
+                                 limit=limit),
+            "figures": {"c_sweep": sweep}}

@@ -1,0 +1,148 @@
+"""Suites that read a vision-language model's generations: caption, vqa, pope, chair, grounding.
+
+Each records its prompt and parser in `settings` and returns a few `samples` (image thumbnail, prompt, answer,
+truth, hallucinated words) for the report's gallery. Greedy decoding throughout, so runs are reproducible.
+"""
+
+from __future__ import annotations
+
+from ...registry import ConfigError
+from .. import metrics as M
+from .common import generate, items, pair_scores, param_from, require, save_thumbnails, settings
+
+
+def _gallery(rows, answers, truths, prompts, out_dir, sub, n, extra=None) -> list[dict]:
+    n = min(n, len(rows))
+    paths = save_thumbnails([r["image"] if "image" in r else r["images"][0] for r in rows[:n]],
+                            [r["id"] for r in rows[:n]], out_dir, sub)
+    samples = []
+    for i in range(n):
+        s = {"id": rows[i]["id"], "image": paths[i], "prompt": prompts[i], "answer": answers[i], "truth": truths[i]}
+        if extra is not None:
+            s.update(extra[i])
+        samples.append(s)
+    return samples
+
+
+def caption(model, dataset, prompt: str = "Describe the image.", max_new_tokens: int = 32, batch_size: int = 16,
+            limit: int | None = None, n_gallery: int = 8, out_dir=None, progress: bool = True, **_unused) -> dict:
+    """Caption each unique image (items sharing an id are its references); BLEU-1..4, ROUGE-L, CIDEr-D."""
+    require(model, "generative", "caption")
+    rows = items(dataset, limit, "caption", progress)
+    refs: dict[str, list[str]] = {}
+    first: dict[str, dict] = {}
+    for r in rows:
+        refs.setdefault(r["id"], []).append(r["text"])
+        first.setdefault(r["id"], r)
+    uniq = list(first.values())
+    hyps = generate(model, [r["image"] for r in uniq], [prompt] * len(uniq), batch_size, max_new_tokens, progress)
+    ref_lists = [refs[r["id"]] for r in uniq]
+    metrics = M.caption_metrics(hyps, ref_lists)
+    return {"suite": "caption", "metrics": metrics,
+            "settings": settings(model, dataset, prompt=prompt, max_new_tokens=max_new_tokens, decoding="greedy",
+                                 tokenizer="modalign.eval.metrics.captioning.tokenize", limit=limit),
+            "samples": _gallery(uniq, hyps, [" | ".join(r) for r in ref_lists], [prompt] * len(uniq), out_dir,
+                                "caption", n_gallery)}
+
+
+def vqa(model, dataset, prompt: str = "{question} Answer with one word.", max_new_tokens: int = 8,
+        batch_size: int = 16, limit: int | None = None, n_gallery: int = 8, out_dir=None, progress: bool = True,
+        **_unused) -> dict:
+    """VQAv2 accuracy overall and per question type; `answer` may be one string or a list of annotator answers."""
+    require(model, "generative", "vqa")
+    if "{question}" not in prompt:
+        raise ConfigError("the vqa prompt needs a {question} slot, e.g. '{question} Answer with one word.'")
+    rows = items(dataset, limit, "vqa", progress)
+    prompts = [prompt.format(question=r["question"]) for r in rows]
+    preds = generate(model, [r["image"] for r in rows], prompts, batch_size, max_new_tokens, progress)
+    s = M.vqa_score(preds, [r["answer"] for r in rows], [r.get("qtype", "all") for r in rows])
+    metrics = {"accuracy": s["accuracy"], **{f"acc_{t}": v for t, v in s["per_qtype"].items()}}
+    truths = [r["answer"] if isinstance(r["answer"], str) else "/".join(r["answer"]) for r in rows]
+    return {"suite": "vqa", "metrics": metrics,
+            "settings": settings(model, dataset, prompt=prompt, max_new_tokens=max_new_tokens,
+                                 parser="VQAv2 normalisation", limit=limit),
+            "samples": _gallery(rows, preds, truths, prompts, out_dir, "vqa", n_gallery)}
+
+
+def pope(model, dataset, mode: str = "generate", prompt: str = "{question} Answer yes or no.",
+         max_new_tokens: int = 8, batch_size: int = 16, limit: int | None = None, n_gallery: int = 8, out_dir=None,
+         progress: bool = True, **_unused) -> dict:
+    """POPE per sampler and overall. mode 'generate' parses the answer; 'likelihood' compares P(yes) and P(no)."""
+    require(model, "generative", "pope")
+    if mode not in ("generate", "likelihood"):
+        raise ConfigError(f"pope mode must be 'generate' or 'likelihood', got {mode!r}")
+    rows = items(dataset, limit, "pope", progress)
+    prompts = [prompt.format(question=r["question"]) for r in rows]
+    images = [r["image"] for r in rows]
+    if mode == "generate":
+        raw = generate(model, images, prompts, batch_size, max_new_tokens, progress)
+        preds = [M.parse_yes_no(t) for t in raw]
+    else:
+        logp_yes = pair_scores(model, images, ["yes"] * len(rows), prompts, batch_size, progress)
+        logp_no = pair_scores(model, images, ["no"] * len(rows), prompts, batch_size, progress)
+        preds = M.pope_from_likelihood(logp_yes, logp_no)
+        raw = [f"yes ({a:.3f}) vs no ({b:.3f})" for a, b in zip(logp_yes, logp_no)]
+    labels = [r["answer"] for r in rows]
+    per_sampler = {}
+    for sampler in sorted({r.get("sampler", "all") for r in rows}):
+        idx = [i for i, r in enumerate(rows) if r.get("sampler", "all") == sampler]
+        per_sampler[sampler] = M.pope_metrics([preds[i] for i in idx], [labels[i] for i in idx])
+    overall = M.pope_metrics(preds, labels)
+    metrics = {k: overall[k] for k in ("accuracy", "precision", "recall", "f1", "yes_ratio")}
+    for sampler, m in per_sampler.items():
+        metrics.update({f"{sampler}_f1": m["f1"], f"{sampler}_accuracy": m["accuracy"],
+                        f"{sampler}_yes_ratio": m["yes_ratio"]})
+    return {"suite": "pope", "metrics": metrics,
+            "settings": settings(model, dataset, prompt=prompt, mode=mode,
+                                 parser="first sentence; 'no'/'not' -> no" if mode == "generate" else "P(yes)>P(no)",
+                                 limit=limit),
+            "figures": {"pope_samplers": per_sampler},
+            "samples": _gallery(rows, raw, labels, prompts, out_dir, "pope", n_gallery)}
+
+
+def chair(model, dataset, prompt: str = "Describe the image in detail.", vocabulary=None, max_new_tokens: int = 48,
+          batch_size: int = 16, limit: int | None = None, n_gallery: int = 8, out_dir=None, progress: bool = True,
+          **_unused) -> dict:
+    """CHAIR_i / CHAIR_s / recall of free captions against each image's object list."""
+    require(model, "generative", "chair")
+    rows = items(dataset, limit, "chair", progress)
+    vocabulary = param_from(vocabulary, dataset, "vocabulary")
+    if vocabulary is None:  # fall back to the objects the dataset names, without synonyms
+        vocabulary = {o: [] for r in rows for o in r["objects"]}
+    hyps = generate(model, [r["image"] for r in rows], [prompt] * len(rows), batch_size, max_new_tokens, progress)
+    c = M.chair(hyps, [r["objects"] for r in rows], vocabulary)
+    metrics = {k: c[k] for k in ("CHAIR_i", "CHAIR_s", "recall")}
+    extra = [{"hallucinated": p["hallucinated"]} for p in c["per_caption"]]
+    return {"suite": "chair", "metrics": metrics,
+            "settings": settings(model, dataset, prompt=prompt, max_new_tokens=max_new_tokens,
+                                 vocabulary_size=len(vocabulary), limit=limit),
+            "samples": _gallery(rows, hyps, [", ".join(r["objects"]) for r in rows], [prompt] * len(rows), out_dir,
+                                "chair", n_gallery, extra)}
+
+
+def grounding(model, dataset, prompt: str = "Give the bounding box [x0, y0, x1, y1] of: {expression}",
+              coords: str = "pixel", threshold: float = 0.5, max_new_tokens: int = 24, batch_size: int = 16,
+              limit: int | None = None, n_gallery: int = 8, out_dir=None, progress: bool = True, **_unused) -> dict:
+    """Parse a box from each generation; accuracy at IoU >= threshold. coords='normalized' scales [0,1] boxes."""
+    require(model, "generative", "grounding")
+    if coords not in ("pixel", "normalized"):
+        raise ConfigError(f"grounding coords must be 'pixel' or 'normalized', got {coords!r}")
+    rows = items(dataset, limit, "grounding", progress)
+    prompts = [prompt.format(expression=r["expression"]) for r in rows]
+    raw = generate(model, [r["image"] for r in rows], prompts, batch_size, max_new_tokens, progress)
+    boxes = []
+    for r, text in zip(rows, raw):
+        b = M.parse_box(text)
+        if b is not None and coords == "normalized":
+            w, h = r["image"].size
+            b = [b[0] * w, b[1] * h, b[2] * w, b[3] * h]
+        boxes.append(b)
+    g = M.grounding_accuracy(boxes, [r["box"] for r in rows], threshold)
+    metrics = {k: g[k] for k in (f"acc@{threshold}", "mean_iou", "unparsed")}
+    return {"suite": "grounding", "metrics": metrics,
+            "settings": settings(model, dataset, prompt=prompt, coords=coords, parser="first [x0, y0, x1, y1]",
+                                 limit=limit),
+            "samples": _gallery(rows, raw, [str(r["box"]) for r in rows], prompts, out_dir, "grounding", n_gallery)}
+
+
+__all__ = ["caption", "vqa", "pope", "chair", "grounding"]

@@ -1,0 +1,166 @@
+"""Every suite on tiny fake models whose outputs are known, so the expected numbers are computed by hand."""
+
+import math
+
+import numpy as np
+import pytest
+
+from modalign.eval.fakes import KeyedDualEncoder, ListDataset, ScriptedVLM, color_image
+from modalign.eval.suites import SUITES
+from modalign.registry import ConfigError
+
+E = np.eye(4)
+
+
+def cap(i, key, text, **kw):
+    return {"id": f"img{key}", "image": color_image(key), "text": text, "meta": {}, **kw}
+
+
+def test_retrieval_hand_case():
+    model = KeyedDualEncoder({0: E[0], 1: E[1], 2: E[2]},
+                             {"zero": E[0], "zero-bad": E[1], "one": E[1], "two": E[1] + 0.1 * E[2]})
+    data = ListDataset([cap(0, 0, "zero"), cap(1, 0, "zero-bad"), cap(2, 1, "one"), cap(3, 2, "two")])
+    r = SUITES["retrieval"](model, data, progress=False)
+    m = r["metrics"]
+    # t2i: "zero" ok, "zero-bad" ranks last (ties against it), "one" ok, "two" second behind img1
+    assert m["t2i_R@1"] == pytest.approx(2 / 4) and m["t2i_R@5"] == 1.0
+    # i2t: img0 ok; img1 ties with "zero-bad" (counted ahead); img2's only caption tops its row
+    assert m["i2t_R@1"] == pytest.approx(2 / 3)
+    assert r["settings"]["n_images"] == 3 and len(r["settings"]["model_hash"]) == 16
+
+
+def test_zeroshot_prompt_ensemble_and_per_class_recall():
+    def text_vec(t):
+        v = E[0] if "red" in t else E[1]
+        return v + (0.3 * E[2] if "shape" in t else 0)  # template-specific direction, averaged out by the ensemble
+
+    model = KeyedDualEncoder({0: E[0], 1: E[1], 2: E[0] + 0.1 * E[1]}, text_vec)
+    rows = [cap(0, 0, "", label=0), cap(1, 0, "", label=0), cap(2, 1, "", label=1), cap(3, 2, "", label=1)]
+    data = ListDataset(rows, classnames=["red", "green"], templates=["a {} shape", "the {}"])
+    r = SUITES["zeroshot"](model, data, progress=False)
+    assert r["metrics"]["top1"] == pytest.approx(3 / 4)
+    assert r["metrics"]["mean_per_class_recall"] == pytest.approx((1.0 + 0.5) / 2)
+    assert r["figures"]["confusion"]["matrix"] == [[2, 0], [1, 1]]
+    r2 = SUITES["zeroshot"](model, data, descriptions=[["red"], ["green", "green shape"]], progress=False)
+    assert r2["settings"]["prompts"] == "per-class descriptions"
+    with pytest.raises(ConfigError, match="class names"):
+        SUITES["zeroshot"](model, ListDataset(rows), progress=False)
+
+
+def test_geometry_gap_and_scale():
+    model = KeyedDualEncoder({0: E[0], 1: E[1], 2: E[2]}, lambda t: E[3])
+    data = ListDataset([cap(i, i, f"t{i}") for i in range(3)])
+    r = SUITES["geometry"](model, data, k=10, progress=False)
+    m = r["metrics"]
+    assert m["gap_norm"] == pytest.approx(math.sqrt(1 / 3 + 1))  # mean x = (1/3,1/3,1/3,0), mean y = e3
+    assert m["alignment"] == pytest.approx(2.0)
+    assert r["settings"]["logit_scale"] == pytest.approx(10.0) and r["settings"]["k"] == 2
+    # every text is identical: loss = log(3) whatever the scale
+    assert m["contrastive_loss"] == pytest.approx(math.log(3))
+    assert len(r["figures"]["pca"]["image"]) == 3 and 0.0 in r["figures"]["gap_curve"]["lambdas"]
+
+
+def test_linear_probe_on_separable_keys():
+    model = KeyedDualEncoder({k: E[k % 2] + 0.01 * k * E[2] for k in range(20)}, {})
+    data = ListDataset([cap(k, k, "", label=k % 2) for k in range(20)])
+    r = SUITES["linear_probe"](model, data, seed=1, cs=(1.0, 10.0), progress=False)
+    assert r["metrics"]["test_acc"] == 1.0 and r["settings"]["split_sizes"] == [12, 4, 4]
+
+
+def test_caption_groups_references_by_image_and_writes_gallery(tmp_path):
+    model = ScriptedVLM(answer=lambda key, p: {0: "a red circle", 1: "a blue square"}[key])
+    data = ListDataset([cap(0, 0, "a red circle"), cap(1, 0, "red circle"), cap(2, 1, "a green triangle")])
+    r = SUITES["caption"](model, data, out_dir=tmp_path, progress=False)
+    from modalign.eval.metrics import caption_metrics
+
+    assert model.generated == 2  # one generation per unique image
+    assert r["metrics"] == caption_metrics(["a red circle", "a blue square"],
+                                           [["a red circle", "red circle"], ["a green triangle"]])
+    assert (tmp_path / r["samples"][0]["image"]).exists()
+
+
+def test_vqa_per_qtype():
+    model = ScriptedVLM(answer=lambda key, p: "Two" if "How many" in p else "blue")
+    rows = [{"id": "q0", "image": color_image(0), "question": "How many?", "answer": "2", "qtype": "count"},
+            {"id": "q1", "image": color_image(0), "question": "What color?", "answer": "red", "qtype": "color"}]
+    r = SUITES["vqa"](model, ListDataset(rows), progress=False)
+    assert r["metrics"] == {"accuracy": 0.5, "acc_color": 0.0, "acc_count": 1.0}
+
+
+def pope_rows():
+    present = {0: {"dog"}, 1: {"cat"}}
+    rows = []
+    for key, obj, sampler in [(0, "dog", "random"), (0, "cat", "random"), (1, "cat", "popular"),
+                              (1, "car", "popular")]:
+        rows.append({"id": f"{key}-{obj}", "image": color_image(key), "question": f"Is there a {obj} in the image?",
+                     "answer": "yes" if obj in present[key] else "no", "object": obj, "sampler": sampler})
+    return rows
+
+
+def test_pope_generate_always_yes():
+    model = ScriptedVLM(answer=lambda key, p: "Yes, there is.")
+    r = SUITES["pope"](model, ListDataset(pope_rows()), progress=False)
+    m = r["metrics"]
+    assert m["yes_ratio"] == 1.0 and m["accuracy"] == 0.5 and m["random_yes_ratio"] == 1.0
+    assert m["f1"] == pytest.approx(2 * 0.5 * 1 / 1.5)
+    assert set(r["figures"]["pope_samplers"]) == {"random", "popular"}
+
+
+def test_pope_likelihood_mode():
+    def score(key, text, prompt):  # P(yes) high only for the dog question
+        return (-0.1 if "dog" in prompt else -3.0) if text == "yes" else -1.0
+
+    r = SUITES["pope"](ScriptedVLM(score=score), ListDataset(pope_rows()), mode="likelihood", progress=False)
+    # predictions: yes, no, no, no against labels yes, no, yes, no
+    assert r["metrics"]["accuracy"] == 0.75 and r["metrics"]["yes_ratio"] == 0.25
+    assert r["metrics"]["popular_accuracy"] == 0.5
+
+
+def test_chair_suite_highlights_hallucinations(tmp_path):
+    model = ScriptedVLM(answer=lambda key, p: "A dog and two cats.")
+    rows = [{"id": "c0", "image": color_image(0), "objects": ["dog"]}]
+    r = SUITES["chair"](model, ListDataset(rows, vocabulary={"dog": [], "cat": ["kitten"]}), out_dir=tmp_path,
+                        progress=False)
+    assert r["metrics"] == {"CHAIR_i": 0.5, "CHAIR_s": 1.0, "recall": 1.0}
+    assert r["samples"][0]["hallucinated"] == ["cat"]
+
+
+def test_compositional_strict_per_type_with_dual_encoder():
+    model = KeyedDualEncoder({0: E[0]}, {"pos": E[0], "swapped": E[0], "replaced": E[1]})
+    rows = [{"id": "p0", "image": color_image(0), "positive": "pos",
+             "negatives": [{"type": "swap", "text": "swapped"}, {"type": "replace", "text": "replaced"}]}]
+    r = SUITES["compositional"](model, ListDataset(rows), progress=False)
+    assert r["metrics"]["acc_swap"] == 0.0 and r["metrics"]["acc_replace"] == 1.0 and r["metrics"]["macro"] == 0.5
+
+
+def test_winoground_with_generative_scores():
+    table = {(0, "c0"): 2.0, (1, "c0"): 1.0, (0, "c1"): 1.0, (1, "c1"): 3.0,   # item 0: all right
+             (2, "d0"): 2.0, (3, "d0"): 3.0, (2, "d1"): 1.0, (3, "d1"): 1.0}   # item 1: neither
+    model = ScriptedVLM(score=lambda key, text, p: table[(key, text)])
+    rows = [{"id": "w0", "images": [color_image(0), color_image(1)], "captions": ["c0", "c1"]},
+            {"id": "w1", "images": [color_image(2), color_image(3)], "captions": ["d0", "d1"]}]
+    r = SUITES["winoground"](model, ListDataset(rows), progress=False)
+    assert r["metrics"] == {"text": 0.5, "image": 0.5, "group": 0.5}
+
+
+def test_grounding_pixel_and_normalized():
+    rows = [{"id": "g0", "image": color_image(0, size=20), "expression": "the square", "box": [0, 0, 10, 10]},
+            {"id": "g1", "image": color_image(1, size=20), "expression": "the circle", "box": [0, 0, 5, 5]}]
+    model = ScriptedVLM(answer=lambda key, p: "[0, 0, 10, 10]" if key == 0 else "no idea")
+    r = SUITES["grounding"](model, ListDataset(rows), progress=False)
+    assert r["metrics"] == {"acc@0.5": 0.5, "mean_iou": 0.5, "unparsed": 0.5}
+    model = ScriptedVLM(answer=lambda key, p: "[0, 0, 0.5, 0.5]")
+    r = SUITES["grounding"](model, ListDataset(rows[:1]), coords="normalized", progress=False)
+    assert r["metrics"]["acc@0.5"] == 1.0
+
+
+def test_wrong_model_kind_is_explained_and_hash_tracks_weights():
+    with pytest.raises(ConfigError, match="generative model"):
+        SUITES["pope"](KeyedDualEncoder({0: E[0]}, {}), ListDataset(pope_rows()), progress=False)
+    from modalign.eval.suites.common import model_fingerprint
+
+    m = ScriptedVLM()
+    h = model_fingerprint(m)
+    with __import__("torch").no_grad():
+        m.weight += 1
+    assert model_fingerprint(m) != h
