@@ -1,3 +1,19 @@
-"""Layer 1: worlds, readers and collators. Knows nothing of models."""
+"""Layer 1: worlds, readers and collators. Knows nothing of models.
 
-DATASETS: dict = {}
+`DATASETS[name](**params)` builds a map-style torch Dataset whose items follow docs/INTERFACES.md:
+- "shapes": the built-in shapes world (captions, instructions, VQA, POPE, probes, Winoground, grounding, CHAIR);
+- "llava-json": LLaVA-format conversation JSON/JSONL with an image root;
+- "image-captions": an image folder with a captions CSV or JSONL;
+- "shards": tar shards (PNG/JPEG + JSON per sample), e.g. written by `modalign data shapes`.
+"""
+
+from .readers import ImageCaptions, LlavaJson, ShardDataset
+from .shapes import ShapesWorld
+
+DATASETS: dict = {
+    "shapes": ShapesWorld,
+    "llava-json": LlavaJson,
+    "image-captions": ImageCaptions,
+    "shards": ShardDataset,
+    # "fashion-mnist": added by the lead (data/fashion_mnist.py)
+}

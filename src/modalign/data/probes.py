@@ -131,7 +131,8 @@ def probe(scene: dict, rng) -> dict:
     positive = describe(desc)
     negatives = sugarcrepe_negatives(desc, scene, rng) + order_shuffles(positive, rng)
     return {"positive": positive, "negatives": negatives,
-            "description": {"objects": [list(o) for o in desc["objects"]], "relation": list(desc["relation"]) if desc["relation"] else None}}
+            "description": {"objects": [list(o) for o in desc["objects"]],
+                            "relation": list(desc["relation"]) if desc["relation"] else None}}
 
 
 def winoground_pair(rng, rule, image_size: int, max_overlap: float, background: str, max_distractors: int = 2):

@@ -16,13 +16,15 @@ from .language import detailed_caption, short_caption
 from .pope import SAMPLERS, PopeStats, pope_questions
 from .probes import probe, winoground_pair
 from .render import render
-from .scenes import layout_scene
+from .scenes import layout_scene, present_objects
 from .splits import SPLIT_CODE, SplitRule, cooccurrence
 from .vqa import conversation, vqa_items
 
 TASKS = ("caption", "instruct", "vqa", "pope", "probes", "winoground", "grounding", "chair")
 _TASK_CODE = {t: k + 1 for k, t in enumerate(TASKS)}  # 0 is the scene stream itself
-_MIN_OBJECTS = {"pope": 3, "probes": 2}  # POPE asks about 3 present objects; probes need two
+# POPE asks about 3 present objects and probes relate two: by default their scenes have enough. With fewer allowed,
+# scenes that cannot carry an item are left out of the item index (their ids are simply absent).
+_MIN_OBJECTS = {"pope": 3, "probes": 2}
 
 
 class ShapesWorld(Dataset):
@@ -41,8 +43,6 @@ class ShapesWorld(Dataset):
         min_objects = _MIN_OBJECTS.get(task, 1) if min_objects is None else min_objects
         if not 1 <= min_objects <= max_objects:
             raise ValueError(f"need 1 <= min_objects <= max_objects, got {min_objects} and {max_objects}")
-        if task == "pope" and min_objects < 3:
-            raise ValueError("POPE asks about 3 present objects: min_objects must be >= 3")
         if not 0 <= max_overlap < 1:
             raise ValueError(f"max_overlap is a fraction of the smaller box in [0, 1), got {max_overlap}")
         self.task, self.n, self.split, self.seed = task, n, split, seed
@@ -56,14 +56,19 @@ class ShapesWorld(Dataset):
         self._index: list[tuple[int, int]] | None = None  # (scene, k-th question) for per-question tasks
         self._questions: dict[int, list[dict]] = {}
         self.skipped = 0
-        if task in ("vqa", "pope"):
+        if task in ("vqa", "pope", "probes"):
             stats = PopeStats(self.scene(i) for i in range(n)) if task == "pope" else None
             self.pope_stats = stats
             self._index = []
             for i in range(n):
-                rng = self._rng(i)
-                qs = vqa_items(self.scene(i), rng) if task == "vqa" else \
-                    pope_questions(self.scene(i), rng, stats, self.pope_samplers)
+                scene, rng = self.scene(i), self._rng(i)
+                if task == "vqa":
+                    qs = vqa_items(scene, rng)
+                elif task == "pope":
+                    enough = len(present_objects(scene)) >= 3
+                    qs = pope_questions(scene, rng, stats, self.pope_samplers) if enough else []
+                else:
+                    qs = [probe(scene, rng)] if len(scene["objects"]) >= 2 else []
                 self._questions[i] = qs
                 self._index.extend((i, k) for k in range(len(qs)))
 
@@ -106,7 +111,9 @@ class ShapesWorld(Dataset):
             raise IndexError(f"item {idx} out of range 0..{len(self) - 1}")
         if self._index is not None:
             i, k = self._index[idx]
-            rec = {"id": self.image_id(i), "qid": f"{self.image_id(i)}-q{k}", "scene_index": i}
+            rec = {"id": self.image_id(i), "scene_index": i}
+            if self.task != "probes":
+                rec["qid"] = f"{self.image_id(i)}-q{k}"
             rec.update(self._questions[i][k])
             return rec
         i = idx
@@ -122,8 +129,6 @@ class ShapesWorld(Dataset):
                     "meta": {"scene": scene, "split": self.split}}
         if self.task == "instruct":
             return {**base, "conversations": conversation(scene, rng, self.max_turns)}
-        if self.task == "probes":
-            return {**base, **probe(scene, rng)}
         if self.task == "grounding":
             return {**base, **grounding_item(scene, rng)}
         # chair: canonical shape names present, plus the colour+shape phrases

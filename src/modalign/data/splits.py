@@ -51,9 +51,15 @@ class SplitRule:
             self.allowed = [(c, s) for c, s in every if (s == CONFOUND_SHAPE) == (c == CONFOUND_COLOR)]
         else:
             self.allowed = [(c, s) for c, s in every if not (s == CONFOUND_SHAPE and c == CONFOUND_COLOR)]
+        self._colors_for = {s: [c for c, s2 in self.allowed if s2 == s] for s in SHAPES}
 
     def _pair(self, rng, pool=None) -> tuple[str, str]:
-        pool = self.allowed if pool is None else pool
+        if pool is None:
+            # Shape first, then a colour allowed with it: shapes stay uniform however few colours a shape may take
+            # (in confounded-train squares are still 1/8 of objects, all red).
+            shape = SHAPES[int(rng.integers(len(SHAPES)))]
+            colors = self._colors_for[shape]
+            return colors[int(rng.integers(len(colors)))], shape
         return pool[int(rng.integers(len(pool)))]
 
     def sample(self, rng, n: int) -> list[tuple[str, str, str]]:

@@ -1,0 +1,249 @@
+"""Readers for external data through the sample interfaces: LLaVA conversations, image folder + captions, tar shards.
+
+Each validates what is cheap at construction (JSON, text, paths inside the root) and decodes images lazily, under the
+policy of `records.py`: a bad record raises `BadRecord` naming file and line/index, or with `skip_bad=True` is
+skipped and counted in `dataset.skipped`. A lazily found bad image is replaced by the next good record (so a
+DataLoader never sees a hole), and the index is remembered so it is counted once.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from torch.utils.data import Dataset
+
+from .records import BadRecord, SkipPolicy, check_text, decode_image, decode_lines, resolve_under
+from .shards import index_shards, read_member
+
+IMAGE_KEYS = ("image", "file", "filename", "path", "file_name")
+TEXT_KEYS = ("text", "caption", "captions")
+
+
+class _LazyImageDataset(Dataset):
+    """Records validated up front; `_load(record)` decodes pixels and may raise BadRecord."""
+
+    def __init__(self, skip_bad: bool):
+        self._policy = SkipPolicy(skip_bad)
+        self.records: list[dict] = []
+
+    @property
+    def skipped(self) -> int:
+        return self._policy.skipped
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def _load(self, rec: dict) -> dict:
+        raise NotImplementedError
+
+    def __getitem__(self, idx: int) -> dict:
+        if not 0 <= idx < len(self.records):
+            raise IndexError(f"item {idx} out of range 0..{len(self.records) - 1}")
+        for step in range(len(self.records)):
+            k = (idx + step) % len(self.records)
+            try:
+                return self._load(self.records[k])
+            except BadRecord as err:
+                self._policy.handle(err, key=k)
+        raise BadRecord("every record failed to load; see the warnings above")
+
+    def __iter__(self):
+        for k, rec in enumerate(self.records):
+            try:
+                yield self._load(rec)
+            except BadRecord as err:
+                self._policy.handle(err, key=k)
+
+
+class ImageCaptions(_LazyImageDataset):
+    """An image folder plus a captions file: CSV with a header, or JSONL, columns image (or file/path) and text
+    (or caption). `id` defaults to the image path, so several captions of one image share its feature cache."""
+
+    def __init__(self, path: str, image_root: str | None = None, skip_bad: bool = False):
+        super().__init__(skip_bad)
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"captions file {self.path} does not exist")
+        self.root = Path(image_root) if image_root else self.path.parent
+        rows = self._csv_rows() if self.path.suffix.lower() == ".csv" else self._jsonl_rows()
+        for where, row in rows:
+            try:
+                self.records.append(self._validate(row, where))
+            except BadRecord as err:
+                self._policy.handle(err)
+
+    def _csv_rows(self):
+        lines = [(n, line) for n, line in decode_lines(self.path, self._policy)]
+        reader = csv.DictReader(line for _, line in lines)
+        for row in reader:
+            n = lines[min(reader.line_num, len(lines)) - 1][0]  # physical line in the file
+            yield f"{self.path}:{n}", row
+
+    def _jsonl_rows(self):
+        for n, line in decode_lines(self.path, self._policy):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                if not isinstance(row, dict):
+                    raise ValueError("not a JSON object")
+            except ValueError as err:
+                self._policy.handle(BadRecord(f"{self.path}:{n}: not a JSON object ({err})"))
+                continue
+            yield f"{self.path}:{n}", row
+
+    def _validate(self, row: dict, where: str) -> dict:
+        key = next((k for k in IMAGE_KEYS if k in row), None)
+        if key is None:
+            raise BadRecord(f"{where}: no image column; name it one of {', '.join(IMAGE_KEYS)}")
+        image = resolve_under(self.root, row[key], where)
+        tkey = next((k for k in TEXT_KEYS if k in row), None)
+        text = row.get(tkey) if tkey else None
+        if isinstance(text, list):  # JSONL may carry several captions: take the first non-empty
+            text = next((t for t in text if isinstance(t, str) and t.strip()), None)
+        text = check_text(text, where)
+        rec = {"id": str(row.get("id") or row[key]), "path": image, "text": text, "where": where}
+        if row.get("label") not in (None, ""):
+            try:
+                rec["label"] = int(row["label"])
+            except (TypeError, ValueError):
+                raise BadRecord(f"{where}: label {row['label']!r} is not an integer") from None
+        return rec
+
+    def _load(self, rec: dict) -> dict:
+        item = {"id": rec["id"], "image": decode_image(rec["path"], rec["where"]), "text": rec["text"],
+                "meta": {"source": rec["where"]}}
+        if "label" in rec:
+            item["label"] = rec["label"]
+        return item
+
+    def texts(self):
+        return (r["text"] for r in self.records)
+
+
+class LlavaJson(_LazyImageDataset):
+    """LLaVA-format conversations: a JSON list or JSONL of {"id", "image": path | [paths], "conversations": [...]}.
+
+    Turns alternate human/gpt starting with human. A single-image record without an "<image>" token gets one
+    prepended to its first human turn (as LLaVA's preprocessing does); otherwise the number of "<image>" tokens must
+    equal the number of images. Records without an image are bad unless `allow_text_only=True` (then image=None).
+    """
+
+    def __init__(self, path: str, image_root: str | None = None, skip_bad: bool = False,
+                 allow_text_only: bool = False):
+        super().__init__(skip_bad)
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"conversation file {self.path} does not exist")
+        self.root = Path(image_root) if image_root else self.path.parent
+        self.allow_text_only = allow_text_only
+        for where, row in self._rows():
+            try:
+                self.records.append(self._validate(row, where))
+            except BadRecord as err:
+                self._policy.handle(err)
+
+    def _rows(self):
+        if self.path.suffix.lower() == ".jsonl":
+            for n, line in decode_lines(self.path, self._policy):
+                if line.strip():
+                    try:
+                        yield f"{self.path}:{n}", json.loads(line)
+                    except ValueError as err:
+                        self._policy.handle(BadRecord(f"{self.path}:{n}: invalid JSON ({err})"))
+            return
+        raw = self.path.read_bytes()
+        try:
+            rows = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as err:
+            line = raw[: err.start].count(b"\n") + 1
+            raise BadRecord(f"{self.path}:{line}: bytes are not UTF-8; a JSON list cannot skip one record, "
+                            f"fix the file or convert it to JSONL") from err
+        except ValueError as err:
+            raise BadRecord(f"{self.path}: invalid JSON ({err})") from err
+        if not isinstance(rows, list):
+            raise BadRecord(f"{self.path}: expected a JSON list of records, got {type(rows).__name__}")
+        for k, row in enumerate(rows):
+            yield f"{self.path}[{k}]", row
+
+    def _validate(self, row, where: str) -> dict:
+        if not isinstance(row, dict):
+            raise BadRecord(f"{where}: record is not a JSON object")
+        convo = row.get("conversations")
+        if not isinstance(convo, list) or not convo:
+            raise BadRecord(f"{where}: 'conversations' must be a non-empty list of turns")
+        turns = []
+        for t, turn in enumerate(convo):
+            expected = "human" if t % 2 == 0 else "gpt"
+            if not isinstance(turn, dict) or turn.get("from") != expected:
+                raise BadRecord(f"{where}: turn {t} must be from {expected!r} (turns alternate human/gpt)")
+            turns.append({"from": expected, "value": check_text(turn.get("value"), where, f"turn {t} value")})
+        images = row.get("image")
+        images = [] if images is None else images if isinstance(images, list) else [images]
+        paths = [resolve_under(self.root, p, where) for p in images]
+        if not paths and not self.allow_text_only:
+            raise BadRecord(f"{where}: no image (pass allow_text_only=True to keep text-only conversations)")
+        n_tokens = sum(t["value"].count("<image>") for t in turns)
+        if len(paths) == 1 and n_tokens == 0:
+            turns[0]["value"] = "<image>\n" + turns[0]["value"]
+        elif n_tokens != len(paths):
+            raise BadRecord(f"{where}: {n_tokens} <image> tokens for {len(paths)} images")
+        return {"id": str(row.get("id") or where), "paths": paths, "conversations": turns, "where": where}
+
+    def _load(self, rec: dict) -> dict:
+        images = [decode_image(p, rec["where"]) for p in rec["paths"]]
+        item = {"id": rec["id"], "image": images[0] if images else None, "conversations": rec["conversations"]}
+        if len(images) > 1:
+            item["images"] = images
+        return item
+
+    def texts(self):
+        return (t["value"] for r in self.records for t in r["conversations"])
+
+
+class ShardDataset(_LazyImageDataset):
+    """Tar shards of samples `<key>.png|jpg` + `<key>.json` (webdataset layout); map-style over an index of member
+    offsets, so random access reads one member. `path` is a shard, a directory of `*.tar`, or a list of shards.
+    The JSON's fields are the item (e.g. text, conversations, meta); `id` defaults to the key."""
+
+    def __init__(self, path, skip_bad: bool = False):
+        super().__init__(skip_bad)
+        for sample in index_shards(path, self._policy):
+            try:
+                self.records.append(self._validate(sample))
+            except BadRecord as err:
+                self._policy.handle(err)
+
+    def _validate(self, sample: dict) -> dict:
+        where = sample["where"]
+        if "json" not in sample["members"]:
+            raise BadRecord(f"{where}: no .json member")
+        if sample["image_ext"] is None:
+            raise BadRecord(f"{where}: no image member (.png/.jpg/...)")
+        try:
+            meta = json.loads(read_member(sample["shard"], sample["members"]["json"]).decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as err:
+            raise BadRecord(f"{where}.json: invalid JSON ({err})") from err
+        if not isinstance(meta, dict):
+            raise BadRecord(f"{where}.json: expected a JSON object")
+        if "text" in meta:
+            check_text(meta["text"], where)
+        meta.setdefault("id", sample["key"])
+        return {"meta": meta, "shard": sample["shard"], "image": sample["members"][sample["image_ext"]],
+                "where": f"{where}.{sample['image_ext']}"}
+
+    def _load(self, rec: dict) -> dict:
+        data = read_member(rec["shard"], rec["image"])
+        return {**rec["meta"], "image": decode_image(data, rec["where"])}
+
+    def texts(self):
+        for r in self.records:
+            if "text" in r["meta"]:
+                yield r["meta"]["text"]
+            for turn in r["meta"].get("conversations", []):
+                yield turn["value"]
+
+
+__all__ = ["BadRecord", "ImageCaptions", "LlavaJson", "ShardDataset"]
