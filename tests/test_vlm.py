@@ -131,16 +131,20 @@ def test_feature_cache_serves_a_frozen_tower(model):
 
 def test_xattn_fusion_keeps_one_marker_and_conditions_on_the_image():
     torch.manual_seed(0)
-    m = VisionLanguageModel.from_config(tiny_cfg("xattn-test"), text_corpus=CORPUS)
+    m = VisionLanguageModel.from_config(tiny_cfg("xattn", {"heads": 2}), text_corpus=CORPUS)
+    with torch.no_grad():  # gates start closed (tanh(0) = 0): open them so the image matters
+        for block in m.connector.blocks:
+            block.attn_gate.fill_(0.5)
     ims = images(2, seed=5)
     batch = m.collate([{"id": str(i), "image": im, "conversations": CONV} for i, im in enumerate(ims)])
     assert (batch["input_ids"] == m.image_token_id).sum(1).tolist() == [1, 1]
     logits = m.forward_logits(batch["input_ids"], batch["attention_mask"], batch["pixel_values"], [1, 1])
     assert not torch.allclose(logits[0], logits[1], atol=1e-4)
-    assert m.connector.media is None  # cleared after the forward
+    assert m.connector._media is None  # cleared after the forward
     loss = m.training_loss(batch, "instruct")["loss"]
     loss.backward()
-    assert m.connector.gate.grad is not None
+    assert m.connector.blocks[0].attn_gate.grad is not None
+    assert not set(map(id, m.connector.parameters())) & set(map(id, m.components()["lm"].parameters()))
     m.eval()
     assert m.answer_many(ims[0], ["What color?", "Is there a circle?"], max_new_tokens=4) == \
         m.generate([ims[0]] * 2, ["What color?", "Is there a circle?"], max_new_tokens=4)
