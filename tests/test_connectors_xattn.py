@@ -51,6 +51,18 @@ def test_zero_gates_leave_the_lm_exactly_unchanged():
         assert torch.equal(lm(input_ids=ids).logits, bare)
 
 
+def test_float32_blocks_inside_a_bfloat16_lm():
+    lm = tiny_llama().to(torch.bfloat16)
+    ids = torch.randint(3, 64, (2, 5))
+    with torch.no_grad():
+        bare = lm(input_ids=ids).logits
+        conn = CONNECTORS["xattn"](in_dim=12, out_dim=32, heads=4).install(lm.model.layers)
+        conn.set_media(torch.randn(2, 4, 12))
+        assert torch.equal(lm(input_ids=ids).logits, bare)
+        open_gates(conn)
+        assert lm(input_ids=ids).logits.dtype == torch.bfloat16
+
+
 def test_gradients_reach_the_gates_at_init_and_everything_once_open():
     lm = tiny_llama()
     lm.requires_grad_(False)

@@ -163,7 +163,10 @@ class XAttnConnector(nn.Module):
             from_kwargs = not args
             hidden = kwargs["hidden_states"] if from_kwargs else args[0]  # [B', T, D]
             media, mask = self._expand_media(hidden.shape[0])
-            hidden = block(hidden, media, mask)
+            # The blocks may stay in float32 under a bf16/fp16 LM; widening and narrowing back is exact, so the
+            # zero-gate identity holds in any precision.
+            dtype = block.attn_gate.dtype
+            hidden = block(hidden.to(dtype), media.to(dtype), mask).to(hidden.dtype)
             if from_kwargs:
                 return args, {**kwargs, "hidden_states": hidden}
             return (hidden, *args[1:]), kwargs
