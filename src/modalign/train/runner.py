@@ -124,6 +124,8 @@ def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_bu
         for s in range(start_stage, len(recipe.stages)):
             stage, ds = recipe.stages[s], dsets[s]
             mid = state is not None and s == start_stage and start_step > 0
+            if not mid:  # before any structural change, so new weights (LoRA init) are the same on resume
+                _seed_all(recipe.seed, s + 1, info.rank)
             prepare_stage(model, stage)
             report = apply_freeze_plan(model, stage.train)
             frozen_towers = [c for c in ("vision", "text") if report.per_component.get(c, {}).get("trainable") == 0
@@ -138,8 +140,6 @@ def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_bu
                 ckpt.load_optimizer(latest, optimizer)
                 sampler.load_state_dict(state["sampler"])
                 ckpt.load_rng(latest, info.rank)
-            else:
-                _seed_all(recipe.seed, s + 1, info.rank)
             find_unused = False
             if info.active:
                 first = shard([i % len(ds) for i in range(stage.batch_size)], info.rank, info.world_size,
