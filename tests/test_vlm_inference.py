@@ -1,0 +1,105 @@
+"""VLM inference: KV-cached decoding == full recomputation, batched == unbatched, prefix-cache answers == generate,
+scores == hand-summed log-probabilities, sampling, and an end-to-end caption fit."""
+
+import pytest
+import torch
+from test_vlm_tiny_parts import CORPUS, images, tiny_cfg
+
+from modalign.models.vlm import VisionLanguageModel
+
+QUESTIONS = ["What color is the square?", "Is there a circle?", "Describe the picture.", "two?"]
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    m = VisionLanguageModel.from_config(tiny_cfg(), text_corpus=CORPUS).eval()
+    with torch.no_grad():  # sharpen the random LM so greedy choices are not near-ties
+        m.lm.lm_head.weight.mul_(8)
+    return m
+
+
+def _full_logits(model, image, prompt, generated):
+    """Reference: re-run the whole sequence (prompt + generated tokens) without a cache, one row, no padding."""
+    ids = model.prompts.encode(model.prompts.chat_prefix(prompt))[0] + generated
+    ids = torch.tensor([ids])
+    logits = model.forward_logits(ids, torch.ones_like(ids), model.vision.preprocess([image]), [1])
+    n = len(generated)
+    return logits[0, -n - 1:]  # the positions that predicted each generated token and the next one
+
+
+def test_kv_cache_decoding_equals_full_recomputation_and_batching(model):
+    ims = images(3)
+    prompts = QUESTIONS[:3]
+    answers, step_logits = model.generate(ims, prompts, max_new_tokens=6, return_logits=True)
+    for i, (im, p) in enumerate(zip(ims, prompts)):
+        alone, alone_logits = model.generate([im], [p], max_new_tokens=6, return_logits=True)
+        assert alone == [answers[i]]  # batched (left-padded) == unbatched
+        greedy = alone_logits[0].argmax(-1).tolist()
+        ref = _full_logits(model, im, p, greedy)
+        assert ref[:-1].argmax(-1).tolist() == greedy  # greedy tokens identical to the uncached recomputation
+        assert torch.allclose(alone_logits[0], ref[:-1], atol=1e-4)
+        n = alone_logits.shape[1]
+        assert torch.allclose(step_logits[i, :n], alone_logits[0], atol=1e-4)
+
+
+def test_prefix_cache_answers_equal_plain_generate(model):
+    im = images(1, seed=7)[0]
+    plain, plain_logits = model.generate([im] * len(QUESTIONS), QUESTIONS, max_new_tokens=6, return_logits=True)
+    shared, shared_logits = model.answer_many(im, QUESTIONS, max_new_tokens=6, batch_size=3, return_logits=True)
+    assert shared == plain
+    for a, b in zip(shared_logits, plain_logits):
+        assert torch.allclose(a, b[: a.shape[0]], atol=1e-4)
+
+
+def test_score_is_the_summed_log_probability_of_the_text(model):
+    ims = images(2, seed=2)
+    texts = ["a red circle", "two green triangles"]
+    total = model.score(ims, texts, normalize=False)
+    mean = model.score(ims, texts)
+    for i, (im, text) in enumerate(zip(ims, texts)):
+        prefix = model.prompts.encode(model.prompts.caption_prefix())[0]
+        target = model.tokenizer(text, add_special_tokens=False)["input_ids"]
+        ids = torch.tensor([prefix + target])
+        logp = model.forward_logits(ids, torch.ones_like(ids), model.vision.preprocess([im]), [1])[0].log_softmax(-1)
+        ref = sum(float(logp.detach()[len(prefix) - 1 + k, t]) for k, t in enumerate(target))
+        assert abs(float(total[i]) - ref) < 1e-4
+        assert abs(float(mean[i]) - ref / len(target)) < 1e-5
+    with_prompt = model.score(ims, texts, prompts=["Describe the picture."] * 2)
+    assert not torch.allclose(with_prompt, mean)
+
+
+def test_yes_no_probabilities_are_a_distribution_over_the_two_answers(model):
+    p = model.yes_no_probs(images(2), ["Is there a circle?", "Is it blue?"])
+    assert p.shape == (2,) and ((p > 0) & (p < 1)).all()
+
+
+def test_sampling_is_reproducible_with_a_generator_and_top_k_1_is_greedy(model):
+    ims, prompts = images(2), QUESTIONS[:2]
+    a = model.generate(ims, prompts, max_new_tokens=5, do_sample=True, generator=torch.Generator().manual_seed(3))
+    b = model.generate(ims, prompts, max_new_tokens=5, do_sample=True, generator=torch.Generator().manual_seed(3))
+    assert a == b
+    assert model.generate(ims, prompts, max_new_tokens=5, do_sample=True, top_k=1, temperature=0.7) == \
+        model.generate(ims, prompts, max_new_tokens=5)
+    with pytest.raises(ValueError, match="temperature"):
+        model.generate(ims, prompts, do_sample=True, temperature=0.0)
+
+
+@pytest.mark.slow
+def test_a_tiny_vlm_learns_to_caption_two_images():
+    torch.manual_seed(0)
+    m = VisionLanguageModel.from_config(tiny_cfg(), text_corpus=CORPUS)
+    ims = images(2, seed=11)
+    caps = ["a red circle above a blue square", "two green triangles"]
+    batch = m.collate([{"id": str(i), "image": im, "text": c} for i, (im, c) in enumerate(zip(ims, caps))])
+    opt = torch.optim.AdamW(m.parameters(), lr=3e-3)
+    for _ in range(80):
+        loss = m.training_loss(batch, "caption")["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    m.eval()
+    assert loss.item() < 0.1
+    assert m.generate(ims, None, max_new_tokens=12) == caps
+    s = m.score(ims, [caps[0], caps[0]])
+    assert s[0] > s[1]  # the caption is likelier for its own image
