@@ -122,7 +122,7 @@ def test_is_true_on_a_hand_built_scene():
 
 
 def _relational(caption):
-    m = re.fullmatch(r"a (\w+) (\w+) (left of|right of|above|below) a (\w+) (\w+)", caption)
+    m = re.fullmatch(r"an? (\w+) (\w+) (left of|right of|above|below) an? (\w+) (\w+)", caption)
     c1, s1, rel, c2, s2 = m.groups()
     return {"objects": [(None, c1, s1), (None, c2, s2)], "relation": (0, rel, 1)}
 
