@@ -122,7 +122,7 @@ def test_chair_suite_highlights_hallucinations(tmp_path):
     r = SUITES["chair"](model, ListDataset(rows, vocabulary={"dog": [], "cat": ["kitten"]}), out_dir=tmp_path,
                         progress=False)
     assert r["metrics"] == {"CHAIR_i": 0.5, "CHAIR_s": 1.0, "recall": 1.0}
-    assert r["samples"][0]["hallucinated"] == ["cat"]
+    assert r["samples"][0]["hallucinated"] == ["cat"] and r["samples"][0]["highlight"] == ["cats"]
 
 
 def test_compositional_strict_per_type_with_dual_encoder():

@@ -37,7 +37,11 @@ class KeyedDualEncoder(torch.nn.Module):
         super().__init__()
         self.image_vectors = {k: np.asarray(v, dtype=np.float32) for k, v in image_vectors.items()}
         self.text_vectors = text_vectors
-        self.logit_scale = torch.nn.Parameter(torch.tensor(float(logit_scale)))  # log-parameter, as in open_clip
+        self.log_logit_scale = torch.nn.Parameter(torch.tensor(float(logit_scale)))  # t', as in open_clip
+
+    @property
+    def logit_scale(self) -> torch.Tensor:
+        return self.log_logit_scale.exp()  # s = exp(t'), as DualEncoder.logit_scale
 
     @staticmethod
     def _norm(a: np.ndarray) -> torch.Tensor:

@@ -8,7 +8,6 @@ Suites talk to models only through docs/INTERFACES.md: a dual encoder has `embed
 from __future__ import annotations
 
 import hashlib
-import math
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -112,14 +111,13 @@ def generate(model, images: list, prompts: list[str], batch_size: int, max_new_t
 
 
 def logit_scale_of(model, override: float | None = None) -> float:
-    """The multiplicative temperature s. `model.logit_scale` is the log-parameter t' (open_clip), s = exp(t') <= 100."""
+    """The multiplicative temperature s of logits = s * cos (DualEncoder.logit_scale is already exp(t'), <= 100)."""
     if override is not None:
         return float(override)
-    t = getattr(model, "logit_scale", None)
-    if t is None:
-        return 100.0
-    t = float(t.detach().exp().item()) if isinstance(t, torch.Tensor) else math.exp(float(t))
-    return min(t, 100.0)
+    s = getattr(model, "logit_scale", None)
+    if s is None:
+        return 100.0  # CLIP's trained value: the shift experiment's usual reference
+    return float(s.detach().item()) if isinstance(s, torch.Tensor) else float(s)
 
 
 def settings(model, dataset, seed: int | None = None, **kw: Any) -> dict:

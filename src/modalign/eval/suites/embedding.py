@@ -27,8 +27,8 @@ def _group_by_image(rows: list[dict]) -> tuple[list, list[str], list[int], list[
     return images, texts, t2i, list(index)
 
 
-def retrieval(model, dataset, batch_size: int = 64, limit: int | None = None, ks=(1, 5, 10), progress: bool = True,
-              **_unused) -> dict:
+def retrieval(model, dataset, batch_size: int = 64, limit: int | None = None, ks=(1, 5, 10),
+              progress: bool = True) -> dict:
     require(model, "dual", "retrieval")
     rows = items(dataset, limit, "retrieval", progress)
     images, texts, t2i, _ = _group_by_image(rows)
@@ -49,7 +49,7 @@ def _format(template: str, classname: str) -> str:
 
 
 def zeroshot(model, dataset, classnames=None, templates=None, descriptions=None, batch_size: int = 64,
-             limit: int | None = None, progress: bool = True, **_unused) -> dict:
+             limit: int | None = None, progress: bool = True) -> dict:
     """Prompt-ensemble zero-shot classification. `descriptions` (one list of strings per class) replaces templates."""
     require(model, "dual", "zeroshot")
     classnames = param_from(classnames, dataset, "classnames")
@@ -87,7 +87,7 @@ def zeroshot(model, dataset, classnames=None, templates=None, descriptions=None,
 
 
 def geometry(model, dataset, batch_size: int = 64, limit: int | None = None, k: int = 10, lambdas=None,
-             logit_scale: float | None = None, max_points: int = 400, progress: bool = True, **_unused) -> dict:
+             logit_scale: float | None = None, max_points: int = 400, progress: bool = True) -> dict:
     """Modality gap (+ shift curve), alignment/uniformity, mutual kNN and CKA between paired image/text embeddings."""
     require(model, "dual", "geometry")
     rows = items(dataset, limit, "geometry", progress)
@@ -117,7 +117,7 @@ def geometry(model, dataset, batch_size: int = 64, limit: int | None = None, k: 
 
 def linear_probe(model, dataset, val_fraction: float = 0.2, test_fraction: float = 0.2, seed: int = 0,
                  cs=(0.01, 0.1, 1.0, 10.0, 100.0), batch_size: int = 64, limit: int | None = None,
-                 progress: bool = True, **_unused) -> dict:
+                 progress: bool = True) -> dict:
     """Logistic regression on frozen, normalised image features; one seeded split into train / val / test."""
     require(model, "dual", "linear_probe")
     rows = items(dataset, limit, "linear_probe", progress)

@@ -6,6 +6,8 @@ truth, hallucinated words) for the report's gallery. Greedy decoding throughout,
 
 from __future__ import annotations
 
+import re
+
 from ...registry import ConfigError
 from .. import metrics as M
 from .common import generate, items, pair_scores, param_from, require, save_thumbnails, settings
@@ -25,7 +27,7 @@ def _gallery(rows, answers, truths, prompts, out_dir, sub, n, extra=None) -> lis
 
 
 def caption(model, dataset, prompt: str = "Describe the image.", max_new_tokens: int = 32, batch_size: int = 16,
-            limit: int | None = None, n_gallery: int = 8, out_dir=None, progress: bool = True, **_unused) -> dict:
+            limit: int | None = None, n_gallery: int = 8, out_dir=None, progress: bool = True) -> dict:
     """Caption each unique image (items sharing an id are its references); BLEU-1..4, ROUGE-L, CIDEr-D."""
     require(model, "generative", "caption")
     rows = items(dataset, limit, "caption", progress)
@@ -46,8 +48,8 @@ def caption(model, dataset, prompt: str = "Describe the image.", max_new_tokens:
 
 
 def vqa(model, dataset, prompt: str = "{question} Answer with one word.", max_new_tokens: int = 8,
-        batch_size: int = 16, limit: int | None = None, n_gallery: int = 8, out_dir=None, progress: bool = True,
-        **_unused) -> dict:
+        batch_size: int = 16, limit: int | None = None, n_gallery: int = 8, out_dir=None,
+        progress: bool = True) -> dict:
     """VQAv2 accuracy overall and per question type; `answer` may be one string or a list of annotator answers."""
     require(model, "generative", "vqa")
     if "{question}" not in prompt:
@@ -61,12 +63,13 @@ def vqa(model, dataset, prompt: str = "{question} Answer with one word.", max_ne
     return {"suite": "vqa", "metrics": metrics,
             "settings": settings(model, dataset, prompt=prompt, max_new_tokens=max_new_tokens,
                                  parser="VQAv2 normalisation", limit=limit),
-            "samples": _gallery(rows, preds, truths, prompts, out_dir, "vqa", n_gallery)}
+            "samples": _gallery(rows, preds, truths, prompts, out_dir, "vqa", n_gallery,
+                                [{"correct": a > 0} for a in s["per_item"]])}
 
 
 def pope(model, dataset, mode: str = "generate", prompt: str = "{question} Answer yes or no.",
          max_new_tokens: int = 8, batch_size: int = 16, limit: int | None = None, n_gallery: int = 8, out_dir=None,
-         progress: bool = True, **_unused) -> dict:
+         progress: bool = True) -> dict:
     """POPE per sampler and overall. mode 'generate' parses the answer; 'likelihood' compares P(yes) and P(no)."""
     require(model, "generative", "pope")
     if mode not in ("generate", "likelihood"):
@@ -97,22 +100,47 @@ def pope(model, dataset, mode: str = "generate", prompt: str = "{question} Answe
                                  parser="first sentence; 'no'/'not' -> no" if mode == "generate" else "P(yes)>P(no)",
                                  limit=limit),
             "figures": {"pope_samplers": per_sampler},
-            "samples": _gallery(rows, raw, labels, prompts, out_dir, "pope", n_gallery)}
+            "samples": _gallery(rows, raw, labels, prompts, out_dir, "pope", n_gallery,
+                                [{"correct": p == t} for p, t in zip(preds, labels)])}
+
+
+def _surface_words(caption: str, hallucinated: set[str], vocabulary: dict) -> list[str]:
+    """The words of `caption` that name a hallucinated object, for highlighting in the report gallery."""
+    words = re.findall(r"[A-Za-z]+", caption)
+    marked: list[str] = []
+    for i, w in enumerate(words):
+        if set(M.extract_objects(w, vocabulary)) & hallucinated:
+            marked.append(w)
+        # two-word names ("traffic light") whose words name nothing on their own
+        pair = words[i:i + 2]
+        if len(pair) == 2 and not any(M.extract_objects(p, vocabulary) for p in pair) \
+                and set(M.extract_objects(" ".join(pair), vocabulary)) & hallucinated:
+            marked.extend(pair)
+    return marked
 
 
 def chair(model, dataset, prompt: str = "Describe the image in detail.", vocabulary=None, max_new_tokens: int = 48,
-          batch_size: int = 16, limit: int | None = None, n_gallery: int = 8, out_dir=None, progress: bool = True,
-          **_unused) -> dict:
-    """CHAIR_i / CHAIR_s / recall of free captions against each image's object list."""
+          batch_size: int = 16, limit: int | None = None, n_gallery: int = 8, out_dir=None,
+          progress: bool = True) -> dict:
+    """CHAIR_i / CHAIR_s / recall of free captions against each image's object list.
+
+    vocabulary: {canonical: [synonyms]}, "shapes" for the built-in world's table, else the dataset's `vocabulary`
+    attribute, else the canonical names found in the items (no synonyms).
+    """
     require(model, "generative", "chair")
     rows = items(dataset, limit, "chair", progress)
     vocabulary = param_from(vocabulary, dataset, "vocabulary")
+    if vocabulary == "shapes":  # the built-in world's synonym table
+        from ...data.vocab import chair_synonyms
+
+        vocabulary = chair_synonyms()
     if vocabulary is None:  # fall back to the objects the dataset names, without synonyms
         vocabulary = {o: [] for r in rows for o in r["objects"]}
     hyps = generate(model, [r["image"] for r in rows], [prompt] * len(rows), batch_size, max_new_tokens, progress)
     c = M.chair(hyps, [r["objects"] for r in rows], vocabulary)
     metrics = {k: c[k] for k in ("CHAIR_i", "CHAIR_s", "recall")}
-    extra = [{"hallucinated": p["hallucinated"]} for p in c["per_caption"]]
+    extra = [{"hallucinated": p["hallucinated"], "highlight": _surface_words(h, set(p["hallucinated"]), vocabulary)}
+             for h, p in zip(hyps, c["per_caption"])]
     return {"suite": "chair", "metrics": metrics,
             "settings": settings(model, dataset, prompt=prompt, max_new_tokens=max_new_tokens,
                                  vocabulary_size=len(vocabulary), limit=limit),
@@ -122,7 +150,7 @@ def chair(model, dataset, prompt: str = "Describe the image in detail.", vocabul
 
 def grounding(model, dataset, prompt: str = "Give the bounding box [x0, y0, x1, y1] of: {expression}",
               coords: str = "pixel", threshold: float = 0.5, max_new_tokens: int = 24, batch_size: int = 16,
-              limit: int | None = None, n_gallery: int = 8, out_dir=None, progress: bool = True, **_unused) -> dict:
+              limit: int | None = None, n_gallery: int = 8, out_dir=None, progress: bool = True) -> dict:
     """Parse a box from each generation; accuracy at IoU >= threshold. coords='normalized' scales [0,1] boxes."""
     require(model, "generative", "grounding")
     if coords not in ("pixel", "normalized"):
@@ -142,7 +170,8 @@ def grounding(model, dataset, prompt: str = "Give the bounding box [x0, y0, x1, 
     return {"suite": "grounding", "metrics": metrics,
             "settings": settings(model, dataset, prompt=prompt, coords=coords, parser="first [x0, y0, x1, y1]",
                                  limit=limit),
-            "samples": _gallery(rows, raw, [str(r["box"]) for r in rows], prompts, out_dir, "grounding", n_gallery)}
+            "samples": _gallery(rows, raw, [str(r["box"]) for r in rows], prompts, out_dir, "grounding", n_gallery,
+                                [{"correct": iou >= threshold} for iou in g["ious"]])}
 
 
 __all__ = ["caption", "vqa", "pope", "chair", "grounding"]

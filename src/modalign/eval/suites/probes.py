@@ -18,7 +18,7 @@ def _kind(model) -> str:
 
 
 def compositional(model, dataset, prompt: str = "", batch_size: int = 32, limit: int | None = None,
-                  progress: bool = True, **_unused) -> dict:
+                  progress: bool = True) -> dict:
     """Items {"id", "image", "positive", "negatives": [{"type", "text"}]}: one trial per negative, accuracy per type."""
     rows = items(dataset, limit, "compositional", progress)
     images, texts, owner, types = [], [], [], []
@@ -45,7 +45,7 @@ def compositional(model, dataset, prompt: str = "", batch_size: int = 32, limit:
 
 
 def winoground(model, dataset, prompt: str = "", batch_size: int = 32, limit: int | None = None,
-               progress: bool = True, **_unused) -> dict:
+               progress: bool = True) -> dict:
     """Items {"id", "images": [I0, I1], "captions": [C0, C1]}: text / image / group scores."""
     rows = items(dataset, limit, "winoground", progress)
     images, texts = [], []

@@ -1,0 +1,94 @@
+"""Run evaluation suites on one model: build each suite's dataset, run it, write results.json and report.html.
+
+`run_suites(model, evals, out_dir, datasets_registry)` takes the recipe's `eval:` list (config.EvalConfig: a suite
+name, a `data:` component and the suite's parameters). Bad suite or dataset names and unknown parameters fail
+before anything runs, with the list of what is accepted.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..config import EvalConfig
+from ..registry import ConfigError, build
+from .report import write_report
+from .suites import SUITES
+from .suites.common import model_fingerprint
+
+
+def _jsonable(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, torch.Tensor):
+        return o.detach().cpu().tolist()
+    if isinstance(o, (set, tuple)):
+        return list(o)
+    raise TypeError(f"cannot write {type(o).__name__} to results.json")
+
+
+def _check(ev: EvalConfig, datasets_registry) -> None:
+    if ev.suite not in SUITES:
+        raise ConfigError(f"unknown eval suite {ev.suite!r}; choose one of: {', '.join(sorted(SUITES))}")
+    if ev.data is None:
+        raise ConfigError(f"eval suite {ev.suite!r} needs `data:` (e.g. data: {{name: shapes, task: caption}})")
+    if ev.data.name not in datasets_registry:
+        raise ConfigError(f"unknown dataset {ev.data.name!r}; choose one of: {', '.join(sorted(datasets_registry))}")
+    allowed = set(inspect.signature(SUITES[ev.suite]).parameters) - {"model", "dataset", "out_dir"}
+    unknown = sorted(set(ev.params()) - allowed)
+    if unknown:
+        raise ConfigError(f"eval suite {ev.suite!r} does not take {', '.join(unknown)}; "
+                          f"its parameters are: {', '.join(sorted(allowed))}")
+
+
+def result_key(ev: EvalConfig, taken: set[str]) -> str:
+    """The suite name, made unique by the dataset and a counter when one suite runs several times."""
+    key = ev.suite
+    if key in taken and ev.data is not None:
+        key = f"{ev.suite}:{ev.data.name}"
+    base, n = key, 2
+    while key in taken:
+        key, n = f"{base}#{n}", n + 1
+    return key
+
+
+def run_suites(model, evals: list[EvalConfig], out_dir, datasets_registry=None, progress: bool = True,
+               meta: dict | None = None, report: bool = True) -> dict:
+    """Run every eval; returns {"meta": ..., "suites": {key: result}} (also written to out_dir/results.json)."""
+    if datasets_registry is None:
+        from ..data import DATASETS as datasets_registry
+    evals = [e if isinstance(e, EvalConfig) else EvalConfig.model_validate(e) for e in evals]
+    if not evals:
+        raise ConfigError("no evaluations to run: give at least one suite")
+    for ev in evals:
+        _check(ev, datasets_registry)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    results = {"meta": {"model_hash": model_fingerprint(model), "model_class": type(model).__name__,
+                        "created": time.strftime("%Y-%m-%d %H:%M:%S"), **(meta or {})},
+               "suites": {}}
+    for ev in evals:
+        dataset = build(datasets_registry, "dataset", ev.data.name, **ev.data.params())
+        params = ev.params()
+        suite = SUITES[ev.suite]
+        if "out_dir" in inspect.signature(suite).parameters:
+            params["out_dir"] = out
+        params.setdefault("progress", progress)
+        torch.manual_seed(int(params.get("seed", 0)))  # suites that sample anything are repeatable
+        start = time.time()
+        res = suite(model, dataset, **params)
+        res["settings"]["data"] = {"name": ev.data.name, **ev.data.params()}
+        res["settings"]["seconds"] = round(time.time() - start, 2)
+        results["suites"][result_key(ev, set(results["suites"]))] = res
+        # written after every suite so a crash later still leaves the finished results
+        (out / "results.json").write_text(json.dumps(results, indent=1, default=_jsonable))
+    if report:
+        write_report(results, out)
+    return json.loads((out / "results.json").read_text())
