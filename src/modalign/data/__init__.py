@@ -4,9 +4,11 @@
 - "shapes": the built-in shapes world (captions, instructions, VQA, POPE, probes, Winoground, grounding, CHAIR);
 - "llava-json": LLaVA-format conversation JSON/JSONL with an image root;
 - "image-captions": an image folder with a captions CSV or JSONL;
+- "fashion-mnist": Fashion-MNIST from its IDX files, with name or attribute-description captions;
 - "shards": tar shards (PNG/JPEG + JSON per sample), e.g. written by `modalign data shapes`.
 """
 
+from .fashion_mnist import FashionMNIST
 from .readers import ImageCaptions, LlavaJson, ShardDataset
 from .shapes import ShapesWorld
 
@@ -15,5 +17,5 @@ DATASETS: dict = {
     "llava-json": LlavaJson,
     "image-captions": ImageCaptions,
     "shards": ShardDataset,
-    # "fashion-mnist": added by the lead (data/fashion_mnist.py)
+    "fashion-mnist": FashionMNIST,
 }
