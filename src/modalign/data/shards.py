@@ -12,7 +12,7 @@ import json
 import tarfile
 from pathlib import Path
 
-from .records import IMAGE_EXTENSIONS, BadRecord, SkipPolicy, decode_image
+from .records import IMAGE_EXTENSIONS, BadRecord, SkipPolicy, check_text, decode_image
 
 
 class ShardWriter:
@@ -134,6 +134,10 @@ def iter_shards(path, skip_bad: bool = False):
                     meta = json.loads(members["json"].decode("utf-8"))
                 except (UnicodeDecodeError, ValueError) as err:
                     raise BadRecord(f"{where}.json: invalid JSON ({err})") from err
+                if not isinstance(meta, dict):
+                    raise BadRecord(f"{where}.json: expected a JSON object")
+                if "text" in meta:
+                    check_text(meta["text"], where)
                 meta.setdefault("id", key)
                 yield {**meta, "image": decode_image(members[ext], f"{where}.{ext}")}
             except BadRecord as err:
