@@ -52,11 +52,13 @@ def test_items_classes_and_captions(tiny_root):
     item = ds[3]
     assert item["image"].mode == "RGB" and item["image"].size == (28, 28)
     assert np.array_equal(np.asarray(item["image"])[..., 0], images[int(ds.index[3])])
-    assert item["text"] in ds.descriptions[CLASSNAMES[item["label"]]]
+    assert item["text"] in ds.descriptions[ds.classnames[item["label"]]]
+    assert ds.classnames[item["label"]] == CLASSNAMES[item["meta"]["class_id"]] == item["meta"]["class"]
     again = FashionMNIST("test", root=str(root), exclude=["sandal", "bag"], caption="description")
     assert [again[i]["text"] for i in range(len(again))] == [ds[i]["text"] for i in range(len(ds))]
     named = FashionMNIST("test", root=str(root), classes=["coat"], caption="name")
     assert len(named) == 2 and all("coat" in named[i]["text"] for i in range(2))
+    assert [named[i]["label"] for i in range(2)] == [0, 0] and named.classnames == ["coat"]
 
 
 def test_bad_class_name(tiny_root):

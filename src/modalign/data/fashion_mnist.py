@@ -136,8 +136,9 @@ class FashionMNIST(Dataset):
     """Items: {"id", "image" (PIL RGB), "text", "label", "meta": {"class"}}.
 
     caption: "name" (a template around the class name), "description" (one of the class's descriptions) or "mixed".
-    classes / exclude: keep only / drop these classes (names or indices); labels stay the original 0..9 ids, and
-    `classnames` lists the names of the kept classes in label order of `class_ids`.
+    classes / exclude: keep only / drop these classes (names or indices). `label` indexes `classnames` (the kept
+    classes in their original order), so a zero-shot run over a subset scores against just those classes;
+    `meta["class_id"]` keeps the original 0..9 id.
     """
 
     def __init__(self, split: str = "train", root: str | None = None, caption: str = "mixed",
@@ -182,10 +183,10 @@ class FashionMNIST(Dataset):
 
     def __getitem__(self, i: int) -> dict:
         j = int(self.index[i])
-        label = int(self.labels[j])
+        class_id = int(self.labels[j])
         image = Image.fromarray(self.images[j]).convert("RGB")
-        return {"id": f"fmnist-{self.split}-{j}", "image": image, "text": self._caption(i, label), "label": label,
-                "meta": {"class": CLASSNAMES[label]}}
+        return {"id": f"fmnist-{self.split}-{j}", "image": image, "text": self._caption(i, class_id),
+                "label": self.class_ids.index(class_id), "meta": {"class": CLASSNAMES[class_id], "class_id": class_id}}
 
     def texts(self):
         for name in self.classnames:
