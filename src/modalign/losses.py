@@ -112,16 +112,20 @@ def clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, logit_scale, *, l
 
 
 def _sigmoid_block(x, t, scale, bias, pos_offset: int | None):
-    """Per-pair sigmoid losses of one row block: logits [c, M] and their -log sigmoid(y * logit) terms.
+    """Plain (autograd) SigLIP terms of a row block: -log sigmoid(y * logits) [c, M], the reference formula.
 
     y = +1 at column `row + pos_offset` (the positive pair), -1 elsewhere; pos_offset None = all negatives.
     """
-    dots = x @ t.T                                                         # [c, M]
-    logits = scale * dots + bias                                           # [c, M]
+    logits = scale * (x @ t.T) + bias                                      # [c, M]
     sign = torch.full_like(logits, -1.0)
     if pos_offset is not None:
         sign.diagonal(offset=pos_offset).fill_(1.0)
-    return dots, logits, sign
+    return -F.logsigmoid(sign * logits)                                    # [c, M]
+
+
+def _block_logits(x, t, scale: float, bias: float) -> torch.Tensor:
+    """s * x t^T + b as one fresh [c, M] buffer (the matmul output, scaled in place)."""
+    return torch.addmm(torch.full((1, t.shape[0]), bias, dtype=x.dtype, device=x.device), x, t.T, alpha=scale)
 
 
 class _ChunkedSigmoidLoss(torch.autograd.Function):
@@ -129,15 +133,21 @@ class _ChunkedSigmoidLoss(torch.autograd.Function):
 
     Only the inputs are saved; backward recomputes each [chunk, M] block, so peak memory is O(chunk * M) instead
     of the O(B * M) a plain loop would hold (autograd keeps every chunk's logits alive until backward).
-    dL/dlogit = -y * sigmoid(-y * logit) / n, from which the four input gradients are matrix products.
+    Per pair the loss is softplus(z) for a negative and softplus(-z) for a positive (z the logit), and
+    dL/dz = (sigmoid(z) - [positive]) / n: one [chunk, M] buffer in backward, two in forward.
     """
 
     @staticmethod
     def forward(ctx, x, t, scale, bias, pos_offset, n, chunk):
-        total = torch.zeros((), dtype=torch.float64, device=x.device)  # float64 accumulator: order-insensitive sum
+        s, b = float(scale), float(bias)
+        total = torch.zeros((), dtype=torch.float64, device=x.device)  # float64 across chunks: order-insensitive
         for a in range(0, x.shape[0], chunk):
-            _, logits, sign = _sigmoid_block(x[a:a + chunk], t, scale, bias, _shift(pos_offset, a))
-            total += -F.logsigmoid(sign * logits).sum(dtype=torch.float64)
+            z = _block_logits(x[a:a + chunk], t, s, b)                     # [c, M]
+            total += F.softplus(z).sum().double()                          # every pair as a negative ...
+            off = _shift(pos_offset, a)
+            if off is not None:                                            # ... then the positives corrected
+                zp = z.diagonal(offset=off)                                # [<=c]
+                total += (F.softplus(-zp) - F.softplus(zp)).sum().double()
         ctx.save_for_backward(x, t, scale, bias)
         ctx.pos_offset, ctx.n, ctx.chunk = pos_offset, n, chunk
         return (total / n).to(x.dtype)
@@ -145,17 +155,22 @@ class _ChunkedSigmoidLoss(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out):
         x, t, scale, bias = ctx.saved_tensors
+        s, b, w = float(scale), float(bias), float(grad_out) / ctx.n
         gx, gt = torch.zeros_like(x), torch.zeros_like(t)
         gs = torch.zeros((), dtype=torch.float64, device=x.device)
         gb = torch.zeros((), dtype=torch.float64, device=x.device)
         for a in range(0, x.shape[0], ctx.chunk):
             xc = x[a:a + ctx.chunk]                                        # [c, E]
-            dots, logits, sign = _sigmoid_block(xc, t, scale, bias, _shift(ctx.pos_offset, a))
-            g = -sign * torch.sigmoid(-sign * logits) * (grad_out / ctx.n)  # [c, M] dL/dlogits
-            gx[a:a + ctx.chunk] = scale * (g @ t)
-            gt += scale * (g.T @ xc)
-            gs += (g * dots).sum(dtype=torch.float64)
-            gb += g.sum(dtype=torch.float64)
+            g = _block_logits(xc, t, s, b).sigmoid_()                      # [c, M], becomes dL/dz in place
+            off = _shift(ctx.pos_offset, a)
+            if off is not None:
+                g.diagonal(offset=off).sub_(1.0)
+            g.mul_(w)
+            gt_rows = g @ t                                                # [c, E] = dL/d(s x) per row
+            gx[a:a + ctx.chunk] = s * gt_rows
+            gt.addmm_(g.T, xc, alpha=s)                                    # [M, E]
+            gs += (xc * gt_rows).sum().double()                            # dL/ds = sum_ij g_ij x_i.t_j
+            gb += g.sum().double()
         return gx, gt, gs.to(scale.dtype).reshape(scale.shape), gb.to(bias.dtype).reshape(bias.shape), None, None, None
 
 
@@ -166,8 +181,7 @@ def _shift(pos_offset: int | None, row_start: int) -> int | None:
 
 def _sigmoid_loss(x, t, scale, bias, pos_offset: int | None, n: int, chunk_size: int | None) -> torch.Tensor:
     if chunk_size is None or chunk_size >= x.shape[0]:
-        _, logits, sign = _sigmoid_block(x, t, scale, bias, pos_offset)   # [B, M] held by autograd
-        return -F.logsigmoid(sign * logits).sum() / n
+        return _sigmoid_block(x, t, scale, bias, pos_offset).sum() / n    # [B, M] blocks held by autograd
     return _ChunkedSigmoidLoss.apply(x, t, scale, bias, pos_offset, n, chunk_size)
 
 
