@@ -17,12 +17,12 @@ import json
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from safetensors.torch import load_model as load_safetensors
 from safetensors.torch import save_model as save_safetensors
 from torch import nn
 
 from ..config import LoraConfig, ModelConfig
+from ..losses import lm_loss
 from ..modalities import VISION_ENCODERS
 from ..modalities.cache import cached_forward
 from ..registry import ConfigError, build
@@ -157,9 +157,8 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
         logits = self.forward_logits(batch["input_ids"], batch["attention_mask"], batch.get("pixel_values"),
                                      batch.get("image_counts"), batch.get("image_keys"))
         labels = batch["labels"]
-        # next-token prediction: position t predicts token t+1; only answer/caption tokens carry labels
-        loss = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(), labels[:, 1:].reshape(-1),
-                               ignore_index=IGNORE_INDEX)
+        # next-token prediction (the shift is inside lm_loss); only answer/caption tokens carry labels
+        loss = lm_loss(logits, labels, ignore_index=IGNORE_INDEX)
         return {"loss": loss, "answer_tokens": (labels[:, 1:] != IGNORE_INDEX).sum().float()}
 
     # -- vision -> LM ------------------------------------------------------------------------------------------

@@ -46,6 +46,14 @@ class InferenceMixin:
         """One answer per image (list[str]); with `return_logits` also the per-step logits [B, S, V]."""
         n = len(images) if images is not None else len(prompts)
         texts = self._prompt_texts(n, prompts, images is not None)
+        return self.complete(images, texts, max_new_tokens, do_sample, temperature, top_k, generator, return_logits)
+
+    @torch.no_grad()
+    def complete(self, images, texts: list[str], max_new_tokens: int = 32, do_sample: bool = False,
+                 temperature: float = 1.0, top_k: int | None = None, generator: torch.Generator | None = None,
+                 return_logits: bool = False):
+        """Continue already rendered prompt strings (image markers expanded, e.g. a multi-turn chat history);
+        row i holds one image, images[i]."""
         rows = [self.prompts.encode(t)[0] for t in texts]
         batch = self.prompts.pad(rows, side="left")
         pixel_values, counts = self._pixels(images)

@@ -37,7 +37,7 @@ class PromptBuilder:
 
     def chat_prefix(self, prompt: str, with_image: bool = True) -> str:
         """One user turn asking `prompt` about the image, ending where the assistant's answer begins."""
-        return self.render(self._expanded(user_turn(prompt, with_image)), add_generation_prompt=True)
+        return self.render(self.expand_messages(user_turn(prompt, with_image)), add_generation_prompt=True)
 
     def caption_example(self, caption: str, n_images: int = 1) -> tuple[str, list[tuple[int, int]]]:
         if IMAGE_TOKEN in caption:
@@ -56,7 +56,7 @@ class PromptBuilder:
         elif n_markers != n_images:
             raise ValueError(f"conversation has {n_markers} {IMAGE_TOKEN} markers but the sample has {n_images} "
                              f"image(s): give one marker per image (several images go in the sample's `images`)")
-        messages = self._expanded(messages)
+        messages = self.expand_messages(messages)
         text = self.render(messages)
         spans = []
         for i, m in enumerate(messages):
@@ -71,7 +71,7 @@ class PromptBuilder:
             raise ValueError("an instruct sample needs at least one assistant ('gpt') turn to learn from")
         return text, spans
 
-    def _expanded(self, messages: list[dict]) -> list[dict]:
+    def expand_messages(self, messages: list[dict]) -> list[dict]:
         return [{"role": m["role"], "content": self.expand(m["content"])} for m in messages]
 
     # -- tokens ------------------------------------------------------------------------------------------------
