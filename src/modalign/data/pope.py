@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+import numpy as np
+
 from .scenes import present_objects
 from .vocab import object_names
 
@@ -17,33 +19,35 @@ QUESTION = "Is there a {obj} in the image?"
 
 
 class PopeStats:
-    """Per-split object frequency and pairwise co-occurrence (counts of scenes)."""
+    """Per-split object frequency and pairwise co-occurrence (counts of scenes), as arrays over the vocabulary."""
 
     def __init__(self, scenes):
-        self.frequency: Counter = Counter()
-        self.cooccur: dict[str, Counter] = {}
-        for scene in scenes:
-            present = present_objects(scene)
-            self.frequency.update(present)
-            for a in present:
-                row = self.cooccur.setdefault(a, Counter())
-                row.update(b for b in present if b != a)
         self.vocabulary = object_names()
         self._order = {name: k for k, name in enumerate(self.vocabulary)}
+        v = len(self.vocabulary)
+        self.frequency_array = np.zeros(v, dtype=np.int64)  # [V] scenes containing each object
+        self.cooccur_array = np.zeros((v, v), dtype=np.int64)  # [V, V] scenes containing both (diagonal 0)
+        for scene in scenes:
+            ks = [self._order[o] for o in present_objects(scene)]
+            self.frequency_array[ks] += 1
+            self.cooccur_array[np.ix_(ks, ks)] += 1
+        np.fill_diagonal(self.cooccur_array, 0)
+        self.frequency = Counter({o: int(f) for o, f in zip(self.vocabulary, self.frequency_array) if f})
+        # Popular ranking is the same for every image: compute it once (ties by vocabulary order).
+        self._popular = [self.vocabulary[k] for k in np.lexsort((np.arange(v), -self.frequency_array))]
 
     def popular(self, exclude: set[str], k: int) -> list[str]:
-        ranked = sorted(self.vocabulary, key=lambda o: (-self.frequency[o], self._order[o]))
-        return [o for o in ranked if o not in exclude][:k]
+        return [o for o in self._popular if o not in exclude][:k]
+
+    def cooccurrence_score(self, present: list[str]) -> np.ndarray:
+        """[V] summed co-occurrence of every vocabulary object with the present ones."""
+        return self.cooccur_array[[self._order[p] for p in present]].sum(axis=0)
 
     def adversarial(self, present: list[str], k: int) -> list[str]:
-        def score(o):
-            return sum(self.cooccur.get(p, Counter())[o] for p in present)
-
-        ranked = sorted(self.vocabulary, key=lambda o: (-score(o), -self.frequency[o], self._order[o]))
-        return [o for o in ranked if o not in set(present)][:k]
-
-    def cooccurrence_score(self, present: list[str], obj: str) -> int:
-        return sum(self.cooccur.get(p, Counter())[obj] for p in present)
+        score = self.cooccurrence_score(present)
+        ranked = np.lexsort((np.arange(len(score)), -self.frequency_array, -score))
+        exclude = set(present)
+        return [o for o in (self.vocabulary[j] for j in ranked) if o not in exclude][:k]
 
 
 def pope_questions(scene: dict, rng, stats: PopeStats, samplers=SAMPLERS, k: int = 3) -> list[dict]:
