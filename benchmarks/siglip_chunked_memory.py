@@ -2,7 +2,8 @@
 
 Runs `siglip_loss` forward + backward on the same random batch [B, D] twice — unchunked and chunked — each in a
 fresh subprocess, and reports each one's peak resident memory (resource.getrusage max RSS) above the RSS it had
-just before the loss (inputs allocated, kernels warmed up on a tiny batch), plus their ratio. Values and gradients are compared.
+just before the loss (inputs allocated, kernels warmed up on a tiny batch), plus their ratio. Values and
+gradients are compared.
 
     .venv/bin/python benchmarks/siglip_chunked_memory.py                # B=16384, D=256, chunk=1024
     .venv/bin/python benchmarks/siglip_chunked_memory.py --batch 4096   # quicker

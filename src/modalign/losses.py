@@ -1,7 +1,8 @@
 """Layer 2: the training losses of the alignment paths — CLIP (InfoNCE), SigLIP (pairwise sigmoid), LM next-token.
 
 Contrastive losses take L2-normalised embeddings [B, E] and the already-exponentiated `logit_scale` (a scalar
-tensor; the model keeps the log). Under `torch.distributed` with world_size > 1 they see the global batch:
+tensor; the model keeps the log). Under `torch.distributed` with world_size > 1 they see the global batch, and
+every rank must hold the same number of rows (drop the last incomplete batch).
 
 Gradient scaling under DDP. Every rank's loss depends on every rank's features, and the collectives send each
 rank's share of the gradient back to the rank that owns the features. So with `gather_with_grad=True` (CLIP) and
@@ -9,9 +10,10 @@ for SigLIP, the gradient that lands on a rank's local features is `world_size` x
 single-process full-batch loss; DistributedDataParallel then *averages* parameter gradients over ranks, which
 divides that factor out again: the update equals the single-process update on the full batch. Replicated scalars
 (logit_scale, logit_bias) get their per-rank share, and the DDP average of those equals the full-batch gradient.
-With `gather_with_grad=False` gradients stop at the gather: without `local_loss` each rank gets exactly the
-full-batch gradient of its own features (so the DDP average is 1/world_size too small — multiply the loss by
-world_size); with `local_loss` it is an approximation (features get no gradient as other ranks' negatives).
+With `gather_with_grad=False` gradients stop at the gather: without `local_loss` each rank's features get exactly
+their full-batch gradient, so after DDP's average the tower/head gradients are 1/world_size of the full-batch
+ones (the logit scale's stays exact); with `local_loss` it is an approximation (features get no gradient as
+other ranks' negatives). Prefer the default `gather_with_grad=True`.
 
 Reference: open_clip `loss.py` (ClipLoss, SigLipLoss); the tests compare values and gradients against it.
 """

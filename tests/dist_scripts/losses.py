@@ -5,7 +5,7 @@ checks (float64, tight tolerance):
   - loss: the mean over ranks equals open_clip's single-process loss on the full batch;
   - features: the gradient on this rank's slice equals `factor` x the full-batch gradient of that slice, where
     factor = world_size whenever gradients flow through the collectives (DDP's gradient *average* over ranks
-    divides it out) and 1 for CLIP with gather_with_grad=False (there the loss needs x world_size under DDP);
+    divides it out) and 1 for CLIP with gather_with_grad=False (so after DDP's average, 1/world_size);
   - logit scale / bias (replicated scalars): the mean over ranks equals the full-batch gradient, i.e. exactly
     what DDP's average produces.
 Run: python -m torch.distributed.run --standalone --nproc_per_node=2 tests/dist_scripts/losses.py
