@@ -53,6 +53,7 @@ def test_items_classes_and_captions(tiny_root):
     assert item["image"].mode == "RGB" and item["image"].size == (28, 28)
     assert np.array_equal(np.asarray(item["image"])[..., 0], images[int(ds.index[3])])
     assert item["text"] in ds.descriptions[ds.classnames[item["label"]]]
+    assert ds.descriptions["coat"][0] == "a photo of a coat." and "buttons" in ds.descriptions["coat"][-1]
     assert ds.classnames[item["label"]] == CLASSNAMES[item["meta"]["class_id"]] == item["meta"]["class"]
     again = FashionMNIST("test", root=str(root), exclude=["sandal", "bag"], caption="description")
     assert [again[i]["text"] for i in range(len(again))] == [ds[i]["text"] for i in range(len(ds))]

@@ -165,7 +165,9 @@ class FashionMNIST(Dataset):
         self.class_ids = sorted(keep)
         self.classnames = [CLASSNAMES[i] for i in self.class_ids]
         self.templates = list(TEMPLATES)
-        self.descriptions = {CLASSNAMES[i]: list(DESCRIPTIONS[CLASSNAMES[i]]) for i in self.class_ids}
+        # The prompts that describe each class, for zero-shot: the name through every template, then the
+        # attribute descriptions (what transfers to classes never seen in training).
+        self.descriptions = {c: [t.format(c) for t in TEMPLATES] + DESCRIPTIONS[c] for c in self.classnames}
         self.skipped = 0
 
     def __len__(self) -> int:
