@@ -43,6 +43,10 @@ def test_zeroshot_prompt_ensemble_and_per_class_recall():
     assert r["figures"]["confusion"]["matrix"] == [[2, 0], [1, 1]]
     r2 = SUITES["zeroshot"](model, data, descriptions=[["red"], ["green", "green shape"]], progress=False)
     assert r2["settings"]["prompts"] == "per-class descriptions"
+    data.descriptions = {"red": ["green"], "green": ["red"]}  # swapped: only image key 2 (label 1) lands right
+    r3 = SUITES["zeroshot"](model, data, prompts="descriptions", progress=False)
+    assert r3["metrics"]["top1"] == pytest.approx(1 / 4)
+    assert SUITES["zeroshot"](model, data, progress=False)["metrics"]["top1"] == pytest.approx(3 / 4)
     with pytest.raises(ConfigError, match="class names"):
         SUITES["zeroshot"](model, ListDataset(rows), progress=False)
 

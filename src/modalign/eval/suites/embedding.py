@@ -48,29 +48,42 @@ def _format(template: str, classname: str) -> str:
     raise ConfigError(f"template {template!r} has no '{{}}' or '{{c}}' slot for the class name")
 
 
-def zeroshot(model, dataset, classnames=None, templates=None, descriptions=None, batch_size: int = 64,
-             limit: int | None = None, progress: bool = True) -> dict:
-    """Prompt-ensemble zero-shot classification. `descriptions` (one list of strings per class) replaces templates."""
+def zeroshot(model, dataset, classnames=None, templates=None, descriptions=None, prompts: str = "templates",
+             batch_size: int = 64, limit: int | None = None, progress: bool = True) -> dict:
+    """Prompt-ensemble zero-shot classification.
+
+    Class prompts come from `descriptions` (one list of strings per class, or {class: [...]}) or `templates`
+    when given; otherwise from the dataset's `descriptions` (prompts="descriptions") or `templates` attribute,
+    else "a photo of a {}.".
+    """
     require(model, "dual", "zeroshot")
+    if prompts not in ("templates", "descriptions"):
+        raise ConfigError(f"zeroshot prompts must be 'templates' or 'descriptions', got {prompts!r}")
     classnames = param_from(classnames, dataset, "classnames")
     if not classnames:
         raise ConfigError("zeroshot needs class names: pass classnames=[...] or use a dataset with `classnames`")
-    descriptions = param_from(descriptions, dataset, "descriptions")
+    if descriptions is None and templates is None and prompts == "descriptions":
+        descriptions = getattr(dataset, "descriptions", None)
+        if descriptions is None:
+            raise ConfigError("prompts='descriptions' but the dataset has no `descriptions`; pass descriptions=")
     if descriptions is not None:
         if isinstance(descriptions, dict):
+            missing = [c for c in classnames if c not in descriptions]
+            if missing:
+                raise ConfigError(f"descriptions lack classes {missing}")
             descriptions = [descriptions[c] for c in classnames]
-        prompts = [list(d) for d in descriptions]
+        class_prompts = [list(d) for d in descriptions]
         prompt_setting = "per-class descriptions"
     else:
         templates = list(param_from(templates, dataset, "templates", ["a photo of a {}."]))
-        prompts = [[_format(t, c) for t in templates] for c in classnames]
+        class_prompts = [[_format(t, c) for t in templates] for c in classnames]
         prompt_setting = templates
-    if len(prompts) != len(classnames) or any(len(p) == 0 for p in prompts):
+    if len(class_prompts) != len(classnames) or any(len(p) == 0 for p in class_prompts):
         raise ConfigError("zeroshot needs at least one prompt per class")
-    flat = [p for ps in prompts for p in ps]
+    flat = [p for ps in class_prompts for p in ps]
     emb = embed_texts(model, flat, batch_size, progress)  # [sum T_c, E]
     per_class, start = [], 0
-    for ps in prompts:  # classes may have different numbers of descriptions: ensemble each separately
+    for ps in class_prompts:  # classes may have different numbers of descriptions: ensemble each separately
         per_class.append(M.class_weights(emb[None, start:start + len(ps)])[0])
         start += len(ps)
     w = np.stack(per_class)  # [C, E]
