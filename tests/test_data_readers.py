@@ -104,7 +104,8 @@ def test_llava_structure_errors(root):
     with pytest.warns(UserWarning):
         ds = DATASETS["llava-json"](path=str(path), skip_bad=True)
     assert len(ds) == 1 and ds.skipped == 2
-    text_only = DATASETS["llava-json"](path=str(path), skip_bad=True, allow_text_only=True)
+    with pytest.warns(UserWarning):
+        text_only = DATASETS["llava-json"](path=str(path), skip_bad=True, allow_text_only=True)
     assert len(text_only) == 2 and text_only[1]["image"] is None
     (root / "broken.json").write_bytes(b'[{"id": "a"},\n {"id": "\xff"}]')
     with pytest.raises(BadRecord, match=r"broken\.json:2: bytes are not UTF-8"):
