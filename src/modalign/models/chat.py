@@ -26,7 +26,7 @@ def _open_image(path: str | Path) -> Image.Image:
 def reply(model, image: Image.Image, messages: list[dict], max_new_tokens: int = 64, do_sample: bool = False,
           temperature: float = 1.0, top_k: int | None = None) -> str:
     """The assistant's next turn for a conversation about `image` (messages: [{"role", "content"}])."""
-    text = model.prompts.render(model.prompts.expand_messages(messages), add_generation_prompt=True)
+    text = model.prompts.render(messages, add_generation_prompt=True)
     return model.complete([image], [text], max_new_tokens=max_new_tokens, do_sample=do_sample,
                           temperature=temperature, top_k=top_k)[0]
 

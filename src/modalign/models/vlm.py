@@ -40,7 +40,8 @@ def _connectors():
 
 
 class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
-    def __init__(self, cfg: ModelConfig, vision: nn.Module, connector: nn.Module, lm: nn.Module, tokenizer):
+    def __init__(self, cfg: ModelConfig, vision: nn.Module, connector: nn.Module, lm: nn.Module, tokenizer,
+                 anyres: dict | None = None):
         super().__init__()
         self.cfg = cfg
         self.vision = vision
@@ -56,6 +57,9 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
         per_image = connector.num_tokens(self.num_vision_tokens) if self.fusion == "prefix" else 1
         self.prompts = PromptBuilder(tokenizer, per_image, self.base_lm().config.max_position_embeddings)
         self.image_token_id = self.prompts.image_token_id
+        self.tiler = None
+        if anyres is not None:
+            self._setup_anyres(dict(anyres))
         self._feature_cache = None
         self._lora_cfg: LoraConfig | None = None
 
@@ -69,10 +73,12 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
     def _assemble(cls, cfg: ModelConfig, lm, tok) -> "VisionLanguageModel":
         if cfg.kind != "vlm":
             raise ConfigError(f"VisionLanguageModel needs model.kind: vlm, got {cfg.kind!r}")
-        vision = build(VISION_ENCODERS, "vision encoder", cfg.vision.name, **cfg.vision.params())
+        vparams = cfg.vision.params()
+        anyres = vparams.pop("anyres", None)  # ours, not the tower's: tiling happens around the tower
+        vision = build(VISION_ENCODERS, "vision encoder", cfg.vision.name, **vparams)
         connector = build(_connectors(), "connector", cfg.connector.name,
                           in_dim=vision.hidden_size, out_dim=lm.config.hidden_size, **cfg.connector.params())
-        return cls(cfg, vision, connector, lm, tok)
+        return cls(cfg, vision, connector, lm, tok, anyres=anyres)
 
     @classmethod
     def load(cls, directory: str | Path) -> "VisionLanguageModel":
@@ -136,18 +142,23 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
                 text, spans = self.prompts.caption_example(s["text"], len(imgs))
             else:
                 raise ValueError(f"sample {s.get('id')!r}: expected `text` (caption) or `conversations` (instruct)")
-            ids, lab = self.prompts.encode(text, spans)
-            rows.append(ids)
-            labels.append(lab)
+            rows.append((text, spans, len(imgs)))
             images += imgs
             counts.append(len(imgs))
             base = str(s.get("id", ""))
             keys += [base if len(imgs) == 1 else f"{base}#{k}" for k in range(len(imgs))]
-        batch = self.prompts.pad(rows, labels, side="right")
-        batch["pixel_values"] = self.vision.preprocess(images) if images else None
+        pixel_values, token_counts, layouts = self.image_inputs(images) if images else (None, [], None)
+        encoded, start = [], 0
+        for text, spans, n in rows:
+            encoded.append(self.prompts.encode(text, spans, token_counts[start: start + n]))
+            start += n
+        batch = self.prompts.pad([e[0] for e in encoded], [e[1] for e in encoded], side="right")
+        batch["pixel_values"] = pixel_values
         batch["image_counts"] = counts
-        all_ids = all("id" in s for s in samples)
-        batch["image_keys"] = keys if all_ids else None
+        batch["image_layouts"] = layouts
+        if layouts is not None:  # one cache entry per tile
+            keys = [f"{k}@{t}" for k, (_, _, n_tiles) in zip(keys, layouts) for t in range(n_tiles)]
+        batch["image_keys"] = keys if all("id" in s for s in samples) else None
         batch["ids"] = [s.get("id") for s in samples]
         return batch
 
@@ -155,7 +166,7 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
         if objective not in ("caption", "instruct"):
             raise ConfigError(f"VisionLanguageModel trains with objective caption or instruct, not {objective!r}")
         logits = self.forward_logits(batch["input_ids"], batch["attention_mask"], batch.get("pixel_values"),
-                                     batch.get("image_counts"), batch.get("image_keys"))
+                                     batch.get("image_counts"), batch.get("image_keys"), batch.get("image_layouts"))
         labels = batch["labels"]
         # next-token prediction (the shift is inside lm_loss); only answer/caption tokens carry labels
         loss = lm_loss(logits, labels, ignore_index=IGNORE_INDEX)
@@ -168,16 +179,18 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
         cache = self._feature_cache if frozen else None
         return cached_forward(cache, keys, lambda: self.vision(pixel_values)).tokens
 
-    def image_embeddings(self, pixel_values: torch.Tensor, keys: list[str] | None = None) -> torch.Tensor:
-        """Prefix fusion: connector output [n_img, M, D_lm] for the images, in text order."""
-        return self.connector(self.encode_images(pixel_values, keys))
+    def image_embeddings(self, pixel_values: torch.Tensor, keys: list[str] | None = None, layouts=None):
+        """Prefix fusion: connector output [n_img, M, D_lm] for the images in text order (AnyRes: [sum M_i, D_lm],
+        each image's tiles joined by `merge_tile_features`)."""
+        feats = self.connector(self.encode_images(pixel_values, keys))                  # [n_tiles, m, D]
+        return feats if layouts is None else self._merge_tiles(feats, layouts)
 
     def merge_embeddings(self, input_ids: torch.Tensor, image_embeds: torch.Tensor | None) -> torch.Tensor:
         """Token embeddings [B, T, D] with the `<image>` placeholders overwritten row-major by `image_embeds`."""
         embeds = self.lm.get_input_embeddings()(input_ids)                              # [B, T, D]
         mask = input_ids == self.image_token_id                                         # [B, T]
         n_slots = int(mask.sum())
-        n_feats = 0 if image_embeds is None else image_embeds.shape[0] * image_embeds.shape[1]
+        n_feats = 0 if image_embeds is None else image_embeds.numel() // embeds.shape[-1]
         if n_slots != n_feats:
             raise ValueError(f"{n_slots} image placeholder tokens but {n_feats} image embeddings: each image needs "
                              f"one <image> marker in its text")
@@ -201,17 +214,17 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
             start += c
         self.connector.set_media(media, mask=None if bool(mask.all()) else mask)
 
-    def prepare_inputs(self, input_ids, pixel_values=None, counts=None, keys=None) -> torch.Tensor:
+    def prepare_inputs(self, input_ids, pixel_values=None, counts=None, keys=None, layouts=None) -> torch.Tensor:
         """Input embeddings for the LM; for xattn fusion also sets the media (caller clears it)."""
         if self.fusion == "xattn":
             self.set_media(pixel_values, counts if counts is not None else [1] * input_ids.shape[0], keys)
             return self.lm.get_input_embeddings()(input_ids)
-        img = self.image_embeddings(pixel_values, keys) if pixel_values is not None else None
+        img = self.image_embeddings(pixel_values, keys, layouts) if pixel_values is not None else None
         return self.merge_embeddings(input_ids, img)
 
-    def forward_logits(self, input_ids, attention_mask, pixel_values=None, counts=None, keys=None):
+    def forward_logits(self, input_ids, attention_mask, pixel_values=None, counts=None, keys=None, layouts=None):
         """Full-sequence logits [B, T, V] (training, scoring, the reference for cached decoding)."""
-        embeds = self.prepare_inputs(input_ids, pixel_values, counts, keys)
+        embeds = self.prepare_inputs(input_ids, pixel_values, counts, keys, layouts)
         position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)  # correct for left and right padding alike
         try:
             return self.lm(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids,
@@ -219,3 +232,39 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
         finally:
             if self.fusion == "xattn":
                 self.connector.clear_media()
+
+    # -- AnyRes tiling (LLaVA-1.6) -----------------------------------------------------------------------------
+    def _setup_anyres(self, params: dict) -> None:
+        from ..modalities.tiling import AnyResTiler
+
+        if self.fusion != "prefix":
+            raise ConfigError("vision.anyres tiling works with prefix connectors, not xattn")
+        unknown = set(params) - {"grid_pinpoints", "max_tiles", "pad_color", "unpad"}
+        if unknown:
+            raise ConfigError(f"vision.anyres does not take {sorted(unknown)}; use grid_pinpoints or max_tiles "
+                              f"(and optionally pad_color, unpad)")
+        self.unpad = bool(params.pop("unpad", True))
+        self.tiler = AnyResTiler.for_encoder(self.vision, **params)
+        # the learned separator after each row of tile tokens (LLaVA-1.6 `image_newline`)
+        self.image_newline = nn.Parameter(torch.randn(self.base_lm().config.hidden_size) * 0.02)
+
+    def image_inputs(self, images) -> tuple[torch.Tensor, list[int], list | None]:
+        """PIL images -> (pixel_values [n_tiles or n, 3, H, W], LM positions per image, AnyRes layouts or None)."""
+        if self.tiler is None:
+            return self.vision.preprocess(list(images)), [self.prompts.tokens_per_image] * len(images), None
+        tiled = [self.tiler(im) for im in images]
+        layouts = [(t.grid, t.original_size, t.num_tiles) for t in tiled]
+        m = self.prompts.tokens_per_image
+        counts = [self._merge_tiles(torch.zeros(n, m, 1), [(g, size, n)], newline=torch.zeros(1)).shape[0]
+                  for g, size, n in layouts]
+        return torch.cat([t.pixel_values for t in tiled]), counts, layouts
+
+    def _merge_tiles(self, feats: torch.Tensor, layouts, newline=None) -> torch.Tensor:
+        from ..modalities.tiling import merge_tile_features
+
+        newline = self.image_newline if newline is None else newline
+        out, start = [], 0
+        for grid, size, n in layouts:
+            out.append(merge_tile_features(feats[start: start + n], grid, size if self.unpad else None, newline))
+            start += n
+        return torch.cat(out)                                                            # [sum M_i, D]

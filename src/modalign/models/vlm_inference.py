@@ -28,10 +28,19 @@ class InferenceMixin:
         return [self.prompts.chat_prefix(p, with_image) for p in prompts]
 
     def _pixels(self, images):
+        """(pixel_values, images per row, LM positions per image, AnyRes layouts) for one image per row."""
         if images is None:
-            return None, None
-        images = list(images)
-        return self.vision.preprocess(images), [1] * len(images)
+            return None, None, None, None
+        pixel_values, token_counts, layouts = self.image_inputs(list(images))
+        return pixel_values, [1] * len(token_counts), token_counts, layouts
+
+    def _encode_rows(self, texts, token_counts, spans=None):
+        """Encode one rendered prompt per row; row i's image markers take token_counts[i] positions."""
+        out = []
+        for i, t in enumerate(texts):
+            counts = None if token_counts is None or IMAGE_TOKEN not in t else [token_counts[i]]
+            out.append(self.prompts.encode(t, spans[i] if spans else (), counts))
+        return [o[0] for o in out], [o[1] for o in out]
 
     def stop_token_ids(self) -> list[int]:
         ids = {self.tokenizer.eos_token_id, self.tokenizer.convert_tokens_to_ids("<|end|>")}
@@ -52,12 +61,12 @@ class InferenceMixin:
     def complete(self, images, texts: list[str], max_new_tokens: int = 32, do_sample: bool = False,
                  temperature: float = 1.0, top_k: int | None = None, generator: torch.Generator | None = None,
                  return_logits: bool = False):
-        """Continue already rendered prompt strings (image markers expanded, e.g. a multi-turn chat history);
-        row i holds one image, images[i]."""
-        rows = [self.prompts.encode(t)[0] for t in texts]
+        """Continue already rendered prompt strings (one `<image>` marker each, e.g. a multi-turn chat history);
+        row i is about images[i]."""
+        pixel_values, counts, token_counts, layouts = self._pixels(images)
+        rows, _ = self._encode_rows(texts, token_counts)
         batch = self.prompts.pad(rows, side="left")
-        pixel_values, counts = self._pixels(images)
-        embeds = self.prepare_inputs(batch["input_ids"], pixel_values, counts)
+        embeds = self.prepare_inputs(batch["input_ids"], pixel_values, counts, None, layouts)
         try:
             mask = batch["attention_mask"]
             pos = (mask.cumsum(-1) - 1).clamp(min=0)
@@ -120,16 +129,13 @@ class InferenceMixin:
         if len(images) != len(texts):
             raise ValueError(f"{len(images)} images but {len(texts)} texts: score pairs one to one")
         prefixes = self._prompt_texts(len(texts), prompts, True)
-        rows, labels = [], []
-        for pre, text in zip(prefixes, texts):
-            if IMAGE_TOKEN in text:
-                raise ValueError(f"scored text {text!r} must not contain {IMAGE_TOKEN}")
-            ids, lab = self.prompts.encode(pre + text, [(len(pre), len(pre) + len(text))])
-            rows.append(ids)
-            labels.append(lab)
+        if any(IMAGE_TOKEN in t for t in texts):
+            raise ValueError(f"scored texts must not contain {IMAGE_TOKEN}")
+        pixel_values, counts, token_counts, layouts = self._pixels(images)
+        rows, labels = self._encode_rows([p + t for p, t in zip(prefixes, texts)], token_counts,
+                                         [[(len(p), len(p) + len(t))] for p, t in zip(prefixes, texts)])
         batch = self.prompts.pad(rows, labels, side="right")
-        pixel_values, counts = self._pixels(images)
-        logits = self.forward_logits(batch["input_ids"], batch["attention_mask"], pixel_values, counts)
+        logits = self.forward_logits(batch["input_ids"], batch["attention_mask"], pixel_values, counts, None, layouts)
         logp = logits[:, :-1].float().log_softmax(-1)                                   # [B, T-1, V]
         target = batch["labels"][:, 1:]                                                 # [B, T-1]
         keep = target != -100
@@ -149,10 +155,11 @@ class InferenceMixin:
     def yes_no_probs(self, images, questions: list[str]) -> torch.Tensor:
         """P(yes) / (P(yes) + P(no)) for the first answer token, per (image, question) -> [B]."""
         texts = self._prompt_texts(len(questions), questions, True)
-        rows = [self.prompts.encode(t)[0] for t in texts]
+        pixel_values, counts, token_counts, layouts = self._pixels(images)
+        rows, _ = self._encode_rows(texts, token_counts)
         batch = self.prompts.pad(rows, side="left")                     # left: the last position is the answer's
-        pixel_values, counts = self._pixels(images)
-        probs = self.forward_logits(batch["input_ids"], batch["attention_mask"], pixel_values, counts)[:, -1]
+        probs = self.forward_logits(batch["input_ids"], batch["attention_mask"], pixel_values, counts, None,
+                                    layouts)[:, -1]
         probs = probs.float().softmax(-1)                                               # [B, V]
         p_yes = probs[:, self._answer_token_ids(["yes", "Yes", " yes", " Yes"])].sum(-1)
         p_no = probs[:, self._answer_token_ids(["no", "No", " no", " No"])].sum(-1)
@@ -164,15 +171,16 @@ class InferenceMixin:
                     return_logits: bool = False):
         """Answers to every question about `image` (greedy). The shared prompt prefix (template + image tokens) is
         run once; its KV cache is copied over each batch of questions, so only the question tokens are computed."""
-        rows = [self.prompts.encode(t)[0] for t in self._prompt_texts(len(questions), questions, True)]
+        pixel_values, counts, token_counts, layouts = self._pixels([image])
+        texts = self._prompt_texts(len(questions), questions, True)
+        rows, _ = self._encode_rows(texts, token_counts * len(texts))
         common = 0
         while all(len(r) > common + 1 and r[common] == rows[0][common] for r in rows):
             common += 1  # keep >= 1 token of every row out of the prefix: its logits start the answer
         if rows[0][:common].count(self.image_token_id) != rows[0].count(self.image_token_id):
             raise ValueError("answer_many needs the image at the start of every prompt (the shared prefix)")
         prefix = torch.tensor([rows[0][:common]])                                       # [1, L]
-        pixel_values, counts = self._pixels([image])
-        embeds = self.prepare_inputs(prefix, pixel_values, counts)
+        embeds = self.prepare_inputs(prefix, pixel_values, counts, None, layouts)
         answers, all_logits = [], []
         try:
             pre_out = self.lm(inputs_embeds=embeds, attention_mask=torch.ones_like(prefix),

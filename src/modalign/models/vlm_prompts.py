@@ -1,10 +1,11 @@
 """Text side of a VisionLanguageModel: prompts, image placeholders, answer-only labels and padding.
 
-Every training example and every inference prompt is first rendered to one string, with `<image>` expanded to the
-number of LM positions one image occupies (M for prefix fusion, 1 for cross-attention fusion), and a list of
-character spans that carry the loss (the caption, or each assistant answer including its end-of-turn marker).
-Tokenizing with offsets then maps spans to tokens, so the same code serves our BPE tokenizer and any HF tokenizer
-with its own chat template (as long as that template is prefix-stable).
+Every training example and every inference prompt is first rendered to one string with one `<image>` marker per
+image, and a list of character spans that carry the loss (the caption, or each assistant answer including its
+end-of-turn marker). Tokenizing with offsets maps spans to tokens, so the same code serves our BPE tokenizer and any
+HF tokenizer with its own chat template (as long as that template is prefix-stable). Only then is each image's
+marker token repeated to the number of LM positions that image occupies (M for prefix fusion, 1 for cross-attention,
+a per-image count for AnyRes tiling).
 """
 
 from __future__ import annotations
@@ -25,19 +26,16 @@ class PromptBuilder:
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
     # -- strings -------------------------------------------------------------------------------------------
-    def expand(self, text: str) -> str:
-        return text.replace(IMAGE_TOKEN, IMAGE_TOKEN * self.tokens_per_image)
-
     def render(self, messages: list[dict], add_generation_prompt: bool = False) -> str:
         return self.tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
 
     def caption_prefix(self, n_images: int = 1) -> str:
         """The prompt a caption follows: BOS then the image(s), no instruction (the caption objective's format)."""
-        return (self.tok.bos_token or "") + self.expand(IMAGE_TOKEN * n_images)
+        return (self.tok.bos_token or "") + IMAGE_TOKEN * n_images
 
     def chat_prefix(self, prompt: str, with_image: bool = True) -> str:
         """One user turn asking `prompt` about the image, ending where the assistant's answer begins."""
-        return self.render(self.expand_messages(user_turn(prompt, with_image)), add_generation_prompt=True)
+        return self.render(user_turn(prompt, with_image), add_generation_prompt=True)
 
     def caption_example(self, caption: str, n_images: int = 1) -> tuple[str, list[tuple[int, int]]]:
         if IMAGE_TOKEN in caption:
@@ -56,7 +54,6 @@ class PromptBuilder:
         elif n_markers != n_images:
             raise ValueError(f"conversation has {n_markers} {IMAGE_TOKEN} markers but the sample has {n_images} "
                              f"image(s): give one marker per image (several images go in the sample's `images`)")
-        messages = self.expand_messages(messages)
         text = self.render(messages)
         spans = []
         for i, m in enumerate(messages):
@@ -71,18 +68,24 @@ class PromptBuilder:
             raise ValueError("an instruct sample needs at least one assistant ('gpt') turn to learn from")
         return text, spans
 
-    def expand_messages(self, messages: list[dict]) -> list[dict]:
-        return [{"role": m["role"], "content": self.expand(m["content"])} for m in messages]
-
     # -- tokens ------------------------------------------------------------------------------------------------
-    def encode(self, text: str, spans: list[tuple[int, int]] = ()) -> tuple[list[int], list[int]]:
-        """Token ids and labels (the id inside a span, IGNORE_INDEX outside) of one rendered string."""
+    def encode(self, text: str, spans: list[tuple[int, int]] = (), counts: list[int] | None = None
+               ) -> tuple[list[int], list[int]]:
+        """Token ids and labels (the id inside a span, IGNORE_INDEX outside) of one rendered string, with the k-th
+        image marker repeated counts[k] times (default: tokens_per_image each)."""
         enc = self.tok(text, add_special_tokens=False, return_offsets_mapping=True)
-        ids = list(enc["input_ids"])
-        labels = [
-            tid if any(s <= start < e for s, e in spans) else IGNORE_INDEX
-            for tid, (start, _end) in zip(ids, enc["offset_mapping"])
-        ]
+        ids, labels, k = [], [], 0
+        for tid, (start, _end) in zip(enc["input_ids"], enc["offset_mapping"]):
+            if tid == self.image_token_id:
+                n = self.tokens_per_image if counts is None else counts[k]
+                k += 1
+                ids += [tid] * n
+                labels += [IGNORE_INDEX] * n
+                continue
+            ids.append(tid)
+            labels.append(tid if any(s <= start < e for s, e in spans) else IGNORE_INDEX)
+        if counts is not None and k != len(counts):
+            raise ValueError(f"text has {k} {IMAGE_TOKEN} markers but {len(counts)} images were given")
         if len(ids) > self.max_length:
             n_img = ids.count(self.image_token_id)
             ids, labels = ids[: self.max_length], labels[: self.max_length]
