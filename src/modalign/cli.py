@@ -22,10 +22,8 @@ def _train_main(args) -> int:
     recipe = load_recipe(args.recipe, args.set)
     out = args.out or os.path.join("runs", recipe.name)
     evaluate = None
-    if recipe.eval and not args.no_eval:
-        from .train.periodic_eval import make_periodic_eval
-
-        evaluate = make_periodic_eval(recipe, out)
+    if recipe.eval and not args.no_eval and any(s.eval_every for s in recipe.stages):
+        evaluate = _periodic_eval(recipe, out)
     summary = run_recipe(recipe, out, resume=args.resume, evaluate=evaluate)
     if recipe.eval and not args.no_eval:
         from .data import DATASETS
@@ -36,6 +34,21 @@ def _train_main(args) -> int:
         run_suites(model, recipe.eval, os.path.join(out, "eval"), DATASETS)
     print(f"done: {out}  ({summary.get('steps', '?')} steps)")
     return 0
+
+
+def _periodic_eval(recipe, out):
+    """The trainer's `evaluate` callback: the recipe's suites on the model as it is, into eval/<stage>-<step>/."""
+
+    def evaluate(model, stage, step):
+        from .data import DATASETS
+        from .eval.runner import run_suites
+
+        results = run_suites(model, recipe.eval, os.path.join(out, "eval", f"{stage.name}-{step}"), DATASETS,
+                             progress=False)
+        return {f"{key}/{m}": v for key, r in results["suites"].items() for m, v in r.get("metrics", {}).items()
+                if isinstance(v, (int, float))}
+
+    return evaluate
 
 
 def _add_train(sub) -> None:
