@@ -92,7 +92,9 @@ class ToyModel(AlignmentModel):
             h = self.vision(batch["x"])  # [B, H]
             return EncoderOutput(tokens=h[:, None], pooled=h)
 
-        keys = batch["ids"] if self.cache is not None else None
+        # The contract: only a frozen tower reads the cache (the trainer enables it when vision and/or text is frozen)
+        frozen = not any(p.requires_grad for p in self.vision.parameters())
+        keys = batch["ids"] if self.cache is not None and frozen else None
         return cached_forward(self.cache, keys, compute).pooled
 
     def training_loss(self, batch, objective):
@@ -138,3 +140,14 @@ def final_state(out_dir) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
     return load_file(str(Path(out_dir) / "final" / "model.safetensors"))
+
+
+def ddp_recipe(grad_accum: int, objective: str) -> RecipeConfig:
+    """The recipe the 2-process test runs, and its single-process reference."""
+    return toy_recipe([
+        {"name": "a", "objective": objective, "train": ["vision", "head"], "batch_size": 8, "steps": 3,
+         "grad_accum": grad_accum, "weight_decay": 0.1, "max_grad_norm": 0.5, "data": {"name": "toy", "n": 12}},
+        # `text` gets no gradient from these objectives: DDP then needs find_unused_parameters (probed)
+        {"name": "b", "objective": objective, "train": ["head", "text"], "batch_size": 4, "steps": 2,
+         "grad_accum": grad_accum},
+    ])
