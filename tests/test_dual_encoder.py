@@ -170,3 +170,14 @@ def test_errors_say_what_to_change():
         model.encode_image(None, ["img0"])
     with pytest.raises(ConfigError, match="unknown vision encoder"):
         build_model(ModelConfig.model_validate({"kind": "dual", "vision": {"name": "nope"}, "text": TINY_TEXT}))
+
+
+def test_embed_image_features_are_the_pooled_tower_output_before_the_head():
+    model = make_model()
+    images = [s["image"] for s in samples(3)]
+    feats = model.embed_image_features(images, batch_size=2)
+    with torch.no_grad():
+        model.eval()
+        expected = model.vision(model.vision.preprocess(images)).pooled
+    assert feats.shape == (3, model.vision.hidden_size)
+    assert torch.allclose(feats, expected, atol=1e-6)

@@ -168,3 +168,21 @@ def test_wrong_model_kind_is_explained_and_hash_tracks_weights():
     with __import__("torch").no_grad():
         m.weight += 1
     assert model_fingerprint(m) != h
+
+
+def test_linear_probe_trains_on_train_data_and_tests_on_the_whole_dataset(monkeypatch):
+    from modalign.data import DATASETS
+
+    model = KeyedDualEncoder({k: E[k % 2] + 0.01 * k * E[2] for k in range(30)}, {})
+    train = [cap(k, k, "", label=k % 2) for k in range(20)]
+    monkeypatch.setitem(DATASETS, "probe-train", lambda: ListDataset(train))
+    test = ListDataset([cap(k, k, "", label=k % 2) for k in range(20, 30)])
+    r = SUITES["linear_probe"](model, test, seed=1, cs=(1.0,), train_data={"name": "probe-train"}, progress=False)
+    assert r["metrics"]["test_acc"] == 1.0 and r["settings"]["split_sizes"] == [16, 4, 10]
+
+
+def test_linear_probe_tower_features_need_a_dual_encoder_with_tower_access():
+    model = KeyedDualEncoder({k: E[k % 2] for k in range(10)}, {})
+    data = ListDataset([cap(k, k, "", label=k % 2) for k in range(10)])
+    with pytest.raises(ConfigError, match="embed_image_features"):
+        SUITES["linear_probe"](model, data, features="tower", progress=False)

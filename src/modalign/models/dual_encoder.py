@@ -181,6 +181,14 @@ class DualEncoder(AlignmentModel):
                 out.append(self.encode_image(self.vision.preprocess(list(images[a:a + batch_size]))))
         return torch.cat(out) if out else torch.zeros(0, self.cfg.embed_dim)
 
+    def embed_image_features(self, images: list, batch_size: int = 64) -> torch.Tensor:
+        """PIL images -> [N, Dv] pooled vision-tower features before the head (what a linear probe of the tower reads)."""
+        out = []
+        with _inference(self):
+            for a in range(0, len(images), batch_size):
+                out.append(self.vision(self.vision.preprocess(list(images[a:a + batch_size]))).pooled)
+        return torch.cat(out) if out else torch.zeros(0, self.vision.hidden_size)
+
     def embed_texts(self, texts: list[str], batch_size: int = 256) -> torch.Tensor:
         """Strings -> [N, E] L2-normalised embeddings (eval mode, no grad, `batch_size` texts at a time)."""
         if isinstance(texts, str):

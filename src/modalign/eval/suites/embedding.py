@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...registry import ConfigError
+from ...registry import ConfigError, build
 from .. import metrics as M
-from .common import embed_images, embed_texts, items, logit_scale_of, param_from, require, settings
+from .common import batches, embed_images, embed_texts, items, logit_scale_of, param_from, require, settings
 
 
 def _group_by_image(rows: list[dict]) -> tuple[list, list[str], list[int], list[str]]:
@@ -128,26 +128,58 @@ def geometry(model, dataset, batch_size: int = 64, limit: int | None = None, k: 
                         "pca": {"image": px.round(5).tolist(), "text": py.round(5).tolist(), "explained": var}}}
 
 
+def _probe_features(model, images: list, features: str, batch_size: int, progress: bool) -> np.ndarray:
+    if features == "embedding":
+        return embed_images(model, images, batch_size, progress)  # [N, E]
+    if not hasattr(model, "embed_image_features"):
+        raise ConfigError("linear_probe features='tower' needs a model with embed_image_features (a DualEncoder)")
+    out = [np.asarray(model.embed_image_features(b), dtype=np.float64)
+           for b in batches(images, batch_size, "tower features", progress)]
+    return M.l2_normalize(np.concatenate(out, 0))  # [N, Dv]
+
+
 def linear_probe(model, dataset, val_fraction: float = 0.2, test_fraction: float = 0.2, seed: int = 0,
                  cs=(0.01, 0.1, 1.0, 10.0, 100.0), batch_size: int = 64, limit: int | None = None,
-                 progress: bool = True) -> dict:
-    """Logistic regression on frozen, normalised image features; one seeded split into train / val / test."""
+                 features: str = "embedding", train_data: dict | None = None, progress: bool = True) -> dict:
+    """Logistic regression on frozen, normalised image features (`embedding`: the model's image embeddings,
+    `tower`: the vision tower's pooled features).
+
+    Without `train_data`, one seeded split of `dataset` into train / val / test. With `train_data` (a dataset
+    spec like the recipe's `data:`), the probe trains (and picks C on a `val_fraction` split) on that dataset and is
+    tested on the whole of `dataset` -- the same images a zero-shot run scores, so the two compare directly.
+    """
     require(model, "dual", "linear_probe")
+    if features not in ("embedding", "tower"):
+        raise ConfigError(f"linear_probe features must be 'embedding' or 'tower', got {features!r}")
     rows = items(dataset, limit, "linear_probe", progress)
     if any("label" not in r for r in rows):
         raise ConfigError("linear_probe needs items with an integer 'label'")
     if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
         raise ConfigError("val_fraction and test_fraction must be in (0, 1) and sum to less than 1")
-    x = embed_images(model, [r["image"] for r in rows], batch_size, progress)  # [N, E]
+    x = _probe_features(model, [r["image"] for r in rows], features, batch_size, progress)
     y = np.array([r["label"] for r in rows])
-    order = np.random.default_rng(seed).permutation(len(rows))
-    n_val, n_test = int(round(val_fraction * len(rows))), int(round(test_fraction * len(rows)))
-    if min(n_val, n_test, len(rows) - n_val - n_test) < 1:
-        raise ConfigError(f"linear_probe: {len(rows)} items are too few for a train/val/test split")
-    te, va, tr = order[:n_test], order[n_test:n_test + n_val], order[n_test + n_val:]
-    r = M.linear_probe(x[tr], y[tr], x[va], y[va], x[te], y[te], cs=tuple(cs), seed=seed)
+    if train_data is not None:
+        from ...data import DATASETS
+
+        spec = dict(train_data)
+        train_rows = items(build(DATASETS, "dataset", spec.pop("name"), **spec), None, "linear_probe", progress)
+        xt = _probe_features(model, [r["image"] for r in train_rows], features, batch_size, progress)
+        yt = np.array([r["label"] for r in train_rows])
+        order = np.random.default_rng(seed).permutation(len(train_rows))
+        n_val = int(round(val_fraction * len(train_rows)))
+        va, tr = order[:n_val], order[n_val:]
+        r = M.linear_probe(xt[tr], yt[tr], xt[va], yt[va], x, y, cs=tuple(cs), seed=seed)
+        sizes = [len(tr), len(va), len(rows)]
+    else:
+        order = np.random.default_rng(seed).permutation(len(rows))
+        n_val, n_test = int(round(val_fraction * len(rows))), int(round(test_fraction * len(rows)))
+        if min(n_val, n_test, len(rows) - n_val - n_test) < 1:
+            raise ConfigError(f"linear_probe: {len(rows)} items are too few for a train/val/test split")
+        te, va, tr = order[:n_test], order[n_test:n_test + n_val], order[n_test + n_val:]
+        r = M.linear_probe(x[tr], y[tr], x[va], y[va], x[te], y[te], cs=tuple(cs), seed=seed)
+        sizes = [len(tr), len(va), len(te)]
     sweep = r.pop("val_acc_by_C")
     return {"suite": "linear_probe", "metrics": r,
-            "settings": settings(model, dataset, seed=seed, split_sizes=[len(tr), len(va), len(te)], cs=list(cs),
-                                 limit=limit),
+            "settings": settings(model, dataset, seed=seed, split_sizes=sizes, cs=list(cs), features=features,
+                                 train_data=train_data, limit=limit),
             "figures": {"c_sweep": sweep}}
