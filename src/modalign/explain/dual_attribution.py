@@ -2,9 +2,10 @@
 
 s = <f(image), g(text)> with both embeddings L2-normalised (the cosine the contrastive loss scales). The text side
 is a constant here; the gradient flows into the image tower at
-- `on="layer"` (default for transformer towers): the hidden states entering encoder layer `layer` (default the
-  last). A ViT's pooled vector is its CLS token, which the output patch tokens do not feed, so the last layer's
-  input is the latest place where patches still carry the score (Grad-CAM's choice of the last block for ViTs);
+- `on="layer"` (default for transformer towers): the normalised tokens entering the attention of encoder layer
+  `layer` (default the last; see hooks.py for why the LayerNorm output and not the layer input). A ViT's pooled
+  vector is its CLS token, which the output patch tokens do not feed, so the last layer is the latest place where
+  patches still carry the score (Grad-CAM's choice of the last block for ViTs);
 - `on="pixels"`: the pixels, averaged over each patch (any tower, CNNs included).
 Maps are [h, w] numpy grids over the tower's patch tokens.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .hooks import LayerInputLeaf, encoder_layers, eval_mode
+from .hooks import encoder_layers, eval_mode, layer_norm_leaf
 from .targets import grid_side
 from .vlm_attribution import gradient_times_input
 
@@ -45,7 +46,7 @@ def dual_gradient_maps(model, image, texts: list[str], on: str | None = None, la
             img = model.encode_image(pixel_values)                                      # [1, E]
             wrt = pixel_values
         else:
-            with LayerInputLeaf(layers[layer]) as grab:
+            with layer_norm_leaf(layers[layer]) as grab:
                 img = model.encode_image(pixel_values)                                  # [1, E]
             wrt = grab.leaf                                                             # [1, (1+)N, D]
         sims = (img @ text_emb.T)[0]                                                    # [K] cosines

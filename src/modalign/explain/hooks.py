@@ -1,6 +1,10 @@
-"""Where gradients are taken inside a vision tower: at the input of one of its transformer layers (a leaf tensor
-swapped in by a forward pre-hook, so the tower code stays untouched), and the evaluation-mode context both
-attribution methods run in.
+"""Where gradients are taken inside a vision tower, and the evaluation-mode context both attribution methods run in.
+
+A leaf tensor is swapped in by a forward hook (the tower code stays untouched) at the output of the first
+LayerNorm of a transformer layer (`layer_norm_leaf`), i.e. the normalised tokens that layer's attention reads. Not
+at the layer's input: in a pre-norm block a patch reaches the other tokens only through that LayerNorm, which is
+scale invariant, so gradient x input there sums to exactly zero for every patch (the CLS of a ViT sees the patches
+only that way in the last layer). pytorch-grad-cam targets the same module (`blocks[-1].norm1`) for ViTs.
 """
 
 from __future__ import annotations
@@ -24,34 +28,38 @@ def eval_mode(module: nn.Module):
 
 
 def encoder_layers(tower: nn.Module) -> nn.ModuleList | None:
-    """The tower's stack of transformer layers (`...encoder.layers` / `...encoder.layer`), or None (a CNN)."""
+    """The tower's stack of transformer layers (the longest `...layers` / `...layer` list), or None (a CNN)."""
     best = None
     for name, module in tower.named_modules():
-        if isinstance(module, nn.ModuleList) and name.split(".")[-1] in ("layers", "layer") and "encoder" in name:
+        if isinstance(module, nn.ModuleList) and name.split(".")[-1] in ("layers", "layer"):
             if best is None or len(module) > len(best):
                 best = module
     return best
 
 
-class LayerInputLeaf:
-    """Context manager: the hidden states entering `layer` are replaced by a leaf tensor (`.leaf`, [B, T, D]) that
-    requires grad, so d(score)/d(hidden) is available after the forward whatever the parameters' flags are."""
+def layer_norm_leaf(layer: nn.Module) -> "OutputLeaf":
+    """An `OutputLeaf` on the first LayerNorm inside `layer` (ViT `layernorm_before`, CLIP/SigLIP `layer_norm1`)."""
+    norm = next((m for m in layer.modules() if isinstance(m, nn.LayerNorm)), None)
+    if norm is None:
+        raise ValueError(f"{type(layer).__name__} has no LayerNorm to take gradients at; use on='pixels'")
+    return OutputLeaf(norm)
 
-    def __init__(self, layer: nn.Module):
-        self.layer = layer
+
+class OutputLeaf:
+    """Context manager: the output of `module` is replaced by a leaf tensor (`.leaf`, [B, T, D]) that requires grad,
+    so d(score)/d(output) is available after the forward whatever the parameters' requires_grad flags are."""
+
+    def __init__(self, module: nn.Module):
+        self.module = module
         self.leaf: torch.Tensor | None = None
         self._handle = None
 
-    def _hook(self, module, args, kwargs):
-        from_kwargs = not args
-        hidden = kwargs["hidden_states"] if from_kwargs else args[0]
-        self.leaf = hidden.detach().requires_grad_(True)
-        if from_kwargs:
-            return args, {**kwargs, "hidden_states": self.leaf}
-        return (self.leaf, *args[1:]), kwargs
+    def _hook(self, module, args, output):
+        self.leaf = output.detach().requires_grad_(True)
+        return self.leaf
 
-    def __enter__(self) -> "LayerInputLeaf":
-        self._handle = self.layer.register_forward_pre_hook(self._hook, with_kwargs=True)
+    def __enter__(self) -> "OutputLeaf":
+        self._handle = self.module.register_forward_hook(self._hook)
         return self
 
     def __exit__(self, *exc) -> None:

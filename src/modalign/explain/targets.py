@@ -1,5 +1,5 @@
-"""What an attribution explains: character spans of the text (words, phrases, the whole text), the LM tokens each
-span covers, and the patch grid a map lives on.
+"""What an attribution explains: character spans of the text (words, phrases, the whole text), and the patch grid a
+map lives on.
 """
 
 from __future__ import annotations
@@ -41,12 +41,6 @@ def resolve_spans(text: str, spans) -> list[tuple[int, int]]:
                 raise ValueError(f"span {(a, b)} is outside the text (0..{len(text)})")
             out.append((a, b))
     return out
-
-
-def tokens_in_span(offsets: list[tuple[int, int]], span: tuple[int, int], shift: int = 0) -> list[int]:
-    """Indices of tokens whose characters overlap `span` (shifted by `shift`, the prompt's length)."""
-    a, b = span[0] + shift, span[1] + shift
-    return [i for i, (s, e) in enumerate(offsets) if s < b and e > a and e > s]
 
 
 def grid_side(n_patches: int) -> int:

@@ -20,25 +20,34 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..models.vlm_prompts import IGNORE_INDEX
 from ..registry import ConfigError
 from .connector_map import connector_patch_matrix
 from .hooks import eval_mode
 from .rollout import attention_rollout
-from .targets import grid_side, tokens_in_span
+from .targets import grid_side
 
 
 def scored_tokens(model, text: str, spans: list[tuple[int, int]], prompt: str | None = None):
-    """(input_ids [1, T], one list of token positions per span) for `text` scored after the image (and prompt)."""
+    """(input_ids [1, T], one list of token positions per span) for `text` scored after the image (and prompt).
+
+    The model's own `prompts.encode` labels the tokens that start inside a span (image markers expanded as in
+    training); a span is widened to the whitespace before it, where byte-level BPE tokens of a word start.
+    """
+    if getattr(model, "tiler", None) is not None:
+        raise ConfigError("attribution maps cover one tile's patch grid; this model tiles images (vision.anyres)")
     prefix = model._prompt_texts(1, prompt, True)[0]
-    ids, _ = model.prompts.encode(prefix + text)
-    enc = model.tokenizer(prefix + text, add_special_tokens=False, return_offsets_mapping=True)
-    offsets = [tuple(o) for o in enc["offset_mapping"]][: len(ids)]
+    ids = None
     positions = []
-    for span in spans:
-        toks = [t for t in tokens_in_span(offsets, span, shift=len(prefix)) if t >= 1]
+    for a, b in spans:
+        while a > 0 and text[a - 1].isspace():
+            a -= 1
+        row, labels = model.prompts.encode(prefix + text, [(len(prefix) + a, len(prefix) + b)])
+        ids = row if ids is None else ids
+        toks = [t for t, lab in enumerate(labels) if lab != IGNORE_INDEX and t >= 1]
         if not toks:
-            raise ValueError(f"span {text[span[0]:span[1]]!r} covers no token of the scored text (cut off by the "
-                             f"LM's max length?)")
+            raise ValueError(f"span {text[a:b]!r} covers no token of the scored text (cut off by the LM's max "
+                             f"length?)")
         positions.append(toks)
     return torch.tensor([ids]), positions
 
