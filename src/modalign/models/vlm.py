@@ -8,7 +8,8 @@ and its `tokenizer`. Two fusions:
 - cross-attention (`xattn`): the connector's gated blocks are installed in the LM's decoder layers, `<image>` stays
   one marker token, and the images' features are handed to the blocks (`set_media`) for each forward.
 Inference (generate / score / answer_many) lives in vlm_inference.py, text building in vlm_prompts.py, LoRA in
-vlm_lora.py.
+vlm_lora.py. With a `qformer` connector the model also holds BLIP-2's stage-1 text side and heads
+(`qformer_stage1`, blip2_stage1.py; part of the `connector` component) for the `qformer` objective.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from ..modalities import VISION_ENCODERS
 from ..modalities.cache import cached_forward
 from ..registry import ConfigError, build
 from .base import AlignmentModel
+from .blip2_stage1 import build_stage1, stage1_loss
 from .lm import build_lm, from_saved, save_lm_files
 from .vlm_inference import InferenceMixin
 from .vlm_lora import LoraMixin, ParameterView
@@ -57,6 +59,7 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
         per_image = connector.num_tokens(self.num_vision_tokens) if self.fusion == "prefix" else 1
         self.prompts = PromptBuilder(tokenizer, per_image, self.base_lm().config.max_position_embeddings)
         self.image_token_id = self.prompts.image_token_id
+        self.qformer_stage1 = build_stage1(connector, tokenizer, self.base_lm().config.max_position_embeddings)
         self.tiler = None
         if anyres is not None:
             self._setup_anyres(dict(anyres))
@@ -89,7 +92,10 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
         model = cls._assemble(cfg, lm, tok)
         if meta.get("lora"):
             model.enable_lora(LoraConfig.model_validate(meta["lora"]))
-        load_safetensors(model, str(directory / "model.safetensors"))
+        missing, unexpected = load_safetensors(model, str(directory / "model.safetensors"), strict=False)
+        missing = [k for k in missing if not k.startswith("qformer_stage1.")]  # saved before stage 1 existed
+        if missing or unexpected:
+            raise RuntimeError(f"{directory}: weights do not fit the model: missing {missing}, unexpected {unexpected}")
         model.eval()
         return model
 
@@ -122,7 +128,10 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
         else:  # xattn blocks and LoRA weights live inside the LM's modules: give the base weights on their own
             lm_part = ParameterView(
                 (n, p) for n, p in self.lm.named_parameters() if id(p) not in connector_ids | lora_ids)
-        parts = {"vision": self.vision, "connector": self.connector, "lm": lm_part}
+        connector: nn.Module = self.connector
+        if self.qformer_stage1 is not None:  # BLIP-2 trains the Q-Former's text side with it
+            connector = nn.ModuleList([self.connector, self.qformer_stage1])
+        parts = {"vision": self.vision, "connector": connector, "lm": lm_part}
         if lora:
             parts["lm.lora"] = ParameterView(lora)
         return parts
@@ -163,8 +172,11 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
         return batch
 
     def training_loss(self, batch: dict, objective: str) -> dict:
+        if objective == "qformer":
+            return stage1_loss(self, batch)
         if objective not in ("caption", "instruct"):
-            raise ConfigError(f"VisionLanguageModel trains with objective caption or instruct, not {objective!r}")
+            raise ConfigError(f"VisionLanguageModel trains with objective caption, instruct or qformer, not "
+                              f"{objective!r}")
         logits = self.forward_logits(batch["input_ids"], batch["attention_mask"], batch.get("pixel_values"),
                                      batch.get("image_counts"), batch.get("image_keys"), batch.get("image_layouts"))
         labels = batch["labels"]
