@@ -14,7 +14,7 @@ import torch
 
 HERE = Path(__file__).parent / "dist_scripts"
 sys.path.insert(0, str(HERE))
-from train_toys import DATASETS, ToyModel, ddp_recipe, final_state, toy_builder  # noqa: E402
+from train_toys import DATASETS, ToyModel, ddp_recipe, final_state, log_series, toy_builder  # noqa: E402
 
 from modalign.train import run_recipe  # noqa: E402
 from modalign.train.runner import _seed_all  # noqa: E402
@@ -49,6 +49,10 @@ def test_two_processes_equal_one(tmp_path):
             for k in want:
                 err = (want[k] - got[k]).abs().max()
                 assert torch.allclose(want[k], got[k], atol=1e-5, rtol=0), (objective, accum, k, err)
+            # Adam is blind to a constant gradient scale: the logged global loss and gradient norm check the scaling
+            for key in ("loss", "grad_norm"):
+                a, b = log_series(single, key), log_series(tmp_path / f"{objective}-{accum}", key)
+                assert len(a) == 5 and all(abs(x - y) <= 1e-5 * max(1.0, abs(x)) for x, y in zip(a, b)), (key, a, b)
         log = [json.loads(x) for x in (tmp_path / f"{objective}-2" / "log.jsonl").read_text().splitlines()]
         starts = [r for r in log if r.get("event") == "stage_start"]
         assert [s["find_unused_parameters"] for s in starts] == [False, True]

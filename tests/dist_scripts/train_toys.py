@@ -1,7 +1,7 @@
 """A tiny AlignmentModel and dataset for trainer tests (imported by tests/test_train*.py and the torchrun scripts).
 
 The toy keeps the model contract (components, collate, training_loss, enable_feature_cache, save_pretrained, and
-add_lora) with a few hundred parameters, so trainer behaviour is checked in milliseconds:
+enable_lora) with a few hundred parameters, so trainer behaviour is checked in milliseconds:
   - objective `caption`: cross-entropy mean over examples;
   - objective `instruct`: a token-weighted mean (example i counts 1 + id % 3 "tokens"), returning `loss_weight`;
   - objective `contrastive`: the CLIP loss of `modalign.losses` when present (all-gather with gradient under DDP).
@@ -76,7 +76,7 @@ class ToyModel(AlignmentModel):
             comps["lm.lora"] = self.lm
         return comps
 
-    def add_lora(self, cfg):
+    def enable_lora(self, cfg):
         self.lm.lora_A = nn.Parameter(torch.randn(cfg.r, HIDDEN) * 0.1)
         self.lm.lora_B = nn.Parameter(torch.zeros(HIDDEN, cfg.r))
 
@@ -151,3 +151,33 @@ def ddp_recipe(grad_accum: int, objective: str) -> RecipeConfig:
         {"name": "b", "objective": objective, "train": ["head", "text"], "batch_size": 4, "steps": 2,
          "grad_accum": grad_accum},
     ])
+
+
+def dual_recipe(loss: str = "clip", steps: tuple[int, int] = (3, 2), n: int = 8, lr: float = 0.01) -> RecipeConfig:
+    """A real DualEncoder (from-scratch ViT + transformer text tower) at toy size on the shapes world:
+    a LiT stage (vision locked, features cached) then a full stage."""
+    data = {"name": "shapes", "n": n, "image_size": 32}
+    stage = {"objective": "contrastive", "data": data, "batch_size": 4, "lr": lr, "log_every": 1,
+             "checkpoint_every": 2}
+    return RecipeConfig.model_validate({
+        "name": "dual", "model": {
+            "kind": "dual", "embed_dim": 16, "loss": loss,
+            "vision": {"name": "vit", "image_size": 32, "patch_size": 8, "hidden_size": 16, "num_layers": 1,
+                       "num_heads": 2, "mlp_ratio": 2},
+            "text": {"name": "transformer", "hidden_size": 16, "num_layers": 1, "num_heads": 2, "mlp_ratio": 2,
+                     "max_length": 16}},
+        "stages": [{**stage, "name": "lit", "steps": steps[0], "train": ["text", "head"]},
+                   {**stage, "name": "full", "steps": steps[1], "train": ["vision", "text", "head"]}],
+    })
+
+
+# Adam divides by sqrt(v): for entries whose gradient is near zero, float-summation-order differences between one
+# and two processes (1e-7 relative) become visible update differences proportional to lr; 0.002 keeps 5 steps of
+# them under the 1e-5 comparison tolerance.
+DDP_LR = 0.002
+
+
+def log_series(out_dir, key: str) -> list[float]:
+    """One logged scalar per training step, from log.jsonl."""
+    rows = [json.loads(x) for x in (Path(out_dir) / "log.jsonl").read_text().splitlines()]
+    return [r[key] for r in rows if "event" not in r and key in r]

@@ -1,7 +1,7 @@
 """Freeze plans: a stage names the components that train; every other parameter is frozen.
 
 `lm.lora` trains only LoRA adapter weights inside the language model (parameters whose name contains `lora_`);
-the adapters are added by the model itself (`model.add_lora(LoraConfig)`) the first time a stage asks for them, so
+the adapters are added by the model itself (`model.enable_lora(LoraConfig)`) the first time a stage asks for them, so
 their layout is the model's business and a resumed run replays the same structural change before loading weights.
 Frozen components are put in eval mode: a frozen tower is then a fixed function (no dropout, no batch-norm
 statistics drift), which is also what makes its cached features equal to recomputed ones.
@@ -35,12 +35,12 @@ def prepare_stage(model: nn.Module, stage: StageConfig) -> None:
         return
     if "lm.lora" in model.components():
         return
-    if not hasattr(model, "add_lora"):
+    if not hasattr(model, "enable_lora"):
         raise ConfigError(
             f"stage {stage.name!r} trains lm.lora but {type(model).__name__} has no LoRA support "
-            "(no `add_lora`): train `lm` or `connector` instead"
+            "(no `enable_lora`): train `lm` or `connector` instead"
         )
-    model.add_lora(stage.lora)
+    model.enable_lora(stage.lora)
 
 
 def _lora_params(module: nn.Module) -> dict[int, nn.Parameter]:
