@@ -182,7 +182,10 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
         labels = batch["labels"]
         # next-token prediction (the shift is inside lm_loss); only answer/caption tokens carry labels
         loss = lm_loss(logits, labels, ignore_index=IGNORE_INDEX)
-        return {"loss": loss, "answer_tokens": (labels[:, 1:] != IGNORE_INDEX).sum().float()}
+        tokens = (labels[:, 1:] != IGNORE_INDEX).sum().float()
+        # loss_weight: the trainer weighs micro-batches by answer tokens, so accumulation and DDP give the exact
+        # token-mean gradient of the whole global batch
+        return {"loss": loss, "answer_tokens": tokens, "loss_weight": tokens}
 
     # -- vision -> LM ------------------------------------------------------------------------------------------
     def encode_images(self, pixel_values: torch.Tensor, keys: list[str] | None = None) -> torch.Tensor:
