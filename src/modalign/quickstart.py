@@ -65,7 +65,8 @@ def run_part(part: str, out: Path, fast: bool, overrides: list[str]) -> dict:
     recipe = load_recipe(path, sets)
     part_dir = out / part
     start = time.time()
-    run_recipe(recipe, part_dir)
+    # resume: a second `make demo` into the same folder continues (or reuses) the first one's runs
+    run_recipe(recipe, part_dir, resume=True)
     train_s = time.time() - start
     model = load_model(part_dir / "final")
     results = run_suites(model, recipe.eval, part_dir / "eval", DATASETS)
