@@ -108,7 +108,8 @@ class Blip2Stage1(nn.Module):
             raise TypeError(f"BLIP-2 stage 1 trains a QFormer connector, got {type(qformer).__name__}")
         hidden, first = qformer.hidden_dim, qformer.layers[0]
         eps, drop = first.ffn_norm.eps, qformer.dropout.p
-        self.num_queries, self.max_text_len, self.cls_id, self.dec_id = qformer.num_queries, max_text_len, cls_id, dec_id
+        self.num_queries, self.max_text_len = qformer.num_queries, max_text_len
+        self.cls_id, self.dec_id = cls_id, dec_id
         self.sample_negatives = False  # True: LAVIS's softmax-sampled ITM negatives
         self.word_embeddings = nn.Embedding(vocab_size, hidden)
         self.position_embeddings = nn.Embedding(max_text_len, hidden)
@@ -207,7 +208,7 @@ class Blip2Stage1(nn.Module):
         itm_logits = self.itm_head(match_q).mean(dim=1)                                  # [3B, 2]
         itm_labels = torch.cat([tokens.new_ones(b), tokens.new_zeros(2 * b)])
         itm = F.cross_entropy(itm_logits, itm_labels)
-        return {"loss": itc + itm + itg, "itc": itc.detach(), "itm": itm.detach(), "itg": itg.detach(),
+        return {"loss": itc + itm + itg, "itc": itc, "itm": itm, "itg": itg,  # parts keep their graph (tests)
                 "itm_acc": (itm_logits.argmax(-1) == itm_labels).float().mean().detach(), "temp": self.temp.detach()}
 
 
