@@ -13,7 +13,8 @@ positives plus one hard negative text per image and one hard negative image per 
 next-token cross entropy of the caption given the queries.
 
 Differences from the paper, on purpose: the text side starts from scratch (no BERT weights) with the VLM's tokenizer
-plus two ids of its own ([CLS], [DEC]); hard negatives are the most similar non-matching pair (argmax) by default
+plus two ids of its own ([CLS], [DEC]) and a BERT-style LM head tied to its word embeddings; its FFN widths, norms
+and dropout are the Q-Former's; hard negatives are the most similar non-matching pair (argmax) by default
 instead of a softmax sample (`sample=True` gives LAVIS's rule); identical captions in a batch count as positives
 for ITC and are never mined as ITM negatives (BLIP-2 handles this by image id); no label smoothing on ITC; and
 under torchrun each rank uses its own batch's negatives (BLIP-2 gathers them from every GPU).
@@ -137,6 +138,8 @@ class Blip2Stage1(nn.Module):
         x = self.word_embeddings(text_ids) + self.position_embeddings(pos)[None]        # [B, T, H]
         k = 0
         if mode != "text":
+            if features is None:
+                raise ValueError(f"stage-1 mode {mode!r} reads the image: pass the tower features [B, N, Din]")
             k = self.num_queries
             x = torch.cat([qformer.query_tokens.expand(b, -1, -1), x], dim=1)           # [B, K+T, H]
             features = qformer.feature_norm(features)                                    # [B, N, Din]
