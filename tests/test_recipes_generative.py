@@ -21,15 +21,16 @@ def _corpus():
     yield from DATASETS["shapes"](task="instruct", n=20, split="train").texts()
 
 
-@pytest.mark.parametrize("name, fusion, in_sequence", [
-    ("llava-shapes", "prefix", 16),      # one LM token per 4x4 tower cell
-    ("blip2-shapes", "prefix", 8),       # the Q-Former's queries
-    ("flamingo-shapes", "xattn", 1),     # only the <image> marker; features enter by cross-attention
+@pytest.mark.parametrize("name, fusion, in_sequence, objectives", [
+    ("llava-shapes", "prefix", 16, ["caption", "instruct"]),             # one LM token per 4x4 tower cell
+    ("blip2-shapes", "prefix", 8, ["qformer", "caption", "instruct"]),   # the Q-Former's queries; BLIP-2 stage 1
+    ("flamingo-shapes", "xattn", 1, ["caption", "instruct"]),            # only the <image> marker in the text
 ])
-def test_recipe_builds_its_model(name, fusion, in_sequence):
+def test_recipe_builds_its_model(name, fusion, in_sequence, objectives):
     recipe = load_recipe(RECIPES / f"{name}.yaml", [TINY_LM])
-    assert [s.objective for s in recipe.stages] == ["caption", "instruct"]
-    assert recipe.stages[0].train == ["connector"]
+    assert [s.objective for s in recipe.stages] == objectives
+    assert all(s.train == ["connector"] for s in recipe.stages[:-1])  # LLaVA: the LM trains only when instructed
+    assert recipe.stages[-1].train == ["connector", "lm"]
     assert {e.data.params()["split"] for e in recipe.eval} == {"heldout"}
     model = build_model(recipe.model, text_corpus=_corpus())
     assert model.fusion == fusion
