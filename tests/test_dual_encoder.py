@@ -181,3 +181,19 @@ def test_embed_image_features_are_the_pooled_tower_output_before_the_head():
         expected = model.vision(model.vision.preprocess(images)).pooled
     assert feats.shape == (3, model.vision.hidden_size)
     assert torch.allclose(feats, expected, atol=1e-6)
+
+
+def test_label_positives_pass_class_labels_to_the_loss():
+    model = make_model(positives="label")
+    batch = model.collate(samples(4))
+    out = model.training_loss(batch, "contrastive")
+    img = model.encode_image(batch["pixel_values"], batch["ids"])
+    txt = model.encode_text(batch["input_ids"], batch["attention_mask"], batch["texts"])
+    expected = clip_loss(img, txt, model.logit_scale, labels=torch.tensor([0, 1, 0, 1]))
+    assert torch.allclose(out["loss"], expected)
+    assert not torch.allclose(out["loss"], clip_loss(img, txt, model.logit_scale))
+    unlabelled = [{k: v for k, v in s.items() if k != "label"} for s in samples(4)]
+    with pytest.raises(ConfigError, match="positives: label needs"):
+        model.training_loss(model.collate(unlabelled), "contrastive")
+    with pytest.raises(ValueError, match="implemented for loss: clip"):
+        make_model(positives="label", loss="siglip")

@@ -156,3 +156,29 @@ def test_mismatched_batches_say_what_is_wrong():
         siglip_loss(torch.randn(2, 4), torch.randn(2, 4), 10.0, -10.0, chunk_size=0)
     with pytest.raises(ValueError, match=r"\[B, T, V\]"):
         lm_loss(torch.randn(2, 3), torch.zeros(2, 3, dtype=torch.long))
+
+
+def test_clip_loss_with_labels_spreads_the_target_over_same_label_pairs():
+    # two images of class 0 and one of class 1; hand-computed soft-target cross entropy
+    img = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], dtype=torch.float64)
+    txt = torch.tensor([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]], dtype=torch.float64)
+    labels = torch.tensor([0, 0, 1])
+    s = 2.0
+    logits = s * img @ txt.T
+    target = torch.tensor([[0.5, 0.5, 0.0], [0.5, 0.5, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
+    by_hand = 0.0
+    for m in (logits, logits.T):
+        log_p = m - torch.logsumexp(m, dim=1, keepdim=True)
+        by_hand += float(-(target * log_p).sum(1).mean()) / 2
+    assert float(clip_loss(img, txt, s, labels=labels)) == pytest.approx(by_hand, abs=1e-12)
+
+
+def test_clip_loss_with_distinct_labels_is_the_plain_loss():
+    g = torch.Generator().manual_seed(3)
+    img = torch.nn.functional.normalize(torch.randn(6, 4, generator=g, dtype=torch.float64), dim=-1)
+    txt = torch.nn.functional.normalize(torch.randn(6, 4, generator=g, dtype=torch.float64), dim=-1)
+    plain = clip_loss(img, txt, 10.0)
+    labelled = clip_loss(img, txt, 10.0, labels=torch.tensor([5, 1, 2, 3, 4, 0]))
+    assert float(plain) == pytest.approx(float(labelled), abs=1e-12)
+    with pytest.raises(ValueError, match="labels must be"):
+        clip_loss(img, txt, 10.0, labels=torch.tensor([0, 1]))

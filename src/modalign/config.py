@@ -39,11 +39,16 @@ class ModelConfig(BaseModel):
     head: Literal["linear", "mlp"] = "linear"
     loss: Literal["clip", "siglip"] = "clip"
     siglip_chunk_size: int | None = Field(None, gt=0)
+    # "pair": each image's own caption is its one positive; "label": items sharing a class label are positives of
+    # each other (UniCL), for class-level captions where same-class pairs are not negatives
+    positives: Literal["pair", "label"] = "pair"
 
     @model_validator(mode="after")
     def _parts_for_kind(self) -> "ModelConfig":
         if self.kind == "dual" and self.text is None:
             raise ValueError("a dual encoder needs a `text:` tower (e.g. `text: {name: minilm}`)")
+        if self.positives == "label" and self.loss != "clip":
+            raise ValueError("positives: label is implemented for loss: clip (use positives: pair with siglip)")
         if self.kind == "vlm" and (self.connector is None or self.lm is None):
             raise ValueError("a vlm needs `connector:` (e.g. `{name: mlp}`) and `lm:` (e.g. `{name: tiny-llama}`)")
         return self

@@ -81,33 +81,54 @@ def _all_gather(x: torch.Tensor, with_grad: bool, world: int, rank: int) -> torc
 # ---------------------------------------------------------------------------------------------------- CLIP
 
 
+def _targets(labels_rows: torch.Tensor | None, labels_cols: torch.Tensor | None, rows: int, offset: int,
+             like: torch.Tensor) -> torch.Tensor:
+    """Class indices (one positive per row) or, with labels, soft targets spread over same-label columns."""
+    if labels_rows is None:
+        return torch.arange(rows, device=like.device) + offset
+    same = (labels_rows[:, None] == labels_cols[None, :]).to(like.dtype)   # [r, c], in the logits' precision
+    return same / same.sum(1, keepdim=True)
+
+
+def _gather_labels(labels: torch.Tensor, world: int) -> torch.Tensor:
+    parts = [torch.empty_like(labels) for _ in range(world)]
+    dist.all_gather(parts, labels.contiguous())
+    return torch.cat(parts)
+
+
 def clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, logit_scale, *, local_loss: bool = False,
-              gather_with_grad: bool = True) -> torch.Tensor:
+              gather_with_grad: bool = True, labels: torch.Tensor | None = None) -> torch.Tensor:
     """Symmetric InfoNCE: mean of image->text and text->image cross entropy over the (global) batch.
 
     `local_loss` (distributed only): each rank scores only its own rows against all columns — [b, W*b] logits
     instead of [W*b, W*b] — with labels arange(b) + b*rank; same gradients, memory linear in the global batch.
     Returns this rank's loss; with `local_loss` the mean over ranks equals the full-batch loss.
+    `labels` ([b] class ids, optional): pairs that share a label are all positives of each other, the target
+    spread evenly over them (UniCL, Yang et al. 2022) — for class-level captions, where plain InfoNCE would push
+    apart an image and a caption of its own class. With distinct labels it is exactly the plain loss.
     """
     _check_pair(image_emb, text_emb, "clip_loss")
+    if labels is not None and labels.shape != image_emb.shape[:1]:
+        raise ValueError(f"clip_loss: labels must be [B] = [{image_emb.shape[0]}], got {tuple(labels.shape)}")
     scale = _as_tensor(logit_scale, image_emb)
     rank, world = _world()
     b = image_emb.shape[0]
     if world == 1:
         logits_img = scale * image_emb @ text_emb.T                       # [B, B]
-        labels = torch.arange(b, device=image_emb.device)
-        return (F.cross_entropy(logits_img, labels) + F.cross_entropy(logits_img.T, labels)) / 2
+        target = _targets(labels, labels, b, 0, image_emb)
+        return (F.cross_entropy(logits_img, target) + F.cross_entropy(logits_img.T, target)) / 2
     all_img = _all_gather(image_emb, gather_with_grad, world, rank)       # [W*b, E]
     all_txt = _all_gather(text_emb, gather_with_grad, world, rank)        # [W*b, E]
+    all_labels = _gather_labels(labels, world) if labels is not None else None
     if local_loss:
         logits_img = scale * image_emb @ all_txt.T                        # [b, W*b]
         logits_txt = scale * text_emb @ all_img.T                         # [b, W*b]
-        labels = torch.arange(b, device=image_emb.device) + b * rank
+        target = _targets(labels, all_labels, b, b * rank, image_emb)
     else:
         logits_img = scale * all_img @ all_txt.T                          # [W*b, W*b]
         logits_txt = logits_img.T
-        labels = torch.arange(world * b, device=image_emb.device)
-    return (F.cross_entropy(logits_img, labels) + F.cross_entropy(logits_txt, labels)) / 2
+        target = _targets(all_labels, all_labels, world * b, 0, image_emb)
+    return (F.cross_entropy(logits_img, target) + F.cross_entropy(logits_txt, target)) / 2
 
 
 # ---------------------------------------------------------------------------------------------------- SigLIP

@@ -71,6 +71,18 @@ def check(name, ours_fn, ref_fn, img, txt, scalars, rank, world, feature_factor)
         print(f"ok {name}: loss {mean_loss.item():.6f}", flush=True)
 
 
+def labelled_reference(labels):
+    """Soft-target InfoNCE written out by hand: the target of a row is spread over same-label columns."""
+
+    def loss(img, txt, scale):
+        logits = scale * img @ txt.T
+        same = (labels[:, None] == labels[None, :]).to(img.dtype)
+        target = same / same.sum(1, keepdim=True)
+        return (-(target * logits.log_softmax(1)).sum(1).mean() - (target * logits.T.log_softmax(1)).sum(1).mean()) / 2
+
+    return loss
+
+
 def main():
     dist.init_process_group("gloo")
     torch.set_num_threads(1)
@@ -91,6 +103,12 @@ def main():
     check("clip gather without grad",
           lambda i, t, s: clip_loss(i, t, s, gather_with_grad=False),
           clip_ref, img, txt, [scale], rank, world, feature_factor=1)
+    labels = torch.arange(world * b_local) % 3  # classes shared across ranks
+    b_rows = lambda: slice(rank * b_local, (rank + 1) * b_local)  # noqa: E731
+    for local in (False, True):
+        check(f"clip with labels local_loss={local}",
+              lambda i, t, s, local=local: clip_loss(i, t, s, local_loss=local, labels=labels[b_rows()]),
+              labelled_reference(labels), img, txt, [scale], rank, world, feature_factor=world)
     for exchange in ("gather", "ring"):
         for chunk in (None, 2):
             check(f"siglip exchange={exchange} chunk_size={chunk}",

@@ -137,7 +137,13 @@ class DualEncoder(AlignmentModel):
         scale = self.logit_scale
         if self.cfg.loss == "clip":
             # local_loss: same gradients as the full [W*b, W*b] logits under torchrun, memory linear in W*b
-            loss = clip_loss(img, txt, scale, local_loss=True, gather_with_grad=True)
+            labels = None
+            if self.cfg.positives == "label":
+                if "labels" not in batch:
+                    raise ConfigError("positives: label needs items with an integer 'label' (e.g. fashion-mnist); "
+                                      "use positives: pair for caption data without labels")
+                labels = torch.as_tensor(batch["labels"])
+            loss = clip_loss(img, txt, scale, local_loss=True, gather_with_grad=True, labels=labels)
             return {"loss": loss, "logit_scale": scale.detach()}
         loss = siglip_loss(img, txt, scale, self.logit_bias, chunk_size=self.cfg.siglip_chunk_size)
         return {"loss": loss, "logit_scale": scale.detach(), "logit_bias": self.logit_bias.detach()}
