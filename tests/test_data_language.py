@@ -173,3 +173,20 @@ def test_texts_cover_every_string():
     rec = ds.record(0)
     assert rec["positive"] in texts and all(n["text"] in texts for n in rec["negatives"])
     assert render(ds.scene(0)).mode == "RGB"
+
+
+def test_instruct_mixes_short_answer_turns_with_exact_answers():
+    from modalign.data.vqa import SHORT_ANSWER
+
+    ds = ShapesWorld(task="instruct", n=40, seed=5)
+    short = long = 0
+    for i in range(len(ds)):
+        convo = ds[i]["conversations"]
+        for q, a in zip(convo[::2], convo[1::2]):
+            if q["value"].endswith(SHORT_ANSWER):
+                short += 1
+                assert not a["value"].endswith(".") and len(a["value"].split()) <= 3  # the bare answer
+            elif not q["value"].removeprefix("<image>\n").startswith(("Describe", "What is in")):
+                long += 1
+                assert a["value"].endswith(".")
+    assert short > 10 and long > 10

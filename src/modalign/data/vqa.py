@@ -99,11 +99,25 @@ def vqa_items(scene: dict, rng) -> list[dict]:
     return out
 
 
-def conversation(scene: dict, rng, max_turns: int = 4) -> list[dict]:
-    """LLaVA-format turns: a few VQA pairs and one "Describe the image." turn, the first human turn led by <image>."""
+# LLaVA-1.5's instruction for benchmark-style answers: the model learns that this suffix asks for the bare answer,
+# which is what VQA accuracy (exact match after normalisation) and POPE score. Eval prompts use the same suffix.
+SHORT_ANSWER = "Answer with a single word or phrase."
+
+
+def conversation(scene: dict, rng, max_turns: int = 4, short_p: float = 0.5) -> list[dict]:
+    """LLaVA-format turns: a few VQA pairs and one "Describe the image." turn, the first human turn led by <image>.
+
+    Each VQA turn is, with probability `short_p`, asked with the SHORT_ANSWER suffix and answered with the bare
+    answer ("red", "3", "top left"); otherwise answered in a sentence ("It is red.").
+    """
     qa = vqa_items(scene, rng)
     order = [int(k) for k in rng.permutation(len(qa))][: max(0, max_turns - 1)]
-    turns = [(qa[k]["question"], _long_answer(qa[k])) for k in order]
+    turns = []
+    for k in order:
+        if rng.random() < short_p:
+            turns.append((f"{qa[k]['question']} {SHORT_ANSWER}", qa[k]["answer"]))
+        else:
+            turns.append((qa[k]["question"], _long_answer(qa[k])))
     describe = (_pick(rng, DESCRIBE_PROMPTS), detailed_caption(scene, rng))
     turns.insert(int(rng.integers(len(turns) + 1)), describe)
     convo = []

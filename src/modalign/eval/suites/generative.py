@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from ...data.vqa import SHORT_ANSWER  # the instruction the built-in instruct data pairs with bare answers
 from ...registry import ConfigError
 from .. import metrics as M
 from .common import generate, items, pair_scores, param_from, require, save_thumbnails, settings
@@ -47,13 +48,13 @@ def caption(model, dataset, prompt: str = "Describe the image.", max_new_tokens:
                                 "caption", n_gallery)}
 
 
-def vqa(model, dataset, prompt: str = "{question} Answer with one word.", max_new_tokens: int = 8,
+def vqa(model, dataset, prompt: str = "{question} " + SHORT_ANSWER, max_new_tokens: int = 8,
         batch_size: int = 16, limit: int | None = None, n_gallery: int = 8, out_dir=None,
         progress: bool = True) -> dict:
     """VQAv2 accuracy overall and per question type; `answer` may be one string or a list of annotator answers."""
     require(model, "generative", "vqa")
     if "{question}" not in prompt:
-        raise ConfigError("the vqa prompt needs a {question} slot, e.g. '{question} Answer with one word.'")
+        raise ConfigError("the vqa prompt needs a {question} slot, e.g. '{question} " + SHORT_ANSWER + "'")
     rows = items(dataset, limit, "vqa", progress)
     prompts = [prompt.format(question=r["question"]) for r in rows]
     preds = generate(model, [r["image"] for r in rows], prompts, batch_size, max_new_tokens, progress)
@@ -67,7 +68,7 @@ def vqa(model, dataset, prompt: str = "{question} Answer with one word.", max_ne
                                 [{"correct": a > 0} for a in s["per_item"]])}
 
 
-def pope(model, dataset, mode: str = "generate", prompt: str = "{question} Answer yes or no.",
+def pope(model, dataset, mode: str = "generate", prompt: str = "{question} " + SHORT_ANSWER,
          max_new_tokens: int = 8, batch_size: int = 16, limit: int | None = None, n_gallery: int = 8, out_dir=None,
          progress: bool = True) -> dict:
     """POPE per sampler and overall. mode 'generate' parses the answer; 'likelihood' compares P(yes) and P(no)."""
