@@ -12,7 +12,7 @@ from PIL import Image
 
 from modalign.config import ModelConfig
 from modalign.losses import clip_loss, siglip_loss
-from modalign.modalities.cache import FeatureCache
+from modalign.modalities.cache import FeatureCache, image_key
 from modalign.models import build_model, load_model
 from modalign.models.dual_encoder import DualEncoder
 from modalign.registry import ConfigError
@@ -56,7 +56,8 @@ def test_logit_scale_is_clamped_at_100():
 def test_collate_and_clip_training_loss_match_the_loss_function():
     model = make_model()
     batch = model.collate(samples())
-    assert batch["pixel_values"].shape == (4, 3, 16, 16) and batch["ids"] == ["img0", "img1", "img2", "img3"]
+    assert batch["pixel_values"].shape == (4, 3, 16, 16)
+    assert batch["ids"] == [image_key(s["image"]) for s in samples()]  # cache keys are image contents
     assert batch["labels"].tolist() == [0, 1, 0, 1] and len(batch["texts"]) == 4
     out = model.training_loss(batch, "contrastive")
     img = model.encode_image(batch["pixel_values"])
@@ -197,3 +198,24 @@ def test_label_positives_pass_class_labels_to_the_loss():
         model.training_loss(model.collate(unlabelled), "contrastive")
     with pytest.raises(ValueError, match="implemented for loss: clip"):
         make_model(positives="label", loss="siglip")
+
+
+def test_evaluation_reuses_features_cached_in_training_by_image_content():
+    model = make_model()
+    model.lock("vision")
+    cache = FeatureCache()
+    model.enable_feature_cache(cache)
+    data = samples(4)
+    model.training_loss(model.collate(data), "contrastive")  # fills the cache
+    assert len(cache) == 4
+    calls = []
+    model.vision.register_forward_hook(lambda *a: calls.append(1))
+    cached = model.embed_images([s["image"] for s in data], batch_size=2)
+    feats = model.embed_image_features([s["image"] for s in data])
+    assert calls == []  # every picture came from the cache
+    model.enable_feature_cache(None)
+    assert torch.allclose(cached, model.embed_images([s["image"] for s in data]), atol=1e-6)
+    assert torch.allclose(feats, model.embed_image_features([s["image"] for s in data]), atol=1e-6)
+    # the key is the content: a copy hits, a different picture or size does not
+    im = data[0]["image"]
+    assert image_key(im.copy()) == image_key(im) != image_key(im.resize((10, 10))) != image_key(data[1]["image"])

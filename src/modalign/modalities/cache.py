@@ -1,6 +1,6 @@
 """Features of a frozen tower, computed once per sample and reused across steps and epochs (LiT, LLaVA stage 1).
 
-Keys are stable sample ids (or the text itself for text towers). Memory-only by default; with a directory, each
+Keys are image contents (`image_key`) or sample ids, and the text itself for text towers. Memory-only by default; with a directory, each
 entry is one safetensors file, so a second run (or another process) reuses the work. Entries are stored as float
 tensors per sample: `tokens` [N, D], `pooled` [D] and, for text towers, `mask` [N].
 """
@@ -16,6 +16,14 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .base import EncoderOutput
+
+
+def image_key(image) -> str:
+    """A cache key from an image's content (mode, size, pixels): the same picture hits the same entry whether it
+    comes from a training set, an eval set or another dataset whose ids happen to collide."""
+    digest = hashlib.sha1(f"{image.mode}{image.size}".encode())
+    digest.update(image.tobytes())
+    return "img:" + digest.hexdigest()
 
 
 def _file_name(key: str) -> str:

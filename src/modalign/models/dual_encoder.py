@@ -24,7 +24,7 @@ from torch import nn
 from ..config import ModelConfig
 from ..losses import clip_loss, siglip_loss
 from ..modalities.base import EncoderOutput
-from ..modalities.cache import cached_forward
+from ..modalities.cache import cached_forward, image_key
 from ..registry import ConfigError, build
 from .base import AlignmentModel
 from .heads import ContrastiveHead
@@ -116,7 +116,8 @@ class DualEncoder(AlignmentModel):
         missing = [s.get("id", i) for i, s in enumerate(samples) if "image" not in s or "text" not in s]
         if missing:
             raise ValueError(f"contrastive samples need `image` and `text`; missing in sample(s) {missing[:5]}")
-        ids = [str(s["id"]) for s in samples] if all("id" in s for s in samples) else None
+        # Frozen-tower features are keyed by image content, so evaluation (embed_images) reuses training's entries.
+        ids = [image_key(s["image"]) for s in samples]
         texts = [s["text"] for s in samples]
         batch = dict(self.text.tokenize(texts))
         cache = self._cache_for(self.vision)
@@ -179,12 +180,20 @@ class DualEncoder(AlignmentModel):
         pooled = self.text_features(input_ids, attention_mask, texts).pooled   # [B, Dt]
         return F.normalize(self.head.text_proj(pooled), dim=-1)                # [B, E]
 
+    def _pooled_image_features(self, chunk: list) -> torch.Tensor:
+        """Pooled tower features of PIL images; a frozen tower with a cache computes each picture only once."""
+        cache = self._cache_for(self.vision)
+        keys = [image_key(im) for im in chunk] if cache is not None else None
+        cached = cache is not None and all(cache.get(k) is not None for k in keys)
+        return self.image_features(None if cached else self.vision.preprocess(chunk), keys).pooled  # [B, Dv]
+
     def embed_images(self, images: list, batch_size: int = 64) -> torch.Tensor:
         """PIL images -> [N, E] L2-normalised embeddings (eval mode, no grad, `batch_size` images at a time)."""
         out = []
         with _inference(self):
             for a in range(0, len(images), batch_size):
-                out.append(self.encode_image(self.vision.preprocess(list(images[a:a + batch_size]))))
+                pooled = self._pooled_image_features(list(images[a:a + batch_size]))
+                out.append(F.normalize(self.head.image_proj(pooled), dim=-1))
         return torch.cat(out) if out else torch.zeros(0, self.cfg.embed_dim)
 
     def embed_image_features(self, images: list, batch_size: int = 64) -> torch.Tensor:
@@ -192,7 +201,7 @@ class DualEncoder(AlignmentModel):
         out = []
         with _inference(self):
             for a in range(0, len(images), batch_size):
-                out.append(self.vision(self.vision.preprocess(list(images[a:a + batch_size]))).pooled)
+                out.append(self._pooled_image_features(list(images[a:a + batch_size])))
         return torch.cat(out) if out else torch.zeros(0, self.vision.hidden_size)
 
     def embed_texts(self, texts: list[str], batch_size: int = 256) -> torch.Tensor:
