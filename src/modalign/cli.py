@@ -29,8 +29,9 @@ def _train_main(args) -> int:
         from .data import DATASETS
         from .eval.runner import run_suites
         from .models import load_model
+        from .train.eval_cache import prepare_for_eval
 
-        model = load_model(os.path.join(out, "final"))
+        model = prepare_for_eval(load_model(os.path.join(out, "final")), recipe, out)
         run_suites(model, recipe.eval, os.path.join(out, "eval"), DATASETS)
     print(f"done: {out}  ({summary.get('steps', '?')} steps)")
     return 0

@@ -59,6 +59,7 @@ def run_part(part: str, out: Path, fast: bool, overrides: list[str]) -> dict:
     from .eval.runner import run_suites
     from .models import load_model
     from .train import run_recipe
+    from .train.eval_cache import prepare_for_eval
 
     path = recipes_dir() / PARTS[part]
     sets = (_fast_overrides(path) if fast else []) + overrides
@@ -68,7 +69,7 @@ def run_part(part: str, out: Path, fast: bool, overrides: list[str]) -> dict:
     # resume: a second `make demo` into the same folder continues (or reuses) the first one's runs
     run_recipe(recipe, part_dir, resume=True)
     train_s = time.time() - start
-    model = load_model(part_dir / "final")
+    model = prepare_for_eval(load_model(part_dir / "final"), recipe, part_dir)
     results = run_suites(model, recipe.eval, part_dir / "eval", DATASETS)
     return {"recipe": str(path), "overrides": sets, "train_seconds": round(train_s, 1),
             "eval_seconds": round(time.time() - start - train_s, 1), "suites": results["suites"]}
