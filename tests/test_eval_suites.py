@@ -186,3 +186,15 @@ def test_linear_probe_tower_features_need_a_dual_encoder_with_tower_access():
     data = ListDataset([cap(k, k, "", label=k % 2) for k in range(10)])
     with pytest.raises(ConfigError, match="embed_image_features"):
         SUITES["linear_probe"](model, data, features="tower", progress=False)
+
+
+def test_pair_scores_embeds_each_distinct_image_and_text_once():
+    from modalign.eval.suites.common import pair_scores
+
+    model = KeyedDualEncoder({0: E[0], 1: E[1]}, {"a": E[0], "b": E[1]})
+    seen = []
+    original = model.embed_images
+    model.embed_images = lambda ims: seen.append(len(ims)) or original(ims)
+    im0, im1 = color_image(0), color_image(1)
+    scores = pair_scores(model, [im0, im0, im0, im1], ["a", "b", "a", "b"], "", 16, progress=False)
+    assert seen == [2] and np.allclose(scores, [1.0, 0.0, 1.0, 1.0])

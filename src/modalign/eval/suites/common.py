@@ -76,6 +76,16 @@ def embed_texts(model, texts: list[str], batch_size: int, progress: bool = True)
     return np.concatenate(out, 0)  # [N, E]
 
 
+def _distinct(values: list, key) -> tuple[np.ndarray, list]:
+    """(index of each value in the distinct list, the distinct values in first-seen order)."""
+    seen: dict = {}
+    index = [seen.setdefault(key(v), len(seen)) for v in values]
+    firsts: dict = {}
+    for v in values:
+        firsts.setdefault(key(v), v)
+    return np.asarray(index, dtype=np.int64), list(firsts.values())
+
+
 @torch.no_grad()
 def pair_scores(model, images: list, texts: list[str], prompt: str | list[str], batch_size: int,
                 progress: bool = True) -> np.ndarray:
@@ -87,8 +97,11 @@ def pair_scores(model, images: list, texts: list[str], prompt: str | list[str], 
     if not len(images) == len(texts) == len(prompts):
         raise ValueError(f"pair_scores needs one text per image, got {len(images)} and {len(texts)}")
     if is_dual(model):
-        x = embed_images(model, images, batch_size, progress)
-        y = embed_texts(model, texts, batch_size, progress)
+        # probes pair one image with many texts: embed each distinct image (and text) once, then index
+        img_index, unique_images = _distinct(images, key=id)
+        txt_index, unique_texts = _distinct(texts, key=lambda t: t)
+        x = embed_images(model, unique_images, batch_size, progress)[img_index]  # [N, E]
+        y = embed_texts(model, unique_texts, batch_size, progress)[txt_index]    # [N, E]
         return (x * y).sum(1)  # [N], embeddings are normalised per the interface
     if not is_generative(model):
         raise ConfigError(f"{type(model).__name__} has neither embed_images/embed_texts nor score")
