@@ -44,6 +44,12 @@ def recipes_dir() -> Path:
     return Path("recipes")
 
 
+def _vision_name(recipe_file: str) -> str:
+    import yaml
+
+    return yaml.safe_load((recipes_dir() / recipe_file).read_text())["model"]["vision"]["name"]
+
+
 def _fast_overrides(recipe_path: Path) -> list[str]:
     """A smoke run: a few steps per stage and small eval sets. Its numbers mean nothing."""
     import yaml
@@ -155,8 +161,8 @@ def run_quickstart(out: str | Path, fast: bool = False, parts: list[str] | None 
     summary = {"parts": {}, "fast": fast}
     for part in parts:
         overrides = []
-        if part == "llava" and "siglip" in parts:
-            # The LLaVA part builds on the SigLIP part: its frozen vision tower is the one just trained.
+        if part == "llava" and "siglip" in parts and _vision_name(PARTS["llava"]) == "modalign":
+            # A LLaVA recipe that builds on a modalign tower gets the one the SigLIP part just trained.
             overrides.append(f"model.vision.path={(out / 'siglip' / 'final').resolve()}")
         print(f"== quickstart: {part} ({PARTS[part]})", flush=True)
         summary["parts"][part] = run_part(part, out, fast, overrides)
