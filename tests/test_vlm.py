@@ -154,5 +154,5 @@ def test_bad_objective_and_missing_corpus_are_clear():
     with pytest.raises(Exception, match="text_corpus"):
         VisionLanguageModel.from_config(tiny_cfg())
     m = VisionLanguageModel.from_config(tiny_cfg(), text_corpus=CORPUS)
-    with pytest.raises(Exception, match="caption or instruct"):
+    with pytest.raises(Exception, match="caption, instruct or qformer"):
         m.training_loss({}, "contrastive")
