@@ -59,3 +59,21 @@ def test_tiny_tower_drops_cls():
     t = TinyClipTower()
     out = t(t.preprocess(images(2)))
     assert out.tokens.shape == (2, 4, 24)  # (16/8)^2 patches, no CLS
+
+
+def test_token_probe_leaves_batch_norm_statistics_alone():
+    from modalign.connectors import CONNECTORS
+    from modalign.modalities import VISION_ENCODERS
+    from modalign.models.lm import build_lm
+    from modalign.models.vlm import VisionLanguageModel
+
+    vision = VISION_ENCODERS["efficientnet-lite0"](image_size=32)  # a 1x1 map: train-mode BN would fail
+    before = {k: v.clone() for k, v in vision.state_dict().items() if "running" in k}
+    cfg = tiny_cfg("mlp")
+    lm, tok = build_lm(cfg.lm.name, cfg.lm.params(), ["a red circle", "a blue square"])
+    connector = CONNECTORS["mlp"](in_dim=vision.hidden_size, out_dim=lm.config.hidden_size)
+    vision.train()
+    model = VisionLanguageModel(cfg, vision, connector, lm, tok)
+    assert model._probe_vision_tokens() == 1 and vision.training
+    after = {k: v for k, v in vision.state_dict().items() if "running" in k}
+    assert all(torch.equal(before[k], after[k]) for k in before)

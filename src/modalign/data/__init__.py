@@ -5,12 +5,14 @@
 - "llava-json": LLaVA-format conversation JSON/JSONL with an image root;
 - "image-captions": an image folder with a captions CSV or JSONL;
 - "fashion-mnist": Fashion-MNIST from its IDX files, with name or attribute-description captions;
+- "small-objects": one tiny shape in a large image, where only tiling (AnyRes) can read it;
 - "shards": tar shards (PNG/JPEG + JSON per sample), e.g. written by `modalign data shapes`.
 """
 
 from .fashion_mnist import FashionMNIST
 from .readers import ImageCaptions, LlavaJson, ShardDataset
 from .shapes import ShapesWorld
+from .small_objects import SmallObjects
 
 DATASETS: dict = {
     "shapes": ShapesWorld,
@@ -18,4 +20,5 @@ DATASETS: dict = {
     "image-captions": ImageCaptions,
     "shards": ShardDataset,
     "fashion-mnist": FashionMNIST,
+    "small-objects": SmallObjects,
 }

@@ -114,8 +114,13 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
     def _probe_vision_tokens(self) -> int:
         size = self.vision.image_size
         h, w = (size, size) if isinstance(size, int) else size
-        with torch.no_grad():
-            return int(self.vision(torch.zeros(1, 3, h, w)).tokens.shape[1])
+        was_training = self.vision.training
+        self.vision.eval()  # a probe must not touch batch-norm statistics (nor fail on a 1x1 map in train mode)
+        try:
+            with torch.no_grad():
+                return int(self.vision(torch.zeros(1, 3, h, w)).tokens.shape[1])
+        finally:
+            self.vision.train(was_training)
 
     # -- the AlignmentModel contract ---------------------------------------------------------------------------
     def components(self) -> dict[str, nn.Module]:
