@@ -157,6 +157,10 @@ def test_locked_text_tower_is_cached_by_text_and_trainable_tower_is_not():
     data = samples(3)
     model.training_loss(model.collate(data), "contrastive")
     assert sorted(cache._memory) == sorted("text:" + s["text"] for s in data)  # vision trains: not cached
+    first = model.training_loss(model.collate(data), "contrastive")["loss"]
+    batch = model.collate(data)
+    assert batch["input_ids"] is None  # every text is cached: nothing to tokenize
+    assert torch.allclose(model.training_loss(batch, "contrastive")["loss"], first)
 
 
 def test_errors_say_what_to_change():

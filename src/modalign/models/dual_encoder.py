@@ -119,7 +119,11 @@ class DualEncoder(AlignmentModel):
         # Frozen-tower features are keyed by image content, so evaluation (embed_images) reuses training's entries.
         ids = [image_key(s["image"]) for s in samples]
         texts = [s["text"] for s in samples]
-        batch = dict(self.text.tokenize(texts))
+        text_cache = self._cache_for(self.text)
+        if text_cache is not None and all(text_cache.get("text:" + t) is not None for t in texts):
+            batch = {"input_ids": None, "attention_mask": None}  # a locked text tower needs no tokenizing either
+        else:
+            batch = dict(self.text.tokenize(texts))
         cache = self._cache_for(self.vision)
         all_cached = cache is not None and ids is not None and all(cache.get(k) is not None for k in ids)
         # Cached images need no decoding/resizing: for a locked vision tower that is most of the input cost.
@@ -169,7 +173,11 @@ class DualEncoder(AlignmentModel):
     def text_features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                       texts: list[str] | None = None) -> EncoderOutput:
         keys = ["text:" + t for t in texts] if texts is not None else None
-        return cached_forward(self._cache_for(self.text), keys, lambda: self.text(input_ids, attention_mask))
+        cache = self._cache_for(self.text)
+        if input_ids is None and (cache is None or keys is None or any(cache.get(k) is None for k in keys)):
+            raise ValueError("input_ids is None but the texts are not all in the feature cache; "
+                             "collate the batch again (the cache or the freeze plan changed since)")
+        return cached_forward(cache, keys, lambda: self.text(input_ids, attention_mask))
 
     def encode_image(self, pixel_values: torch.Tensor | None, ids: list[str] | None = None) -> torch.Tensor:
         pooled = self.image_features(pixel_values, ids).pooled                 # [B, Dv]
