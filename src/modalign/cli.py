@@ -114,6 +114,7 @@ def _add_chat(sub) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from .data.cli import add_data_parser
     from .eval.cli import add_compare_parser, add_eval_parser
+    from .explain.cli import add_explain_parser
 
     parser = argparse.ArgumentParser(prog="modalign", description="Align other modalities with language.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -124,12 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_parser(sub)
     _add_export(sub)
     _add_chat(sub)
-    try:
-        from .explain.cli import add_explain_parser
-
-        add_explain_parser(sub)
-    except ImportError:
-        pass
+    add_explain_parser(sub)
     return parser
 
 
