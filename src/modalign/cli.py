@@ -66,7 +66,8 @@ def _add_train(sub) -> None:
 def _quickstart_main(args) -> int:
     from .quickstart import run_quickstart
 
-    run_quickstart(args.out, fast=args.fast, parts=args.parts.split(",") if args.parts else None)
+    run_quickstart(args.out, fast=args.fast, parts=args.parts.split(",") if args.parts else None,
+                   workers=args.workers)
     return 0
 
 
@@ -75,6 +76,8 @@ def _add_quickstart(sub) -> None:
     p.add_argument("--out", default="runs/quickstart")
     p.add_argument("--fast", action="store_true", help="tiny step counts (a smoke run, numbers not meaningful)")
     p.add_argument("--parts", help="comma-separated subset of: lit, siglip, llava")
+    p.add_argument("--workers", type=int, default=2,
+                   help="2 (default): LiT and the shapes parts run side by side in two processes; 1: one after another")
     p.set_defaults(func=_quickstart_main)
 
 

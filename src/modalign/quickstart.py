@@ -64,7 +64,7 @@ def _fast_overrides(recipe_path: Path) -> list[str]:
     return sets
 
 
-def run_part(part: str, out: Path, fast: bool, overrides: list[str]) -> dict:
+def run_part(part: str, out: Path, fast: bool, overrides: list[str], progress: bool = True) -> dict:
     from .data import DATASETS
     from .eval.runner import run_suites
     from .models import load_model
@@ -77,10 +77,10 @@ def run_part(part: str, out: Path, fast: bool, overrides: list[str]) -> dict:
     part_dir = out / part
     start = time.time()
     # resume: a second `make demo` into the same folder continues (or reuses) the first one's runs
-    run_recipe(recipe, part_dir, resume=True)
+    run_recipe(recipe, part_dir, resume=True, progress=progress)
     train_s = time.time() - start
     model = prepare_for_eval(load_model(part_dir / "final"), recipe, part_dir)
-    results = run_suites(model, recipe.eval, part_dir / "eval", DATASETS)
+    results = run_suites(model, recipe.eval, part_dir / "eval", DATASETS, progress=progress)
     return {"recipe": str(path), "overrides": sets, "train_seconds": round(train_s, 1),
             "eval_seconds": round(time.time() - start - train_s, 1), "suites": results["suites"]}
 
@@ -154,26 +154,59 @@ def write_summary(out: Path, summary: dict) -> Path:
     return path
 
 
-def run_quickstart(out: str | Path, fast: bool = False, parts: list[str] | None = None) -> dict:
+def _llava_overrides(out: Path, parts: list[str]) -> list[str]:
+    if "siglip" in parts and _vision_name(PARTS["llava"]) == "modalign":
+        # A LLaVA recipe that builds on a modalign tower gets the one the SigLIP part just trained.
+        return [f"model.vision.path={(out / 'siglip' / 'final').resolve()}"]
+    return []
+
+
+def _run_group(out: Path, fast: bool, group: list[str], parts: list[str], threads: int | None,
+               progress: bool) -> dict:
+    """Run some parts in order in this process (a worker of the parallel quickstart, or the only one)."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    results = {}
+    for part in group:
+        print(f"== quickstart: {part} ({PARTS[part]}) started", flush=True)
+        overrides = _llava_overrides(out, parts) if part == "llava" else []
+        results[part] = run_part(part, out, fast, overrides, progress=progress)
+        for key, metric, value in _headline_rows(part, results[part]):
+            print(f"   {part:7s} {key:14s} {metric:28s} {value:.4f}", flush=True)
+    return results
+
+
+def run_quickstart(out: str | Path, fast: bool = False, parts: list[str] | None = None, workers: int = 2) -> dict:
+    """Run the parts; with workers=2 the LiT part and the shapes parts (SigLIP, then LLaVA) run side by side,
+    one thread each: these small models use one core far better than two, so two processes halve the wall time."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     parts = parts or list(PARTS)
     unknown = [p for p in parts if p not in PARTS]
     if unknown:
         raise ValueError(f"unknown quickstart part(s) {unknown}; choose from {list(PARTS)}")
+    groups = [g for g in ([p for p in parts if p == "lit"], [p for p in parts if p != "lit"]) if g]
     start = time.time()
-    summary = {"parts": {}, "fast": fast}
-    for part in parts:
-        overrides = []
-        if part == "llava" and "siglip" in parts and _vision_name(PARTS["llava"]) == "modalign":
-            # A LLaVA recipe that builds on a modalign tower gets the one the SigLIP part just trained.
-            overrides.append(f"model.vision.path={(out / 'siglip' / 'final').resolve()}")
-        print(f"== quickstart: {part} ({PARTS[part]})", flush=True)
-        summary["parts"][part] = run_part(part, out, fast, overrides)
-        for key, metric, value in _headline_rows(part, summary["parts"][part]):
-            print(f"   {part:7s} {key:14s} {metric:28s} {value:.4f}", flush=True)
-        summary["seconds"] = time.time() - start
-        write_summary(out, summary)  # after every part, so an interrupted demo still leaves its numbers
+    summary = {"parts": {}, "fast": fast, "workers": workers}
+    if workers > 1 and len(groups) > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        print(f"== quickstart: {' | '.join(' -> '.join(g) for g in groups)} in {len(groups)} processes "
+              "(progress bars off; each part prints when it ends)", flush=True)
+        with ProcessPoolExecutor(len(groups), mp_context=mp.get_context("spawn")) as pool:
+            futures = [pool.submit(_run_group, out, fast, g, parts, 1, False) for g in groups]
+            for future in futures:
+                summary["parts"].update(future.result())
+        summary["parts"] = {p: summary["parts"][p] for p in parts}
+    else:
+        for group in groups:
+            summary["parts"].update(_run_group(out, fast, group, parts, None, True))
+            summary["seconds"] = time.time() - start
+            write_summary(out, summary)  # after every group, so an interrupted demo still leaves its numbers
+    summary["seconds"] = time.time() - start
     report = write_summary(out, summary)
     print(f"quickstart done in {summary['seconds']:.0f} s: {report}")
     return summary

@@ -7,8 +7,8 @@ Each connector replaces `model.connector` of a base recipe (default recipes/llav
 sampler) on split `heldout`, the visual tokens the LM sees, trainable / total parameters per stage, and training
 time (wall clock and this process's CPU time), then prints and writes a markdown table and a JSON file.
 
-    OMP_NUM_THREADS=1 python benchmarks/connector_study.py --out runs/connector-study
-    OMP_NUM_THREADS=1 python benchmarks/connector_study.py --connectors mlp,qformer --set stages.1.steps=100
+    OMP_NUM_THREADS=1 python scripts/connector_study.py --out runs/connector-study
+    OMP_NUM_THREADS=1 python scripts/connector_study.py --connectors mlp,qformer --set stages.1.steps=100
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"   vqa {_fmt(r['vqa_accuracy'], True)}  pope-f1 {_fmt(r['pope_f1_random'])}  "
               f"train {r['train_cpu_s']:.0f} CPU s / {r['train_wall_s']:.0f} s", flush=True)
         table = markdown_table(rows)  # rewritten after every run, so an interrupted study keeps its rows
-        cmd = "OMP_NUM_THREADS=1 python benchmarks/connector_study.py " + " ".join(argv or sys.argv[1:])
+        cmd = "OMP_NUM_THREADS=1 python scripts/connector_study.py " + " ".join(argv or sys.argv[1:])
         (out / "connector_study.md").write_text(f"Command: `{cmd}`\n\n{table}\n")
         (out / "connector_study.json").write_text(json.dumps({"command": cmd, "rows": rows}, indent=1))
     print(markdown_table(rows))
