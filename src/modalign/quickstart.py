@@ -30,7 +30,9 @@ HEADLINES = {
     # the first retrieval / compositional entries of siglip-shapes are on the held-out compositions
     "siglip": [("retrieval", "t2i_R@1"), ("retrieval", "i2t_R@1"), ("compositional", "acc_replace-att"),
                ("compositional", "acc_swap-att"), ("compositional", "acc_swap-obj"), ("geometry", "gap_norm")],
-    "llava": [("vqa", "accuracy"), ("pope", "random_f1"), ("pope", "random_yes_ratio"), ("caption", "CIDEr-D")],
+    # "pope:shapes" is the second POPE entry: the confounded test split with all three samplers
+    "llava": [("vqa", "accuracy"), ("pope", "random_f1"), ("pope", "random_yes_ratio"), ("caption", "CIDEr-D"),
+              ("pope:shapes", "random_f1"), ("pope:shapes", "popular_f1"), ("pope:shapes", "adversarial_f1")],
 }
 
 
