@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import site
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from modalign.losses import clip_loss, lm_loss, siglip_loss
+from open_clip_ref import open_clip_loss_module
 
 
 def _open_clip_loss_module():
-    """open_clip's loss.py loaded as a plain file: importing the package needs torchvision, which we don't ship."""
-    for root in site.getsitepackages():
-        path = Path(root) / "open_clip" / "loss.py"
-        if path.exists():
-            spec = importlib.util.spec_from_file_location("open_clip_reference_loss", path)
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            return module
-    pytest.skip("open_clip_torch is not installed (make setup installs it with --no-deps)")
+    module = open_clip_loss_module()
+    if module is None:
+        pytest.skip("open_clip_torch is not installed (make setup installs it with --no-deps)")
+    return module
 
 
 def _embeddings(b=6, e=8, seed=0, dtype=torch.float64):

@@ -13,8 +13,7 @@ Run: python -m torch.distributed.run --standalone --nproc_per_node=2 tests/dist_
 
 from __future__ import annotations
 
-import importlib.util
-import site
+import sys
 from pathlib import Path
 
 import torch
@@ -23,16 +22,15 @@ import torch.nn.functional as F
 
 from modalign.losses import clip_loss, siglip_loss
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the shared reference loader
+from open_clip_ref import open_clip_loss_module  # noqa: E402
+
 
 def reference_module():
-    for root in site.getsitepackages():
-        path = Path(root) / "open_clip" / "loss.py"
-        if path.exists():
-            spec = importlib.util.spec_from_file_location("open_clip_reference_loss", path)
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            return module
-    raise SystemExit("open_clip_torch is not installed (make setup installs it with --no-deps)")
+    module = open_clip_loss_module()
+    if module is None:
+        raise SystemExit("open_clip_torch is not installed (make setup installs it with --no-deps)")
+    return module
 
 
 def leaf(t: torch.Tensor) -> torch.Tensor:

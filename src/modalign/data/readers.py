@@ -15,7 +15,7 @@ from pathlib import Path
 from torch.utils.data import Dataset
 
 from .records import BadRecord, SkipPolicy, check_text, decode_image, decode_lines, resolve_under
-from .shards import index_shards, read_member
+from .shards import index_shards, parse_meta, read_member
 
 IMAGE_KEYS = ("image", "file", "filename", "path", "file_name")
 TEXT_KEYS = ("text", "caption", "captions")
@@ -222,15 +222,7 @@ class ShardDataset(_LazyImageDataset):
             raise BadRecord(f"{where}: no .json member")
         if sample["image_ext"] is None:
             raise BadRecord(f"{where}: no image member (.png/.jpg/...)")
-        try:
-            meta = json.loads(read_member(sample["shard"], sample["members"]["json"]).decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as err:
-            raise BadRecord(f"{where}.json: invalid JSON ({err})") from err
-        if not isinstance(meta, dict):
-            raise BadRecord(f"{where}.json: expected a JSON object")
-        if "text" in meta:
-            check_text(meta["text"], where)
-        meta.setdefault("id", sample["key"])
+        meta = parse_meta(read_member(sample["shard"], sample["members"]["json"]), where, sample["key"])
         return {"meta": meta, "shard": sample["shard"], "image": sample["members"][sample["image_ext"]],
                 "where": f"{where}.{sample['image_ext']}"}
 

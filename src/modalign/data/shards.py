@@ -110,6 +110,20 @@ def index_shards(path, policy: SkipPolicy) -> list[dict]:
     return out
 
 
+def parse_meta(raw: bytes, where: str, key: str) -> dict:
+    """A sample's .json member: a JSON object whose text (if any) is usable; `id` defaults to the sample key."""
+    try:
+        meta = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as err:
+        raise BadRecord(f"{where}.json: invalid JSON ({err})") from err
+    if not isinstance(meta, dict):
+        raise BadRecord(f"{where}.json: expected a JSON object")
+    if "text" in meta:
+        check_text(meta["text"], where)
+    meta.setdefault("id", key)
+    return meta
+
+
 def read_member(shard: Path, member: tuple[int, int]) -> bytes:
     offset, size = member
     with open(shard, "rb") as fh:
@@ -130,15 +144,7 @@ def iter_shards(path, skip_bad: bool = False):
                 ext = next((e for e in IMAGE_EXTENSIONS if e in members), None)
                 if ext is None or "json" not in members:
                     raise BadRecord(f"{where}: needs an image member and a .json member, has {sorted(members)}")
-                try:
-                    meta = json.loads(members["json"].decode("utf-8"))
-                except (UnicodeDecodeError, ValueError) as err:
-                    raise BadRecord(f"{where}.json: invalid JSON ({err})") from err
-                if not isinstance(meta, dict):
-                    raise BadRecord(f"{where}.json: expected a JSON object")
-                if "text" in meta:
-                    check_text(meta["text"], where)
-                meta.setdefault("id", key)
+                meta = parse_meta(members["json"], where, key)
                 yield {**meta, "image": decode_image(members[ext], f"{where}.{ext}")}
             except BadRecord as err:
                 policy.handle(err)
