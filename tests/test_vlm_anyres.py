@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 import torch
+
+from modalign.modalities.cache import image_key
 from PIL import Image
 from test_vlm_tiny_parts import CORPUS
 
@@ -40,8 +42,9 @@ def test_token_counts_follow_the_tiling(model):
     batch = model.collate([{"id": "w", "image": wide, "text": "a red circle"},
                            {"id": "t", "image": tall, "text": "two green triangles"}])
     assert (batch["input_ids"] == model.image_token_id).sum(1).tolist() == counts[:2]
-    assert batch["pixel_values"].shape[0] == 3 + 3 and batch["image_keys"] == ["w@0", "w@1", "w@2"] + \
-        ["t@0", "t@1", "t@2"]
+    kw, kt = image_key(wide), image_key(tall)
+    assert batch["pixel_values"].shape[0] == 3 + 3 and batch["image_keys"] == [f"{kw}@0", f"{kw}@1", f"{kw}@2"] + \
+        [f"{kt}@0", f"{kt}@1", f"{kt}@2"]
     model.train()
     loss = model.training_loss(batch, "caption")["loss"]
     loss.backward()

@@ -25,7 +25,7 @@ from torch import nn
 from ..config import LoraConfig, ModelConfig
 from ..losses import lm_loss
 from ..modalities import VISION_ENCODERS
-from ..modalities.cache import cached_forward
+from ..modalities.cache import cached_forward, image_key
 from ..registry import ConfigError, build
 from .base import AlignmentModel
 from .blip2_stage1 import build_stage1, stage1_loss
@@ -159,8 +159,9 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
             rows.append((text, spans, len(imgs)))
             images += imgs
             counts.append(len(imgs))
-            base = str(s.get("id", ""))
-            keys += [base if len(imgs) == 1 else f"{base}#{k}" for k in range(len(imgs))]
+            # frozen-tower features are keyed by image content: stages and datasets whose ids collide (same scene
+            # index, other image size) can never read each other's entries
+            keys += [image_key(im) for im in imgs]
         pixel_values, token_counts, layouts = self.image_inputs(images) if images else (None, [], None)
         encoded, start = [], 0
         for text, spans, n in rows:
@@ -172,7 +173,7 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
         batch["image_layouts"] = layouts
         if layouts is not None:  # one cache entry per tile
             keys = [f"{k}@{t}" for k, (_, _, n_tiles) in zip(keys, layouts) for t in range(n_tiles)]
-        batch["image_keys"] = keys if all("id" in s for s in samples) else None
+        batch["image_keys"] = keys
         batch["ids"] = [s.get("id") for s in samples]
         return batch
 

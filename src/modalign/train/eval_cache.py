@@ -19,7 +19,7 @@ def training_feature_cache(recipe: RecipeConfig, out_dir) -> FeatureCache | None
     last = recipe.stages[-1]
     if not last.cache_frozen_features or any("vision" in s.train or "text" in s.train for s in recipe.stages):
         return None
-    directory = Path(out_dir) / "cache" / last.name
+    directory = Path(out_dir) / "cache" / "frozen"  # the trainer's cache while no stage trained a tower
     return FeatureCache(directory) if directory.exists() else None
 
 

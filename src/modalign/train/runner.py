@@ -58,6 +58,14 @@ def _evaluate(evaluate: Evaluate, model, stage: StageConfig, global_step: int, i
     barrier(info)
 
 
+def _cache_name(recipe: RecipeConfig, s: int) -> str:
+    """Stages share one cache while no stage so far has trained a tower (its features are still the same function);
+    after a tower trained, each stage starts its own."""
+    if not any(c in st.train for st in recipe.stages[: s + 1] for c in ("vision", "text")):
+        return "frozen"
+    return recipe.stages[s].name
+
+
 def run_recipe(
     recipe: RecipeConfig,
     out_dir,
@@ -130,8 +138,8 @@ def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_bu
             report = apply_freeze_plan(model, stage.train)
             frozen_towers = [c for c in ("vision", "text") if report.per_component.get(c, {}).get("trainable") == 0
                              and c in report.per_component]
-            cache = FeatureCache(out_dir / "cache" / stage.name) if stage.cache_frozen_features and frozen_towers \
-                else None
+            cache = FeatureCache(out_dir / "cache" / _cache_name(recipe, s)) \
+                if stage.cache_frozen_features and frozen_towers else None
             model.enable_feature_cache(cache)
             optimizer = build_optimizer(model, stage.lr, stage.weight_decay)
             sampler = ResumableSampler(len(ds), seed=recipe.seed, stream=s)
