@@ -181,15 +181,20 @@ def _run_group(out: Path, fast: bool, group: list[str], parts: list[str], thread
 
 
 def run_quickstart(out: str | Path, fast: bool = False, parts: list[str] | None = None, workers: int = 2) -> dict:
-    """Run the parts; with workers=2 the LiT part and the shapes parts (SigLIP, then LLaVA) run side by side,
-    one thread each: these small models use one core far better than two, so two processes halve the wall time."""
+    """Run the parts; with workers=2 they run in two processes side by side (LLaVA in one, LiT then SigLIP in the
+    other, unless LLaVA builds on the SigLIP tower), one thread each: these small models use one core far better
+    than two, so two processes nearly halve the wall time."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     parts = parts or list(PARTS)
     unknown = [p for p in parts if p not in PARTS]
     if unknown:
         raise ValueError(f"unknown quickstart part(s) {unknown}; choose from {list(PARTS)}")
-    groups = [g for g in ([p for p in parts if p == "lit"], [p for p in parts if p != "lit"]) if g]
+    if _llava_overrides(out, parts):  # the LLaVA part needs the SigLIP part's tower: same process, in order
+        split = ([p for p in parts if p == "lit"], [p for p in parts if p != "lit"])
+    else:  # balance the wall time: LLaVA is the longest part
+        split = ([p for p in parts if p != "llava"], [p for p in parts if p == "llava"])
+    groups = [g for g in split if g]
     start = time.time()
     summary = {"parts": {}, "fast": fast, "workers": workers}
     if workers > 1 and len(groups) > 1:
