@@ -1,1 +1,0 @@
-"""Layer package: see docs/INTERFACES.md."""
