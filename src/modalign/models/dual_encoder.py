@@ -125,7 +125,7 @@ class DualEncoder(AlignmentModel):
         else:
             batch = dict(self.text.tokenize(texts))
         cache = self._cache_for(self.vision)
-        all_cached = cache is not None and ids is not None and all(cache.get(k) is not None for k in ids)
+        all_cached = cache is not None and all(cache.get(k) is not None for k in ids)
         # Cached images need no decoding/resizing: for a locked vision tower that is most of the input cost.
         batch["pixel_values"] = None if all_cached else self.vision.preprocess([s["image"] for s in samples])
         batch["ids"] = ids
