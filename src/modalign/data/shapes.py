@@ -33,7 +33,8 @@ class ShapesWorld(Dataset):
     def __init__(self, task: str = "caption", n: int = 1000, split: str = "train", seed: int = 0,
                  image_size: int = 64, min_objects: int | None = None, max_objects: int = 4,
                  max_overlap: float = 0.1, background: str = "plain", caption: str = "short",
-                 synonym_p: float = 0.2, pope_samplers=SAMPLERS, max_turns: int = 4, heldout_pairs=None):
+                 synonym_p: float = 0.2, pope_samplers=SAMPLERS, max_turns: int = 4, heldout_pairs=None,
+                 short_p: float = 0.5):
         if task not in TASKS:
             raise ValueError(f"unknown shapes task {task!r}; choose one of {', '.join(TASKS)}")
         if n < 1:
@@ -45,7 +46,10 @@ class ShapesWorld(Dataset):
             raise ValueError(f"need 1 <= min_objects <= max_objects, got {min_objects} and {max_objects}")
         if not 0 <= max_overlap < 1:
             raise ValueError(f"max_overlap is a fraction of the smaller box in [0, 1), got {max_overlap}")
+        if not 0 <= short_p <= 1:
+            raise ValueError(f"short_p is the probability of a short-answer VQA turn, in [0, 1]; got {short_p}")
         self.task, self.n, self.split, self.seed = task, n, split, seed
+        self.short_p = short_p
         self.image_size, self.max_overlap, self.background = image_size, max_overlap, background
         self.min_objects, self.max_objects = min_objects, max_objects
         self.caption_style, self.synonym_p, self.max_turns = caption, synonym_p, max_turns
@@ -63,7 +67,7 @@ class ShapesWorld(Dataset):
             for i in range(n):
                 scene, rng = self.scene(i), self._rng(i)
                 if task == "vqa":
-                    qs = vqa_items(scene, rng)
+                    qs = vqa_items(scene, rng, self.rule.allowed)
                 elif task == "pope":
                     enough = len(present_objects(scene)) >= 3
                     qs = pope_questions(scene, rng, stats, self.pope_samplers) if enough else []
@@ -128,7 +132,8 @@ class ShapesWorld(Dataset):
             return {**base, "text": make_caption(scene, rng, self.caption_style, self.synonym_p),
                     "meta": {"scene": scene, "split": self.split}}
         if self.task == "instruct":
-            return {**base, "conversations": conversation(scene, rng, self.max_turns)}
+            return {**base, "conversations": conversation(scene, rng, self.max_turns, self.short_p,
+                                                                   self.rule.allowed)}
         if self.task == "grounding":
             return {**base, **grounding_item(scene, rng)}
         # chair: canonical shape names present, plus the colour+shape phrases

@@ -26,8 +26,14 @@ def _unique_phrases(objs: list[dict]) -> list[int]:
     return [k for k, o in enumerate(objs) if counts[(o["color"], o["shape"])] == 1]
 
 
-def vqa_items(scene: dict, rng) -> list[dict]:
-    """One question per type that the scene supports: [{"question", "answer", "qtype"}, ...]."""
+def vqa_items(scene: dict, rng, mentionable=None) -> list[dict]:
+    """One question per type that the scene supports: [{"question", "answer", "qtype"}, ...].
+
+    `mentionable`: the (colour, shape) pairs an existence question may ask about when the answer is "no" (default:
+    all 64). A split passes the pairs it allows, so the training split never names a held-out composition: asked
+    about one only ever with the answer "no", a model learns "red star -> no" from text alone and answers held-out
+    objects from that prior instead of from the image.
+    """
     objs = scene["objects"]
     out = []
     phrases = {f"{o['color']} {o['shape']}" for o in objs}
@@ -36,7 +42,8 @@ def vqa_items(scene: dict, rng) -> list[dict]:
     if rng.random() < 0.5:
         out.append({"question": f"Is there a {_pick(rng, sorted(phrases))} in the image?", "answer": "yes"})
     else:
-        absent = [f"{c} {s}" for c in COLOR_NAMES for s in SHAPES if f"{c} {s}" not in phrases]
+        pairs = mentionable if mentionable is not None else [(c, s) for c in COLOR_NAMES for s in SHAPES]
+        absent = [f"{c} {s}" for c, s in pairs if f"{c} {s}" not in phrases]
         out.append({"question": f"Is there a {_pick(rng, absent)} in the image?", "answer": "no"})
     out[-1]["qtype"] = "existence"
 
@@ -104,13 +111,13 @@ def vqa_items(scene: dict, rng) -> list[dict]:
 SHORT_ANSWER = "Answer with a single word or phrase."
 
 
-def conversation(scene: dict, rng, max_turns: int = 4, short_p: float = 0.5) -> list[dict]:
+def conversation(scene: dict, rng, max_turns: int = 4, short_p: float = 0.5, mentionable=None) -> list[dict]:
     """LLaVA-format turns: a few VQA pairs and one "Describe the image." turn, the first human turn led by <image>.
 
     Each VQA turn is, with probability `short_p`, asked with the SHORT_ANSWER suffix and answered with the bare
-    answer ("red", "3", "top left"); otherwise answered in a sentence ("It is red.").
+    answer ("red", "3", "top left"); otherwise answered in a sentence ("It is red."). `mentionable` as in vqa_items.
     """
-    qa = vqa_items(scene, rng)
+    qa = vqa_items(scene, rng, mentionable)
     order = [int(k) for k in rng.permutation(len(qa))][: max(0, max_turns - 1)]
     turns = []
     for k in order:
