@@ -125,7 +125,7 @@ def test_chair_suite_highlights_hallucinations(tmp_path):
     rows = [{"id": "c0", "image": color_image(0), "objects": ["dog"]}]
     r = SUITES["chair"](model, ListDataset(rows, vocabulary={"dog": [], "cat": ["kitten"]}), out_dir=tmp_path,
                         progress=False)
-    assert r["metrics"] == {"CHAIR_i": 0.5, "CHAIR_s": 1.0, "recall": 1.0}
+    assert r["metrics"] == {"CHAIR_i": 0.5, "CHAIR_s": 1.0, "recall": 1.0, "all_named": 1.0}
     assert r["samples"][0]["hallucinated"] == ["cat"] and r["samples"][0]["highlight"] == ["cats"]
 
 

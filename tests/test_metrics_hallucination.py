@@ -2,7 +2,8 @@
 
 import pytest
 
-from modalign.eval.metrics import chair, extract_objects, parse_yes_no, pope_from_likelihood, pope_metrics
+from modalign.eval.metrics import (chair, extract_objects, parse_yes_no, phrase_coverage, pope_from_likelihood,
+                                   pope_metrics)
 
 
 def test_pope_parser():
@@ -44,6 +45,17 @@ def test_chair_hand_case():
     assert r["CHAIR_i"] == pytest.approx(2 / 5)  # cat and traffic light of 5 mentions
     assert r["CHAIR_s"] == pytest.approx(1 / 2)
     assert r["recall"] == pytest.approx(3 / 4)  # dog of {dog, person}; both of {dog, person}
+    assert r["all_named"] == pytest.approx(1 / 2)  # only the second caption names both of its objects
     assert r["per_caption"][0]["hallucinated"] == ["cat", "traffic light"]
     with pytest.raises(ValueError, match="canonical"):
         chair(caps, [["puppy"], []], VOCAB)
+
+
+def test_phrase_coverage_hand_case():
+    caps = ["A large red circle left of a blue square.", "A bored circle and a green star.", "Nothing."]
+    phrases = [["red circle", "blue square"], ["red circle", "green star"], []]
+    r = phrase_coverage(caps, phrases)
+    assert r["phrase_recall"] == pytest.approx(3 / 4)  # "bored circle" is not "red circle"
+    assert r["phrases_all_named"] == pytest.approx(2 / 3)  # the first, and the third (nothing to name)
+    with pytest.raises(ValueError, match="one phrase list"):
+        phrase_coverage(caps, phrases[:2])

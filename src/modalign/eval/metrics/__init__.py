@@ -7,12 +7,13 @@ from .compositional import probe_accuracy, winoground_scores
 from .geometry import (alignment, alignment_uniformity, clip_loss, gap_shift_curve, l2_normalize, linear_cka,
                        modality_gap, mutual_knn, pca_2d, uniformity)
 from .grounding import box_iou, grounding_accuracy, parse_box
-from .hallucination import chair, extract_objects, parse_yes_no, pope_from_likelihood, pope_metrics, singularize
+from .hallucination import (chair, extract_objects, parse_yes_no, phrase_coverage, pope_from_likelihood, pope_metrics,
+                            singularize)
 from .retrieval import recall_at_k
 from .vqa import normalize_answer, vqa_accuracy, vqa_score
 
 __all__ = [
-    "alignment", "alignment_uniformity", "bleu", "box_iou", "caption_metrics", "chair", "cider_d", "class_weights",
+    "alignment", "alignment_uniformity", "bleu", "box_iou", "caption_metrics", "chair", "cider_d", "phrase_coverage", "class_weights",
     "clip_loss", "confusion_matrix", "extract_objects", "gap_shift_curve", "grounding_accuracy", "l2_normalize",
     "linear_cka", "linear_probe", "mean_per_class_recall", "modality_gap", "mutual_knn", "normalize_answer",
     "parse_box", "parse_yes_no", "pca_2d", "pope_from_likelihood", "pope_metrics", "probe_accuracy", "recall_at_k",

@@ -3,7 +3,9 @@
 POPE (Li et al. 2023): parse the first sentence; "no" or "not" as a word anywhere in it -> no, else yes. Metrics with
 yes as the positive class, and the yes-ratio of the PREDICTIONS (lmms-eval uses the ground truth, always 0.5).
 CHAIR (Rohrbach et al. 2018): object mentions (singularised, synonyms -> canonical); CHAIR_i = hallucinated mentions /
-all mentions; CHAIR_s = captions with >= 1 hallucinated object / captions; recall = |truth ∩ mentioned| / |truth|.
+all mentions; CHAIR_s = captions with >= 1 hallucinated object / captions; recall = |truth ∩ mentioned| / |truth|;
+all_named = captions that mention every one of their truth objects / captions (recall counts objects, this counts
+captions: "does the caption name every object?"). `phrase_coverage` does the same for attribute phrases.
 """
 
 from __future__ import annotations
@@ -91,7 +93,7 @@ def chair(captions: list[str], truths: list[list[str]], vocabulary: dict[str, li
     unknown = {o for t in truths for o in t if o not in vocabulary}
     if unknown:
         raise ValueError(f"ground-truth objects {sorted(unknown)} are not canonical names of the vocabulary")
-    mentions = hallucinated = bad_caps = 0
+    mentions = hallucinated = bad_caps = complete = 0
     covered = total_truth = 0
     per = []
     for cap, truth in zip(captions, truths):
@@ -103,6 +105,27 @@ def chair(captions: list[str], truths: list[list[str]], vocabulary: dict[str, li
         bad_caps += bool(hall)
         covered += len(truth_set & set(objs))
         total_truth += len(truth_set)
+        complete += truth_set <= set(objs)
         per.append({"mentioned": objs, "hallucinated": sorted(set(hall))})
     return {"CHAIR_i": hallucinated / mentions if mentions else 0.0, "CHAIR_s": bad_caps / len(captions),
-            "recall": covered / total_truth if total_truth else 0.0, "mentions": mentions, "per_caption": per}
+            "recall": covered / total_truth if total_truth else 0.0, "all_named": complete / len(captions),
+            "mentions": mentions, "per_caption": per}
+
+
+def phrase_coverage(captions: list[str], phrases: list[list[str]]) -> dict[str, float]:
+    """How many of each image's attribute phrases ("red circle") occur in its caption, as whole words.
+
+    phrase_recall = phrases found / phrases; phrases_all_named = captions containing all of theirs / captions.
+    Matching is on lower-cased word sequences, so "a large red circle" contains "red circle" and "bored circle" does
+    not; synonyms are not mapped (use chair for that).
+    """
+    if len(captions) != len(phrases) or not captions:
+        raise ValueError(f"need one phrase list per caption (non-empty), got {len(captions)} and {len(phrases)}")
+    found = total = complete = 0
+    for cap, wanted in zip(captions, phrases):
+        text = " " + " ".join(_WORD.findall(cap.lower())) + " "
+        hits = [(" " + " ".join(_WORD.findall(p.lower())) + " ") in text for p in wanted]
+        found += sum(hits)
+        total += len(hits)
+        complete += all(hits)
+    return {"phrase_recall": found / total if total else 0.0, "phrases_all_named": complete / len(captions)}

@@ -123,7 +123,8 @@ def _surface_words(caption: str, hallucinated: set[str], vocabulary: dict) -> li
 def chair(model, dataset, prompt: str = "Describe the image in detail.", vocabulary=None, max_new_tokens: int = 48,
           batch_size: int = 16, limit: int | None = None, n_gallery: int = 8, out_dir=None,
           progress: bool = True) -> dict:
-    """CHAIR_i / CHAIR_s / recall of free captions against each image's object list.
+    """CHAIR_i / CHAIR_s / recall / all_named of free captions against each image's object list; when the items
+    carry attribute phrases (the shapes world's "red circle"), also phrase_recall and phrases_all_named.
 
     vocabulary: {canonical: [synonyms]}, "shapes" for the built-in world's table, else the dataset's `vocabulary`
     attribute, else the canonical names found in the items (no synonyms).
@@ -139,7 +140,9 @@ def chair(model, dataset, prompt: str = "Describe the image in detail.", vocabul
         vocabulary = {o: [] for r in rows for o in r["objects"]}
     hyps = generate(model, [r["image"] for r in rows], [prompt] * len(rows), batch_size, max_new_tokens, progress)
     c = M.chair(hyps, [r["objects"] for r in rows], vocabulary)
-    metrics = {k: c[k] for k in ("CHAIR_i", "CHAIR_s", "recall")}
+    metrics = {k: c[k] for k in ("CHAIR_i", "CHAIR_s", "recall", "all_named")}
+    if all("phrases" in r for r in rows):
+        metrics.update(M.phrase_coverage(hyps, [r["phrases"] for r in rows]))
     extra = [{"hallucinated": p["hallucinated"], "highlight": _surface_words(h, set(p["hallucinated"]), vocabulary)}
              for h, p in zip(hyps, c["per_caption"])]
     return {"suite": "chair", "metrics": metrics,
