@@ -52,3 +52,24 @@ def test_mlp_matches_transformers_llava_projector():
     ours.load_state_dict(ref.state_dict(), strict=True)
     x = torch.randn(2, 5, 16)
     torch.testing.assert_close(ours(x), ref(x), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name,extra", [("linear", {}), ("mlp", {}), ("pixel-shuffle", {"scale": 2})])
+def test_learned_positions_start_at_zero_and_tell_tokens_apart(name, extra):
+    torch.manual_seed(0)
+    plain = CONNECTORS[name](in_dim=6, out_dim=10, **extra)
+    with_pos = CONNECTORS[name](in_dim=6, out_dim=10, positions=16, **extra)
+    with_pos.load_state_dict(plain.state_dict(), strict=False)  # same projection weights; the table stays zero
+    x = torch.randn(2, 16, 6)
+    assert torch.equal(with_pos(x), plain(x))  # at initialisation the positions change nothing
+    same = torch.randn(6).expand(1, 16, 6)  # one feature vector at every cell
+    with_pos(same).sum().backward()
+    assert with_pos.pos.table.grad.abs().sum() > 0  # the table learns
+    with torch.no_grad():
+        with_pos.pos.table.normal_()
+    out = with_pos(same)
+    assert not torch.allclose(out[0, 0], out[0, 1])  # identical cells now differ by where they are
+    with pytest.raises(ValueError, match="positions=16"):
+        with_pos(torch.randn(2, 4, 6))
+    with pytest.raises(ConfigError, match="positions"):
+        CONNECTORS[name](in_dim=6, out_dim=10, positions=-1, **extra)

@@ -22,9 +22,10 @@ def _clip_dir(tmp_path):
     return str(tmp_path / "clip")
 
 
-def _vlm(vision: dict, connector: str = "mlp"):
+def _vlm(vision: dict, connector: str = "mlp", **connector_params):
     torch.manual_seed(1)
-    cfg = ModelConfig.model_validate({"kind": "vlm", "vision": vision, "connector": {"name": connector}, "lm": LM})
+    cfg = ModelConfig.model_validate({"kind": "vlm", "vision": vision, "connector": {"name": connector,
+                                                                                     **connector_params}, "lm": LM})
     return VisionLanguageModel.from_config(cfg, text_corpus=CORPUS).eval()
 
 
@@ -73,6 +74,9 @@ def test_non_mlp_or_lora_models_are_refused(tmp_path):
     path = _clip_dir(tmp_path)
     with pytest.raises(ConfigError, match="mlp"):
         export_llava_hf(_vlm({"name": "hf", "path": path}, "linear"), tmp_path / "x")
+    n = _vlm({"name": "hf", "path": path}).num_vision_tokens
+    with pytest.raises(ConfigError, match="position embedding"):
+        export_llava_hf(_vlm({"name": "hf", "path": path}, positions=n), tmp_path / "z")
     model = _vlm({"name": "hf", "path": path})
     model.enable_lora({"r": 2})
     with pytest.raises(ConfigError, match="merge_lora"):

@@ -12,7 +12,7 @@ import math
 import torch
 from torch import nn
 
-from modalign.connectors.projectors import MLPProjector, check_features
+from modalign.connectors.projectors import MLPProjector, TokenPositions, check_features
 from modalign.registry import ConfigError
 
 
@@ -35,18 +35,20 @@ class PixelShuffleConnector(nn.Module):
     """Merge s x s neighbouring tokens, then project: [B, N, Din] -> [B, N/s^2, Dout].
 
     projector="linear" (Idefics3, no bias by default) or "mlp" (InternVL: LayerNorm then Linear-GELU-Linear).
-    skip_tokens drops that many leading tokens first (a ViT's CLS token is not part of the grid).
+    skip_tokens drops that many leading tokens first (a ViT's CLS token is not part of the grid). positions adds a
+    learned position embedding to the grid's tokens before merging (see projectors.py).
     """
 
     fusion = "prefix"
 
     def __init__(self, in_dim: int, out_dim: int, scale: int = 2, projector: str = "linear",
-                 bias: bool = False, skip_tokens: int = 0):
+                 bias: bool = False, skip_tokens: int = 0, positions: int = 0):
         super().__init__()
         if scale < 1:
             raise ConfigError(f"pixel-shuffle scale must be >= 1, got {scale}")
         self.in_dim, self.out_dim, self.scale, self.skip_tokens = in_dim, out_dim, scale, skip_tokens
         merged = in_dim * scale * scale
+        self.pos = TokenPositions(positions, in_dim)
         if projector == "linear":
             self.norm = nn.Identity()
             self.proj = nn.Linear(merged, out_dim, bias=bias)
@@ -68,5 +70,5 @@ class PixelShuffleConnector(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         check_features(features, self.in_dim, "pixel-shuffle connector")
-        x = pixel_shuffle(features[:, self.skip_tokens:], self.scale)  # [B, N/s^2, s^2*Din]
+        x = pixel_shuffle(self.pos(features[:, self.skip_tokens:]), self.scale)  # [B, N/s^2, s^2*Din]
         return self.proj(self.norm(x))  # [B, N/s^2, Dout]

@@ -1,6 +1,9 @@
 """Token-wise projectors: `linear` (LLaVA-1.0) and `mlp` (LLaVA-1.5's Linear-GELU-Linear).
 
-Both keep one LM token per encoder token (M = N). The `mlp` names its layers `linear_1` / `linear_2` like
+Both keep one LM token per encoder token (M = N). `positions=N` adds a learned position embedding (zero at
+initialisation) to the N input tokens: a ViT's tokens carry their place in the image, a CNN's cells barely do, and a
+from-scratch LM with rotary positions only sees where a token sits in the sequence relative to the question, so
+"where is the red circle?" has no absolute place to read. The `mlp` names its layers `linear_1` / `linear_2` like
 transformers' `LlavaMultiModalProjector` (models/llava/modeling_llava.py), so a state dict maps onto that class
 one to one (prefix `multi_modal_projector.`), which is what lets a trained VLM export as an HF LLaVA checkpoint.
 """
@@ -38,14 +41,34 @@ def check_features(features: torch.Tensor, in_dim: int, who: str) -> None:
         )
 
 
+class TokenPositions(nn.Module):
+    """A learned [N, D] table added to the features (no-op when positions == 0)."""
+
+    def __init__(self, positions: int, dim: int):
+        super().__init__()
+        if positions < 0:
+            raise ConfigError(f"positions must be >= 0 (0 = none), got {positions}")
+        self.positions = positions
+        self.table = nn.Parameter(torch.zeros(positions, dim)) if positions else None
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        if self.table is None:
+            return features
+        if features.shape[1] != self.positions:
+            raise ValueError(f"the connector was built with positions={self.positions} but got {features.shape[1]} "
+                             "tokens; set positions to the vision tower's token count (num_tokens)")
+        return features + self.table
+
+
 class LinearProjector(nn.Module):
     """One linear map per token: [B, N, Din] -> [B, N, Dout]."""
 
     fusion = "prefix"
 
-    def __init__(self, in_dim: int, out_dim: int, bias: bool = True):
+    def __init__(self, in_dim: int, out_dim: int, bias: bool = True, positions: int = 0):
         super().__init__()
         self.in_dim, self.out_dim = in_dim, out_dim
+        self.pos = TokenPositions(positions, in_dim)
         self.proj = nn.Linear(in_dim, out_dim, bias=bias)
 
     def num_tokens(self, n_in: int) -> int:
@@ -53,7 +76,7 @@ class LinearProjector(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         check_features(features, self.in_dim, "linear connector")
-        return self.proj(features)  # [B, N, Dout]
+        return self.proj(self.pos(features))  # [B, N, Dout]
 
 
 class MLPProjector(nn.Module):
@@ -62,9 +85,10 @@ class MLPProjector(nn.Module):
     fusion = "prefix"
 
     def __init__(self, in_dim: int, out_dim: int, hidden_dim: int | None = None, act: str = "gelu",
-                 bias: bool = True):
+                 bias: bool = True, positions: int = 0):
         super().__init__()
         self.in_dim, self.out_dim = in_dim, out_dim
+        self.pos = TokenPositions(positions, in_dim)
         hidden_dim = hidden_dim or out_dim  # LLaVA uses the LM width for the hidden layer
         self.linear_1 = nn.Linear(in_dim, hidden_dim, bias=bias)
         self.act = make_activation(act)
@@ -75,4 +99,4 @@ class MLPProjector(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         check_features(features, self.in_dim, "mlp connector")
-        return self.linear_2(self.act(self.linear_1(features)))  # [B, N, Dout]
+        return self.linear_2(self.act(self.linear_1(self.pos(features))))  # [B, N, Dout]

@@ -37,6 +37,8 @@ def _check_exportable(model) -> tuple[nn.Module, PreTrainedModel]:
             or c.act.approximate != "none" or c.linear_1.bias is None:
         raise ConfigError("LLaVA's projector is linear_1 -> exact GELU -> linear_2 with biases: use "
                           "`connector: {name: mlp}` (act: gelu, bias: true)")
+    if getattr(getattr(c, "pos", None), "positions", 0):
+        raise ConfigError("LLaVA's projector has no position embedding: export an mlp connector without `positions`")
     if c.linear_1.out_features != c.linear_2.out_features:
         raise ConfigError("LLaVA's projector hidden width is the LM width: leave the mlp connector's hidden_dim unset")
     hf_vision = getattr(model.vision, "model", None)
