@@ -138,3 +138,20 @@ def test_perceiver_time_embeddings_and_mask():
     changed = frames.clone()
     changed[:, 1] += 3.0
     torch.testing.assert_close(conn(frames, mask), conn(changed, mask))
+
+
+@pytest.mark.parametrize("name,extra", [("qformer", {"num_queries": 4, "heads": 2}), ("xattn", {"heads": 2})])
+def test_learned_positions_on_attending_connectors(name, extra):
+    torch.manual_seed(0)
+    plain = CONNECTORS[name](in_dim=8, out_dim=8, **extra)
+    with_pos = CONNECTORS[name](in_dim=8, out_dim=8, positions=9, **extra)
+    with_pos.load_state_dict(plain.state_dict(), strict=False)
+    x = torch.randn(2, 9, 8)
+    assert torch.equal(with_pos(x), plain(x))  # zero at initialisation
+    with_pos(x).square().sum().backward()
+    assert with_pos.pos.table.grad.abs().sum() > 0
+    with torch.no_grad():
+        with_pos.pos.table.normal_()
+    assert not torch.allclose(with_pos(x), plain(x))
+    with pytest.raises(ValueError, match="positions=9"):
+        with_pos(torch.randn(2, 4, 8))

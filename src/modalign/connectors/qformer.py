@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from modalign.connectors.attention import Attention, check_mask, split_heads
-from modalign.connectors.projectors import check_features, make_activation
+from modalign.connectors.projectors import TokenPositions, check_features, make_activation
 from modalign.registry import ConfigError
 
 
@@ -58,7 +58,7 @@ class QFormer(nn.Module):
     def __init__(self, in_dim: int, out_dim: int, num_queries: int = 32, hidden_dim: int | None = None,
                  num_layers: int = 2, heads: int = 8, intermediate_dim: int | None = None,
                  cross_attention_every: int = 1, act: str = "gelu", feature_norm: bool = True,
-                 layer_norm_eps: float = 1e-12, dropout: float = 0.0):
+                 layer_norm_eps: float = 1e-12, dropout: float = 0.0, positions: int = 0):
         super().__init__()
         if num_queries < 1 or num_layers < 1 or cross_attention_every < 1:
             raise ConfigError("qformer needs num_queries >= 1, num_layers >= 1 and cross_attention_every >= 1")
@@ -67,6 +67,7 @@ class QFormer(nn.Module):
         self.hidden_dim = hidden
         # BLIP-2 normalises the frozen ViT's tokens before the Q-Former reads them (its `ln_vision`).
         self.feature_norm = nn.LayerNorm(in_dim) if feature_norm else nn.Identity()
+        self.pos = TokenPositions(positions, in_dim)  # learned places for CNN cells (see projectors.py)
         self.query_tokens = nn.Parameter(torch.randn(1, num_queries, hidden) * 0.02)  # [1, K, H]
         self.input_norm = nn.LayerNorm(hidden, eps=layer_norm_eps)
         self.layers = nn.ModuleList(
@@ -84,7 +85,7 @@ class QFormer(nn.Module):
         """Query outputs before the LM projection, [B, K, H]: what BLIP-2's stage-1 ITC/ITM heads read."""
         check_features(features, self.in_dim, "qformer connector")
         check_mask(mask, features, "qformer connector")
-        features = self.feature_norm(features)  # [B, N, Din]
+        features = self.feature_norm(self.pos(features))  # [B, N, Din]
         x = self.dropout(self.input_norm(self.query_tokens.expand(features.shape[0], -1, -1)))  # [B, K, H]
         for layer in self.layers:
             x = layer(x, features, mask)

@@ -21,7 +21,7 @@ from torch import nn
 
 from modalign.connectors.attention import Attention, check_mask, make_norm, rows_with_context, split_heads
 from modalign.connectors.perceiver import PerceiverResampler
-from modalign.connectors.projectors import check_features, make_activation
+from modalign.connectors.projectors import TokenPositions, check_features, make_activation
 from modalign.registry import ConfigError
 
 
@@ -91,13 +91,14 @@ class XAttnConnector(nn.Module):
     def __init__(self, in_dim: int, out_dim: int, every: int = 1, heads: int = 8, head_dim: int | None = None,
                  ff_dim: int | None = None, norm: str = "layernorm", ffn: str = "gelu", gate: str = "float",
                  qk_norm: str | None = None, eps: float = 1e-5, num_latents: int = 0, resampler_depth: int = 2,
-                 num_layers: int | None = None):
+                 num_layers: int | None = None, positions: int = 0):
         super().__init__()
         if every < 1:
             raise ConfigError(f"xattn every must be >= 1 (a block before every n-th LM layer), got {every}")
         self.in_dim, self.out_dim, self.every = in_dim, out_dim, every
         self._block_args = dict(d_model=out_dim, d_media=in_dim, heads=heads, head_dim=head_dim, ff_dim=ff_dim,
                                 norm=norm, ffn=ffn, gate=gate, qk_norm=qk_norm, eps=eps)
+        self.pos = TokenPositions(positions, in_dim)  # learned places for CNN cells (see projectors.py)
         self.resampler = (PerceiverResampler(in_dim, in_dim, num_latents=num_latents, depth=resampler_depth,
                                              heads=heads, project=False) if num_latents else None)
         self.blocks = nn.ModuleList()
@@ -123,6 +124,7 @@ class XAttnConnector(nn.Module):
         """Media the blocks attend to: [B, N, Din] -> [B, M, Din] (resampled if num_latents > 0)."""
         check_features(features, self.in_dim, "xattn connector")
         check_mask(mask, features, "xattn connector")
+        features = self.pos(features)
         return self.resampler(features, mask) if self.resampler is not None else features
 
     def set_media(self, features: torch.Tensor, mask: torch.Tensor | None = None) -> None:
