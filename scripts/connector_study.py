@@ -133,12 +133,25 @@ def main(argv: list[str] | None = None) -> int:
         r = rows[-1]
         print(f"   vqa {_fmt(r['vqa_accuracy'], True)}  pope-f1 {_fmt(r['pope_f1_random'])}  "
               f"train {r['train_cpu_s']:.0f} CPU s / {r['train_wall_s']:.0f} s", flush=True)
-        table = markdown_table(rows)  # rewritten after every run, so an interrupted study keeps its rows
+        # Rewritten after every run from every finished row in --out, so an interrupted study keeps its rows and two
+        # processes given disjoint --connectors (one per core) fill one table.
         cmd = "OMP_NUM_THREADS=1 python scripts/connector_study.py " + " ".join(argv or sys.argv[1:])
-        (out / "connector_study.md").write_text(f"Command: `{cmd}`\n\n{table}\n")
-        (out / "connector_study.json").write_text(json.dumps({"command": cmd, "rows": rows}, indent=1))
+        write_tables(out, cmd)
     print(markdown_table(rows))
     return 0
+
+
+def collect_rows(out: Path) -> list[dict]:
+    """Every finished connector row under `out`, in the order of CONNECTORS."""
+    rows = [json.loads(f.read_text()) for f in out.glob("*/study_row.json")]
+    order = {name: k for k, name in enumerate(CONNECTORS)}
+    return sorted(rows, key=lambda r: order.get(r["connector"], len(order)))
+
+
+def write_tables(out: Path, cmd: str) -> None:
+    rows = collect_rows(out)
+    (out / "connector_study.md").write_text(f"Last command: `{cmd}`\n\n{markdown_table(rows)}\n")
+    (out / "connector_study.json").write_text(json.dumps({"command": cmd, "rows": rows}, indent=1))
 
 
 if __name__ == "__main__":

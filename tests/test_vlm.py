@@ -158,3 +158,16 @@ def test_bad_objective_and_missing_corpus_are_clear():
     m = VisionLanguageModel.from_config(tiny_cfg(), text_corpus=CORPUS)
     with pytest.raises(Exception, match="caption, instruct or qformer"):
         m.training_loss({}, "contrastive")
+
+
+def test_connector_positions_true_sizes_the_table_to_the_tower(tmp_path):
+    torch.manual_seed(0)
+    model = VisionLanguageModel.from_config(tiny_cfg("mlp", {"positions": True}), text_corpus=CORPUS).eval()
+    assert model.connector.pos.positions == model.num_vision_tokens == 4
+    with torch.no_grad():
+        model.connector.pos.table.normal_()
+    model.save_pretrained(tmp_path / "m")
+    back = load_model(tmp_path / "m")
+    assert torch.equal(back.connector.pos.table, model.connector.pos.table)
+    assert back.generate(images(2), ["Describe the picture."] * 2, max_new_tokens=4) == \
+        model.generate(images(2), ["Describe the picture."] * 2, max_new_tokens=4)

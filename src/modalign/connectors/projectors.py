@@ -3,7 +3,8 @@
 Both keep one LM token per encoder token (M = N). `positions=N` adds a learned position embedding (zero at
 initialisation) to the N input tokens: a ViT's tokens carry their place in the image, a CNN's cells barely do, and a
 from-scratch LM with rotary positions only sees where a token sits in the sequence relative to the question, so
-"where is the red circle?" has no absolute place to read. The `mlp` names its layers `linear_1` / `linear_2` like
+"where is the red circle?" has no absolute place to read. In a recipe, `positions: true` sizes the table to the
+vision tower's token count. The `mlp` names its layers `linear_1` / `linear_2` like
 transformers' `LlavaMultiModalProjector` (models/llava/modeling_llava.py), so a state dict maps onto that class
 one to one (prefix `multi_modal_projector.`), which is what lets a trained VLM export as an HF LLaVA checkpoint.
 """

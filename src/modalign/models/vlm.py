@@ -41,6 +41,19 @@ def _connectors():
     return CONNECTORS
 
 
+def probe_vision_tokens(vision: nn.Module) -> int:
+    """Tokens the tower gives per image, from one blank image at its input size."""
+    size = vision.image_size
+    h, w = (size, size) if isinstance(size, int) else size
+    was_training = vision.training
+    vision.eval()  # a probe must not touch batch-norm statistics (nor fail on a 1x1 map in train mode)
+    try:
+        with torch.no_grad():
+            return int(vision(torch.zeros(1, 3, h, w)).tokens.shape[1])
+    finally:
+        vision.train(was_training)
+
+
 class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
     def __init__(self, cfg: ModelConfig, vision: nn.Module, connector: nn.Module, lm: nn.Module, tokenizer,
                  anyres: dict | None = None):
@@ -79,8 +92,11 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
         vparams = cfg.vision.params()
         anyres = vparams.pop("anyres", None)  # ours, not the tower's: tiling happens around the tower
         vision = build(VISION_ENCODERS, "vision encoder", cfg.vision.name, **vparams)
+        cparams = cfg.connector.params()
+        if cparams.get("positions") is True:  # `positions: true` = one learned position per tower token
+            cparams["positions"] = probe_vision_tokens(vision)
         connector = build(_connectors(), "connector", cfg.connector.name,
-                          in_dim=vision.hidden_size, out_dim=lm.config.hidden_size, **cfg.connector.params())
+                          in_dim=vision.hidden_size, out_dim=lm.config.hidden_size, **cparams)
         return cls(cfg, vision, connector, lm, tok, anyres=anyres)
 
     @classmethod
@@ -112,15 +128,7 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
         return self.lm.get_base_model() if hasattr(self.lm, "get_base_model") else self.lm
 
     def _probe_vision_tokens(self) -> int:
-        size = self.vision.image_size
-        h, w = (size, size) if isinstance(size, int) else size
-        was_training = self.vision.training
-        self.vision.eval()  # a probe must not touch batch-norm statistics (nor fail on a 1x1 map in train mode)
-        try:
-            with torch.no_grad():
-                return int(self.vision(torch.zeros(1, 3, h, w)).tokens.shape[1])
-        finally:
-            self.vision.train(was_training)
+        return probe_vision_tokens(self.vision)
 
     # -- the AlignmentModel contract ---------------------------------------------------------------------------
     def components(self) -> dict[str, nn.Module]:
