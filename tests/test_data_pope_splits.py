@@ -2,6 +2,8 @@
 
 from collections import Counter
 
+import pytest
+
 from modalign.data.scenes import present_objects
 from modalign.data.shapes import ShapesWorld
 from modalign.data.splits import CONFOUND_COLOR, CONFOUND_NEEDS, CONFOUND_SHAPE, CONFOUND_WITH, default_heldout_pairs
@@ -100,3 +102,11 @@ def test_confounded_train_ties_and_test_breaks_them():
     ttab = test.cooccurrence()
     assert ttab["shape_cooccurrence"][CONFOUND_WITH][CONFOUND_NEEDS] == 0
     assert ttab["shape_color"][CONFOUND_SHAPE][CONFOUND_COLOR] == 0
+
+
+def test_pope_samplers_from_a_command_line_string():
+    ds = ShapesWorld(task="pope", n=10, seed=1, pope_samplers="random+adversarial")
+    assert ds.pope_samplers == ("random", "adversarial")
+    assert {ds[i]["sampler"] for i in range(len(ds))} == {"random", "adversarial"}
+    with pytest.raises(ValueError, match="unknown POPE sampler"):
+        ShapesWorld(task="pope", n=10, pope_samplers="r")

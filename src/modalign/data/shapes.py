@@ -53,7 +53,13 @@ class ShapesWorld(Dataset):
         self.image_size, self.max_overlap, self.background = image_size, max_overlap, background
         self.min_objects, self.max_objects = min_objects, max_objects
         self.caption_style, self.synonym_p, self.max_turns = caption, synonym_p, max_turns
+        if isinstance(pope_samplers, str):  # from a command line: "random" or "random+popular"
+            pope_samplers = [x for x in pope_samplers.split("+") if x]
         self.pope_samplers = tuple(pope_samplers)
+        unknown = [x for x in self.pope_samplers if x not in SAMPLERS]
+        if unknown:
+            raise ValueError(f"unknown POPE sampler(s) {unknown}; choose from {', '.join(SAMPLERS)} "
+                             "(on a command line join several with '+')")
         self.rule = SplitRule(split, heldout_pairs)
         self._scenes: dict[int, dict] = {}
         self._code = SPLIT_CODE[split]
