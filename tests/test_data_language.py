@@ -3,6 +3,7 @@
 import re
 
 import numpy as np
+import pytest
 
 from modalign.data.grounding import denotes
 from modalign.data.probes import ARO_ORDER_TYPES, PROBE_TYPES, SUGARCREPE_TYPES, is_true
@@ -190,3 +191,24 @@ def test_instruct_mixes_short_answer_turns_with_exact_answers():
                 long += 1
                 assert a["value"].endswith(".")
     assert short > 10 and long > 10
+
+
+def test_instruct_mix_is_configurable():
+    from modalign.data.vqa import SHORT_ANSWER
+
+    def turns(**kw):
+        ds = ShapesWorld(task="instruct", n=30, seed=5, **kw)
+        return [ds[i]["conversations"] for i in range(len(ds))]
+
+    describe = ("Describe", "What is in")
+    qa_only = turns(max_turns=8, short_p=1.0, describe_p=0.0)
+    questions = [q["value"].removeprefix("<image>\n") for c in qa_only for q in c[::2]]
+    assert all(q.endswith(SHORT_ANSWER) for q in questions)  # every VQA turn asks for the bare answer
+    assert not any(q.startswith(describe) for q in questions)
+    assert max(len(c) // 2 for c in qa_only) == 7  # one question per type the scene supports
+    always = turns()  # the default keeps one description per conversation
+    assert all(sum(q["value"].removeprefix("<image>\n").startswith(describe) for q in c[::2]) == 1 for c in always)
+    with pytest.raises(ValueError, match="describe_p"):
+        ShapesWorld(task="instruct", n=3, describe_p=1.5)
+    with pytest.raises(ValueError, match="short_p"):
+        ShapesWorld(task="instruct", n=3, short_p=-0.1)

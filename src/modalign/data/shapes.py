@@ -34,7 +34,7 @@ class ShapesWorld(Dataset):
                  image_size: int = 64, min_objects: int | None = None, max_objects: int = 4,
                  max_overlap: float = 0.1, background: str = "plain", caption: str = "short",
                  synonym_p: float = 0.2, pope_samplers=SAMPLERS, max_turns: int = 4, heldout_pairs=None,
-                 short_p: float = 0.5):
+                 short_p: float = 0.5, describe_p: float = 1.0):
         if task not in TASKS:
             raise ValueError(f"unknown shapes task {task!r}; choose one of {', '.join(TASKS)}")
         if n < 1:
@@ -49,7 +49,9 @@ class ShapesWorld(Dataset):
         if not 0 <= short_p <= 1:
             raise ValueError(f"short_p is the probability of a short-answer VQA turn, in [0, 1]; got {short_p}")
         self.task, self.n, self.split, self.seed = task, n, split, seed
-        self.short_p = short_p
+        if not 0 <= describe_p <= 1:
+            raise ValueError(f"describe_p is the probability of a describe turn, in [0, 1]; got {describe_p}")
+        self.short_p, self.describe_p = short_p, describe_p
         self.image_size, self.max_overlap, self.background = image_size, max_overlap, background
         self.min_objects, self.max_objects = min_objects, max_objects
         self.caption_style, self.synonym_p, self.max_turns = caption, synonym_p, max_turns
@@ -139,7 +141,7 @@ class ShapesWorld(Dataset):
                     "meta": {"scene": scene, "split": self.split}}
         if self.task == "instruct":
             return {**base, "conversations": conversation(scene, rng, self.max_turns, self.short_p,
-                                                                   self.rule.allowed)}
+                                                                   self.rule.allowed, self.describe_p)}
         if self.task == "grounding":
             return {**base, **grounding_item(scene, rng)}
         # chair: canonical shape names present, plus the colour+shape phrases

@@ -111,11 +111,13 @@ def vqa_items(scene: dict, rng, mentionable=None) -> list[dict]:
 SHORT_ANSWER = "Answer with a single word or phrase."
 
 
-def conversation(scene: dict, rng, max_turns: int = 4, short_p: float = 0.5, mentionable=None) -> list[dict]:
+def conversation(scene: dict, rng, max_turns: int = 4, short_p: float = 0.5, mentionable=None,
+                 describe_p: float = 1.0) -> list[dict]:
     """LLaVA-format turns: a few VQA pairs and one "Describe the image." turn, the first human turn led by <image>.
 
     Each VQA turn is, with probability `short_p`, asked with the SHORT_ANSWER suffix and answered with the bare
     answer ("red", "3", "top left"); otherwise answered in a sentence ("It is red."). `mentionable` as in vqa_items.
+    With probability `describe_p` one turn asks for a detailed description (the long answer that names every object).
     """
     qa = vqa_items(scene, rng, mentionable)
     order = [int(k) for k in rng.permutation(len(qa))][: max(0, max_turns - 1)]
@@ -125,8 +127,9 @@ def conversation(scene: dict, rng, max_turns: int = 4, short_p: float = 0.5, men
             turns.append((f"{qa[k]['question']} {SHORT_ANSWER}", qa[k]["answer"]))
         else:
             turns.append((qa[k]["question"], _long_answer(qa[k])))
-    describe = (_pick(rng, DESCRIBE_PROMPTS), detailed_caption(scene, rng))
-    turns.insert(int(rng.integers(len(turns) + 1)), describe)
+    if describe_p >= 1 or rng.random() < describe_p:  # describe_p = 1 keeps the random stream of earlier data
+        describe = (_pick(rng, DESCRIBE_PROMPTS), detailed_caption(scene, rng))
+        turns.insert(int(rng.integers(len(turns) + 1)), describe)
     convo = []
     for k, (q, a) in enumerate(turns):
         convo.append({"from": "human", "value": ("<image>\n" + q) if k == 0 else q})
