@@ -92,25 +92,8 @@ def short_caption(scene: dict, rng, synonym_p: float = 0.2) -> str:
     return template.format(objs=join_list(items))
 
 
-def reading_order(scene: dict) -> list[int]:
-    """Object indices from the top left to the bottom right: by row of thirds, then centre x, then centre y."""
-    size = scene["image_size"]
-    objs = scene["objects"]
-
-    def key(k):
-        cx, cy = objs[k]["center"]
-        return (min(int(3 * cy / size), 2), cx, cy)
-
-    return sorted(range(len(objs)), key=key)
-
-
 def detailed_caption(scene: dict, rng) -> str:
-    """Every object with size, colour, shape and position, and a relation to its nearest neighbour.
-
-    Objects are described in reading order (top row of the image first, left to right), so the caption is a
-    function of the picture, not of the order the scene generator happened to draw the objects in: a captioner
-    learns to scan the image instead of guessing which object comes next.
-    """
+    """Every object with size, colour, shape and position, and a relation to its nearest neighbour."""
     objs = scene["objects"]
     n = len(objs)
     opening = DETAILED_OPENINGS[int(rng.integers(len(DETAILED_OPENINGS)))].format(
@@ -120,8 +103,7 @@ def detailed_caption(scene: dict, rng) -> str:
     rel_by_pair: dict[tuple[int, int], list[str]] = {}
     for i, r, j in scene["relations"]:
         rel_by_pair.setdefault((i, j), []).append(r)
-    for i in reading_order(scene):
-        obj = objs[i]
+    for i, obj in enumerate(objs):
         phrase = object_phrase(obj, with_size=True)
         where = where_phrase(obj["position"])
         tmpl = OBJECT_SENTENCES[int(rng.integers(len(OBJECT_SENTENCES)))]
