@@ -25,17 +25,16 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch  # noqa: E402
 
-# Every connector at the base recipe's sizes (tower: EfficientNet-Lite0 at 128 px = 16 tokens of width 1280;
-# LM width 256). Compressing connectors keep a comparable budget: 4 (pixel-shuffle) or 8 (qformer, perceiver) tokens.
+# Every connector at the base recipe's sizes (tower: EfficientNet-Lite0 block 7 at 128 px = an 8x8 grid, 64 tokens
+# of width 80; LM width 128). CNN cells carry no position of their own, so each connector learns one per cell
+# (`positions: true`; the perceiver's own max_positions). Compressing connectors keep a comparable budget of 16 tokens.
 CONNECTORS = {
-    "linear": "{name: linear}",
-    "mlp": "{name: mlp}",
-    "pixel-shuffle": "{name: pixel-shuffle, scale: 2}",
-    "qformer": "{name: qformer, num_queries: 8, hidden_dim: 256, num_layers: 2, heads: 4}",
-    # The perceiver works at the tower's width (1280): one layer with a narrow attention (4 x 32) and ff_mult 1
-    # keeps it near the others' size. CNN cells carry no position embedding, so learned ones are added.
-    "perceiver": "{name: perceiver, num_latents: 8, depth: 1, heads: 4, head_dim: 32, ff_mult: 1, max_positions: 16}",
-    "xattn": "{name: xattn, every: 2, heads: 4, head_dim: 64}",
+    "linear": "{name: linear, positions: true}",
+    "mlp": "{name: mlp, positions: true}",
+    "pixel-shuffle": "{name: pixel-shuffle, scale: 2, positions: true}",
+    "qformer": "{name: qformer, num_queries: 16, hidden_dim: 128, num_layers: 2, heads: 4, positions: true}",
+    "perceiver": "{name: perceiver, num_latents: 16, depth: 2, heads: 4, head_dim: 32, ff_mult: 2, max_positions: 64}",
+    "xattn": "{name: xattn, every: 1, heads: 4, head_dim: 32, positions: true}",
 }
 STUDY_SUITES = ("vqa", "pope")  # the study's two headline numbers; the recipes themselves also run caption/chair
 
