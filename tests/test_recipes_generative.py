@@ -21,12 +21,13 @@ def _corpus():
     yield from DATASETS["shapes"](task="instruct", n=20, split="train").texts()
 
 
-@pytest.mark.parametrize("name, fusion, in_sequence, objectives", [
-    ("llava-shapes", "prefix", 16, ["caption", "instruct"]),             # one LM token per 4x4 tower cell
-    ("blip2-shapes", "prefix", 8, ["qformer", "caption", "instruct"]),   # the Q-Former's queries; BLIP-2 stage 1
-    ("flamingo-shapes", "xattn", 1, ["caption", "instruct"]),            # only the <image> marker in the text
+@pytest.mark.parametrize("name, fusion, tower_tokens, in_sequence, objectives", [
+    ("llava-shapes", "prefix", 16, 16, ["caption", "instruct"]),             # one LM token per 4x4 tower cell
+    ("llava-shapes-long", "prefix", 64, 64, ["caption", "instruct"]),        # block 7: an 8x8 grid, one token per cell
+    ("blip2-shapes", "prefix", 16, 8, ["qformer", "caption", "instruct"]),   # the Q-Former's queries; BLIP-2 stage 1
+    ("flamingo-shapes", "xattn", 16, 1, ["caption", "instruct"]),            # only the <image> marker in the text
 ])
-def test_recipe_builds_its_model(name, fusion, in_sequence, objectives):
+def test_recipe_builds_its_model(name, fusion, tower_tokens, in_sequence, objectives):
     recipe = load_recipe(RECIPES / f"{name}.yaml", [TINY_LM])
     assert [s.objective for s in recipe.stages] == objectives
     assert all(s.train == ["connector"] for s in recipe.stages[:-1])  # LLaVA: the LM trains only when instructed
@@ -37,8 +38,11 @@ def test_recipe_builds_its_model(name, fusion, in_sequence, objectives):
     assert all(e.suite == "pope" for e in recipe.eval if e.data.params()["split"] == "confounded-test")
     model = build_model(recipe.model, text_corpus=_corpus())
     assert model.fusion == fusion
-    assert model.num_vision_tokens == 16
+    assert model.num_vision_tokens == tower_tokens
     assert model.prompts.tokens_per_image == in_sequence
+    pos = getattr(model.connector, "pos", None)
+    if pos is not None and pos.positions:
+        assert pos.positions == tower_tokens  # `positions: true` sized to the tower
 
 
 @pytest.mark.slow
