@@ -1,14 +1,16 @@
 """The connector design-space study: every connector trained with the same data, stages and steps, then evaluated on
 the shapes world's held-out compositions with the project's own suites.
 
-Each connector replaces `model.connector` of a base recipe (default recipes/llava-shapes.yaml); everything else
-(tower, LM, data, stages, seeds) is identical, so the table compares connectors only. Runs go one after another
-(the machine is shared; never two trainings at once). Per connector it records VQA accuracy and POPE F1 (random
-sampler) on split `heldout`, the visual tokens the LM sees, trainable / total parameters per stage, and training
-time (wall clock and this process's CPU time), then prints and writes a markdown table and a JSON file.
+Each connector replaces `model.connector` of a base recipe (default recipes/llava-shapes-long.yaml, whose tower the
+connector settings below are sized for); everything else (tower, LM, data, stages, seeds) is identical, so the table
+compares connectors only. One process runs its connectors one after another; two processes given disjoint
+`--connectors` and the same `--out` (one per core) fill one table. Per connector it records VQA accuracy and POPE F1
+(random sampler) on split `heldout`, the visual tokens the LM sees, trainable / total parameters per stage, and
+training time (wall clock and this process's CPU time), then prints and writes a markdown table and a JSON file.
 
     OMP_NUM_THREADS=1 python scripts/connector_study.py --out runs/connector-study
     OMP_NUM_THREADS=1 python scripts/connector_study.py --connectors mlp,qformer --set stages.1.steps=100
+    # this machine, 2 cores: --connectors pixel-shuffle,qformer,linear and xattn,perceiver,mlp in two processes
 """
 
 from __future__ import annotations
@@ -112,7 +114,7 @@ def markdown_table(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--recipe", default="recipes/llava-shapes.yaml", help="base recipe whose connector is swapped")
+    p.add_argument("--recipe", default="recipes/llava-shapes-long.yaml", help="base recipe whose connector is swapped")
     p.add_argument("--connectors", default=",".join(CONNECTORS), help=f"comma-separated subset of {list(CONNECTORS)}")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override applied to every run, e.g. --set stages.1.steps=100 (repeatable)")
@@ -125,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown connector(s) {unknown}; choose from {list(CONNECTORS)}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    cmd = "OMP_NUM_THREADS=1 python scripts/connector_study.py " + " ".join(argv or sys.argv[1:])
     rows = []
     for name in names:
         print(f"== {name}: {CONNECTORS[name]}", flush=True)
@@ -134,7 +137,6 @@ def main(argv: list[str] | None = None) -> int:
               f"train {r['train_cpu_s']:.0f} CPU s / {r['train_wall_s']:.0f} s", flush=True)
         # Rewritten after every run from every finished row in --out, so an interrupted study keeps its rows and two
         # processes given disjoint --connectors (one per core) fill one table.
-        cmd = "OMP_NUM_THREADS=1 python scripts/connector_study.py " + " ".join(argv or sys.argv[1:])
         write_tables(out, cmd)
     print(markdown_table(rows))
     return 0
