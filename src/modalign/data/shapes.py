@@ -48,9 +48,9 @@ class ShapesWorld(Dataset):
             raise ValueError(f"max_overlap is a fraction of the smaller box in [0, 1), got {max_overlap}")
         if not 0 <= short_p <= 1:
             raise ValueError(f"short_p is the probability of a short-answer VQA turn, in [0, 1]; got {short_p}")
-        self.task, self.n, self.split, self.seed = task, n, split, seed
         if not 0 <= describe_p <= 1:
             raise ValueError(f"describe_p is the probability of a describe turn, in [0, 1]; got {describe_p}")
+        self.task, self.n, self.split, self.seed = task, n, split, seed
         self.short_p, self.describe_p = short_p, describe_p
         self.image_size, self.max_overlap, self.background = image_size, max_overlap, background
         self.min_objects, self.max_objects = min_objects, max_objects

@@ -13,10 +13,10 @@ from .retrieval import recall_at_k
 from .vqa import normalize_answer, vqa_accuracy, vqa_score
 
 __all__ = [
-    "alignment", "alignment_uniformity", "bleu", "box_iou", "caption_metrics", "chair", "cider_d", "phrase_coverage", "class_weights",
+    "alignment", "alignment_uniformity", "bleu", "box_iou", "caption_metrics", "chair", "cider_d", "class_weights",
     "clip_loss", "confusion_matrix", "extract_objects", "gap_shift_curve", "grounding_accuracy", "l2_normalize",
     "linear_cka", "linear_probe", "mean_per_class_recall", "modality_gap", "mutual_knn", "normalize_answer",
-    "parse_box", "parse_yes_no", "pca_2d", "pope_from_likelihood", "pope_metrics", "probe_accuracy", "recall_at_k",
-    "rouge_l", "singularize", "tokenize", "topk_accuracy", "uniformity", "vqa_accuracy", "vqa_score",
+    "parse_box", "parse_yes_no", "pca_2d", "phrase_coverage", "pope_from_likelihood", "pope_metrics", "probe_accuracy",
+    "recall_at_k", "rouge_l", "singularize", "tokenize", "topk_accuracy", "uniformity", "vqa_accuracy", "vqa_score",
     "winoground_scores", "zeroshot_metrics",
 ]

@@ -98,14 +98,14 @@ def chair(captions: list[str], truths: list[list[str]], vocabulary: dict[str, li
     per = []
     for cap, truth in zip(captions, truths):
         objs = extract_objects(cap, vocabulary)
-        truth_set = set(truth)
+        truth_set, named = set(truth), set(objs)
         hall = [o for o in objs if o not in truth_set]
         mentions += len(objs)
         hallucinated += len(hall)
         bad_caps += bool(hall)
-        covered += len(truth_set & set(objs))
+        covered += len(truth_set & named)
         total_truth += len(truth_set)
-        complete += truth_set <= set(objs)
+        complete += truth_set <= named
         per.append({"mentioned": objs, "hallucinated": sorted(set(hall))})
     return {"CHAIR_i": hallucinated / mentions if mentions else 0.0, "CHAIR_s": bad_caps / len(captions),
             "recall": covered / total_truth if total_truth else 0.0, "all_named": complete / len(captions),
@@ -121,10 +121,13 @@ def phrase_coverage(captions: list[str], phrases: list[list[str]]) -> dict[str, 
     """
     if len(captions) != len(phrases) or not captions:
         raise ValueError(f"need one phrase list per caption (non-empty), got {len(captions)} and {len(phrases)}")
+    def padded_words(text: str) -> str:  # " a large red circle ": substring tests then match whole words only
+        return " " + " ".join(_WORD.findall(text.lower())) + " "
+
     found = total = complete = 0
     for cap, wanted in zip(captions, phrases):
-        text = " " + " ".join(_WORD.findall(cap.lower())) + " "
-        hits = [(" " + " ".join(_WORD.findall(p.lower())) + " ") in text for p in wanted]
+        text = padded_words(cap)
+        hits = [padded_words(p) in text for p in wanted]
         found += sum(hits)
         total += len(hits)
         complete += all(hits)
