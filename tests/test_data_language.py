@@ -210,5 +210,34 @@ def test_instruct_mix_is_configurable():
     assert all(sum(q["value"].removeprefix("<image>\n").startswith(describe) for q in c[::2]) == 1 for c in always)
     with pytest.raises(ValueError, match="describe_p"):
         ShapesWorld(task="instruct", n=3, describe_p=1.5)
+    with pytest.raises(ValueError, match="describe_at"):
+        ShapesWorld(task="instruct", n=3, describe_at="middle")
     with pytest.raises(ValueError, match="short_p"):
         ShapesWorld(task="instruct", n=3, short_p=-0.1)
+
+
+def test_describe_turn_placement():
+    """describe_at moves the description turn and leaves every other turn as it was."""
+    describe = ("Describe", "What is in")
+
+    def convos(at):
+        ds = ShapesWorld(task="instruct", n=40, seed=2, describe_at=at)
+        return [ds[i]["conversations"] for i in range(len(ds))]
+
+    def split(convo):
+        humans = [q["value"].removeprefix("<image>\n") for q in convo[::2]]
+        k = next(j for j, q in enumerate(humans) if q.startswith(describe))
+        pairs = [(q, a["value"]) for q, a in zip(humans, convo[1::2])]
+        return k, pairs[k], pairs[:k] + pairs[k + 1:]
+
+    rand, last, first = convos("random"), convos("last"), convos("first")
+    positions = []
+    for r, l, f in zip(rand, last, first):
+        kr, dr, qr = split(r)
+        kl, dl, ql = split(l)
+        kf, df, qf = split(f)
+        positions.append(kr)
+        assert kl == len(l) // 2 - 1 and kf == 0
+        assert dr == dl == df and qr == ql == qf  # same turns, only the description moved
+        assert l[0]["value"].startswith("<image>\n") and f[0]["value"].startswith("<image>\n")
+    assert len(set(positions)) > 1  # "random" does place it in several positions

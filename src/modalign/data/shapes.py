@@ -18,7 +18,7 @@ from .probes import probe, winoground_pair
 from .render import render
 from .scenes import layout_scene, present_objects
 from .splits import SPLIT_CODE, SplitRule, cooccurrence
-from .vqa import conversation, vqa_items
+from .vqa import DESCRIBE_AT, conversation, vqa_items
 
 TASKS = ("caption", "instruct", "vqa", "pope", "probes", "winoground", "grounding", "chair")
 _TASK_CODE = {t: k + 1 for k, t in enumerate(TASKS)}  # 0 is the scene stream itself
@@ -34,7 +34,7 @@ class ShapesWorld(Dataset):
                  image_size: int = 64, min_objects: int | None = None, max_objects: int = 4,
                  max_overlap: float = 0.1, background: str = "plain", caption: str = "short",
                  synonym_p: float = 0.2, pope_samplers=SAMPLERS, max_turns: int = 4, heldout_pairs=None,
-                 short_p: float = 0.5, describe_p: float = 1.0):
+                 short_p: float = 0.5, describe_p: float = 1.0, describe_at: str = "random"):
         if task not in TASKS:
             raise ValueError(f"unknown shapes task {task!r}; choose one of {', '.join(TASKS)}")
         if n < 1:
@@ -51,7 +51,10 @@ class ShapesWorld(Dataset):
         if not 0 <= describe_p <= 1:
             raise ValueError(f"describe_p is the probability of a describe turn, in [0, 1]; got {describe_p}")
         self.task, self.n, self.split, self.seed = task, n, split, seed
-        self.short_p, self.describe_p = short_p, describe_p
+        if describe_at not in DESCRIBE_AT:
+            raise ValueError(f"describe_at places the description turn: one of {', '.join(DESCRIBE_AT)}; "
+                             f"got {describe_at!r}")
+        self.short_p, self.describe_p, self.describe_at = short_p, describe_p, describe_at
         self.image_size, self.max_overlap, self.background = image_size, max_overlap, background
         self.min_objects, self.max_objects = min_objects, max_objects
         self.caption_style, self.synonym_p, self.max_turns = caption, synonym_p, max_turns
@@ -141,7 +144,8 @@ class ShapesWorld(Dataset):
                     "meta": {"scene": scene, "split": self.split}}
         if self.task == "instruct":
             return {**base, "conversations": conversation(scene, rng, self.max_turns, self.short_p,
-                                                                   self.rule.allowed, self.describe_p)}
+                                                                   self.rule.allowed, self.describe_p,
+                                                                   self.describe_at)}
         if self.task == "grounding":
             return {**base, **grounding_item(scene, rng)}
         # chair: canonical shape names present, plus the colour+shape phrases

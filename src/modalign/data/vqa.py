@@ -111,14 +111,21 @@ def vqa_items(scene: dict, rng, mentionable=None) -> list[dict]:
 SHORT_ANSWER = "Answer with a single word or phrase."
 
 
+DESCRIBE_AT = ("random", "first", "last")
+
+
 def conversation(scene: dict, rng, max_turns: int = 4, short_p: float = 0.5, mentionable=None,
-                 describe_p: float = 1.0) -> list[dict]:
+                 describe_p: float = 1.0, describe_at: str = "random") -> list[dict]:
     """LLaVA-format turns: a few VQA pairs and one "Describe the image." turn, the first human turn led by <image>.
 
     Each VQA turn is, with probability `short_p`, asked with the SHORT_ANSWER suffix and answered with the bare
     answer ("red", "3", "top left"); otherwise answered in a sentence ("It is red."). `mentionable` as in vqa_items.
     With probability `describe_p` one turn asks for a detailed description (the long answer that names every object).
+    `describe_at` places it: "random" (anywhere), "first" or "last". A description before a question lets the model
+    answer it by copying from the text in context instead of reading the image; "last" removes that shortcut.
     """
+    if describe_at not in DESCRIBE_AT:
+        raise ValueError(f"describe_at must be one of {', '.join(DESCRIBE_AT)}, got {describe_at!r}")
     qa = vqa_items(scene, rng, mentionable)
     order = [int(k) for k in rng.permutation(len(qa))][: max(0, max_turns - 1)]
     turns = []
@@ -129,7 +136,8 @@ def conversation(scene: dict, rng, max_turns: int = 4, short_p: float = 0.5, men
             turns.append((qa[k]["question"], _long_answer(qa[k])))
     if describe_p >= 1 or rng.random() < describe_p:  # describe_p = 1 keeps the random stream of earlier data
         describe = (_pick(rng, DESCRIBE_PROMPTS), detailed_caption(scene, rng))
-        turns.insert(int(rng.integers(len(turns) + 1)), describe)
+        where = int(rng.integers(len(turns) + 1))  # drawn in every mode: the rest of the stream stays the same
+        turns.insert({"random": where, "first": 0, "last": len(turns)}[describe_at], describe)
     convo = []
     for k, (q, a) in enumerate(turns):
         convo.append({"from": "human", "value": ("<image>\n" + q) if k == 0 else q})
