@@ -241,3 +241,9 @@ def test_describe_turn_placement():
         assert dr == dl == df and qr == ql == qf  # same turns, only the description moved
         assert l[0]["value"].startswith("<image>\n") and f[0]["value"].startswith("<image>\n")
     assert len(set(positions)) > 1  # "random" does place it in several positions
+    alone = ShapesWorld(task="instruct", n=40, seed=2, describe_at="alone", describe_p=0.5)
+    kinds = [tuple(q["value"].removeprefix("<image>\n").startswith(describe) for q in alone[i]["conversations"][::2])
+             for i in range(len(alone))]
+    assert (True,) in kinds  # a description alone ...
+    assert any(len(k) > 1 and not any(k) for k in kinds)  # ... or questions without one, never both
+    assert all(k == (True,) or not any(k) for k in kinds)

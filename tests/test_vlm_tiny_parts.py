@@ -65,7 +65,7 @@ def test_token_probe_leaves_batch_norm_statistics_alone():
     from modalign.connectors import CONNECTORS
     from modalign.modalities import VISION_ENCODERS
     from modalign.models.lm import build_lm
-    from modalign.models.vlm import VisionLanguageModel
+    from modalign.models.vlm import VisionLanguageModel, probe_vision_tokens
 
     vision = VISION_ENCODERS["efficientnet-lite0"](image_size=32)  # a 1x1 map: train-mode BN would fail
     before = {k: v.clone() for k, v in vision.state_dict().items() if "running" in k}
@@ -74,6 +74,7 @@ def test_token_probe_leaves_batch_norm_statistics_alone():
     connector = CONNECTORS["mlp"](in_dim=vision.hidden_size, out_dim=lm.config.hidden_size)
     vision.train()
     model = VisionLanguageModel(cfg, vision, connector, lm, tok)
-    assert model._probe_vision_tokens() == 1 and vision.training
+    assert model.num_vision_tokens == 1 and vision.training  # the build probed the tower in eval mode ...
+    assert probe_vision_tokens(model.vision) == 1 and vision.training  # ... and so does a later probe
     after = {k: v for k, v in vision.state_dict().items() if "running" in k}
     assert all(torch.equal(before[k], after[k]) for k in before)

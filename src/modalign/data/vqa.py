@@ -111,7 +111,7 @@ def vqa_items(scene: dict, rng, mentionable=None) -> list[dict]:
 SHORT_ANSWER = "Answer with a single word or phrase."
 
 
-DESCRIBE_AT = ("random", "first", "last")
+DESCRIBE_AT = ("random", "first", "last", "alone")
 
 
 def conversation(scene: dict, rng, max_turns: int = 4, short_p: float = 0.5, mentionable=None,
@@ -121,8 +121,10 @@ def conversation(scene: dict, rng, max_turns: int = 4, short_p: float = 0.5, men
     Each VQA turn is, with probability `short_p`, asked with the SHORT_ANSWER suffix and answered with the bare
     answer ("red", "3", "top left"); otherwise answered in a sentence ("It is red."). `mentionable` as in vqa_items.
     With probability `describe_p` one turn asks for a detailed description (the long answer that names every object).
-    `describe_at` places it: "random" (anywhere), "first" or "last". A description before a question lets the model
-    answer it by copying from the text in context instead of reading the image; "last" removes that shortcut.
+    `describe_at` places it: "random" (anywhere), "first", "last", or "alone" (the description is then the whole
+    conversation). A description before a question lets the model answer it by copying from the text in context
+    instead of reading the image; "last" and "alone" remove that shortcut, and "alone" also keeps the description the
+    first turn, as the caption evaluation asks for it.
     """
     if describe_at not in DESCRIBE_AT:
         raise ValueError(f"describe_at must be one of {', '.join(DESCRIBE_AT)}, got {describe_at!r}")
@@ -137,7 +139,10 @@ def conversation(scene: dict, rng, max_turns: int = 4, short_p: float = 0.5, men
     if describe_p >= 1 or rng.random() < describe_p:  # describe_p = 1 keeps the random stream of earlier data
         describe = (_pick(rng, DESCRIBE_PROMPTS), detailed_caption(scene, rng))
         where = int(rng.integers(len(turns) + 1))  # drawn in every mode: the rest of the stream stays the same
-        turns.insert({"random": where, "first": 0, "last": len(turns)}[describe_at], describe)
+        if describe_at == "alone":
+            turns = [describe]
+        else:
+            turns.insert({"random": where, "first": 0, "last": len(turns)}[describe_at], describe)
     convo = []
     for k, (q, a) in enumerate(turns):
         convo.append({"from": "human", "value": ("<image>\n" + q) if k == 0 else q})

@@ -56,7 +56,7 @@ def probe_vision_tokens(vision: nn.Module) -> int:
 
 class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
     def __init__(self, cfg: ModelConfig, vision: nn.Module, connector: nn.Module, lm: nn.Module, tokenizer,
-                 anyres: dict | None = None):
+                 anyres: dict | None = None, num_vision_tokens: int | None = None):
         super().__init__()
         self.cfg = cfg
         self.vision = vision
@@ -68,7 +68,8 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
             raise ConfigError(f"connector {cfg.connector.name!r} has fusion={self.fusion!r}; expected prefix or xattn")
         if self.fusion == "xattn":
             connector.install(self.base_lm().get_decoder().layers)
-        self.num_vision_tokens = self._probe_vision_tokens()
+        # the builder may already know it (it sized the connector's positions): one probe forward, not two
+        self.num_vision_tokens = num_vision_tokens or probe_vision_tokens(vision)
         per_image = connector.num_tokens(self.num_vision_tokens) if self.fusion == "prefix" else 1
         self.prompts = PromptBuilder(tokenizer, per_image, self.base_lm().config.max_position_embeddings)
         self.image_token_id = self.prompts.image_token_id
@@ -93,11 +94,12 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
         anyres = vparams.pop("anyres", None)  # ours, not the tower's: tiling happens around the tower
         vision = build(VISION_ENCODERS, "vision encoder", cfg.vision.name, **vparams)
         cparams = cfg.connector.params()
+        tokens = None
         if cparams.get("positions") is True:  # `positions: true` = one learned position per tower token
-            cparams["positions"] = probe_vision_tokens(vision)
+            cparams["positions"] = tokens = probe_vision_tokens(vision)
         connector = build(_connectors(), "connector", cfg.connector.name,
                           in_dim=vision.hidden_size, out_dim=lm.config.hidden_size, **cparams)
-        return cls(cfg, vision, connector, lm, tok, anyres=anyres)
+        return cls(cfg, vision, connector, lm, tok, anyres=anyres, num_vision_tokens=tokens)
 
     @classmethod
     def load(cls, directory: str | Path) -> "VisionLanguageModel":
@@ -127,9 +129,6 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
         """The transformers CausalLM under any peft wrapper."""
         return self.lm.get_base_model() if hasattr(self.lm, "get_base_model") else self.lm
 
-    def _probe_vision_tokens(self) -> int:
-        return probe_vision_tokens(self.vision)
-
     # -- the AlignmentModel contract ---------------------------------------------------------------------------
     def components(self) -> dict[str, nn.Module]:
         """vision, connector, lm (without adapters or installed cross-attention blocks), lm.lora (adapters)."""
@@ -153,7 +152,7 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
         self._feature_cache = cache
 
     def collate(self, samples: list[dict]) -> dict:
-        rows, labels, images, keys, counts = [], [], [], [], []
+        rows, images, keys, counts = [], [], [], []
         for s in samples:
             imgs = list(s["images"]) if "images" in s else ([s["image"]] if s.get("image") is not None else [])
             if "conversations" in s:
