@@ -247,3 +247,26 @@ def test_describe_turn_placement():
     assert (True,) in kinds  # a description alone ...
     assert any(len(k) > 1 and not any(k) for k in kinds)  # ... or questions without one, never both
     assert all(k == (True,) or not any(k) for k in kinds)
+
+
+def test_shape_first_descriptions_state_the_same_facts():
+    """shape_first_p names the shape first ("The star ... is large and red"); at 0 the data is unchanged."""
+    from modalign.data.language import detailed_caption
+
+    plain = ShapesWorld(task="instruct", n=20, seed=4)
+    same = ShapesWorld(task="instruct", n=20, seed=4, shape_first_p=0.0)
+    assert all(plain[i]["conversations"] == same[i]["conversations"] for i in range(20))
+    world = ShapesWorld(task="caption", n=30, seed=4)
+    shape_first = 0
+    for i in range(30):
+        scene = world.scene(i)
+        text = detailed_caption(scene, np.random.default_rng(i), shape_first_p=1.0)
+        for obj in scene["objects"]:  # every object's sentence names its shape, colour and size
+            sentence = next(s for s in text.split(". ") if obj["shape"] in s.split(",")[0].split(";")[0]
+                            and obj["color"] in s and obj["size"] in s)
+            assert sentence.index(obj["shape"]) < sentence.index(obj["color"])
+            shape_first += 1
+        assert "Describe" not in text
+    assert shape_first > 30
+    with pytest.raises(ValueError, match="shape_first_p"):
+        ShapesWorld(task="instruct", n=3, shape_first_p=2)

@@ -26,6 +26,14 @@ OBJECT_SENTENCES = [
     "{Where}, there is {a} {phrase}",
     "{A} {phrase} sits {where}",
 ]
+# The same facts with the shape named first: "The star in the top left is large and red." Plain descriptions practise
+# reading a shape given a colour ("a red ..." -> "star"); these practise the other direction (colour given shape),
+# which is what "What color is the star?" asks.
+SHAPE_FIRST_SENTENCES = [
+    "The {shape} {where} is {size} and {color}",
+    "There is {a_shape} {where}; it is {color} and {size}",
+    "{A_shape} {where} is {color}; it is {size}",
+]
 BACKGROUND_WORDS = {"plain": "plain grey", "noise": "noisy grey", "texture": "striped grey"}
 
 
@@ -92,8 +100,12 @@ def short_caption(scene: dict, rng, synonym_p: float = 0.2) -> str:
     return template.format(objs=join_list(items))
 
 
-def detailed_caption(scene: dict, rng) -> str:
-    """Every object with size, colour, shape and position, and a relation to its nearest neighbour."""
+def detailed_caption(scene: dict, rng, shape_first_p: float = 0.0) -> str:
+    """Every object with size, colour, shape and position, and a relation to its nearest neighbour.
+
+    With probability `shape_first_p` an object's sentence names its shape first (SHAPE_FIRST_SENTENCES); at 0 no extra
+    random draw is made, so descriptions stay exactly those of earlier data.
+    """
     objs = scene["objects"]
     n = len(objs)
     opening = DETAILED_OPENINGS[int(rng.integers(len(DETAILED_OPENINGS)))].format(
@@ -106,9 +118,15 @@ def detailed_caption(scene: dict, rng) -> str:
     for i, obj in enumerate(objs):
         phrase = object_phrase(obj, with_size=True)
         where = where_phrase(obj["position"])
-        tmpl = OBJECT_SENTENCES[int(rng.integers(len(OBJECT_SENTENCES)))]
-        s = tmpl.format(A=article(phrase).capitalize(), a=article(phrase), phrase=phrase, where=where,
-                        Where=where[0].upper() + where[1:])
+        if shape_first_p > 0 and rng.random() < shape_first_p:
+            tmpl = SHAPE_FIRST_SENTENCES[int(rng.integers(len(SHAPE_FIRST_SENTENCES)))]
+            a_shape = with_article(obj["shape"])
+            s = tmpl.format(shape=obj["shape"], where=where, size=obj["size"], color=obj["color"], a_shape=a_shape,
+                            A_shape=a_shape[0].upper() + a_shape[1:])
+        else:
+            tmpl = OBJECT_SENTENCES[int(rng.integers(len(OBJECT_SENTENCES)))]
+            s = tmpl.format(A=article(phrase).capitalize(), a=article(phrase), phrase=phrase, where=where,
+                            Where=where[0].upper() + where[1:])
         j = scene["nearest"][i]
         if j >= 0:
             other = object_phrase(objs[j])

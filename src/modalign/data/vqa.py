@@ -115,7 +115,7 @@ DESCRIBE_AT = ("random", "first", "last", "alone")
 
 
 def conversation(scene: dict, rng, max_turns: int = 4, short_p: float = 0.5, mentionable=None,
-                 describe_p: float = 1.0, describe_at: str = "random") -> list[dict]:
+                 describe_p: float = 1.0, describe_at: str = "random", shape_first_p: float = 0.0) -> list[dict]:
     """LLaVA-format turns: a few VQA pairs and one "Describe the image." turn, the first human turn led by <image>.
 
     Each VQA turn is, with probability `short_p`, asked with the SHORT_ANSWER suffix and answered with the bare
@@ -124,7 +124,7 @@ def conversation(scene: dict, rng, max_turns: int = 4, short_p: float = 0.5, men
     `describe_at` places it: "random" (anywhere), "first", "last", or "alone" (the description is then the whole
     conversation). A description before a question lets the model answer it by copying from the text in context
     instead of reading the image; "last" and "alone" remove that shortcut, and "alone" also keeps the description the
-    first turn, as the caption evaluation asks for it.
+    first turn, as the caption evaluation asks for it. `shape_first_p` as in detailed_caption.
     """
     if describe_at not in DESCRIBE_AT:
         raise ValueError(f"describe_at must be one of {', '.join(DESCRIBE_AT)}, got {describe_at!r}")
@@ -137,7 +137,7 @@ def conversation(scene: dict, rng, max_turns: int = 4, short_p: float = 0.5, men
         else:
             turns.append((qa[k]["question"], _long_answer(qa[k])))
     if describe_p >= 1 or rng.random() < describe_p:  # describe_p = 1 keeps the random stream of earlier data
-        describe = (_pick(rng, DESCRIBE_PROMPTS), detailed_caption(scene, rng))
+        describe = (_pick(rng, DESCRIBE_PROMPTS), detailed_caption(scene, rng, shape_first_p))
         where = int(rng.integers(len(turns) + 1))  # drawn in every mode: the rest of the stream stays the same
         if describe_at == "alone":
             turns = [describe]
