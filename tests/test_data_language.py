@@ -44,7 +44,7 @@ def test_vqa_answers_recomputed_from_the_graph():
         objs = ds.scene(item["scene_index"])["objects"]
         q, a = item["question"], item["answer"]
         qtypes.add(item["qtype"])
-        if m := re.fullmatch(r"Is there a (\w+) (\w+) in the image\?", q):
+        if m := re.fullmatch(r"Is there an? (\w+) (\w+) in the image\?", q):
             want = "yes" if any((o["color"], o["shape"]) == m.groups() for o in objs) else "no"
         elif m := re.fullmatch(r"How many (\w+) are there\?", q):
             w = m.group(1)

@@ -20,7 +20,8 @@ def test_pope_present_absent_and_samplers():
         rec = ds.record(idx)
         by_image.setdefault((rec["scene_index"], rec["sampler"]), []).append(rec)
         present = present_objects(ds.scene(rec["scene_index"]))
-        assert rec["question"] == f"Is there a {rec['object']} in the image?"
+        article = "an" if rec["object"].startswith("orange") else "a"
+        assert rec["question"] == f"Is there {article} {rec['object']} in the image?"
         assert (rec["object"] in present) == (rec["answer"] == "yes")
     assert {s for _, s in by_image} == {"random", "popular", "adversarial"}
     for (i, sampler), recs in by_image.items():

@@ -11,11 +11,12 @@ from collections import Counter
 
 import numpy as np
 
+from .language import with_article
 from .scenes import present_objects
 from .vocab import object_names
 
 SAMPLERS = ("random", "popular", "adversarial")
-QUESTION = "Is there a {obj} in the image?"
+QUESTION = "Is there {obj} in the image?"  # obj with its article: "a red star", "an orange star"
 
 
 class PopeStats:
@@ -66,5 +67,5 @@ def pope_questions(scene: dict, rng, stats: PopeStats, samplers=SAMPLERS, k: int
         else:
             raise ValueError(f"unknown POPE sampler {sampler!r}; use {', '.join(SAMPLERS)}")
         for obj, answer in [(o, "yes") for o in chosen] + [(o, "no") for o in absent]:
-            out.append({"question": QUESTION.format(obj=obj), "answer": answer, "object": obj, "sampler": sampler})
+            out.append({"question": QUESTION.format(obj=with_article(obj)), "answer": answer, "object": obj, "sampler": sampler})
     return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from .language import detailed_caption, where_phrase
+from .language import detailed_caption, where_phrase, with_article
 from .vocab import COLOR_NAMES, INVERSE_RELATION, SHAPES, plural
 
 QTYPES = ("existence", "count", "color", "shape", "position", "relation", "comparison")
@@ -40,11 +40,11 @@ def vqa_items(scene: dict, rng, mentionable=None) -> list[dict]:
 
     # existence: half the time a present object, otherwise an absent colour+shape
     if rng.random() < 0.5:
-        out.append({"question": f"Is there a {_pick(rng, sorted(phrases))} in the image?", "answer": "yes"})
+        out.append({"question": f"Is there {with_article(_pick(rng, sorted(phrases)))} in the image?", "answer": "yes"})
     else:
         pairs = mentionable if mentionable is not None else [(c, s) for c in COLOR_NAMES for s in SHAPES]
         absent = [f"{c} {s}" for c, s in pairs if f"{c} {s}" not in phrases]
-        out.append({"question": f"Is there a {_pick(rng, absent)} in the image?", "answer": "no"})
+        out.append({"question": f"Is there {with_article(_pick(rng, absent))} in the image?", "answer": "no"})
     out[-1]["qtype"] = "existence"
 
     kind = int(rng.integers(3))
