@@ -73,3 +73,32 @@ def test_learned_positions_start_at_zero_and_tell_tokens_apart(name, extra):
         with_pos(torch.randn(2, 4, 6))
     with pytest.raises(ConfigError, match="positions"):
         CONNECTORS[name](in_dim=6, out_dim=10, positions=-1, **extra)
+
+
+def test_sincos_positions_match_a_hand_computed_grid():
+    from modalign.connectors.projectors import sincos_2d
+
+    t = sincos_2d(4, 8)  # a 2x2 grid, 8 channels: [sin(r w), cos(r w), sin(c w), cos(c w)] for w in (1, 1/100)
+    w = torch.tensor([1.0, 0.01])
+    for k, (r, c) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)]):
+        want = torch.cat([(r * w).sin(), (r * w).cos(), (c * w).sin(), (c * w).cos()])
+        torch.testing.assert_close(t[k], want)
+    with pytest.raises(ConfigError, match="square grid"):
+        sincos_2d(6, 8)
+
+
+@pytest.mark.parametrize("name", ["linear", "mlp"])
+def test_input_norm_and_sincos_start(name):
+    from modalign.connectors.projectors import sincos_2d
+
+    torch.manual_seed(0)
+    conn = CONNECTORS[name](in_dim=8, out_dim=10, positions=16, positions_init="sincos", input_norm=True)
+    torch.testing.assert_close(conn.pos.table.detach(), sincos_2d(16, 8))  # starts from the places, and learns
+    x = torch.randn(2, 16, 8)
+    # normalised tokens: the scale of the tower's features no longer decides how much the place weighs
+    torch.testing.assert_close(conn(60 * x + 3), conn(x), atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(conn.pos(x), torch.nn.functional.layer_norm(x, (8,)) + sincos_2d(16, 8))
+    conn(x).sum().backward()
+    assert conn.pos.table.grad.abs().sum() > 0
+    with pytest.raises(ConfigError, match="positions_init"):
+        CONNECTORS[name](in_dim=8, out_dim=10, positions=16, positions_init="random")

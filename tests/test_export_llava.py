@@ -77,6 +77,8 @@ def test_non_mlp_or_lora_models_are_refused(tmp_path):
     n = _vlm({"name": "hf", "path": path}).num_vision_tokens
     with pytest.raises(ConfigError, match="position embedding"):
         export_llava_hf(_vlm({"name": "hf", "path": path}, positions=n), tmp_path / "z")
+    with pytest.raises(ConfigError, match="LayerNorm"):
+        export_llava_hf(_vlm({"name": "hf", "path": path}, input_norm=True), tmp_path / "n")
     model = _vlm({"name": "hf", "path": path})
     model.enable_lora({"r": 2})
     with pytest.raises(ConfigError, match="merge_lora"):

@@ -39,6 +39,8 @@ def _check_exportable(model) -> tuple[nn.Module, PreTrainedModel]:
                           "`connector: {name: mlp}` (act: gelu, bias: true)")
     if getattr(getattr(c, "pos", None), "positions", 0):
         raise ConfigError("LLaVA's projector has no position embedding: export an mlp connector without `positions`")
+    if getattr(getattr(c, "pos", None), "norm", None) is not None:
+        raise ConfigError("LLaVA's projector has no input LayerNorm: export an mlp connector without `input_norm`")
     if c.linear_1.out_features != c.linear_2.out_features:
         raise ConfigError("LLaVA's projector hidden width is the LM width: leave the mlp connector's hidden_dim unset")
     hf_vision = getattr(model.vision, "model", None)
