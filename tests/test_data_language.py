@@ -270,3 +270,25 @@ def test_shape_first_descriptions_state_the_same_facts():
     assert shape_first > 30
     with pytest.raises(ValueError, match="shape_first_p"):
         ShapesWorld(task="instruct", n=3, shape_first_p=2)
+
+
+def test_near_miss_absent_objects_share_colour_or_shape():
+    """near_miss_p: a "no" existence question asks about an object one attribute away from a present one."""
+    world = ShapesWorld(task="instruct", n=150, seed=3, near_miss_p=1.0)
+    near = 0
+    for i in range(len(world)):
+        objs = world.scene(i)["objects"]
+        colors, shapes = {o["color"] for o in objs}, {o["shape"] for o in objs}
+        for q, a in zip(world[i]["conversations"][::2], world[i]["conversations"][1::2]):
+            m = re.fullmatch(r"Is there an? (\w+) (\w+) in the image\?.*", q["value"].removeprefix("<image>\n"))
+            if m and a["value"].lower().startswith("no"):
+                color, shape = m.groups()
+                assert (color, shape) not in {(o["color"], o["shape"]) for o in objs}
+                assert (color in colors) != (shape in shapes)
+                assert (color, shape) in world.rule.allowed  # the training split still never names a held-out pair
+                near += 1
+    assert near > 10
+    plain = ShapesWorld(task="instruct", n=20, seed=3)
+    assert all(plain[i] == ShapesWorld(task="instruct", n=20, seed=3, near_miss_p=0.0)[i] for i in range(20))
+    with pytest.raises(ValueError, match="near_miss_p"):
+        ShapesWorld(task="instruct", n=3, near_miss_p=-1)

@@ -26,13 +26,15 @@ def _unique_phrases(objs: list[dict]) -> list[int]:
     return [k for k, o in enumerate(objs) if counts[(o["color"], o["shape"])] == 1]
 
 
-def vqa_items(scene: dict, rng, mentionable=None) -> list[dict]:
+def vqa_items(scene: dict, rng, mentionable=None, near_miss_p: float = 0.0) -> list[dict]:
     """One question per type that the scene supports: [{"question", "answer", "qtype"}, ...].
 
     `mentionable`: the (colour, shape) pairs an existence question may ask about when the answer is "no" (default:
     all 64). A split passes the pairs it allows, so the training split never names a held-out composition: asked
     about one only ever with the answer "no", a model learns "red star -> no" from text alone and answers held-out
-    objects from that prior instead of from the image.
+    objects from that prior instead of from the image. `near_miss_p`: the probability that an absent object asked
+    about shares its colour or its shape with a present one (random absent objects mostly share neither, so "no"
+    never needs the conjunction); 0 makes no extra random draw.
     """
     objs = scene["objects"]
     out = []
@@ -44,6 +46,11 @@ def vqa_items(scene: dict, rng, mentionable=None) -> list[dict]:
     else:
         pairs = mentionable if mentionable is not None else [(c, s) for c in COLOR_NAMES for s in SHAPES]
         absent = [f"{c} {s}" for c, s in pairs if f"{c} {s}" not in phrases]
+        if near_miss_p > 0 and rng.random() < near_miss_p:
+            # an absent object sharing its colour or its shape with a present one: "no" must check both
+            colors, shapes = {o["color"] for o in objs}, {o["shape"] for o in objs}
+            near = [p for p in absent if (p.split()[0] in colors) != (p.split()[1] in shapes)]
+            absent = near or absent
         out.append({"question": f"Is there {with_article(_pick(rng, absent))} in the image?", "answer": "no"})
     out[-1]["qtype"] = "existence"
 
@@ -115,7 +122,8 @@ DESCRIBE_AT = ("random", "first", "last", "alone")
 
 
 def conversation(scene: dict, rng, max_turns: int = 4, short_p: float = 0.5, mentionable=None,
-                 describe_p: float = 1.0, describe_at: str = "random", shape_first_p: float = 0.0) -> list[dict]:
+                 describe_p: float = 1.0, describe_at: str = "random", shape_first_p: float = 0.0,
+                 near_miss_p: float = 0.0) -> list[dict]:
     """LLaVA-format turns: a few VQA pairs and one "Describe the image." turn, the first human turn led by <image>.
 
     Each VQA turn is, with probability `short_p`, asked with the SHORT_ANSWER suffix and answered with the bare
@@ -124,11 +132,12 @@ def conversation(scene: dict, rng, max_turns: int = 4, short_p: float = 0.5, men
     `describe_at` places it: "random" (anywhere), "first", "last", or "alone" (the description is then the whole
     conversation). A description before a question lets the model answer it by copying from the text in context
     instead of reading the image; "last" and "alone" remove that shortcut, and "alone" also keeps the description the
-    first turn, as the caption evaluation asks for it. `shape_first_p` as in detailed_caption.
+    first turn, as the caption evaluation asks for it. `shape_first_p` as in detailed_caption, `near_miss_p` as in
+    vqa_items.
     """
     if describe_at not in DESCRIBE_AT:
         raise ValueError(f"describe_at must be one of {', '.join(DESCRIBE_AT)}, got {describe_at!r}")
-    qa = vqa_items(scene, rng, mentionable)
+    qa = vqa_items(scene, rng, mentionable, near_miss_p)
     order = [int(k) for k in rng.permutation(len(qa))][: max(0, max_turns - 1)]
     turns = []
     for k in order:
