@@ -48,7 +48,7 @@ POSITION_INITS = ("zeros", "sincos")
 
 def sincos_2d(n: int, dim: int) -> torch.Tensor:
     """[n, dim] fixed 2-D sine-cosine positions of a square grid (MAE / ViT style): half the channels for rows."""
-    side = int(round(n ** 0.5))
+    side = round(n ** 0.5)
     if side * side != n or dim % 4:
         raise ConfigError(f"sincos positions need a square grid and a width divisible by 4; got {n} tokens of {dim}")
     omega = 1.0 / 10000 ** (torch.arange(dim // 4, dtype=torch.float64) / (dim // 4))

@@ -67,5 +67,6 @@ def pope_questions(scene: dict, rng, stats: PopeStats, samplers=SAMPLERS, k: int
         else:
             raise ValueError(f"unknown POPE sampler {sampler!r}; use {', '.join(SAMPLERS)}")
         for obj, answer in [(o, "yes") for o in chosen] + [(o, "no") for o in absent]:
-            out.append({"question": QUESTION.format(obj=with_article(obj)), "answer": answer, "object": obj, "sampler": sampler})
+            out.append({"question": QUESTION.format(obj=with_article(obj)), "answer": answer, "object": obj,
+                        "sampler": sampler})
     return out

@@ -18,7 +18,7 @@ from .probes import probe, winoground_pair
 from .render import render
 from .scenes import layout_scene, present_objects
 from .splits import SPLIT_CODE, SplitRule, cooccurrence
-from .vqa import DESCRIBE_AT, conversation, vqa_items
+from .vqa import check_describe_at, conversation, vqa_items
 
 TASKS = ("caption", "instruct", "vqa", "pope", "probes", "winoground", "grounding", "chair")
 _TASK_CODE = {t: k + 1 for k, t in enumerate(TASKS)}  # 0 is the scene stream itself
@@ -51,16 +51,14 @@ class ShapesWorld(Dataset):
             raise ValueError(f"short_p is the probability of a short-answer VQA turn, in [0, 1]; got {short_p}")
         if not 0 <= describe_p <= 1:
             raise ValueError(f"describe_p is the probability of a describe turn, in [0, 1]; got {describe_p}")
-        self.task, self.n, self.split, self.seed = task, n, split, seed
-        if describe_at not in DESCRIBE_AT:
-            raise ValueError(f"describe_at places the description turn: one of {', '.join(DESCRIBE_AT)}; "
-                             f"got {describe_at!r}")
+        check_describe_at(describe_at)
         if not 0 <= shape_first_p <= 1:
             raise ValueError(f"shape_first_p is the probability of a shape-first sentence in a description, in [0, 1];"
                              f" got {shape_first_p}")
         if not 0 <= near_miss_p <= 1:
             raise ValueError(f"near_miss_p is the probability of a near-miss absent object in an existence question, "
                              f"in [0, 1]; got {near_miss_p}")
+        self.task, self.n, self.split, self.seed = task, n, split, seed
         self.short_p, self.describe_p, self.describe_at = short_p, describe_p, describe_at
         self.shape_first_p, self.near_miss_p = shape_first_p, near_miss_p
         self.image_size, self.max_overlap, self.background = image_size, max_overlap, background

@@ -121,6 +121,12 @@ SHORT_ANSWER = "Answer with a single word or phrase."
 DESCRIBE_AT = ("random", "first", "last", "alone")
 
 
+def check_describe_at(describe_at: str) -> None:
+    if describe_at not in DESCRIBE_AT:
+        raise ValueError(f"describe_at places the description turn: one of {', '.join(DESCRIBE_AT)}; "
+                         f"got {describe_at!r}")
+
+
 def conversation(scene: dict, rng, max_turns: int = 4, short_p: float = 0.5, mentionable=None,
                  describe_p: float = 1.0, describe_at: str = "random", shape_first_p: float = 0.0,
                  near_miss_p: float = 0.0) -> list[dict]:
@@ -135,8 +141,7 @@ def conversation(scene: dict, rng, max_turns: int = 4, short_p: float = 0.5, men
     first turn, as the caption evaluation asks for it. `shape_first_p` as in detailed_caption, `near_miss_p` as in
     vqa_items.
     """
-    if describe_at not in DESCRIBE_AT:
-        raise ValueError(f"describe_at must be one of {', '.join(DESCRIBE_AT)}, got {describe_at!r}")
+    check_describe_at(describe_at)
     qa = vqa_items(scene, rng, mentionable, near_miss_p)
     order = [int(k) for k in rng.permutation(len(qa))][: max(0, max_turns - 1)]
     turns = []
