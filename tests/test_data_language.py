@@ -292,3 +292,19 @@ def test_near_miss_absent_objects_share_colour_or_shape():
     assert all(plain[i] == ShapesWorld(task="instruct", n=20, seed=3, near_miss_p=0.0)[i] for i in range(20))
     with pytest.raises(ValueError, match="near_miss_p"):
         ShapesWorld(task="instruct", n=3, near_miss_p=-1)
+
+
+def test_image_last_puts_the_image_after_the_first_request_only():
+    """image_last_p moves the <image> marker behind the first human turn's text; 0 keeps the data byte for byte."""
+    plain = ShapesWorld(task="instruct", n=20, seed=5)
+    same = ShapesWorld(task="instruct", n=20, seed=5, image_last_p=0.0)
+    assert all(plain[i]["conversations"] == same[i]["conversations"] for i in range(20))
+    last = ShapesWorld(task="instruct", n=20, seed=5, image_last_p=1.0)
+    for i in range(20):
+        a, b = plain[i]["conversations"], last[i]["conversations"]
+        assert [t["value"] for t in a[1:]] == [t["value"] for t in b[1:]]  # the rest of the stream is unchanged
+        assert a[0]["value"].startswith("<image>\n")
+        assert b[0]["value"] == a[0]["value"][len("<image>\n"):] + "\n<image>"
+        assert sum(t["value"].count("<image>") for t in b) == 1
+    with pytest.raises(ValueError, match="image_last_p"):
+        ShapesWorld(task="instruct", n=3, image_last_p=-0.1)

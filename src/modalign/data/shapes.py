@@ -35,7 +35,7 @@ class ShapesWorld(Dataset):
                  max_overlap: float = 0.1, background: str = "plain", caption: str = "short",
                  synonym_p: float = 0.2, pope_samplers=SAMPLERS, max_turns: int = 4, heldout_pairs=None,
                  short_p: float = 0.5, describe_p: float = 1.0, describe_at: str = "random",
-                 shape_first_p: float = 0.0, near_miss_p: float = 0.0):
+                 shape_first_p: float = 0.0, near_miss_p: float = 0.0, image_last_p: float = 0.0):
         if task not in TASKS:
             raise ValueError(f"unknown shapes task {task!r}; choose one of {', '.join(TASKS)}")
         if n < 1:
@@ -58,9 +58,12 @@ class ShapesWorld(Dataset):
         if not 0 <= near_miss_p <= 1:
             raise ValueError(f"near_miss_p is the probability of a near-miss absent object in an existence question, "
                              f"in [0, 1]; got {near_miss_p}")
+        if not 0 <= image_last_p <= 1:
+            raise ValueError(f"image_last_p is the probability that the image follows the first question, in [0, 1]; "
+                             f"got {image_last_p}")
         self.task, self.n, self.split, self.seed = task, n, split, seed
         self.short_p, self.describe_p, self.describe_at = short_p, describe_p, describe_at
-        self.shape_first_p, self.near_miss_p = shape_first_p, near_miss_p
+        self.shape_first_p, self.near_miss_p, self.image_last_p = shape_first_p, near_miss_p, image_last_p
         self.image_size, self.max_overlap, self.background = image_size, max_overlap, background
         self.min_objects, self.max_objects = min_objects, max_objects
         self.caption_style, self.synonym_p, self.max_turns = caption, synonym_p, max_turns
@@ -152,7 +155,7 @@ class ShapesWorld(Dataset):
             return {**base, "conversations": conversation(scene, rng, self.max_turns, self.short_p,
                                                                    self.rule.allowed, self.describe_p,
                                                                    self.describe_at, self.shape_first_p,
-                                                                   self.near_miss_p)}
+                                                                   self.near_miss_p, self.image_last_p)}
         if self.task == "grounding":
             return {**base, **grounding_item(scene, rng)}
         # chair: canonical shape names present, plus the colour+shape phrases

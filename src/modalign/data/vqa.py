@@ -129,7 +129,7 @@ def check_describe_at(describe_at: str) -> None:
 
 def conversation(scene: dict, rng, max_turns: int = 4, short_p: float = 0.5, mentionable=None,
                  describe_p: float = 1.0, describe_at: str = "random", shape_first_p: float = 0.0,
-                 near_miss_p: float = 0.0) -> list[dict]:
+                 near_miss_p: float = 0.0, image_last_p: float = 0.0) -> list[dict]:
     """LLaVA-format turns: a few VQA pairs and one "Describe the image." turn, the first human turn led by <image>.
 
     Each VQA turn is, with probability `short_p`, asked with the SHORT_ANSWER suffix and answered with the bare
@@ -139,7 +139,10 @@ def conversation(scene: dict, rng, max_turns: int = 4, short_p: float = 0.5, men
     conversation). A description before a question lets the model answer it by copying from the text in context
     instead of reading the image; "last" and "alone" remove that shortcut, and "alone" also keeps the description the
     first turn, as the caption evaluation asks for it. `shape_first_p` as in detailed_caption, `near_miss_p` as in
-    vqa_items.
+    vqa_items. With probability `image_last_p` the image follows the first request ("What color is the star?\n<image>",
+    an order LLaVA's data also holds): under causal attention every image token then sees the question, so each cell
+    can check itself against it, instead of the answer having to find the cell among all of them; at 0 no extra random
+    draw is made.
     """
     check_describe_at(describe_at)
     qa = vqa_items(scene, rng, mentionable, near_miss_p)
@@ -157,9 +160,12 @@ def conversation(scene: dict, rng, max_turns: int = 4, short_p: float = 0.5, men
             turns = [describe]
         else:
             turns.insert({"random": where, "first": 0, "last": len(turns)}[describe_at], describe)
+    image_last = image_last_p > 0 and rng.random() < image_last_p
     convo = []
     for k, (q, a) in enumerate(turns):
-        convo.append({"from": "human", "value": ("<image>\n" + q) if k == 0 else q})
+        if k == 0:
+            q = (q + "\n<image>") if image_last else ("<image>\n" + q)
+        convo.append({"from": "human", "value": q})
         convo.append({"from": "gpt", "value": a})
     return convo
 
