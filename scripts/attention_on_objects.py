@@ -95,7 +95,7 @@ def main(argv=None) -> int:
     s = attention_shares(model, world, rows, args.qtype, args.prompt)
     print(f"{s['n']} {args.qtype} questions ({args.split}); last prompt token's attention, per head:")
     for layer, (mass, on) in enumerate(zip(s["image"], s["on_object"])):
-        fmt = lambda xs: "[" + " ".join(f"{x:.3f}" for x in xs) + "]"  # noqa: E731
+        fmt = lambda xs: "[" + " ".join(f"{x:.3f}" for x in xs) + "]"
         print(f"  layer {layer}: on image {fmt(mass)}  of it on the asked object {fmt(on)}")
     print(f"  uniform spread over the image puts {s['uniform']:.3f} on the asked object")
     return 0
