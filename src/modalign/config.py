@@ -42,6 +42,8 @@ class ModelConfig(BaseModel):
     # "pair": each image's own caption is its one positive; "label": items sharing a class label are positives of
     # each other (UniCL), for class-level captions where same-class pairs are not negatives
     positives: Literal["pair", "label"] = "pair"
+    # vision-language models: weight of the region-word alignment loss (models/region_words.py; 0 = off)
+    region_words: float = Field(0.0, ge=0)
 
     @model_validator(mode="after")
     def _parts_for_kind(self) -> "ModelConfig":

@@ -150,9 +150,9 @@ class ShapesWorld(Dataset):
         scene, rng = self.scene(i), self._rng(i)
         if self.task == "caption":
             return {**base, "text": make_caption(scene, rng, self.caption_style, self.synonym_p),
-                    "meta": {"scene": scene, "split": self.split}}
+                    "meta": {"scene": scene, "split": self.split}, "regions": regions(scene)}
         if self.task == "instruct":
-            return {**base, "conversations": conversation(scene, rng, self.max_turns, self.short_p,
+            return {**base, "regions": regions(scene), "conversations": conversation(scene, rng, self.max_turns, self.short_p,
                                                                    self.rule.allowed, self.describe_p,
                                                                    self.describe_at, self.shape_first_p,
                                                                    self.near_miss_p, self.image_last_p)}
@@ -194,6 +194,13 @@ class ShapesWorld(Dataset):
                 yield rec["expression"]
             else:
                 yield from rec["phrases"]
+
+
+def regions(scene: dict) -> list[dict]:
+    """Region annotations of a scene (box + the words naming the object there), in drawing order, for the
+    region-word alignment loss (models/region_words.py)."""
+    return [{"box": list(o["box"]), "text": f"{o['size']} {o['color']} {o['shape']} {o['position']}"}
+            for o in scene["objects"]]
 
 
 def shapes_dataset(**params) -> ShapesWorld:

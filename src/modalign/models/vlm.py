@@ -30,6 +30,7 @@ from ..registry import ConfigError, build
 from .base import AlignmentModel
 from .blip2_stage1 import build_stage1, stage1_loss
 from .lm import build_lm, from_saved, save_lm_files
+from .region_words import cell_targets, check_grid, region_words_loss
 from .vlm_inference import InferenceMixin
 from .vlm_lora import LoraMixin, ParameterView
 from .vlm_prompts import IGNORE_INDEX, PromptBuilder
@@ -73,6 +74,12 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
         per_image = connector.num_tokens(self.num_vision_tokens) if self.fusion == "prefix" else 1
         self.prompts = PromptBuilder(tokenizer, per_image, self.base_lm().config.max_position_embeddings)
         self.image_token_id = self.prompts.image_token_id
+        self.region_words = cfg.region_words
+        if self.region_words > 0:
+            if self.fusion != "prefix" or anyres is not None:
+                raise ConfigError("region_words trains the tokens a prefix connector puts into the LM: not with "
+                                  "xattn or AnyRes tiling (set region_words: 0)")
+            self._region_side = check_grid(per_image)
         self.qformer_stage1 = build_stage1(connector, tokenizer, self.base_lm().config.max_position_embeddings)
         self.tiler = None
         if anyres is not None:
@@ -182,7 +189,26 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
             keys = [f"{k}@{t}" for k, (_, _, n_tiles) in zip(keys, layouts) for t in range(n_tiles)]
         batch["image_keys"] = keys
         batch["ids"] = [s.get("id") for s in samples]
+        if self.region_words > 0:
+            batch["region_targets"] = self._region_targets(samples)
         return batch
+
+    def _region_targets(self, samples: list[dict]) -> list[list[tuple[int, list[int]]]]:
+        """Per image (text order): (cell, word ids) of the cells under the sample's `regions` (none: no cells)."""
+        out = []
+        for s in samples:
+            imgs = list(s["images"]) if "images" in s else ([s["image"]] if s.get("image") is not None else [])
+            regions = s.get("regions") or []
+            if regions and len(imgs) != 1:
+                raise ValueError(f"sample {s.get('id')!r}: `regions` annotate one image, the sample has {len(imgs)}")
+            for im in imgs:
+                width, height = im.size
+                out.append(cell_targets(regions, width, height, self._region_side, self._region_word_ids))
+        return out
+
+    def _region_word_ids(self, text: str) -> list[int]:
+        # words as they appear inside a sentence ("a small red star"), where questions name them too
+        return self.tokenizer(" " + text.strip(), add_special_tokens=False)["input_ids"]
 
     def training_loss(self, batch: dict, objective: str) -> dict:
         if objective == "qformer":
@@ -190,15 +216,30 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
         if objective not in ("caption", "instruct"):
             raise ConfigError(f"VisionLanguageModel trains with objective caption, instruct or qformer, not "
                               f"{objective!r}")
-        logits = self.forward_logits(batch["input_ids"], batch["attention_mask"], batch.get("pixel_values"),
-                                     batch.get("image_counts"), batch.get("image_keys"), batch.get("image_layouts"))
+        region = None
+        if self.region_words > 0 and batch.get("pixel_values") is not None:
+            img = self.image_embeddings(batch["pixel_values"], batch.get("image_keys"))
+            region, _ = region_words_loss(img, self.lm.get_input_embeddings().weight, batch["region_targets"])
+            embeds = self.merge_embeddings(batch["input_ids"], img)
+            position_ids = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+            logits = self.lm(inputs_embeds=embeds, attention_mask=batch["attention_mask"], position_ids=position_ids,
+                             use_cache=False).logits
+        else:
+            logits = self.forward_logits(batch["input_ids"], batch["attention_mask"], batch.get("pixel_values"),
+                                         batch.get("image_counts"), batch.get("image_keys"),
+                                         batch.get("image_layouts"))
         labels = batch["labels"]
         # next-token prediction (the shift is inside lm_loss); only answer/caption tokens carry labels
         loss = lm_loss(logits, labels, ignore_index=IGNORE_INDEX)
         tokens = (labels[:, 1:] != IGNORE_INDEX).sum().float()
         # loss_weight: the trainer weighs micro-batches by answer tokens, so accumulation and DDP give the exact
         # token-mean gradient of the whole global batch
-        return {"loss": loss, "answer_tokens": tokens, "loss_weight": tokens}
+        out = {"loss": loss, "answer_tokens": tokens, "loss_weight": tokens}
+        if region is not None:
+            out["lm_loss"] = loss.detach()
+            out["region_words_loss"] = region.detach()
+            out["loss"] = loss + self.region_words * region
+        return out
 
     # -- vision -> LM ------------------------------------------------------------------------------------------
     def encode_images(self, pixel_values: torch.Tensor, keys: list[str] | None = None) -> torch.Tensor:
