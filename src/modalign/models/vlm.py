@@ -89,12 +89,12 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
 
     # -- construction ------------------------------------------------------------------------------------------
     @classmethod
-    def from_config(cls, cfg: ModelConfig, text_corpus=None) -> "VisionLanguageModel":
+    def from_config(cls, cfg: ModelConfig, text_corpus=None) -> VisionLanguageModel:
         lm, tok = build_lm(cfg.lm.name, cfg.lm.params(), text_corpus)
         return cls._assemble(cfg, lm, tok)
 
     @classmethod
-    def _assemble(cls, cfg: ModelConfig, lm, tok) -> "VisionLanguageModel":
+    def _assemble(cls, cfg: ModelConfig, lm, tok) -> VisionLanguageModel:
         if cfg.kind != "vlm":
             raise ConfigError(f"VisionLanguageModel needs model.kind: vlm, got {cfg.kind!r}")
         vparams = cfg.vision.params()
@@ -109,7 +109,7 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
         return cls(cfg, vision, connector, lm, tok, anyres=anyres, num_vision_tokens=tokens)
 
     @classmethod
-    def load(cls, directory: str | Path) -> "VisionLanguageModel":
+    def load(cls, directory: str | Path) -> VisionLanguageModel:
         directory = Path(directory)
         meta = json.loads((directory / "config.json").read_text())
         cfg = ModelConfig.model_validate(meta["model"])
