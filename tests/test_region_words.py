@@ -67,3 +67,16 @@ def test_region_words_needs_a_square_grid_of_prefix_tokens():
     with pytest.raises(ConfigError, match="prefix connector"):
         VisionLanguageModel.from_config(tiny_cfg("xattn").model_copy(update={"region_words": 1.0}),
                                         text_corpus=CORPUS)
+
+
+def test_shapes_regions_name_every_object_in_drawing_order():
+    from modalign.data.shapes import ShapesWorld
+
+    world = ShapesWorld(task="instruct", n=3, seed=2)
+    item, scene = world[0], world.scene(0)
+    assert [r["box"] for r in item["regions"]] == [list(o["box"]) for o in scene["objects"]]
+    for r, o in zip(item["regions"], scene["objects"]):
+        assert r["text"] == f"{o['size']} {o['color']} {o['shape']} {o['position']}"
+    with_bg = ShapesWorld(task="caption", n=3, seed=2, region_background=True)[0]["regions"]
+    assert with_bg[0] == {"box": [0, 0, 64, 64], "text": "plain grey background"}
+    assert with_bg[1:] == ShapesWorld(task="caption", n=3, seed=2)[0]["regions"]

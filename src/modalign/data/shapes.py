@@ -12,7 +12,7 @@ from torch.utils.data import Dataset
 
 from .grounding import grounding_item
 from .language import caption as make_caption
-from .language import detailed_caption, short_caption
+from .language import BACKGROUND_WORDS, detailed_caption, short_caption
 from .pope import SAMPLERS, PopeStats, pope_questions
 from .probes import probe, winoground_pair
 from .render import render
@@ -35,7 +35,8 @@ class ShapesWorld(Dataset):
                  max_overlap: float = 0.1, background: str = "plain", caption: str = "short",
                  synonym_p: float = 0.2, pope_samplers=SAMPLERS, max_turns: int = 4, heldout_pairs=None,
                  short_p: float = 0.5, describe_p: float = 1.0, describe_at: str = "random",
-                 shape_first_p: float = 0.0, near_miss_p: float = 0.0, image_last_p: float = 0.0):
+                 shape_first_p: float = 0.0, near_miss_p: float = 0.0, image_last_p: float = 0.0,
+                 region_background: bool = False):
         if task not in TASKS:
             raise ValueError(f"unknown shapes task {task!r}; choose one of {', '.join(TASKS)}")
         if n < 1:
@@ -64,6 +65,7 @@ class ShapesWorld(Dataset):
         self.task, self.n, self.split, self.seed = task, n, split, seed
         self.short_p, self.describe_p, self.describe_at = short_p, describe_p, describe_at
         self.shape_first_p, self.near_miss_p, self.image_last_p = shape_first_p, near_miss_p, image_last_p
+        self.region_background = region_background
         self.image_size, self.max_overlap, self.background = image_size, max_overlap, background
         self.min_objects, self.max_objects = min_objects, max_objects
         self.caption_style, self.synonym_p, self.max_turns = caption, synonym_p, max_turns
@@ -150,9 +152,9 @@ class ShapesWorld(Dataset):
         scene, rng = self.scene(i), self._rng(i)
         if self.task == "caption":
             return {**base, "text": make_caption(scene, rng, self.caption_style, self.synonym_p),
-                    "meta": {"scene": scene, "split": self.split}, "regions": regions(scene)}
+                    "meta": {"scene": scene, "split": self.split}, "regions": regions(scene, self.image_size, self.region_background)}
         if self.task == "instruct":
-            return {**base, "regions": regions(scene), "conversations": conversation(scene, rng, self.max_turns, self.short_p,
+            return {**base, "regions": regions(scene, self.image_size, self.region_background), "conversations": conversation(scene, rng, self.max_turns, self.short_p,
                                                                    self.rule.allowed, self.describe_p,
                                                                    self.describe_at, self.shape_first_p,
                                                                    self.near_miss_p, self.image_last_p)}
@@ -196,11 +198,16 @@ class ShapesWorld(Dataset):
                 yield from rec["phrases"]
 
 
-def regions(scene: dict) -> list[dict]:
+def regions(scene: dict, image_size: int, background: bool = False) -> list[dict]:
     """Region annotations of a scene (box + the words naming the object there), in drawing order, for the
-    region-word alignment loss (models/region_words.py)."""
-    return [{"box": list(o["box"]), "text": f"{o['size']} {o['color']} {o['shape']} {o['position']}"}
+    region-word alignment loss (models/region_words.py). `background`: a first region over the whole image names
+    the background ("plain grey background"), so the cells no object covers learn words of their own too."""
+    objs = [{"box": list(o["box"]), "text": f"{o['size']} {o['color']} {o['shape']} {o['position']}"}
             for o in scene["objects"]]
+    if not background:
+        return objs
+    bg = BACKGROUND_WORDS.get(scene.get("background", "plain"), "grey")
+    return [{"box": [0, 0, image_size, image_size], "text": f"{bg} background"}, *objs]
 
 
 def shapes_dataset(**params) -> ShapesWorld:
