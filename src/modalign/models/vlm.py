@@ -55,6 +55,13 @@ def probe_vision_tokens(vision: nn.Module) -> int:
         vision.train(was_training)
 
 
+def _sample_images(sample: dict) -> list:
+    """A sample's images in text order: `images` (several) or `image` (one) or none."""
+    if "images" in sample:
+        return list(sample["images"])
+    return [sample["image"]] if sample.get("image") is not None else []
+
+
 class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
     def __init__(self, cfg: ModelConfig, vision: nn.Module, connector: nn.Module, lm: nn.Module, tokenizer,
                  anyres: dict | None = None, num_vision_tokens: int | None = None):
@@ -161,7 +168,7 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
     def collate(self, samples: list[dict]) -> dict:
         rows, images, keys, counts = [], [], [], []
         for s in samples:
-            imgs = list(s["images"]) if "images" in s else ([s["image"]] if s.get("image") is not None else [])
+            imgs = _sample_images(s)
             if "conversations" in s:
                 text, spans = self.prompts.instruct_example(s["conversations"], len(imgs))
             elif "text" in s:
@@ -197,7 +204,7 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
         """Per image (text order): (cell, word ids) of the cells under the sample's `regions` (none: no cells)."""
         out = []
         for s in samples:
-            imgs = list(s["images"]) if "images" in s else ([s["image"]] if s.get("image") is not None else [])
+            imgs = _sample_images(s)
             regions = s.get("regions") or []
             if regions and len(imgs) != 1:
                 raise ValueError(f"sample {s.get('id')!r}: `regions` annotate one image, the sample has {len(imgs)}")
