@@ -152,12 +152,13 @@ class ShapesWorld(Dataset):
         scene, rng = self.scene(i), self._rng(i)
         if self.task == "caption":
             return {**base, "text": make_caption(scene, rng, self.caption_style, self.synonym_p),
-                    "meta": {"scene": scene, "split": self.split}, "regions": regions(scene, self.image_size, self.region_background)}
+                    "meta": {"scene": scene, "split": self.split},
+                    "regions": regions(scene, self.image_size, self.region_background)}
         if self.task == "instruct":
-            return {**base, "regions": regions(scene, self.image_size, self.region_background), "conversations": conversation(scene, rng, self.max_turns, self.short_p,
-                                                                   self.rule.allowed, self.describe_p,
-                                                                   self.describe_at, self.shape_first_p,
-                                                                   self.near_miss_p, self.image_last_p)}
+            return {**base, "regions": regions(scene, self.image_size, self.region_background),
+                    "conversations": conversation(scene, rng, self.max_turns, self.short_p, self.rule.allowed,
+                                                  self.describe_p, self.describe_at, self.shape_first_p,
+                                                  self.near_miss_p, self.image_last_p)}
         if self.task == "grounding":
             return {**base, **grounding_item(scene, rng)}
         # chair: canonical shape names present, plus the colour+shape phrases

@@ -227,10 +227,8 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
         if self.region_words > 0 and batch.get("pixel_values") is not None:
             img = self.image_embeddings(batch["pixel_values"], batch.get("image_keys"))
             region, _ = region_words_loss(img, self.lm.get_input_embeddings().weight, batch["region_targets"])
-            embeds = self.merge_embeddings(batch["input_ids"], img)
-            position_ids = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)
-            logits = self.lm(inputs_embeds=embeds, attention_mask=batch["attention_mask"], position_ids=position_ids,
-                             use_cache=False).logits
+            # the connector's tokens feed both losses: computed once
+            logits = self._lm_logits(self.merge_embeddings(batch["input_ids"], img), batch["attention_mask"])
         else:
             logits = self.forward_logits(batch["input_ids"], batch["attention_mask"], batch.get("pixel_values"),
                                          batch.get("image_counts"), batch.get("image_keys"),
@@ -301,13 +299,16 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
     def forward_logits(self, input_ids, attention_mask, pixel_values=None, counts=None, keys=None, layouts=None):
         """Full-sequence logits [B, T, V] (training, scoring, the reference for cached decoding)."""
         embeds = self.prepare_inputs(input_ids, pixel_values, counts, keys, layouts)
-        position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)  # correct for left and right padding alike
         try:
-            return self.lm(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids,
-                           use_cache=False).logits
+            return self._lm_logits(embeds, attention_mask)
         finally:
             if self.fusion == "xattn":
                 self.connector.clear_media()
+
+    def _lm_logits(self, embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)  # correct for left and right padding alike
+        return self.lm(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids,
+                       use_cache=False).logits
 
     # -- AnyRes tiling (LLaVA-1.6) -----------------------------------------------------------------------------
     def _setup_anyres(self, params: dict) -> None:
