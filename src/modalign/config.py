@@ -119,6 +119,8 @@ class RecipeConfig(BaseModel):
     description: str = ""
     seed: int = 0
     model: ModelConfig
+    # a saved model directory (e.g. runs/x/final) whose weights and tokenizer the first stage starts from
+    init_from: str | None = None
     stages: list[StageConfig] = Field(min_length=1)
     eval: list[EvalConfig] = []
 

@@ -24,6 +24,7 @@ from ..modalities.cache import FeatureCache
 from ..registry import ConfigError
 from . import checkpoint as ckpt
 from .distributed import DistInfo, barrier, has_unused_trainable, init_distributed, shutdown, wrap
+from .init_from import check_init_from, load_init
 from .freeze import apply_freeze_plan, prepare_stage, set_train_modes
 from .logs import RunLogger
 from .optim import build_optimizer, lr_at
@@ -44,6 +45,7 @@ def _seed_all(*parts: int) -> None:
 def _comparable(recipe: RecipeConfig) -> dict:
     # What must not change across a resume; eval settings and descriptions may.
     return {"seed": recipe.seed, "model": recipe.model.model_dump(mode="json"),
+            **({"init_from": recipe.init_from} if recipe.init_from else {}),
             "stages": [s.model_dump(mode="json") for s in recipe.stages]}
 
 
@@ -98,6 +100,7 @@ def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_bu
     dsets = [build_stage_dataset(stage, registry) for stage in recipe.stages]
     for stage, ds in zip(recipe.stages, dsets):
         check_stage(stage, info.world_size, len(ds))
+    init_dir = check_init_from(recipe)
     latest = ckpt.latest_checkpoint(out_dir)
     if latest is not None and not resume:
         raise ConfigError(f"{out_dir} already holds checkpoints of a run: pass resume (--resume) to continue it, "
@@ -113,9 +116,12 @@ def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_bu
 
     # ---- the model, and where the run (re)starts ----
     _seed_all(recipe.seed)
-    if model_builder is None:
-        from ..models import build_model as model_builder
-    model = model_builder(recipe.model, text_corpus=text_corpus(recipe, dsets))
+    if init_dir is not None:
+        model = load_init(init_dir)
+    else:
+        if model_builder is None:
+            from ..models import build_model as model_builder
+        model = model_builder(recipe.model, text_corpus=text_corpus(recipe, dsets))
     start_stage, start_step, global_step = 0, 0, 0
     if state is not None:
         start_stage, start_step, global_step = state["stage_index"], state["stage_step"], state["global_step"]
