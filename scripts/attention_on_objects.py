@@ -18,6 +18,7 @@ import sys
 import numpy as np
 import torch
 
+from modalign.connectors.grid import square_side
 from modalign.data.vqa import SHORT_ANSWER
 
 ASKED_BY = {"color": ("shape",), "shape": ("color",), "position": ("color", "shape")}
@@ -45,8 +46,8 @@ def attention_shares(model, world, rows: list[dict], qtype: str, prompt: str) ->
     from modalign.explain.vlm_attribution import eager_attention
 
     per_image = model.prompts.tokens_per_image
-    grid = round(per_image ** 0.5)
-    if model.fusion != "prefix" or grid * grid != per_image:
+    grid = square_side(per_image)
+    if model.fusion != "prefix" or grid is None:
         raise SystemExit("attention_on_objects needs a prefix connector with a square grid of image tokens "
                          f"(got fusion {model.fusion!r} with {per_image} tokens per image)")
     image, on_obj, uniform = [], [], []

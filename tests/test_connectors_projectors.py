@@ -102,3 +102,10 @@ def test_input_norm_and_sincos_start(name):
     assert conn.pos.table.grad.abs().sum() > 0
     with pytest.raises(ConfigError, match="positions_init"):
         CONNECTORS[name](in_dim=8, out_dim=10, positions=16, positions_init="random")
+
+
+def test_square_side_names_the_grid_or_none():
+    from modalign.connectors.grid import square_side
+
+    assert [square_side(n) for n in (1, 4, 64, 576)] == [1, 2, 8, 24]
+    assert [square_side(n) for n in (0, -4, 2, 63, 65)] == [None] * 5

@@ -7,11 +7,10 @@ s x s neighbourhood, ordered (row-in-block, column-in-block, channel) like trans
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
+from modalign.connectors.grid import square_side
 from modalign.connectors.projectors import MLPProjector, TokenPositions, check_features
 from modalign.registry import ConfigError
 
@@ -19,8 +18,8 @@ from modalign.registry import ConfigError
 def pixel_shuffle(features: torch.Tensor, scale: int) -> torch.Tensor:
     """[B, h*w, D] -> [B, (h/s)*(w/s), s*s*D] for a square grid whose side is a multiple of `scale`."""
     b, n, d = features.shape
-    side = math.isqrt(n)
-    if side * side != n or side % scale != 0:
+    side = square_side(n)
+    if side is None or side % scale != 0:
         raise ValueError(
             f"pixel-shuffle needs a square grid of tokens whose side is a multiple of scale={scale}; got N={n}. "
             f"If the encoder prepends a CLS token, set skip_tokens=1; otherwise change scale or the image size"
@@ -60,8 +59,8 @@ class PixelShuffleConnector(nn.Module):
 
     def num_tokens(self, n_in: int) -> int:
         n = n_in - self.skip_tokens
-        side = math.isqrt(max(n, 0))
-        if n <= 0 or side * side != n or side % self.scale != 0:
+        side = square_side(n)
+        if side is None or side % self.scale != 0:
             raise ValueError(
                 f"pixel-shuffle (scale={self.scale}, skip_tokens={self.skip_tokens}) cannot take {n_in} tokens: "
                 f"after skipping, the count must be a square whose side is a multiple of the scale"

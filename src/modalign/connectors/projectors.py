@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from modalign.connectors.grid import square_side
 from modalign.registry import ConfigError
 
 # Activations by the names transformers' ACT2FN uses; "gelu" is the exact (erf) GELU that LLaVA-1.5 trains with.
@@ -48,8 +49,8 @@ POSITION_INITS = ("zeros", "sincos")
 
 def sincos_2d(n: int, dim: int) -> torch.Tensor:
     """[n, dim] fixed 2-D sine-cosine positions of a square grid (MAE / ViT style): half the channels for rows."""
-    side = round(n ** 0.5)
-    if side * side != n or dim % 4:
+    side = square_side(n)
+    if side is None or dim % 4:
         raise ConfigError(f"sincos positions need a square grid and a width divisible by 4; got {n} tokens of {dim}")
     omega = 1.0 / 10000 ** (torch.arange(dim // 4, dtype=torch.float64) / (dim // 4))
     rows, cols = torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")

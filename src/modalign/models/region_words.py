@@ -15,13 +15,14 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from modalign.connectors.grid import square_side
 from modalign.registry import ConfigError
 
 
 def check_grid(tokens_per_image: int) -> int:
     """Side of the square token grid, or a ConfigError naming what to change."""
-    side = round(tokens_per_image ** 0.5)
-    if side * side != tokens_per_image:
+    side = square_side(tokens_per_image)
+    if side is None:
         raise ConfigError(f"region_words needs a square grid of image tokens; this connector gives "
                           f"{tokens_per_image} per image (use linear, mlp or pixel-shuffle, or set region_words: 0)")
     return side

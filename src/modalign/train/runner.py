@@ -13,8 +13,8 @@ import json
 import random
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -24,8 +24,8 @@ from ..modalities.cache import FeatureCache
 from ..registry import ConfigError
 from . import checkpoint as ckpt
 from .distributed import DistInfo, barrier, has_unused_trainable, init_distributed, shutdown, wrap
-from .init_from import check_init_from, load_init
 from .freeze import apply_freeze_plan, prepare_stage, set_train_modes
+from .init_from import check_init_from, load_init
 from .logs import RunLogger
 from .optim import build_optimizer, lr_at
 from .sampler import ResumableSampler, shard
