@@ -77,3 +77,12 @@ def test_tiny_llava_shapes_trains_and_evaluates_through_the_cli(tmp_path):
     assert "random_f1" in results["pope"]["metrics"]
     assert (out / "final" / "model.safetensors").exists()
     assert (out / "eval" / "report.html").exists()
+
+
+def test_the_continuation_recipe_fits_the_run_it_continues():
+    # init_from refuses a model config that differs from the saved one: the two recipes must stay in step
+    long, more = (load_recipe(RECIPES / f"{n}.yaml") for n in ("llava-shapes-long", "llava-shapes-more"))
+    assert more.init_from == "runs/llava-shapes-long/final"
+    assert more.model == long.model
+    assert [e.model_dump() for e in more.eval] == [e.model_dump() for e in long.eval]
+    assert more.stages[0].data == long.stages[-1].data and more.stages[0].train == ["connector", "lm"]

@@ -1,0 +1,71 @@
+"""Are a VLM's wrong attribute answers binding errors? Colour and shape questions on the shapes world, by kind of error.
+
+`What color is the star?` answered with a colour that belongs to *another object in the scene* is a binding error
+(the model read an object, the wrong one); a colour that no object has is a perception error. The same for
+`What shape is the red object?`. Prints, per question type, how many answers are right, wrong with another object's
+attribute, and wrong with an attribute absent from the scene.
+
+    OMP_NUM_THREADS=1 python scripts/vqa_binding_errors.py runs/llava-shapes-long/final --split heldout --scenes 150
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+
+import torch
+
+from modalign.data.vqa import SHORT_ANSWER
+from modalign.eval.metrics.vqa import normalize_answer
+
+ATTRIBUTE = {"color": "color", "shape": "shape"}  # question type -> the object attribute it asks for
+
+
+def classify(prediction: str, truth: str, objects: list[dict], qtype: str) -> str:
+    """"right", "binding" (another object's attribute) or "absent" (no object in the scene has it)."""
+    pred = normalize_answer(prediction)
+    if pred == normalize_answer(truth):
+        return "right"
+    return "binding" if any(pred == o[ATTRIBUTE[qtype]] for o in objects) else "absent"
+
+
+def tally(model, world, qtypes, batch_size: int = 16) -> dict[str, Counter]:
+    rows = []
+    for i in range(len(world)):
+        rec = world.record(i)
+        if rec["qtype"] in qtypes:
+            rows.append((i, rec, world.scene(rec["scene_index"])["objects"]))
+    out = {q: Counter() for q in qtypes}
+    with torch.no_grad():
+        for lo in range(0, len(rows), batch_size):
+            chunk = rows[lo: lo + batch_size]
+            images = [world[i]["image"] for i, _, _ in chunk]
+            preds = model.generate(images, [f"{rec['question']} {SHORT_ANSWER}" for _, rec, _ in chunk],
+                                   max_new_tokens=8)
+            for (_, rec, objects), pred in zip(chunk, preds):
+                out[rec["qtype"]][classify(pred, rec["answer"], objects, rec["qtype"])] += 1
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("checkpoint")
+    ap.add_argument("--split", default="heldout")
+    ap.add_argument("--scenes", type=int, default=150)
+    ap.add_argument("--qtypes", default="color,shape")
+    args = ap.parse_args(argv)
+    from modalign.data.shapes import ShapesWorld
+    from modalign.models import load_model
+
+    torch.set_num_threads(1)
+    model = load_model(args.checkpoint).eval()
+    world = ShapesWorld(task="vqa", n=args.scenes, split=args.split)
+    for qtype, c in tally(model, world, args.qtypes.split(",")).items():
+        n = sum(c.values())
+        print(f"{qtype}: {n} questions, right {c['right']}, wrong with another object's {qtype} {c['binding']}, "
+              f"wrong with one no object has {c['absent']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,46 @@
+"""scripts/vqa_binding_errors.py: answers classified by hand, and a tally that covers every question."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from modalign.data.shapes import ShapesWorld
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("vqa_binding_errors", ROOT / "scripts" / "vqa_binding_errors.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_classify_by_hand():
+    s = _script()
+    objs = [{"color": "red", "shape": "star"}, {"color": "blue", "shape": "circle"}]
+    assert s.classify("Red.", "red", objs, "color") == "right"
+    assert s.classify("blue", "red", objs, "color") == "binding"
+    assert s.classify("green", "red", objs, "color") == "absent"
+    assert s.classify("circle", "star", objs, "shape") == "binding"
+    assert s.classify("cross", "star", objs, "shape") == "absent"
+
+
+class _Echo:
+    """Answers every question with the colour word `blue`: right, binding or absent depending on the scene."""
+
+    def generate(self, images, prompts, max_new_tokens=8):
+        return ["blue"] * len(prompts)
+
+
+def test_tally_counts_every_question_once():
+    s = _script()
+    world = ShapesWorld(task="vqa", n=12, split="test")
+    asked = [world.record(i) for i in range(len(world))]
+    out = s.tally(_Echo(), world, ["color"])
+    color = [r for r in asked if r["qtype"] == "color"]
+    assert sum(out["color"].values()) == len(color) > 0
+    assert out["color"]["right"] == sum(r["answer"] == "blue" for r in color)
+    has_blue = [any(o["color"] == "blue" for o in world.scene(r["scene_index"])["objects"]) for r in color]
+    assert out["color"]["binding"] == sum(h and r["answer"] != "blue" for h, r in zip(has_blue, color))
