@@ -88,3 +88,11 @@ def test_the_continuation_recipe_fits_the_run_it_continues():
     same_scenes = {k: v for k, v in more.stages[0].data.params().items() if k != "max_turns"}
     assert same_scenes == {k: v for k, v in long.stages[-1].data.params().items() if k != "max_turns"}
     assert more.stages[0].train == ["connector", "lm"]
+
+
+def test_the_second_continuation_fits_the_first():
+    more, more2 = (load_recipe(RECIPES / f"{n}.yaml") for n in ("llava-shapes-more", "llava-shapes-more2"))
+    assert more2.init_from == "runs/llava-shapes-more/final"
+    assert more2.model == more.model
+    assert [e.model_dump() for e in more2.eval] == [e.model_dump() for e in more.eval]
+    assert more2.stages[0].data == more.stages[0].data
