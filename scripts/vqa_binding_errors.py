@@ -15,10 +15,11 @@ from collections import Counter
 
 import torch
 
+from modalign.data.render import render
 from modalign.data.vqa import SHORT_ANSWER
 from modalign.eval.metrics.vqa import normalize_answer
 
-ATTRIBUTE = {"color": "color", "shape": "shape"}  # question type -> the object attribute it asks for
+ATTRIBUTES = ("color", "shape")  # question types named for the object attribute they ask for
 
 
 def classify(prediction: str, truth: str, objects: list[dict], qtype: str) -> str:
@@ -26,24 +27,26 @@ def classify(prediction: str, truth: str, objects: list[dict], qtype: str) -> st
     pred = normalize_answer(prediction)
     if pred == normalize_answer(truth):
         return "right"
-    return "binding" if any(pred == o[ATTRIBUTE[qtype]] for o in objects) else "absent"
+    return "binding" if any(pred == o[qtype] for o in objects) else "absent"
 
 
 def tally(model, world, qtypes, batch_size: int = 16) -> dict[str, Counter]:
+    unknown = [q for q in qtypes if q not in ATTRIBUTES]
+    if unknown:
+        raise ValueError(f"question types {unknown} do not ask for an attribute; choose from {list(ATTRIBUTES)}")
     rows = []
     for i in range(len(world)):
-        rec = world.record(i)
+        rec = world.record(i)  # no pixels yet: images are rendered a chunk at a time
         if rec["qtype"] in qtypes:
-            rows.append((i, rec, world.scene(rec["scene_index"])["objects"]))
+            rows.append((rec, world.scene(rec["scene_index"])))
     out = {q: Counter() for q in qtypes}
     with torch.no_grad():
         for lo in range(0, len(rows), batch_size):
             chunk = rows[lo: lo + batch_size]
-            images = [world[i]["image"] for i, _, _ in chunk]
-            preds = model.generate(images, [f"{rec['question']} {SHORT_ANSWER}" for _, rec, _ in chunk],
-                                   max_new_tokens=8)
-            for (_, rec, objects), pred in zip(chunk, preds):
-                out[rec["qtype"]][classify(pred, rec["answer"], objects, rec["qtype"])] += 1
+            preds = model.generate([render(scene) for _, scene in chunk],
+                                   [f"{rec['question']} {SHORT_ANSWER}" for rec, _ in chunk], max_new_tokens=8)
+            for (rec, scene), pred in zip(chunk, preds):
+                out[rec["qtype"]][classify(pred, rec["answer"], scene["objects"], rec["qtype"])] += 1
     return out
 
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import torch
 
@@ -12,14 +9,11 @@ from modalign.config import ModelConfig
 from modalign.data.shapes import ShapesWorld
 from modalign.models.vlm import VisionLanguageModel
 
-ROOT = Path(__file__).resolve().parents[1]
+from script_loader import load_script
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("attention_on_objects", ROOT / "scripts" / "attention_on_objects.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("attention_on_objects")
 
 
 def test_object_cells_by_hand():

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+
+from script_loader import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [
@@ -20,10 +21,7 @@ TINY = [
 
 
 def _study():
-    spec = importlib.util.spec_from_file_location("connector_study", ROOT / "scripts" / "connector_study.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("connector_study")
 
 
 @pytest.mark.slow

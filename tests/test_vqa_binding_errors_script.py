@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
+import pytest
 
 from modalign.data.shapes import ShapesWorld
 
-ROOT = Path(__file__).resolve().parents[1]
+from script_loader import load_script
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("vqa_binding_errors", ROOT / "scripts" / "vqa_binding_errors.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("vqa_binding_errors")
 
 
 def test_classify_by_hand():
@@ -44,3 +40,5 @@ def test_tally_counts_every_question_once():
     assert out["color"]["right"] == sum(r["answer"] == "blue" for r in color)
     has_blue = [any(o["color"] == "blue" for o in world.scene(r["scene_index"])["objects"]) for r in color]
     assert out["color"]["binding"] == sum(h and r["answer"] != "blue" for h, r in zip(has_blue, color))
+    with pytest.raises(ValueError, match="position"):
+        s.tally(_Echo(), world, ["color", "position"])

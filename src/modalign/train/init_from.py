@@ -32,11 +32,3 @@ def check_init_from(recipe: RecipeConfig) -> Path | None:
         raise ConfigError(f"init_from: the model saved in {directory} differs from this recipe's `model:` in "
                           f"{diff}; copy the saved model's settings (its config.json) into `model:`")
     return directory
-
-
-def load_init(directory: Path):
-    from ..models import load_model
-
-    model = load_model(directory)
-    model.train()
-    return model

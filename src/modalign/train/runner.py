@@ -25,7 +25,7 @@ from ..registry import ConfigError
 from . import checkpoint as ckpt
 from .distributed import DistInfo, barrier, has_unused_trainable, init_distributed, shutdown, wrap
 from .freeze import apply_freeze_plan, prepare_stage, set_train_modes
-from .init_from import check_init_from, load_init
+from .init_from import check_init_from
 from .logs import RunLogger
 from .optim import build_optimizer, lr_at
 from .sampler import ResumableSampler, shard
@@ -117,7 +117,9 @@ def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_bu
     # ---- the model, and where the run (re)starts ----
     _seed_all(recipe.seed)
     if init_dir is not None:
-        model = load_init(init_dir)
+        from ..models import load_model
+
+        model = load_model(init_dir).train()  # saved in eval mode; a built model starts in train mode
     else:
         if model_builder is None:
             from ..models import build_model as model_builder
