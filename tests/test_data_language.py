@@ -1,6 +1,7 @@
 """Language derived from shapes scenes is true of them: captions, VQA answers, probes, Winoground, grounding."""
 
 import re
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -308,3 +309,43 @@ def test_image_last_puts_the_image_after_the_first_request_only():
         assert sum(t["value"].count("<image>") for t in b) == 1
     with pytest.raises(ValueError, match="image_last_p"):
         ShapesWorld(task="instruct", n=3, image_last_p=-0.1)
+
+
+def test_questions_per_type_asks_again_about_other_objects():
+    """questions_per_type: up to k questions of a type per scene, each about another object; 1 keeps the data."""
+    k = {"position": 3, "relation": 2, "color": 2}
+    world = ShapesWorld(task="instruct", n=80, seed=4, max_turns=30, describe_p=0.0, questions_per_type=k)
+    many = 0
+    for i in range(len(world)):
+        scene = world.scene(i)
+        objs = scene["objects"]
+        phrases = Counter((o["color"], o["shape"]) for o in objs)
+        lone_shapes = [s for s, n in Counter(o["shape"] for o in objs).items() if n == 1]
+        turns = world[i]["conversations"]
+        asked = {"position": [], "relation": 0, "color": []}
+        for q, a in zip(turns[::2], turns[1::2]):
+            text = q["value"].removeprefix("<image>\n").removesuffix(" Answer with a single word or phrase.")
+            if m := re.fullmatch(r"Where is the (\w+) (\w+)\?", text):
+                (o,) = [o for o in objs if (o["color"], o["shape"]) == m.groups()]
+                assert o["position"] in a["value"]
+                asked["position"].append(m.groups())
+            elif re.fullmatch(r"Is the \w+ \w+ (left of|right of|above|below) the \w+ \w+\?", text):
+                asked["relation"] += 1
+            elif m := re.fullmatch(r"What color is the (\w+)\?", text):
+                asked["color"].append(m.group(1))
+        unique = [p for p, n in phrases.items() if n == 1]
+        assert len(asked["position"]) == len(set(asked["position"])) == min(3, len(unique))
+        assert len(asked["color"]) == len(set(asked["color"])) == min(2, len(lone_shapes))
+        uset = {j for j, o in enumerate(objs) if phrases[(o["color"], o["shape"])] == 1}
+        rels = [t for t in scene["relations"] if t[0] in uset and t[2] in uset]
+        assert asked["relation"] == min(2, len(rels))
+        many += len(asked["position"]) > 1
+    assert many > 20
+    plain = ShapesWorld(task="instruct", n=20, seed=4, max_turns=8)
+    ones = ShapesWorld(task="instruct", n=20, seed=4, max_turns=8,
+                       questions_per_type={"position": 1, "relation": 1, "color": 1, "shape": 1})
+    assert all(plain[i] == ones[i] for i in range(20))
+    for bad, match in [({"count": 2}, "cannot be repeated"), ({"position": 0}, "integer >= 1"),
+                       ({"relation": "2"}, "integer >= 1")]:
+        with pytest.raises(ValueError, match=match):
+            ShapesWorld(task="instruct", n=3, questions_per_type=bad)

@@ -18,7 +18,7 @@ from .probes import probe, winoground_pair
 from .render import render
 from .scenes import layout_scene, present_objects
 from .splits import SPLIT_CODE, SplitRule, cooccurrence
-from .vqa import check_describe_at, conversation, vqa_items
+from .vqa import check_describe_at, check_per_type, conversation, vqa_items
 
 TASKS = ("caption", "instruct", "vqa", "pope", "probes", "winoground", "grounding", "chair")
 _TASK_CODE = {t: k + 1 for k, t in enumerate(TASKS)}  # 0 is the scene stream itself
@@ -36,7 +36,7 @@ class ShapesWorld(Dataset):
                  synonym_p: float = 0.2, pope_samplers=SAMPLERS, max_turns: int = 4, heldout_pairs=None,
                  short_p: float = 0.5, describe_p: float = 1.0, describe_at: str = "random",
                  shape_first_p: float = 0.0, near_miss_p: float = 0.0, image_last_p: float = 0.0,
-                 region_background: bool = False):
+                 region_background: bool = False, questions_per_type=None):
         if task not in TASKS:
             raise ValueError(f"unknown shapes task {task!r}; choose one of {', '.join(TASKS)}")
         if n < 1:
@@ -66,6 +66,7 @@ class ShapesWorld(Dataset):
         self.short_p, self.describe_p, self.describe_at = short_p, describe_p, describe_at
         self.shape_first_p, self.near_miss_p, self.image_last_p = shape_first_p, near_miss_p, image_last_p
         self.region_background = region_background
+        self.questions_per_type = check_per_type(questions_per_type)
         self.image_size, self.max_overlap, self.background = image_size, max_overlap, background
         self.min_objects, self.max_objects = min_objects, max_objects
         self.caption_style, self.synonym_p, self.max_turns = caption, synonym_p, max_turns
@@ -158,7 +159,7 @@ class ShapesWorld(Dataset):
             return {**base, "regions": regions(scene, self.image_size, self.region_background),
                     "conversations": conversation(scene, rng, self.max_turns, self.short_p, self.rule.allowed,
                                                   self.describe_p, self.describe_at, self.shape_first_p,
-                                                  self.near_miss_p, self.image_last_p)}
+                                                  self.near_miss_p, self.image_last_p, self.questions_per_type)}
         if self.task == "grounding":
             return {**base, **grounding_item(scene, rng)}
         # chair: canonical shape names present, plus the colour+shape phrases

@@ -26,8 +26,34 @@ def _unique_phrases(objs: list[dict]) -> list[int]:
     return [k for k, o in enumerate(objs) if counts[(o["color"], o["shape"])] == 1]
 
 
-def vqa_items(scene: dict, rng, mentionable=None, near_miss_p: float = 0.0) -> list[dict]:
+# Question types that can be asked again about another object (or pair) of the same scene.
+REPEATABLE = ("color", "shape", "position", "relation")
+
+
+def check_per_type(per_type) -> dict:
+    """{qtype: how many questions of that type a scene may give (default 1)}, validated."""
+    per_type = dict(per_type or {})
+    for qtype, k in per_type.items():
+        if qtype not in REPEATABLE:
+            raise ValueError(f"questions_per_type: {qtype!r} cannot be repeated; repeatable types are "
+                             f"{', '.join(REPEATABLE)}")
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            raise ValueError(f"questions_per_type.{qtype} is a number of questions, an integer >= 1; got {k!r}")
+    return per_type
+
+
+def _picks(rng, items, k: int) -> list:
+    """k distinct items (as many as there are); k = 1 draws exactly as _pick does, so default data stays the same."""
+    if k == 1:
+        return [_pick(rng, items)]
+    return [items[int(j)] for j in rng.permutation(len(items))[:k]]
+
+
+def vqa_items(scene: dict, rng, mentionable=None, near_miss_p: float = 0.0, per_type=None) -> list[dict]:
     """One question per type that the scene supports: [{"question", "answer", "qtype"}, ...].
+
+    `per_type` ({qtype: k}, REPEATABLE types only) asks up to k questions of a type, each about a different object
+    (or pair): more of the training signal on the lookups a model finds hardest. Types not named give one.
 
     `mentionable`: the (colour, shape) pairs an existence question may ask about when the answer is "no" (default:
     all 64). A split passes the pairs it allows, so the training split never names a held-out composition: asked
@@ -66,32 +92,35 @@ def vqa_items(scene: dict, rng, mentionable=None, near_miss_p: float = 0.0) -> l
     out.append({"question": q, "answer": str(a), "qtype": "count"})
 
     shape_counts = Counter(o["shape"] for o in objs)
+    per_type = per_type or {}
     lone_shapes = [o for o in objs if shape_counts[o["shape"]] == 1]
     if lone_shapes:
-        o = _pick(rng, lone_shapes)
-        out.append({"question": f"What color is the {o['shape']}?", "answer": o["color"], "qtype": "color"})
+        for o in _picks(rng, lone_shapes, per_type.get("color", 1)):
+            out.append({"question": f"What color is the {o['shape']}?", "answer": o["color"], "qtype": "color"})
 
     color_counts = Counter(o["color"] for o in objs)
     lone_colors = [o for o in objs if color_counts[o["color"]] == 1]
     if lone_colors:
-        o = _pick(rng, lone_colors)
-        out.append({"question": f"What shape is the {o['color']} object?", "answer": o["shape"], "qtype": "shape"})
+        for o in _picks(rng, lone_colors, per_type.get("shape", 1)):
+            out.append({"question": f"What shape is the {o['color']} object?", "answer": o["shape"],
+                        "qtype": "shape"})
 
     unique = _unique_phrases(objs)
     if unique:
-        o = objs[_pick(rng, unique)]
-        out.append({"question": f"Where is the {o['color']} {o['shape']}?", "answer": o["position"],
-                    "qtype": "position"})
+        for k in _picks(rng, unique, per_type.get("position", 1)):
+            o = objs[k]
+            out.append({"question": f"Where is the {o['color']} {o['shape']}?", "answer": o["position"],
+                        "qtype": "position"})
 
     uset = set(unique)
     rels = [t for t in scene["relations"] if t[0] in uset and t[2] in uset]
     if rels:
-        i, r, j = _pick(rng, rels)
-        truth = rng.random() < 0.5
-        asked = r if truth else INVERSE_RELATION[r]
-        a, b = objs[i], objs[j]
-        out.append({"question": f"Is the {a['color']} {a['shape']} {asked} the {b['color']} {b['shape']}?",
-                    "answer": "yes" if truth else "no", "qtype": "relation"})
+        for i, r, j in _picks(rng, rels, per_type.get("relation", 1)):
+            truth = rng.random() < 0.5
+            asked = r if truth else INVERSE_RELATION[r]
+            a, b = objs[i], objs[j]
+            out.append({"question": f"Is the {a['color']} {a['shape']} {asked} the {b['color']} {b['shape']}?",
+                        "answer": "yes" if truth else "no", "qtype": "relation"})
 
     pairs = [(i, j) for i in unique for j in unique if i != j and objs[i]["size"] != objs[j]["size"]]
     if pairs and rng.random() < 0.5:
@@ -129,7 +158,7 @@ def check_describe_at(describe_at: str) -> None:
 
 def conversation(scene: dict, rng, max_turns: int = 4, short_p: float = 0.5, mentionable=None,
                  describe_p: float = 1.0, describe_at: str = "random", shape_first_p: float = 0.0,
-                 near_miss_p: float = 0.0, image_last_p: float = 0.0) -> list[dict]:
+                 near_miss_p: float = 0.0, image_last_p: float = 0.0, per_type=None) -> list[dict]:
     """LLaVA-format turns: a few VQA pairs and one "Describe the image." turn, the first human turn led by <image>.
 
     Each VQA turn is, with probability `short_p`, asked with the SHORT_ANSWER suffix and answered with the bare
@@ -142,10 +171,10 @@ def conversation(scene: dict, rng, max_turns: int = 4, short_p: float = 0.5, men
     vqa_items. With probability `image_last_p` the image follows the first request ("What color is the star?\n<image>",
     an order LLaVA's data also holds): under causal attention every image token then sees the question, so each cell
     can check itself against it, instead of the answer having to find the cell among all of them; at 0 no extra random
-    draw is made.
+    draw is made. `per_type` as in vqa_items (max_turns still caps the turns).
     """
     check_describe_at(describe_at)
-    qa = vqa_items(scene, rng, mentionable, near_miss_p)
+    qa = vqa_items(scene, rng, mentionable, near_miss_p, per_type)
     order = [int(k) for k in rng.permutation(len(qa))][: max(0, max_turns - 1)]
     turns = []
     for k in order:
