@@ -349,3 +349,31 @@ def test_questions_per_type_asks_again_about_other_objects():
                        ({"relation": "2"}, "integer >= 1")]:
         with pytest.raises(ValueError, match=match):
             ShapesWorld(task="instruct", n=3, questions_per_type=bad)
+
+
+def test_reading_order_descriptions_name_objects_row_by_row():
+    """describe_order="reading": the same sentences' facts, objects named top to bottom, left to right in thirds."""
+    rows = {"top": 0, "bottom": 2}
+    cols = {"left": 0, "right": 2}
+    reading = ShapesWorld(task="instruct", n=60, seed=6, describe_at="first", describe_order="reading")
+    captions = ShapesWorld(task="caption", n=60, seed=6, caption="detailed", describe_order="reading")
+    checked = 0
+    for world, text_of in ((reading, lambda r: r["conversations"][1]["value"]), (captions, lambda r: r["text"])):
+        for i in range(len(world)):
+            objs = world.scene(i)["objects"]
+            text = text_of(world[i])
+            # where each object's own sentence starts: its size-colour-shape phrase, or its shape-first opening
+            starts = sorted((text.index(f"{o['size']} {o['color']} {o['shape']}"), o) for o in objs
+                            if f"{o['size']} {o['color']} {o['shape']}" in text)
+            if len(starts) != len(objs):
+                continue  # a phrase repeated by two objects: order not readable from the text
+            cells = [(rows.get(o["position"].split()[0], 1), cols.get(o["position"].split()[-1], 1)) for _, o in starts]
+            assert cells == sorted(cells), text
+            checked += len(objs) > 1
+    assert checked > 40
+    drawn = ShapesWorld(task="instruct", n=20, seed=6)
+    same = ShapesWorld(task="instruct", n=20, seed=6, describe_order="drawn")
+    assert all(drawn[i] == same[i] for i in range(20))
+    assert any(ShapesWorld(task="instruct", n=20, seed=6, describe_order="reading")[i] != drawn[i] for i in range(20))
+    with pytest.raises(ValueError, match="describe_order"):
+        ShapesWorld(task="instruct", n=3, describe_order="random")

@@ -100,12 +100,34 @@ def short_caption(scene: dict, rng, synonym_p: float = 0.2) -> str:
     return template.format(objs=join_list(items))
 
 
-def detailed_caption(scene: dict, rng, shape_first_p: float = 0.0) -> str:
+DESCRIBE_ORDERS = ("drawn", "reading")
+
+
+def check_describe_order(order: str) -> None:
+    if order not in DESCRIBE_ORDERS:
+        raise ValueError(f"describe_order is the order a description names the objects in: one of "
+                         f"{', '.join(DESCRIBE_ORDERS)}; got {order!r}")
+
+
+def reading_order(objs: list[dict]) -> list[int]:
+    """Object indices row by row of the thirds grid (top, middle, bottom), left to right, then by centre."""
+    def key(k):
+        pos, (cx, cy) = objs[k]["position"], objs[k]["center"]
+        row = 0 if pos.startswith("top") else 2 if pos.startswith("bottom") else 1
+        col = 0 if pos.endswith("left") else 2 if pos.endswith("right") else 1
+        return row, col, cy, cx
+    return sorted(range(len(objs)), key=key)
+
+
+def detailed_caption(scene: dict, rng, shape_first_p: float = 0.0, order: str = "drawn") -> str:
     """Every object with size, colour, shape and position, and a relation to its nearest neighbour.
 
     With probability `shape_first_p` an object's sentence names its shape first (SHAPE_FIRST_SENTENCES); at 0 no extra
-    random draw is made, so descriptions stay exactly those of earlier data.
+    random draw is made, so descriptions stay exactly those of earlier data. `order`: "drawn" (the scene's drawing
+    order, i.e. random) or "reading" (reading_order), so that the next object to name is the next one in a fixed scan
+    rather than any one not named yet.
     """
+    check_describe_order(order)
     objs = scene["objects"]
     n = len(objs)
     opening = DETAILED_OPENINGS[int(rng.integers(len(DETAILED_OPENINGS)))].format(
@@ -115,7 +137,8 @@ def detailed_caption(scene: dict, rng, shape_first_p: float = 0.0) -> str:
     rel_by_pair: dict[tuple[int, int], list[str]] = {}
     for i, r, j in scene["relations"]:
         rel_by_pair.setdefault((i, j), []).append(r)
-    for i, obj in enumerate(objs):
+    for i in (range(n) if order == "drawn" else reading_order(objs)):
+        obj = objs[i]
         phrase = object_phrase(obj, with_size=True)
         where = where_phrase(obj["position"])
         if shape_first_p > 0 and rng.random() < shape_first_p:
@@ -136,11 +159,13 @@ def detailed_caption(scene: dict, rng, shape_first_p: float = 0.0) -> str:
     return " ".join(sentences)
 
 
-def caption(scene: dict, rng, style: str = "short", synonym_p: float = 0.2) -> str:
+def caption(scene: dict, rng, style: str = "short", synonym_p: float = 0.2, order: str = "drawn") -> str:
     if style == "short":
         return short_caption(scene, rng, synonym_p)
     if style == "detailed":
-        return detailed_caption(scene, rng)
+        return detailed_caption(scene, rng, order=order)
     if style == "mixed":
-        return short_caption(scene, rng, synonym_p) if rng.random() < 0.5 else detailed_caption(scene, rng)
+        if rng.random() < 0.5:
+            return short_caption(scene, rng, synonym_p)
+        return detailed_caption(scene, rng, order=order)
     raise ValueError(f"caption style must be short, detailed or mixed, got {style!r}")

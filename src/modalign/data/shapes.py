@@ -11,7 +11,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from .grounding import grounding_item
-from .language import BACKGROUND_WORDS, detailed_caption, short_caption
+from .language import BACKGROUND_WORDS, check_describe_order, detailed_caption, short_caption
 from .language import caption as make_caption
 from .pope import SAMPLERS, PopeStats, pope_questions
 from .probes import probe, winoground_pair
@@ -36,7 +36,7 @@ class ShapesWorld(Dataset):
                  synonym_p: float = 0.2, pope_samplers=SAMPLERS, max_turns: int = 4, heldout_pairs=None,
                  short_p: float = 0.5, describe_p: float = 1.0, describe_at: str = "random",
                  shape_first_p: float = 0.0, near_miss_p: float = 0.0, image_last_p: float = 0.0,
-                 region_background: bool = False, questions_per_type=None):
+                 region_background: bool = False, questions_per_type=None, describe_order: str = "drawn"):
         if task not in TASKS:
             raise ValueError(f"unknown shapes task {task!r}; choose one of {', '.join(TASKS)}")
         if n < 1:
@@ -67,6 +67,8 @@ class ShapesWorld(Dataset):
         self.shape_first_p, self.near_miss_p, self.image_last_p = shape_first_p, near_miss_p, image_last_p
         self.region_background = region_background
         self.questions_per_type = check_per_type(questions_per_type)
+        check_describe_order(describe_order)
+        self.describe_order = describe_order
         self.image_size, self.max_overlap, self.background = image_size, max_overlap, background
         self.min_objects, self.max_objects = min_objects, max_objects
         self.caption_style, self.synonym_p, self.max_turns = caption, synonym_p, max_turns
@@ -152,14 +154,16 @@ class ShapesWorld(Dataset):
                     "kind": kind, "scenes": scenes}
         scene, rng = self.scene(i), self._rng(i)
         if self.task == "caption":
-            return {**base, "text": make_caption(scene, rng, self.caption_style, self.synonym_p),
+            return {**base, "text": make_caption(scene, rng, self.caption_style, self.synonym_p,
+                                                 self.describe_order),
                     "meta": {"scene": scene, "split": self.split},
                     "regions": regions(scene, self.image_size, self.region_background)}
         if self.task == "instruct":
             return {**base, "regions": regions(scene, self.image_size, self.region_background),
                     "conversations": conversation(scene, rng, self.max_turns, self.short_p, self.rule.allowed,
                                                   self.describe_p, self.describe_at, self.shape_first_p,
-                                                  self.near_miss_p, self.image_last_p, self.questions_per_type)}
+                                                  self.near_miss_p, self.image_last_p, self.questions_per_type,
+                                                  self.describe_order)}
         if self.task == "grounding":
             return {**base, **grounding_item(scene, rng)}
         # chair: canonical shape names present, plus the colour+shape phrases
