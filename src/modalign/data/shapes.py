@@ -11,7 +11,12 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from .grounding import grounding_item
-from .language import BACKGROUND_WORDS, check_describe_order, detailed_caption, short_caption
+from .language import (
+    BACKGROUND_WORDS,
+    check_describe_order,
+    detailed_caption,
+    short_caption,
+)
 from .language import caption as make_caption
 from .pope import SAMPLERS, PopeStats, pope_questions
 from .probes import probe, winoground_pair
