@@ -1,9 +1,11 @@
-"""Are a VLM's wrong attribute answers binding errors? Colour and shape questions on the shapes world, by kind of error.
+"""Are a VLM's wrong attribute answers binding errors? Colour, shape and position questions on the shapes world.
 
 `What color is the star?` answered with a colour that belongs to *another object in the scene* is a binding error
 (the model read an object, the wrong one); a colour that no object has is a perception error. The same for
-`What shape is the red object?`. Prints, per question type, how many answers are right, wrong with another object's
-attribute, and wrong with an attribute absent from the scene.
+`What shape is the red object?` and `Where is the red star?`. Prints, per question type, how many answers are right,
+wrong with another object's attribute, and wrong with an attribute absent from the scene; then accuracy by the number
+of objects in the scene: right in one-object scenes but near 1/k with k objects means the attribute is read from the
+image but from an object picked without regard to the question.
 
     OMP_NUM_THREADS=1 python scripts/vqa_binding_errors.py runs/llava-shapes-long/final --split heldout --scenes 150
 """
@@ -19,7 +21,7 @@ from modalign.data.render import render
 from modalign.data.vqa import SHORT_ANSWER
 from modalign.eval.metrics.vqa import normalize_answer
 
-ATTRIBUTES = ("color", "shape")  # question types named for the object attribute they ask for
+ATTRIBUTES = ("color", "shape", "position")  # question types named for the object attribute they ask for
 
 
 def classify(prediction: str, truth: str, objects: list[dict], qtype: str) -> str:
@@ -30,7 +32,8 @@ def classify(prediction: str, truth: str, objects: list[dict], qtype: str) -> st
     return "binding" if any(pred == o[qtype] for o in objects) else "absent"
 
 
-def tally(model, world, qtypes, batch_size: int = 16) -> dict[str, Counter]:
+def tally(model, world, qtypes, batch_size: int = 16) -> tuple[dict[str, Counter], dict[str, dict[int, Counter]]]:
+    """(kinds of answer per question type, {qtype: {objects in the scene: Counter(right=, asked=)}})."""
     unknown = [q for q in qtypes if q not in ATTRIBUTES]
     if unknown:
         raise ValueError(f"question types {unknown} do not ask for an attribute; choose from {list(ATTRIBUTES)}")
@@ -40,14 +43,19 @@ def tally(model, world, qtypes, batch_size: int = 16) -> dict[str, Counter]:
         if rec["qtype"] in qtypes:
             rows.append((rec, world.scene(rec["scene_index"])))
     out = {q: Counter() for q in qtypes}
+    by_objects = {q: {} for q in qtypes}
     with torch.no_grad():
         for lo in range(0, len(rows), batch_size):
             chunk = rows[lo: lo + batch_size]
             preds = model.generate([render(scene) for _, scene in chunk],
                                    [f"{rec['question']} {SHORT_ANSWER}" for rec, _ in chunk], max_new_tokens=8)
             for (rec, scene), pred in zip(chunk, preds):
-                out[rec["qtype"]][classify(pred, rec["answer"], scene["objects"], rec["qtype"])] += 1
-    return out
+                kind = classify(pred, rec["answer"], scene["objects"], rec["qtype"])
+                out[rec["qtype"]][kind] += 1
+                n = by_objects[rec["qtype"]].setdefault(len(scene["objects"]), Counter())
+                n["asked"] += 1
+                n["right"] += kind == "right"
+    return out, by_objects
 
 
 def main(argv=None) -> int:
@@ -55,7 +63,7 @@ def main(argv=None) -> int:
     ap.add_argument("checkpoint")
     ap.add_argument("--split", default="heldout")
     ap.add_argument("--scenes", type=int, default=150)
-    ap.add_argument("--qtypes", default="color,shape")
+    ap.add_argument("--qtypes", default="color,shape,position")
     args = ap.parse_args(argv)
     from modalign.data.shapes import ShapesWorld
     from modalign.models import load_model
@@ -63,10 +71,13 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     model = load_model(args.checkpoint).eval()
     world = ShapesWorld(task="vqa", n=args.scenes, split=args.split)
-    for qtype, c in tally(model, world, args.qtypes.split(",")).items():
+    kinds, by_objects = tally(model, world, args.qtypes.split(","))
+    for qtype, c in kinds.items():
         n = sum(c.values())
         print(f"{qtype}: {n} questions, right {c['right']}, wrong with another object's {qtype} {c['binding']}, "
               f"wrong with one no object has {c['absent']}")
+        print("  right by objects in the scene: " + ", ".join(
+            f"{k}: {v['right']}/{v['asked']} ({v['right'] / v['asked']:.2f})" for k, v in sorted(by_objects[qtype].items())))
     return 0
 
 

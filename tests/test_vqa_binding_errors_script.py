@@ -21,6 +21,10 @@ def test_classify_by_hand():
     assert s.classify("green", "red", objs, "color") == "absent"
     assert s.classify("circle", "star", objs, "shape") == "binding"
     assert s.classify("cross", "star", objs, "shape") == "absent"
+    objs = [{"position": "top left"}, {"position": "center"}]
+    assert s.classify("Top left.", "top left", objs, "position") == "right"
+    assert s.classify("center", "top left", objs, "position") == "binding"
+    assert s.classify("bottom", "top left", objs, "position") == "absent"
 
 
 class _Echo:
@@ -34,11 +38,14 @@ def test_tally_counts_every_question_once():
     s = _script()
     world = ShapesWorld(task="vqa", n=12, split="test")
     asked = [world.record(i) for i in range(len(world))]
-    out = s.tally(_Echo(), world, ["color"])
+    out, by_objects = s.tally(_Echo(), world, ["color"])
     color = [r for r in asked if r["qtype"] == "color"]
     assert sum(out["color"].values()) == len(color) > 0
     assert out["color"]["right"] == sum(r["answer"] == "blue" for r in color)
     has_blue = [any(o["color"] == "blue" for o in world.scene(r["scene_index"])["objects"]) for r in color]
     assert out["color"]["binding"] == sum(h and r["answer"] != "blue" for h, r in zip(has_blue, color))
-    with pytest.raises(ValueError, match="position"):
-        s.tally(_Echo(), world, ["color", "position"])
+    scenes = [len(world.scene(r["scene_index"])["objects"]) for r in color]
+    assert {k: v["asked"] for k, v in by_objects["color"].items()} == {k: scenes.count(k) for k in set(scenes)}
+    assert sum(v["right"] for v in by_objects["color"].values()) == out["color"]["right"]
+    with pytest.raises(ValueError, match="count"):
+        s.tally(_Echo(), world, ["color", "count"])
