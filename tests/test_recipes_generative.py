@@ -96,3 +96,12 @@ def test_the_second_continuation_fits_the_first():
     assert more2.model == more.model
     assert [e.model_dump() for e in more2.eval] == [e.model_dump() for e in more.eval]
     assert more2.stages[0].data == more.stages[0].data
+
+
+def test_the_third_continuation_fits_the_second():
+    more2, more3 = (load_recipe(RECIPES / f"{n}.yaml") for n in ("llava-shapes-more2", "llava-shapes-more3"))
+    assert more3.init_from == "runs/llava-shapes-more2/final"
+    assert more3.model == more2.model
+    assert [e.model_dump() for e in more3.eval] == [e.model_dump() for e in more2.eval]
+    changed = {k: v for k, v in more3.stages[0].data.params().items() if more2.stages[0].data.params().get(k) != v}
+    assert changed == {"describe_p": 0.3, "describe_at": "alone"}
