@@ -104,4 +104,5 @@ def test_the_third_continuation_fits_the_second():
     assert more3.model == more2.model
     assert [e.model_dump() for e in more3.eval] == [e.model_dump() for e in more2.eval]
     changed = {k: v for k, v in more3.stages[0].data.params().items() if more2.stages[0].data.params().get(k) != v}
-    assert changed == {"describe_p": 0.3, "describe_at": "alone"}
+    assert changed == {"describe_p": 0.3, "describe_at": "alone", "max_turns": 12,
+                       "questions_per_type": {"position": 3, "relation": 3, "color": 2}}
