@@ -5,7 +5,9 @@
 `What shape is the red object?` and `Where is the red star?`. Prints, per question type, how many answers are right,
 wrong with another object's attribute, and wrong with an attribute absent from the scene; then accuracy by the number
 of objects in the scene: right in one-object scenes but near 1/k with k objects means the attribute is read from the
-image but from an object picked without regard to the question.
+image but from an object picked without regard to the question. `--context description` asks each question after a
+first turn holding the scene's true description (which states every object's colour, shape and place): a model that
+copies answers from text in context scores higher there than on the question alone.
 
     OMP_NUM_THREADS=1 python scripts/vqa_binding_errors.py runs/llava-shapes-long/final --split heldout --scenes 150
 """
@@ -15,13 +17,26 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 
+import numpy as np
 import torch
 
+from modalign.data.language import detailed_caption
 from modalign.data.render import render
 from modalign.data.vqa import SHORT_ANSWER
 from modalign.eval.metrics.vqa import normalize_answer
 
 ATTRIBUTES = ("color", "shape", "position")  # question types named for the object attribute they ask for
+CONTEXTS = ("none", "description")
+
+
+def after_description(model, scene: dict, question: str) -> str:
+    """The rendered prompt: "Describe the image." answered with the scene's true description, then `question`."""
+    from modalign.models.chat_template import to_messages
+
+    text = detailed_caption(scene, np.random.default_rng(0))
+    turns = [{"from": "human", "value": "<image>\nDescribe the image."}, {"from": "gpt", "value": text},
+             {"from": "human", "value": f"{question} {SHORT_ANSWER}"}]
+    return model.prompts.render(to_messages(turns), add_generation_prompt=True)
 
 
 def classify(prediction: str, truth: str, objects: list[dict], qtype: str) -> str:
@@ -32,8 +47,11 @@ def classify(prediction: str, truth: str, objects: list[dict], qtype: str) -> st
     return "binding" if any(pred == o[qtype] for o in objects) else "absent"
 
 
-def tally(model, world, qtypes, batch_size: int = 16) -> tuple[dict[str, Counter], dict[str, dict[int, Counter]]]:
+def tally(model, world, qtypes, batch_size: int = 16, context: str = "none"
+          ) -> tuple[dict[str, Counter], dict[str, dict[int, Counter]]]:
     """(kinds of answer per question type, {qtype: {objects in the scene: Counter(right=, asked=)}})."""
+    if context not in CONTEXTS:
+        raise ValueError(f"context is one of {list(CONTEXTS)}; got {context!r}")
     unknown = [q for q in qtypes if q not in ATTRIBUTES]
     if unknown:
         raise ValueError(f"question types {unknown} do not ask for an attribute; choose from {list(ATTRIBUTES)}")
@@ -47,8 +65,13 @@ def tally(model, world, qtypes, batch_size: int = 16) -> tuple[dict[str, Counter
     with torch.no_grad():
         for lo in range(0, len(rows), batch_size):
             chunk = rows[lo: lo + batch_size]
-            preds = model.generate([render(scene) for _, scene in chunk],
-                                   [f"{rec['question']} {SHORT_ANSWER}" for rec, _ in chunk], max_new_tokens=8)
+            images = [render(scene) for _, scene in chunk]
+            if context == "description":
+                preds = model.complete(images, [after_description(model, scene, rec["question"]) for rec, scene in chunk],
+                                       max_new_tokens=8)
+            else:
+                preds = model.generate(images, [f"{rec['question']} {SHORT_ANSWER}" for rec, _ in chunk],
+                                       max_new_tokens=8)
             for (rec, scene), pred in zip(chunk, preds):
                 kind = classify(pred, rec["answer"], scene["objects"], rec["qtype"])
                 out[rec["qtype"]][kind] += 1
@@ -64,6 +87,7 @@ def main(argv=None) -> int:
     ap.add_argument("--split", default="heldout")
     ap.add_argument("--scenes", type=int, default=150)
     ap.add_argument("--qtypes", default="color,shape,position")
+    ap.add_argument("--context", default="none", choices=CONTEXTS)
     args = ap.parse_args(argv)
     from modalign.data.shapes import ShapesWorld
     from modalign.models import load_model
@@ -71,7 +95,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     model = load_model(args.checkpoint).eval()
     world = ShapesWorld(task="vqa", n=args.scenes, split=args.split)
-    kinds, by_objects = tally(model, world, args.qtypes.split(","))
+    kinds, by_objects = tally(model, world, args.qtypes.split(","), context=args.context)
     for qtype, c in kinds.items():
         n = sum(c.values())
         print(f"{qtype}: {n} questions, right {c['right']}, wrong with another object's {qtype} {c['binding']}, "

@@ -49,3 +49,38 @@ def test_tally_counts_every_question_once():
     assert sum(v["right"] for v in by_objects["color"].values()) == out["color"]["right"]
     with pytest.raises(ValueError, match="count"):
         s.tally(_Echo(), world, ["color", "count"])
+
+
+class _Prompts:
+    def render(self, messages, add_generation_prompt=False):
+        return " | ".join(m["content"] for m in messages)
+
+
+class _EchoInContext(_Echo):
+    """Records the rendered prompts it is asked to continue."""
+
+    prompts = _Prompts()
+
+    def __init__(self):
+        self.seen = []
+
+    def complete(self, images, texts, max_new_tokens=8):
+        self.seen += texts
+        return ["blue"] * len(texts)
+
+
+def test_tally_after_the_true_description():
+    s = _script()
+    world = ShapesWorld(task="vqa", n=12, split="test")
+    model = _EchoInContext()
+    out, _ = s.tally(model, world, ["position"], context="description")
+    asked = [world.record(i) for i in range(len(world)) if world.record(i)["qtype"] == "position"]
+    assert len(model.seen) == sum(out["position"].values()) == len(asked) > 0
+    for text, rec in zip(model.seen, asked):
+        scene = world.scene(rec["scene_index"])
+        first, description, question = text.split(" | ")
+        assert first == "<image>\nDescribe the image."
+        assert all(f"{o['color']} {o['shape']}" in description for o in scene["objects"])
+        assert question == f"{rec['question']} Answer with a single word or phrase."
+    with pytest.raises(ValueError, match="context"):
+        s.tally(model, world, ["position"], context="caption")
