@@ -106,3 +106,13 @@ def test_the_third_continuation_fits_the_second():
     changed = {k: v for k, v in more3.stages[0].data.params().items() if more2.stages[0].data.params().get(k) != v}
     assert changed == {"describe_p": 0.3, "describe_at": "alone", "max_turns": 12,
                        "questions_per_type": {"position": 3, "relation": 3, "color": 2}}
+
+
+def test_the_fourth_continuation_fits_the_third():
+    more3, more4 = (load_recipe(RECIPES / f"{n}.yaml") for n in ("llava-shapes-more3", "llava-shapes-more4"))
+    assert more4.init_from == "runs/llava-shapes-more3/final"
+    assert more4.model == more3.model
+    assert [e.model_dump() for e in more4.eval] == [e.model_dump() for e in more3.eval]
+    changed = {k: v for k, v in more4.stages[0].data.params().items() if more3.stages[0].data.params().get(k) != v}
+    assert changed == {"max_turns": 16, "questions_per_type": {"position": 3, "relation": 6, "color": 2},
+                       "describe_order": "reading"}
