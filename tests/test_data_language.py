@@ -341,6 +341,11 @@ def test_questions_per_type_asks_again_about_other_objects():
         assert asked["relation"] == min(2, len(rels))
         many += len(asked["position"]) > 1
     assert many > 20
+    vqa = ShapesWorld(task="vqa", n=40, seed=4, questions_per_type={"position": 3})
+    per_scene = Counter(vqa.record(i)["scene_index"] for i in range(len(vqa)) if vqa.record(i)["qtype"] == "position")
+    assert max(per_scene.values()) == 3
+    assert all(vqa.record(i) == ShapesWorld(task="vqa", n=40, seed=4).record(i)
+               for i in range(3) if vqa.record(i)["qtype"] in ("existence", "count"))  # before the repeats: as ever
     plain = ShapesWorld(task="instruct", n=20, seed=4, max_turns=8)
     ones = ShapesWorld(task="instruct", n=20, seed=4, max_turns=8,
                        questions_per_type={"position": 1, "relation": 1, "color": 1, "shape": 1})

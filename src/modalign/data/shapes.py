@@ -97,7 +97,7 @@ class ShapesWorld(Dataset):
             for i in range(n):
                 scene, rng = self.scene(i), self._rng(i)
                 if task == "vqa":
-                    qs = vqa_items(scene, rng, self.rule.allowed)
+                    qs = vqa_items(scene, rng, self.rule.allowed, per_type=self.questions_per_type)
                 elif task == "pope":
                     enough = len(present_objects(scene)) >= 3
                     qs = pope_questions(scene, rng, stats, self.pope_samplers) if enough else []
