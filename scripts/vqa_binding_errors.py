@@ -7,7 +7,9 @@ wrong with another object's attribute, and wrong with an attribute absent from t
 of objects in the scene: right in one-object scenes but near 1/k with k objects means the attribute is read from the
 image but from an object picked without regard to the question. `--context description` asks each question after a
 first turn holding the scene's true description (which states every object's colour, shape and place): a model that
-copies answers from text in context scores higher there than on the question alone.
+copies answers from text in context scores higher there than on the question alone. Relation questions (`Is the red
+star left of the blue circle?`, yes or no) are tallied by truth and answer: right while saying "yes" to everything
+is a bias, not a comparison.
 
     OMP_NUM_THREADS=1 python scripts/vqa_binding_errors.py runs/llava-shapes-long/final --split heldout --scenes 150
 """
@@ -26,6 +28,7 @@ from modalign.data.vqa import SHORT_ANSWER
 from modalign.eval.metrics.vqa import normalize_answer
 
 ATTRIBUTES = ("color", "shape", "position")  # question types named for the object attribute they ask for
+YES_NO = ("relation",)  # yes/no question types, tallied by truth and answer
 CONTEXTS = ("none", "description")
 
 
@@ -40,9 +43,14 @@ def after_description(model, scene: dict, question: str) -> str:
 
 
 def classify(prediction: str, truth: str, objects: list[dict], qtype: str) -> str:
-    """"right", "binding" (another object's attribute) or "absent" (no object in the scene has it)."""
-    pred = normalize_answer(prediction)
-    if pred == normalize_answer(truth):
+    """Attributes: "right", "binding" (another object's attribute) or "absent" (no object in the scene has it).
+    Yes/no types: "right-yes", "right-no", "false-yes", "false-no" or "other" (neither word)."""
+    pred, truth = normalize_answer(prediction), normalize_answer(truth)
+    if qtype in YES_NO:
+        if pred not in ("yes", "no"):
+            return "other"
+        return f"{'right' if pred == truth else 'false'}-{pred}"
+    if pred == truth:
         return "right"
     return "binding" if any(pred == o[qtype] for o in objects) else "absent"
 
@@ -52,9 +60,9 @@ def tally(model, world, qtypes, batch_size: int = 16, context: str = "none"
     """(kinds of answer per question type, {qtype: {objects in the scene: Counter(right=, asked=)}})."""
     if context not in CONTEXTS:
         raise ValueError(f"context is one of {list(CONTEXTS)}; got {context!r}")
-    unknown = [q for q in qtypes if q not in ATTRIBUTES]
+    unknown = [q for q in qtypes if q not in ATTRIBUTES + YES_NO]
     if unknown:
-        raise ValueError(f"question types {unknown} do not ask for an attribute; choose from {list(ATTRIBUTES)}")
+        raise ValueError(f"question types {unknown} are not tallied here; choose from {list(ATTRIBUTES + YES_NO)}")
     rows = []
     for i in range(len(world)):
         rec = world.record(i)  # no pixels yet: images are rendered a chunk at a time
@@ -77,7 +85,7 @@ def tally(model, world, qtypes, batch_size: int = 16, context: str = "none"
                 out[rec["qtype"]][kind] += 1
                 n = by_objects[rec["qtype"]].setdefault(len(scene["objects"]), Counter())
                 n["asked"] += 1
-                n["right"] += kind == "right"
+                n["right"] += kind.startswith("right")
     return out, by_objects
 
 
@@ -86,7 +94,7 @@ def main(argv=None) -> int:
     ap.add_argument("checkpoint")
     ap.add_argument("--split", default="heldout")
     ap.add_argument("--scenes", type=int, default=150)
-    ap.add_argument("--qtypes", default="color,shape,position")
+    ap.add_argument("--qtypes", default="color,shape,position,relation")
     ap.add_argument("--context", default="none", choices=CONTEXTS)
     args = ap.parse_args(argv)
     from modalign.data.shapes import ShapesWorld
@@ -98,8 +106,14 @@ def main(argv=None) -> int:
     kinds, by_objects = tally(model, world, args.qtypes.split(","), context=args.context)
     for qtype, c in kinds.items():
         n = sum(c.values())
-        print(f"{qtype}: {n} questions, right {c['right']}, wrong with another object's {qtype} {c['binding']}, "
-              f"wrong with one no object has {c['absent']}")
+        if qtype in YES_NO:
+            said_yes = c["right-yes"] + c["false-yes"]
+            print(f"{qtype}: {n} questions, right {c['right-yes'] + c['right-no']}, answered yes {said_yes} "
+                  f"({said_yes / max(n, 1):.2f}); truth yes: right {c['right-yes']}, said no {c['false-no']}; "
+                  f"truth no: right {c['right-no']}, said yes {c['false-yes']}; neither word {c['other']}")
+        else:
+            print(f"{qtype}: {n} questions, right {c['right']}, wrong with another object's {qtype} {c['binding']}, "
+                  f"wrong with one no object has {c['absent']}")
         print("  right by objects in the scene: " + ", ".join(
             f"{k}: {v['right']}/{v['asked']} ({v['right'] / v['asked']:.2f})" for k, v in sorted(by_objects[qtype].items())))
     return 0

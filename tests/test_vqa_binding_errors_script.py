@@ -25,6 +25,11 @@ def test_classify_by_hand():
     assert s.classify("Top left.", "top left", objs, "position") == "right"
     assert s.classify("center", "top left", objs, "position") == "binding"
     assert s.classify("bottom", "top left", objs, "position") == "absent"
+    assert s.classify("Yes.", "yes", objs, "relation") == "right-yes"
+    assert s.classify("no", "no", objs, "relation") == "right-no"
+    assert s.classify("yes", "no", objs, "relation") == "false-yes"
+    assert s.classify("no", "yes", objs, "relation") == "false-no"
+    assert s.classify("left", "yes", objs, "relation") == "other"
 
 
 class _Echo:
@@ -84,3 +89,19 @@ def test_tally_after_the_true_description():
         assert question == f"{rec['question']} Answer with a single word or phrase."
     with pytest.raises(ValueError, match="context"):
         s.tally(model, world, ["position"], context="caption")
+
+
+class _Yes:
+    def generate(self, images, prompts, max_new_tokens=8):
+        return ["yes"] * len(prompts)
+
+
+def test_relation_tally_separates_a_yes_bias():
+    s = _script()
+    world = ShapesWorld(task="vqa", n=30, split="test")
+    rel = [world.record(i) for i in range(len(world)) if world.record(i)["qtype"] == "relation"]
+    out, by_objects = s.tally(_Yes(), world, ["relation"])
+    truth_yes = sum(r["answer"] == "yes" for r in rel)
+    assert 0 < truth_yes < len(rel)
+    assert out["relation"] == {"right-yes": truth_yes, "false-yes": len(rel) - truth_yes}
+    assert sum(v["right"] for v in by_objects["relation"].values()) == truth_yes
