@@ -116,3 +116,13 @@ def test_the_fourth_continuation_fits_the_third():
     changed = {k: v for k, v in more4.stages[0].data.params().items() if more3.stages[0].data.params().get(k) != v}
     assert changed == {"max_turns": 16, "questions_per_type": {"position": 3, "relation": 6, "color": 2},
                        "describe_order": "reading"}
+
+
+def test_the_questions_only_continuation_fits_the_fourth():
+    more4, more5 = (load_recipe(RECIPES / f"{n}.yaml") for n in ("llava-shapes-more4", "llava-shapes-more5"))
+    assert more5.init_from == "runs/llava-shapes-more4/final"
+    assert more5.model == more4.model
+    assert [e.model_dump() for e in more5.eval] == [e.model_dump() for e in more4.eval]
+    changed = {k: v for k, v in more5.stages[0].data.params().items() if more4.stages[0].data.params().get(k) != v}
+    assert changed == {"describe_p": 0.0}
+    assert more5.stages[0].steps == 1500
