@@ -90,39 +90,29 @@ def test_the_continuation_recipe_fits_the_run_it_continues():
     assert more.stages[0].train == ["connector", "lm"]
 
 
-def test_the_second_continuation_fits_the_first():
-    more, more2 = (load_recipe(RECIPES / f"{n}.yaml") for n in ("llava-shapes-more", "llava-shapes-more2"))
-    assert more2.init_from == "runs/llava-shapes-more/final"
-    assert more2.model == more.model
-    assert [e.model_dump() for e in more2.eval] == [e.model_dump() for e in more.eval]
-    assert more2.stages[0].data == more.stages[0].data
+# Each continuation (init_from) must keep the model and evals of the run it continues, and change only the data
+# fields it says it changes.
+CONTINUATIONS = [
+    ("llava-shapes-more", "llava-shapes-more2", {}),
+    ("llava-shapes-more2", "llava-shapes-more3", {"describe_p": 0.3, "describe_at": "alone", "max_turns": 12,
+                                                  "questions_per_type": {"position": 3, "relation": 3, "color": 2}}),
+    ("llava-shapes-more3", "llava-shapes-more4", {"max_turns": 16, "describe_order": "reading",
+                                                  "questions_per_type": {"position": 3, "relation": 6, "color": 2}}),
+    ("llava-shapes-more4", "llava-shapes-more5", {"describe_p": 0.0}),
+]
 
 
-def test_the_third_continuation_fits_the_second():
-    more2, more3 = (load_recipe(RECIPES / f"{n}.yaml") for n in ("llava-shapes-more2", "llava-shapes-more3"))
-    assert more3.init_from == "runs/llava-shapes-more2/final"
-    assert more3.model == more2.model
-    assert [e.model_dump() for e in more3.eval] == [e.model_dump() for e in more2.eval]
-    changed = {k: v for k, v in more3.stages[0].data.params().items() if more2.stages[0].data.params().get(k) != v}
-    assert changed == {"describe_p": 0.3, "describe_at": "alone", "max_turns": 12,
-                       "questions_per_type": {"position": 3, "relation": 3, "color": 2}}
+@pytest.mark.parametrize("before, after, changed", CONTINUATIONS, ids=[c[1] for c in CONTINUATIONS])
+def test_each_later_continuation_fits_the_run_it_continues(before, after, changed):
+    prev, nxt = (load_recipe(RECIPES / f"{n}.yaml") for n in (before, after))
+    assert nxt.init_from == f"runs/{before}/final"
+    assert nxt.model == prev.model
+    assert [e.model_dump() for e in nxt.eval] == [e.model_dump() for e in prev.eval]
+    a, b = prev.stages[0].data.params(), nxt.stages[0].data.params()
+    assert {k: b.get(k) for k in a.keys() | b.keys() if a.get(k) != b.get(k)} == changed
+    if not changed:
+        assert nxt.stages[0].data == prev.stages[0].data
 
 
-def test_the_fourth_continuation_fits_the_third():
-    more3, more4 = (load_recipe(RECIPES / f"{n}.yaml") for n in ("llava-shapes-more3", "llava-shapes-more4"))
-    assert more4.init_from == "runs/llava-shapes-more3/final"
-    assert more4.model == more3.model
-    assert [e.model_dump() for e in more4.eval] == [e.model_dump() for e in more3.eval]
-    changed = {k: v for k, v in more4.stages[0].data.params().items() if more3.stages[0].data.params().get(k) != v}
-    assert changed == {"max_turns": 16, "questions_per_type": {"position": 3, "relation": 6, "color": 2},
-                       "describe_order": "reading"}
-
-
-def test_the_questions_only_continuation_fits_the_fourth():
-    more4, more5 = (load_recipe(RECIPES / f"{n}.yaml") for n in ("llava-shapes-more4", "llava-shapes-more5"))
-    assert more5.init_from == "runs/llava-shapes-more4/final"
-    assert more5.model == more4.model
-    assert [e.model_dump() for e in more5.eval] == [e.model_dump() for e in more4.eval]
-    changed = {k: v for k, v in more5.stages[0].data.params().items() if more4.stages[0].data.params().get(k) != v}
-    assert changed == {"describe_p": 0.0}
-    assert more5.stages[0].steps == 1500
+def test_the_questions_only_continuation_is_short():
+    assert load_recipe(RECIPES / "llava-shapes-more5.yaml").stages[0].steps == 1500

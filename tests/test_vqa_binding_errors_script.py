@@ -32,18 +32,21 @@ def test_classify_by_hand():
     assert s.classify("left", "yes", objs, "relation") == "other"
 
 
-class _Echo:
-    """Answers every question with the colour word `blue`: right, binding or absent depending on the scene."""
+class _Says:
+    """Answers every question with one word (`blue`: right, binding or absent depending on the scene)."""
+
+    def __init__(self, word: str = "blue"):
+        self.word = word
 
     def generate(self, images, prompts, max_new_tokens=8):
-        return ["blue"] * len(prompts)
+        return [self.word] * len(prompts)
 
 
 def test_tally_counts_every_question_once():
     s = _script()
     world = ShapesWorld(task="vqa", n=12, split="test")
     asked = [world.record(i) for i in range(len(world))]
-    out, by_objects = s.tally(_Echo(), world, ["color"])
+    out, by_objects = s.tally(_Says(), world, ["color"])
     color = [r for r in asked if r["qtype"] == "color"]
     assert sum(out["color"].values()) == len(color) > 0
     assert out["color"]["right"] == sum(r["answer"] == "blue" for r in color)
@@ -53,7 +56,7 @@ def test_tally_counts_every_question_once():
     assert {k: v["asked"] for k, v in by_objects["color"].items()} == {k: scenes.count(k) for k in set(scenes)}
     assert sum(v["right"] for v in by_objects["color"].values()) == out["color"]["right"]
     with pytest.raises(ValueError, match="count"):
-        s.tally(_Echo(), world, ["color", "count"])
+        s.tally(_Says(), world, ["color", "count"])
 
 
 class _Prompts:
@@ -61,23 +64,24 @@ class _Prompts:
         return " | ".join(m["content"] for m in messages)
 
 
-class _EchoInContext(_Echo):
+class _SaysInContext(_Says):
     """Records the rendered prompts it is asked to continue."""
 
     prompts = _Prompts()
 
     def __init__(self):
+        super().__init__()
         self.seen = []
 
     def complete(self, images, texts, max_new_tokens=8):
         self.seen += texts
-        return ["blue"] * len(texts)
+        return [self.word] * len(texts)
 
 
 def test_tally_after_the_true_description():
     s = _script()
     world = ShapesWorld(task="vqa", n=12, split="test")
-    model = _EchoInContext()
+    model = _SaysInContext()
     out, _ = s.tally(model, world, ["position"], context="description")
     asked = [world.record(i) for i in range(len(world)) if world.record(i)["qtype"] == "position"]
     assert len(model.seen) == sum(out["position"].values()) == len(asked) > 0
@@ -91,16 +95,11 @@ def test_tally_after_the_true_description():
         s.tally(model, world, ["position"], context="caption")
 
 
-class _Yes:
-    def generate(self, images, prompts, max_new_tokens=8):
-        return ["yes"] * len(prompts)
-
-
 def test_relation_tally_separates_a_yes_bias():
     s = _script()
     world = ShapesWorld(task="vqa", n=30, split="test")
     rel = [world.record(i) for i in range(len(world)) if world.record(i)["qtype"] == "relation"]
-    out, by_objects = s.tally(_Yes(), world, ["relation"])
+    out, by_objects = s.tally(_Says("yes"), world, ["relation"])
     truth_yes = sum(r["answer"] == "yes" for r in rel)
     assert 0 < truth_yes < len(rel)
     assert out["relation"] == {"right-yes": truth_yes, "false-yes": len(rel) - truth_yes}
