@@ -382,3 +382,41 @@ def test_reading_order_descriptions_name_objects_row_by_row():
     assert any(ShapesWorld(task="instruct", n=20, seed=6, describe_order="reading")[i] != drawn[i] for i in range(20))
     with pytest.raises(ValueError, match="describe_order"):
         ShapesWorld(task="instruct", n=3, describe_order="random")
+
+
+def test_where_first_descriptions_state_the_same_facts_place_first():
+    """where_first_p=1: every object's sentence opens with its place, then its size-colour-shape phrase; at 0 the
+    data is unchanged (no extra random draw), in instruct turns and detailed captions alike."""
+    from modalign.data.language import detailed_caption, where_phrase
+
+    plain = ShapesWorld(task="instruct", n=20, seed=8, describe_order="reading")
+    same = ShapesWorld(task="instruct", n=20, seed=8, describe_order="reading", where_first_p=0.0)
+    assert all(plain[i] == same[i] for i in range(20))
+    world = ShapesWorld(task="caption", n=30, seed=8)
+    checked = 0
+    for i in range(30):
+        scene = world.scene(i)
+        text = detailed_caption(scene, np.random.default_rng(i), shape_first_p=1.0, where_first_p=1.0)
+        sentences = text.split(". ")[1:]  # after the opening
+        assert len(sentences) == len(scene["objects"])
+        for sentence, obj in zip(sentences, scene["objects"]):  # drawing order
+            where = where_phrase(obj["position"])
+            assert sentence.startswith(where[0].upper() + where[1:]), sentence
+            # the object's own phrase is the first one after the place (a relation's neighbour comes later)
+            after_place = sentence[len(where):]
+            assert after_place.index(f"{obj['size']} {obj['color']} {obj['shape']}") < after_place.find(" the ") \
+                or " the " not in after_place, sentence
+            checked += 1
+    assert checked > 60
+    turns = ShapesWorld(task="instruct", n=10, seed=8, describe_at="alone", where_first_p=1.0)
+    for i in range(10):
+        first = turns[i]["conversations"][1]["value"].split(". ")[1]
+        obj = turns.scene(i)["objects"][0]
+        assert first.lower().startswith(where_phrase(obj["position"]))
+    captions = ShapesWorld(task="caption", n=10, seed=8, caption="detailed", where_first_p=1.0)
+    for i in range(10):
+        first = captions[i]["text"].split(". ")[1]
+        obj = captions.scene(i)["objects"][0]
+        assert first.lower().startswith(where_phrase(obj["position"]))
+    with pytest.raises(ValueError, match="where_first_p"):
+        ShapesWorld(task="instruct", n=3, where_first_p=1.5)

@@ -99,6 +99,7 @@ CONTINUATIONS = [
     ("llava-shapes-more3", "llava-shapes-more4", {"max_turns": 16, "describe_order": "reading",
                                                   "questions_per_type": {"position": 3, "relation": 6, "color": 2}}),
     ("llava-shapes-more4", "llava-shapes-more5", {"describe_p": 0.0}),
+    ("llava-shapes-more5", "llava-shapes-more6", {"describe_p": 0.2}),
 ]
 
 

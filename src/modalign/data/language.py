@@ -34,6 +34,14 @@ SHAPE_FIRST_SENTENCES = [
     "There is {a_shape} {where}; it is {color} and {size}",
     "{A_shape} {where} is {color}; it is {size}",
 ]
+# The place named first: "In the top left, there is a small red star." A description in reading order then writes
+# the scan out (top left, then top, ...), so the next place to name is in the text, and each object is read from the
+# image at a place already written rather than picked among those not named yet.
+WHERE_FIRST_SENTENCES = [
+    "{Where}, there is {a} {phrase}",
+    "{Where} is {a} {phrase}",
+    "{Where} we see {a} {phrase}",
+]
 BACKGROUND_WORDS = {"plain": "plain grey", "noise": "noisy grey", "texture": "striped grey"}
 
 
@@ -119,13 +127,15 @@ def reading_order(objs: list[dict]) -> list[int]:
     return sorted(range(len(objs)), key=key)
 
 
-def detailed_caption(scene: dict, rng, shape_first_p: float = 0.0, order: str = "drawn") -> str:
+def detailed_caption(scene: dict, rng, shape_first_p: float = 0.0, order: str = "drawn",
+                     where_first_p: float = 0.0) -> str:
     """Every object with size, colour, shape and position, and a relation to its nearest neighbour.
 
     With probability `shape_first_p` an object's sentence names its shape first (SHAPE_FIRST_SENTENCES); at 0 no extra
     random draw is made, so descriptions stay exactly those of earlier data. `order`: "drawn" (the scene's drawing
     order, i.e. random) or "reading" (reading_order), so that the next object to name is the next one in a fixed scan
-    rather than any one not named yet.
+    rather than any one not named yet. With probability `where_first_p` an object's sentence names its place first
+    (WHERE_FIRST_SENTENCES; drawn before the shape-first choice); at 0 no extra random draw is made.
     """
     check_describe_order(order)
     objs = scene["objects"]
@@ -141,7 +151,10 @@ def detailed_caption(scene: dict, rng, shape_first_p: float = 0.0, order: str = 
         obj = objs[i]
         phrase = object_phrase(obj, with_size=True)
         where = where_phrase(obj["position"])
-        if shape_first_p > 0 and rng.random() < shape_first_p:
+        if where_first_p > 0 and rng.random() < where_first_p:
+            tmpl = WHERE_FIRST_SENTENCES[int(rng.integers(len(WHERE_FIRST_SENTENCES)))]
+            s = tmpl.format(a=article(phrase), phrase=phrase, Where=where[0].upper() + where[1:])
+        elif shape_first_p > 0 and rng.random() < shape_first_p:
             tmpl = SHAPE_FIRST_SENTENCES[int(rng.integers(len(SHAPE_FIRST_SENTENCES)))]
             a_shape = with_article(obj["shape"])
             s = tmpl.format(shape=obj["shape"], where=where, size=obj["size"], color=obj["color"], a_shape=a_shape,
@@ -159,13 +172,14 @@ def detailed_caption(scene: dict, rng, shape_first_p: float = 0.0, order: str = 
     return " ".join(sentences)
 
 
-def caption(scene: dict, rng, style: str = "short", synonym_p: float = 0.2, order: str = "drawn") -> str:
+def caption(scene: dict, rng, style: str = "short", synonym_p: float = 0.2, order: str = "drawn",
+            where_first_p: float = 0.0) -> str:
     if style == "short":
         return short_caption(scene, rng, synonym_p)
     if style == "detailed":
-        return detailed_caption(scene, rng, order=order)
+        return detailed_caption(scene, rng, order=order, where_first_p=where_first_p)
     if style == "mixed":
         if rng.random() < 0.5:
             return short_caption(scene, rng, synonym_p)
-        return detailed_caption(scene, rng, order=order)
+        return detailed_caption(scene, rng, order=order, where_first_p=where_first_p)
     raise ValueError(f"caption style must be short, detailed or mixed, got {style!r}")

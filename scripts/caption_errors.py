@@ -1,0 +1,111 @@
+"""Where do a VLM's detailed descriptions of shapes-world scenes go wrong? Object by object, against the scene graph.
+
+A description opens with the number of objects, then gives one sentence per object. Each sentence's subject is read
+as its first colour word and first shape word (every template names the subject before the neighbour it relates to).
+Per description this prints whether the stated count is right, and sorts the scene's objects into: named (a sentence
+has its colour and shape), named with the wrong colour (its shape, but under a colour of an object of that shape
+absent from the scene), and skipped; and sentences into repeats (a subject already named) and inventions (a subject
+that no object in the scene has). Tallied by the number of objects in the scene, so that a model losing track in
+crowded scenes shows.
+
+    OMP_NUM_THREADS=1 python scripts/caption_errors.py runs/llava-shapes-more4/final --scenes 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections import Counter
+
+import torch
+
+from modalign.data.render import render
+from modalign.data.vocab import COLOR_NAMES, NUMBER_WORDS, SHAPES, number_word
+
+PROMPT = "Describe the image in detail."
+_WORD = re.compile(r"[a-z]+")
+
+
+def subjects(description: str) -> tuple[str | None, list[tuple[str | None, str]]]:
+    """(the opening's number word or None, [(colour or None, shape) for each sentence naming a shape])."""
+    sentences = [s for s in re.split(r"(?<=[.!?])\s+", description.strip().lower()) if s]
+    if not sentences:
+        return None, []
+    opening = _WORD.findall(sentences[0])
+    count = next((w for w in opening if w in NUMBER_WORDS), None)
+    out = []
+    for s in sentences[1:]:
+        words = _WORD.findall(s)
+        shape = next((w for w in words if w in SHAPES), None)
+        if shape is not None:
+            out.append((next((w for w in words if w in COLOR_NAMES), None), shape))
+    return count, out
+
+
+def classify(description: str, objects: list[dict]) -> Counter:
+    """Counts for one description: count_right, named, wrong_color, skipped, repeated, invented, all_named."""
+    count, said = subjects(description)
+    c = Counter(count_right=int(count == number_word(len(objects))))
+    truth = Counter((o["color"], o["shape"]) for o in objects)
+    seen = Counter()
+    for subject in said:
+        seen[subject] += 1
+        if subject not in truth:
+            c["invented"] += 1
+        elif seen[subject] > truth[subject]:
+            c["repeated"] += 1
+    for subject, k in truth.items():
+        named = min(k, seen[subject])
+        c["named"] += named
+        missing = k - named
+        if missing:
+            # the shape under a colour that is not one of the scene's objects of that shape: perceived, mis-coloured
+            stray = sum(v for (col, shp), v in seen.items() if shp == subject[1] and (col, shp) not in truth)
+            wrong = min(missing, stray)
+            c["wrong_color"] += wrong
+            c["skipped"] += missing - wrong
+    c["all_named"] = int(c["named"] == len(objects))
+    return c
+
+
+def tally(model, world, batch_size: int = 16, max_new_tokens: int = 128) -> dict[int, Counter]:
+    """{objects in the scene: summed classify() counts plus `descriptions` and `objects`}."""
+    scenes = [world.scene(i) for i in range(len(world))]
+    by_objects: dict[int, Counter] = {}
+    with torch.no_grad():
+        for lo in range(0, len(scenes), batch_size):
+            chunk = scenes[lo: lo + batch_size]
+            preds = model.generate([render(s) for s in chunk], [PROMPT] * len(chunk), max_new_tokens=max_new_tokens)
+            for scene, pred in zip(chunk, preds):
+                c = by_objects.setdefault(len(scene["objects"]), Counter())
+                c.update(classify(pred, scene["objects"]))
+                c["descriptions"] += 1
+                c["objects"] += len(scene["objects"])
+    return by_objects
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("checkpoint")
+    ap.add_argument("--split", default="heldout")
+    ap.add_argument("--scenes", type=int, default=200)
+    args = ap.parse_args(argv)
+    from modalign.data.shapes import ShapesWorld
+    from modalign.models import load_model
+
+    torch.set_num_threads(1)
+    model = load_model(args.checkpoint).eval()
+    world = ShapesWorld(task="caption", caption="detailed", n=args.scenes, split=args.split)
+    by_objects = tally(model, world)
+    total = sum(by_objects.values(), Counter())
+    print("objects  descriptions  all named  count right  | objects: named  wrong colour  skipped | repeats  inventions")
+    for k, c in sorted(by_objects.items()) + [("all", total)]:
+        d, o = c["descriptions"], c["objects"]
+        print(f"{k!s:>7}  {d:>12}  {c['all_named'] / d:>9.2f}  {c['count_right'] / d:>11.2f}  | "
+              f"{c['named'] / o:>13.2f}  {c['wrong_color'] / o:>12.2f}  {c['skipped'] / o:>7.2f} | "
+              f"{c['repeated']:>7}  {c['invented']:>10}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,89 @@
+"""scripts/caption_errors.py: descriptions read object by object, checked by hand and against true descriptions."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from modalign.data.language import detailed_caption
+from modalign.data.shapes import ShapesWorld
+
+from script_loader import load_script
+
+
+def _script():
+    return load_script("caption_errors")
+
+
+OBJS = [{"color": "red", "shape": "star"}, {"color": "blue", "shape": "circle"}, {"color": "green", "shape": "cross"}]
+
+
+def test_subjects_are_each_sentences_first_colour_and_shape():
+    s = _script()
+    text = ("There are three objects on a plain grey background. A small red star is in the top left, left of the blue "
+            "circle. A circle on the right is blue; it is large, right of the red star. In the center, there is a "
+            "large green cross, below the red star.")
+    assert s.subjects(text) == ("three", [("red", "star"), ("blue", "circle"), ("green", "cross")])
+    assert s.subjects("") == (None, [])
+
+
+def test_classify_by_hand():
+    s = _script()
+    opening = "There are three objects on a plain grey background."
+    right = s.classify(f"{opening} A red star is here. A blue circle is there. A green cross sits below.", OBJS)
+    assert right == {"count_right": 1, "named": 3, "all_named": 1}
+    # the cross skipped, the star named twice; "two" is the wrong count
+    c = s.classify("There are two objects. A red star is here. A red star is there. A blue circle, left of the "
+                   "green cross.", OBJS)
+    assert (c["count_right"], c["named"], c["skipped"], c["repeated"], c["invented"], c["all_named"]) == (0, 2, 1, 1, 0, 0)
+    # the circle named under a colour no circle has: a wrong colour, also an invention
+    c = s.classify(f"{opening} A red star. A yellow circle. A green cross.", OBJS)
+    assert (c["named"], c["wrong_color"], c["skipped"], c["invented"], c["all_named"]) == (2, 1, 0, 1, 0)
+    # two red stars in the scene: one sentence names one of them
+    c = s.classify("There are two objects. A red star.", OBJS[:1] * 2)
+    assert (c["count_right"], c["named"], c["skipped"], c["repeated"]) == (1, 1, 1, 0)
+
+
+class _Describes:
+    """Answers with the scene's true description, or with its first object named `repeat` times instead."""
+
+    def __init__(self, world, repeat: int = 0):
+        self.texts = {}
+        for i in range(len(world)):
+            scene = world.scene(i)
+            text = detailed_caption(scene, np.random.default_rng(i), order="reading", where_first_p=0.5)
+            if repeat:
+                opening, first = text.split(". ")[:2]
+                text = ". ".join([opening] + [first] * repeat) + "."
+            self.texts[id(scene)] = text
+        self.world, self.calls = world, []
+
+    def generate(self, images, prompts, max_new_tokens):
+        self.calls.append(len(images))
+        scenes = [self.world.scene(i) for i in range(len(self.world))]
+        start = sum(self.calls[:-1])
+        return [self.texts[id(sc)] for sc in scenes[start: start + len(images)]]
+
+
+def test_tally_of_true_descriptions_names_every_object():
+    s = _script()
+    world = ShapesWorld(task="caption", caption="detailed", n=40, split="heldout")
+    by_objects = s.tally(_Describes(world), world, batch_size=16)
+    assert sum(c["descriptions"] for c in by_objects.values()) == 40
+    for k, c in by_objects.items():
+        assert c["all_named"] == c["descriptions"] == c["count_right"]
+        assert c["named"] == c["objects"] == k * c["descriptions"]
+        assert c["repeated"] == c["invented"] == c["skipped"] == 0
+
+
+def test_tally_counts_a_repeated_first_object():
+    s = _script()
+    world = ShapesWorld(task="caption", caption="detailed", n=40, split="heldout")
+    by_objects = s.tally(_Describes(world, repeat=3), world, batch_size=16)
+    for k, c in by_objects.items():
+        if k == 1:
+            assert c["all_named"] == c["descriptions"]  # one object named three times: named, plus two repeats
+            assert c["repeated"] == 2 * c["descriptions"]
+        else:
+            assert c["all_named"] == 0
+            assert c["named"] == c["descriptions"]  # only the first object
+            assert c["skipped"] + c["wrong_color"] == (k - 1) * c["descriptions"]
