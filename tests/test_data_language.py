@@ -420,3 +420,35 @@ def test_where_first_descriptions_state_the_same_facts_place_first():
         assert first.lower().startswith(where_phrase(obj["position"]))
     with pytest.raises(ValueError, match="where_first_p"):
         ShapesWorld(task="instruct", n=3, where_first_p=1.5)
+
+
+def test_object_at_questions_name_the_one_object_at_a_place():
+    """object_at ("What is in the top left?" -> "small red star"): only when asked for, only about places holding one
+    object, answered with that object; the other questions are drawn exactly as without it."""
+    from modalign.data.language import where_phrase
+    from modalign.data.vqa import _long_answer, vqa_items
+
+    asked = 0
+    for i in range(60):
+        scene = ShapesWorld(task="vqa", n=60, seed=5).scene(i)
+        with_at = vqa_items(scene, np.random.default_rng(i), per_type={"object_at": 2})
+        without = vqa_items(scene, np.random.default_rng(i))
+        assert [q for q in with_at if q["qtype"] != "object_at"] == without
+        assert all(q["qtype"] != "object_at" for q in without)
+        places = Counter(o["position"] for o in scene["objects"])
+        at = [q for q in with_at if q["qtype"] == "object_at"]
+        assert len(at) == min(2, sum(v == 1 for v in places.values()))
+        assert len({q["question"] for q in at}) == len(at)
+        for q in at:
+            (obj,) = [o for o in scene["objects"] if q["question"] == f"What is {where_phrase(o['position'])}?"]
+            assert places[obj["position"]] == 1
+            assert q["answer"] == f"{obj['size']} {obj['color']} {obj['shape']}"
+            assert _long_answer(q) in (f"It is a {q['answer']}.", f"It is an {q['answer']}.")
+            asked += 1
+    assert asked > 60
+    vqa = ShapesWorld(task="vqa", n=20, seed=5, questions_per_type={"object_at": 1})
+    assert any(vqa.record(i)["qtype"] == "object_at" for i in range(len(vqa)))
+    plain = ShapesWorld(task="vqa", n=20, seed=5)
+    assert all(plain.record(i)["qtype"] != "object_at" for i in range(len(plain)))
+    with pytest.raises(ValueError, match="optional ones object_at"):
+        ShapesWorld(task="instruct", n=3, questions_per_type={"where": 1})

@@ -1,6 +1,7 @@
 """Visual questions by type from a scene graph, and LLaVA-format conversations built from them.
 
-Types: existence, count, color, shape, position, relation, comparison. Answers are single words or short phrases
+Types: existence, count, color, shape, position, relation, comparison; and, only when asked for, object_at ("What
+is in the top left?" -> "small red star", the place -> object lookup a description needs). Answers are single words or short phrases
 ("yes", "3", "red", "top left") that are exact-match scorable after VQA normalisation. A question only refers to an
 object by a phrase that picks out one object in the scene, so each answer is unambiguous.
 """
@@ -13,6 +14,8 @@ from .language import detailed_caption, where_phrase, with_article
 from .vocab import COLOR_NAMES, INVERSE_RELATION, SHAPES, plural
 
 QTYPES = ("existence", "count", "color", "shape", "position", "relation", "comparison")
+# Asked only when questions_per_type names them (none by default, so default data and the VQA suite stay the same).
+OPTIONAL_QTYPES = ("object_at",)
 DESCRIBE_PROMPTS = ["Describe the image.", "Describe the image in detail.", "What is in this picture?"]
 
 
@@ -31,12 +34,12 @@ REPEATABLE = ("color", "shape", "position", "relation")
 
 
 def check_per_type(per_type) -> dict:
-    """{qtype: how many questions of that type a scene may give (default 1)}, validated."""
+    """{qtype: how many questions of that type a scene may give (default 1; 0 for OPTIONAL_QTYPES)}, validated."""
     per_type = dict(per_type or {})
     for qtype, k in per_type.items():
-        if qtype not in REPEATABLE:
-            raise ValueError(f"questions_per_type: {qtype!r} cannot be repeated; repeatable types are "
-                             f"{', '.join(REPEATABLE)}")
+        if qtype not in REPEATABLE + OPTIONAL_QTYPES:
+            raise ValueError(f"questions_per_type: {qtype!r} cannot be repeated or added; repeatable types are "
+                             f"{', '.join(REPEATABLE)}, optional ones {', '.join(OPTIONAL_QTYPES)}")
         if not isinstance(k, int) or isinstance(k, bool) or k < 1:
             raise ValueError(f"questions_per_type.{qtype} is a number of questions, an integer >= 1; got {k!r}")
     return per_type
@@ -52,8 +55,10 @@ def _picks(rng, items, k: int) -> list:
 def vqa_items(scene: dict, rng, mentionable=None, near_miss_p: float = 0.0, per_type=None) -> list[dict]:
     """One question per type that the scene supports: [{"question", "answer", "qtype"}, ...].
 
-    `per_type` ({qtype: k}, REPEATABLE types only) asks up to k questions of a type, each about a different object
-    (or pair): more of the training signal on the lookups a model finds hardest. Types not named give one.
+    `per_type` ({qtype: k}, REPEATABLE or OPTIONAL_QTYPES) asks up to k questions of a type, each about a different
+    object (or pair): more of the training signal on the lookups a model finds hardest. Repeatable types not named
+    give one, optional ones none; object_at asks only about places that hold one object, and comes last, so the
+    other questions are drawn as without it.
 
     `mentionable`: the (colour, shape) pairs an existence question may ask about when the answer is "no" (default:
     all 64). A split passes the pairs it allows, so the training split never names a held-out composition: asked
@@ -139,6 +144,13 @@ def vqa_items(scene: dict, rng, mentionable=None, near_miss_p: float = 0.0, per_
             s1, s2, ans = s2, s1, shape_counts.get(s2, 0) > shape_counts[s1]
         out.append({"question": f"Are there more {plural(s1)} than {plural(s2)}?", "answer": "yes" if ans else "no",
                     "qtype": "comparison"})
+
+    place_counts = Counter(o["position"] for o in objs)
+    lone_places = [o for o in objs if place_counts[o["position"]] == 1]
+    if per_type.get("object_at", 0) and lone_places:
+        for o in _picks(rng, lone_places, per_type["object_at"]):
+            out.append({"question": f"What is {where_phrase(o['position'])}?",
+                        "answer": f"{o['size']} {o['color']} {o['shape']}", "qtype": "object_at"})
     return out
 
 
@@ -211,4 +223,6 @@ def _long_answer(item: dict) -> str:
         return "There are none." if a == "0" else f"There {'is' if a == '1' else 'are'} {a}."
     if item["qtype"] == "position":
         return f"It is {where_phrase(a)}."
+    if item["qtype"] == "object_at":
+        return f"It is {with_article(a)}."
     return f"It is {a}."
