@@ -101,6 +101,8 @@ CONTINUATIONS = [
     ("llava-shapes-more4", "llava-shapes-more5", {"describe_p": 0.0}),
     ("llava-shapes-more5", "llava-shapes-more6", {"describe_p": 0.2}),
     ("llava-shapes-more6", "llava-shapes-more7", {"describe_p": 0.5, "where_first_p": 1.0}),
+    ("llava-shapes-more7", "llava-shapes-more8",
+     {"questions_per_type": {"position": 3, "relation": 6, "color": 2, "object_at": 3}}),
 ]
 
 
