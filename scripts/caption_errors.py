@@ -98,7 +98,8 @@ def main(argv=None) -> int:
     world = ShapesWorld(task="caption", caption="detailed", n=args.scenes, split=args.split)
     by_objects = tally(model, world)
     total = sum(by_objects.values(), Counter())
-    print("objects  descriptions  all named  count right  | objects: named  wrong colour  skipped | repeats  inventions")
+    print("objects  descriptions  all named  count right  | objects: named  wrong colour  skipped | "
+          "repeats  inventions")
     for k, c in sorted(by_objects.items()) + [("all", total)]:
         d, o = c["descriptions"], c["objects"]
         print(f"{k!s:>7}  {d:>12}  {c['all_named'] / d:>9.2f}  {c['count_right'] / d:>11.2f}  | "

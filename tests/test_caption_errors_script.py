@@ -34,7 +34,8 @@ def test_classify_by_hand():
     # the cross skipped, the star named twice; "two" is the wrong count
     c = s.classify("There are two objects. A red star is here. A red star is there. A blue circle, left of the "
                    "green cross.", OBJS)
-    assert (c["count_right"], c["named"], c["skipped"], c["repeated"], c["invented"], c["all_named"]) == (0, 2, 1, 1, 0, 0)
+    counts = (c["count_right"], c["named"], c["skipped"], c["repeated"], c["invented"], c["all_named"])
+    assert counts == (0, 2, 1, 1, 0, 0)
     # the circle named under a colour no circle has: a wrong colour, also an invention
     c = s.classify(f"{opening} A red star. A yellow circle. A green cross.", OBJS)
     assert (c["named"], c["wrong_color"], c["skipped"], c["invented"], c["all_named"]) == (2, 1, 0, 1, 0)

@@ -151,9 +151,10 @@ def detailed_caption(scene: dict, rng, shape_first_p: float = 0.0, order: str = 
         obj = objs[i]
         phrase = object_phrase(obj, with_size=True)
         where = where_phrase(obj["position"])
+        Where = where[0].upper() + where[1:]
         if where_first_p > 0 and rng.random() < where_first_p:
             tmpl = WHERE_FIRST_SENTENCES[int(rng.integers(len(WHERE_FIRST_SENTENCES)))]
-            s = tmpl.format(a=article(phrase), phrase=phrase, Where=where[0].upper() + where[1:])
+            s = tmpl.format(a=article(phrase), phrase=phrase, Where=Where)
         elif shape_first_p > 0 and rng.random() < shape_first_p:
             tmpl = SHAPE_FIRST_SENTENCES[int(rng.integers(len(SHAPE_FIRST_SENTENCES)))]
             a_shape = with_article(obj["shape"])
@@ -161,8 +162,7 @@ def detailed_caption(scene: dict, rng, shape_first_p: float = 0.0, order: str = 
                             A_shape=a_shape[0].upper() + a_shape[1:])
         else:
             tmpl = OBJECT_SENTENCES[int(rng.integers(len(OBJECT_SENTENCES)))]
-            s = tmpl.format(A=article(phrase).capitalize(), a=article(phrase), phrase=phrase, where=where,
-                            Where=where[0].upper() + where[1:])
+            s = tmpl.format(A=article(phrase).capitalize(), a=article(phrase), phrase=phrase, where=where, Where=Where)
         j = scene["nearest"][i]
         if j >= 0:
             other = object_phrase(objs[j])

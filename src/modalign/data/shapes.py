@@ -32,6 +32,12 @@ _TASK_CODE = {t: k + 1 for k, t in enumerate(TASKS)}  # 0 is the scene stream it
 _MIN_OBJECTS = {"pope": 3, "probes": 2}
 
 
+def _check_probability(name: str, p: float, what: str) -> None:
+    """Refuse a probability outside [0, 1], saying what it is the probability of."""
+    if not 0 <= p <= 1:
+        raise ValueError(f"{name} is the probability {what}, in [0, 1]; got {p}")
+
+
 class ShapesWorld(Dataset):
     """Scenes of coloured shapes with ground truth, and the language and probes derived from them."""
 
@@ -54,23 +60,13 @@ class ShapesWorld(Dataset):
             raise ValueError(f"need 1 <= min_objects <= max_objects, got {min_objects} and {max_objects}")
         if not 0 <= max_overlap < 1:
             raise ValueError(f"max_overlap is a fraction of the smaller box in [0, 1), got {max_overlap}")
-        if not 0 <= short_p <= 1:
-            raise ValueError(f"short_p is the probability of a short-answer VQA turn, in [0, 1]; got {short_p}")
-        if not 0 <= describe_p <= 1:
-            raise ValueError(f"describe_p is the probability of a describe turn, in [0, 1]; got {describe_p}")
+        _check_probability("short_p", short_p, "of a short-answer VQA turn")
+        _check_probability("describe_p", describe_p, "of a describe turn")
         check_describe_at(describe_at)
-        if not 0 <= shape_first_p <= 1:
-            raise ValueError(f"shape_first_p is the probability of a shape-first sentence in a description, in [0, 1];"
-                             f" got {shape_first_p}")
-        if not 0 <= where_first_p <= 1:
-            raise ValueError(f"where_first_p is the probability of a place-first sentence in a description, in [0, 1];"
-                             f" got {where_first_p}")
-        if not 0 <= near_miss_p <= 1:
-            raise ValueError(f"near_miss_p is the probability of a near-miss absent object in an existence question, "
-                             f"in [0, 1]; got {near_miss_p}")
-        if not 0 <= image_last_p <= 1:
-            raise ValueError(f"image_last_p is the probability that the image follows the first question, in [0, 1]; "
-                             f"got {image_last_p}")
+        _check_probability("shape_first_p", shape_first_p, "of a shape-first sentence in a description")
+        _check_probability("where_first_p", where_first_p, "of a place-first sentence in a description")
+        _check_probability("near_miss_p", near_miss_p, "of a near-miss absent object in an existence question")
+        _check_probability("image_last_p", image_last_p, "that the image follows the first question")
         self.task, self.n, self.split, self.seed = task, n, split, seed
         self.short_p, self.describe_p, self.describe_at = short_p, describe_p, describe_at
         self.shape_first_p, self.near_miss_p, self.image_last_p = shape_first_p, near_miss_p, image_last_p

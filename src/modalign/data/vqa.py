@@ -1,9 +1,9 @@
 """Visual questions by type from a scene graph, and LLaVA-format conversations built from them.
 
 Types: existence, count, color, shape, position, relation, comparison; and, only when asked for, object_at ("What
-is in the top left?" -> "small red star", the place -> object lookup a description needs). Answers are single words or short phrases
-("yes", "3", "red", "top left") that are exact-match scorable after VQA normalisation. A question only refers to an
-object by a phrase that picks out one object in the scene, so each answer is unambiguous.
+is in the top left?" -> "small red star", the place -> object lookup a description needs). Answers are single words
+or short phrases ("yes", "3", "red", "top left") that are exact-match scorable after VQA normalisation. A question
+only refers to an object by a phrase that picks out one object in the scene, so each answer is unambiguous.
 """
 
 from __future__ import annotations
@@ -145,12 +145,13 @@ def vqa_items(scene: dict, rng, mentionable=None, near_miss_p: float = 0.0, per_
         out.append({"question": f"Are there more {plural(s1)} than {plural(s2)}?", "answer": "yes" if ans else "no",
                     "qtype": "comparison"})
 
-    place_counts = Counter(o["position"] for o in objs)
-    lone_places = [o for o in objs if place_counts[o["position"]] == 1]
-    if per_type.get("object_at", 0) and lone_places:
-        for o in _picks(rng, lone_places, per_type["object_at"]):
-            out.append({"question": f"What is {where_phrase(o['position'])}?",
-                        "answer": f"{o['size']} {o['color']} {o['shape']}", "qtype": "object_at"})
+    if per_type.get("object_at"):  # optional: nothing computed or drawn unless asked for
+        place_counts = Counter(o["position"] for o in objs)
+        lone_places = [o for o in objs if place_counts[o["position"]] == 1]
+        if lone_places:
+            for o in _picks(rng, lone_places, per_type["object_at"]):
+                out.append({"question": f"What is {where_phrase(o['position'])}?",
+                            "answer": f"{o['size']} {o['color']} {o['shape']}", "qtype": "object_at"})
     return out
 
 
