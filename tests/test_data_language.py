@@ -422,6 +422,49 @@ def test_where_first_descriptions_state_the_same_facts_place_first():
         ShapesWorld(task="instruct", n=3, where_first_p=1.5)
 
 
+def test_where_shape_first_sentences_read_the_shape_before_its_colour():
+    """where_shape_first_p=1 with place-first sentences: place, then "a/an <shape>", then the object's size and colour
+    (no colour word between place and shape); at 0, or without place-first sentences, the data is unchanged."""
+    from modalign.data.language import detailed_caption, reading_order, where_phrase
+
+    world = ShapesWorld(task="caption", n=30, seed=9)
+    checked = 0
+    for i in range(30):
+        scene = world.scene(i)
+        text = detailed_caption(scene, np.random.default_rng(i), order="reading", where_first_p=1.0,
+                                where_shape_first_p=1.0)
+        sentences = text.split(". ")[1:]
+        assert len(sentences) == len(scene["objects"])
+        named = []
+        for sentence, k in zip(sentences, reading_order(scene["objects"])):
+            obj = scene["objects"][k]
+            where = where_phrase(obj["position"])
+            assert sentence.startswith(where[0].upper() + where[1:]), sentence
+            own = sentence[len(where):].split(" the ")[0]  # before a relation's neighbour
+            assert f"a {obj['shape']}" in own or f"an {obj['shape']}" in own, sentence
+            before_shape = own[:own.index(f" {obj['shape']}")]
+            assert not any(c in before_shape.split() for c in ("red", "green", "blue", "yellow", "purple", "orange",
+                                                                "cyan", "pink")), sentence
+            assert obj["color"] in own and obj["size"] in own, sentence
+            named.append(obj["shape"])
+            checked += 1
+        assert sorted(named) == sorted(o["shape"] for o in scene["objects"])
+    assert checked > 60
+    for kw in ({"where_first_p": 1.0}, {"where_first_p": 0.0, "shape_first_p": 0.5}):
+        plain = ShapesWorld(task="instruct", n=15, seed=9, describe_order="reading", **kw)
+        same = ShapesWorld(task="instruct", n=15, seed=9, describe_order="reading", where_shape_first_p=0.0, **kw)
+        assert all(plain[i] == same[i] for i in range(15))
+    unused = ShapesWorld(task="instruct", n=15, seed=9, where_shape_first_p=1.0)  # no place-first sentences
+    assert all(unused[i] == ShapesWorld(task="instruct", n=15, seed=9)[i] for i in range(15))
+    turns = ShapesWorld(task="instruct", n=10, seed=9, describe_at="alone", where_first_p=1.0, where_shape_first_p=1.0)
+    for i in range(10):
+        obj = turns.scene(i)["objects"][0]
+        first = turns[i]["conversations"][1]["value"].split(". ")[1]
+        assert first.lower().startswith(where_phrase(obj["position"]))
+    with pytest.raises(ValueError, match="where_shape_first_p"):
+        ShapesWorld(task="instruct", n=3, where_shape_first_p=-0.1)
+
+
 def test_object_at_questions_name_the_one_object_at_a_place():
     """object_at ("What is in the top left?" -> "small red star"): only when asked for, only about places holding one
     object, answered with that object; the other questions are drawn exactly as without it."""

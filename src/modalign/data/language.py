@@ -42,6 +42,14 @@ WHERE_FIRST_SENTENCES = [
     "{Where} is {a} {phrase}",
     "{Where} we see {a} {phrase}",
 ]
+# Both at once: "In the top left, there is a star; it is small and red." A colour-first phrase asks the LM to write
+# the shape after the colour, so a colour-shape pair never seen in training ("green diamond") loses to a seen one
+# ("green pentagon"); here the shape is read after the place alone, and the colour follows in its own clause.
+WHERE_SHAPE_FIRST_SENTENCES = [
+    "{Where}, there is {a_shape}; it is {size} and {color}",
+    "{Where} is {a_shape}, {color} and {size}",
+    "{Where} we see {a_shape} that is {size} and {color}",
+]
 BACKGROUND_WORDS = {"plain": "plain grey", "noise": "noisy grey", "texture": "striped grey"}
 
 
@@ -128,14 +136,16 @@ def reading_order(objs: list[dict]) -> list[int]:
 
 
 def detailed_caption(scene: dict, rng, shape_first_p: float = 0.0, order: str = "drawn",
-                     where_first_p: float = 0.0) -> str:
+                     where_first_p: float = 0.0, where_shape_first_p: float = 0.0) -> str:
     """Every object with size, colour, shape and position, and a relation to its nearest neighbour.
 
     With probability `shape_first_p` an object's sentence names its shape first (SHAPE_FIRST_SENTENCES); at 0 no extra
     random draw is made, so descriptions stay exactly those of earlier data. `order`: "drawn" (the scene's drawing
     order, i.e. random) or "reading" (reading_order), so that the next object to name is the next one in a fixed scan
     rather than any one not named yet. With probability `where_first_p` an object's sentence names its place first
-    (WHERE_FIRST_SENTENCES; drawn before the shape-first choice); at 0 no extra random draw is made.
+    (WHERE_FIRST_SENTENCES; drawn before the shape-first choice); at 0 no extra random draw is made. A place-first
+    sentence names, with probability `where_shape_first_p`, the shape before colour and size too
+    (WHERE_SHAPE_FIRST_SENTENCES); at 0 no extra random draw is made.
     """
     check_describe_order(order)
     objs = scene["objects"]
@@ -152,12 +162,16 @@ def detailed_caption(scene: dict, rng, shape_first_p: float = 0.0, order: str = 
         phrase = object_phrase(obj, with_size=True)
         where = where_phrase(obj["position"])
         Where = where[0].upper() + where[1:]
+        a_shape = with_article(obj["shape"])
         if where_first_p > 0 and rng.random() < where_first_p:
-            tmpl = WHERE_FIRST_SENTENCES[int(rng.integers(len(WHERE_FIRST_SENTENCES)))]
-            s = tmpl.format(a=article(phrase), phrase=phrase, Where=Where)
+            if where_shape_first_p > 0 and rng.random() < where_shape_first_p:
+                tmpl = WHERE_SHAPE_FIRST_SENTENCES[int(rng.integers(len(WHERE_SHAPE_FIRST_SENTENCES)))]
+                s = tmpl.format(Where=Where, a_shape=a_shape, size=obj["size"], color=obj["color"])
+            else:
+                tmpl = WHERE_FIRST_SENTENCES[int(rng.integers(len(WHERE_FIRST_SENTENCES)))]
+                s = tmpl.format(a=article(phrase), phrase=phrase, Where=Where)
         elif shape_first_p > 0 and rng.random() < shape_first_p:
             tmpl = SHAPE_FIRST_SENTENCES[int(rng.integers(len(SHAPE_FIRST_SENTENCES)))]
-            a_shape = with_article(obj["shape"])
             s = tmpl.format(shape=obj["shape"], where=where, size=obj["size"], color=obj["color"], a_shape=a_shape,
                             A_shape=a_shape[0].upper() + a_shape[1:])
         else:
@@ -173,13 +187,15 @@ def detailed_caption(scene: dict, rng, shape_first_p: float = 0.0, order: str = 
 
 
 def caption(scene: dict, rng, style: str = "short", synonym_p: float = 0.2, order: str = "drawn",
-            where_first_p: float = 0.0) -> str:
+            where_first_p: float = 0.0, where_shape_first_p: float = 0.0) -> str:
     if style == "short":
         return short_caption(scene, rng, synonym_p)
     if style == "detailed":
-        return detailed_caption(scene, rng, order=order, where_first_p=where_first_p)
+        return detailed_caption(scene, rng, order=order, where_first_p=where_first_p,
+                                where_shape_first_p=where_shape_first_p)
     if style == "mixed":
         if rng.random() < 0.5:
             return short_caption(scene, rng, synonym_p)
-        return detailed_caption(scene, rng, order=order, where_first_p=where_first_p)
+        return detailed_caption(scene, rng, order=order, where_first_p=where_first_p,
+                                where_shape_first_p=where_shape_first_p)
     raise ValueError(f"caption style must be short, detailed or mixed, got {style!r}")

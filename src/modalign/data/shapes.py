@@ -48,7 +48,7 @@ class ShapesWorld(Dataset):
                  short_p: float = 0.5, describe_p: float = 1.0, describe_at: str = "random",
                  shape_first_p: float = 0.0, near_miss_p: float = 0.0, image_last_p: float = 0.0,
                  region_background: bool = False, questions_per_type=None, describe_order: str = "drawn",
-                 where_first_p: float = 0.0):
+                 where_first_p: float = 0.0, where_shape_first_p: float = 0.0):
         if task not in TASKS:
             raise ValueError(f"unknown shapes task {task!r}; choose one of {', '.join(TASKS)}")
         if n < 1:
@@ -65,6 +65,8 @@ class ShapesWorld(Dataset):
         check_describe_at(describe_at)
         _check_probability("shape_first_p", shape_first_p, "of a shape-first sentence in a description")
         _check_probability("where_first_p", where_first_p, "of a place-first sentence in a description")
+        _check_probability("where_shape_first_p", where_shape_first_p,
+                           "that a place-first sentence also names the shape before colour and size")
         _check_probability("near_miss_p", near_miss_p, "of a near-miss absent object in an existence question")
         _check_probability("image_last_p", image_last_p, "that the image follows the first question")
         self.task, self.n, self.split, self.seed = task, n, split, seed
@@ -74,6 +76,7 @@ class ShapesWorld(Dataset):
         self.questions_per_type = check_per_type(questions_per_type)
         check_describe_order(describe_order)
         self.describe_order, self.where_first_p = describe_order, where_first_p
+        self.where_shape_first_p = where_shape_first_p
         self.image_size, self.max_overlap, self.background = image_size, max_overlap, background
         self.min_objects, self.max_objects = min_objects, max_objects
         self.caption_style, self.synonym_p, self.max_turns = caption, synonym_p, max_turns
@@ -160,7 +163,8 @@ class ShapesWorld(Dataset):
         scene, rng = self.scene(i), self._rng(i)
         if self.task == "caption":
             return {**base, "text": make_caption(scene, rng, self.caption_style, self.synonym_p,
-                                                 self.describe_order, self.where_first_p),
+                                                 self.describe_order, self.where_first_p,
+                                                 self.where_shape_first_p),
                     "meta": {"scene": scene, "split": self.split},
                     "regions": regions(scene, self.image_size, self.region_background)}
         if self.task == "instruct":
@@ -168,7 +172,8 @@ class ShapesWorld(Dataset):
                     "conversations": conversation(scene, rng, self.max_turns, self.short_p, self.rule.allowed,
                                                   self.describe_p, self.describe_at, self.shape_first_p,
                                                   self.near_miss_p, self.image_last_p, self.questions_per_type,
-                                                  self.describe_order, self.where_first_p)}
+                                                  self.describe_order, self.where_first_p,
+                                                  self.where_shape_first_p)}
         if self.task == "grounding":
             return {**base, **grounding_item(scene, rng)}
         # chair: canonical shape names present, plus the colour+shape phrases
