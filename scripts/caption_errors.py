@@ -6,7 +6,8 @@ Per description this prints whether the stated count is right, and sorts the sce
 has its colour and shape), named with the wrong colour (its shape, but under a colour of an object of that shape
 absent from the scene), and skipped; and sentences into repeats (a subject already named) and inventions (a subject
 that no object in the scene has). Tallied by the number of objects in the scene, so that a model losing track in
-crowded scenes shows.
+crowded scenes shows; and objects named split by whether their colour-shape pair is one the split holds out of
+training (every held-out scene has one), so that a model that will not write a pair it never read shows.
 
     OMP_NUM_THREADS=1 python scripts/caption_errors.py runs/llava-shapes-more4/final --scenes 200
 """
@@ -42,8 +43,10 @@ def subjects(description: str) -> tuple[str | None, list[tuple[str | None, str]]
     return count, out
 
 
-def classify(description: str, objects: list[dict]) -> Counter:
-    """Counts for one description: count_right, named, wrong_color, skipped, repeated, invented, all_named."""
+def classify(description: str, objects: list[dict], heldout=frozenset()) -> Counter:
+    """Counts for one description: count_right, named, wrong_color, skipped, repeated, invented, all_named; and
+    heldout_objects / heldout_named, the objects whose (colour, shape) is in `heldout` and how many of them are named.
+    """
     count, said = subjects(description)
     c = Counter(count_right=int(count == number_word(len(objects))))
     truth = Counter((o["color"], o["shape"]) for o in objects)
@@ -57,6 +60,9 @@ def classify(description: str, objects: list[dict]) -> Counter:
     for subject, k in truth.items():
         named = min(k, seen[subject])
         c["named"] += named
+        if subject in heldout:
+            c["heldout_objects"] += k
+            c["heldout_named"] += named
         missing = k - named
         if missing:
             # the shape under a colour that is not one of the scene's objects of that shape: perceived, mis-coloured
@@ -69,7 +75,9 @@ def classify(description: str, objects: list[dict]) -> Counter:
 
 
 def tally(model, world, batch_size: int = 16, max_new_tokens: int = 128) -> dict[int, Counter]:
-    """{objects in the scene: summed classify() counts plus `descriptions` and `objects`}."""
+    """{objects in the scene: summed classify() counts plus `descriptions` and `objects`}; held-out pairs are the
+    world's (world.rule.heldout_pairs)."""
+    heldout = frozenset(world.rule.heldout_pairs)
     scenes = [world.scene(i) for i in range(len(world))]
     by_objects: dict[int, Counter] = {}
     with torch.no_grad():
@@ -78,7 +86,7 @@ def tally(model, world, batch_size: int = 16, max_new_tokens: int = 128) -> dict
             preds = model.generate([render(s) for s in chunk], [PROMPT] * len(chunk), max_new_tokens=max_new_tokens)
             for scene, pred in zip(chunk, preds):
                 c = by_objects.setdefault(len(scene["objects"]), Counter())
-                c.update(classify(pred, scene["objects"]))
+                c.update(classify(pred, scene["objects"], heldout))
                 c["descriptions"] += 1
                 c["objects"] += len(scene["objects"])
     return by_objects
@@ -105,6 +113,12 @@ def main(argv=None) -> int:
         print(f"{k!s:>7}  {d:>12}  {c['all_named'] / d:>9.2f}  {c['count_right'] / d:>11.2f}  | "
               f"{c['named'] / o:>13.2f}  {c['wrong_color'] / o:>12.2f}  {c['skipped'] / o:>7.2f} | "
               f"{c['repeated']:>7}  {c['invented']:>10}")
+    held, seen = total["heldout_objects"], total["objects"] - total["heldout_objects"]
+    if held:
+        print(f"objects named: held-out colour-shape pairs {total['heldout_named']}/{held} "
+              f"({total['heldout_named'] / held:.2f}), pairs seen in training "
+              f"{total['named'] - total['heldout_named']}/{seen} "
+              f"({(total['named'] - total['heldout_named']) / max(seen, 1):.2f})")
     return 0
 
 

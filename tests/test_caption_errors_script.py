@@ -39,6 +39,13 @@ def test_classify_by_hand():
     # the circle named under a colour no circle has: a wrong colour, also an invention
     c = s.classify(f"{opening} A red star. A yellow circle. A green cross.", OBJS)
     assert (c["named"], c["wrong_color"], c["skipped"], c["invented"], c["all_named"]) == (2, 1, 0, 1, 0)
+    # the green cross's pair held out of training: counted apart, named or not
+    held = frozenset({("green", "cross")})
+    c = s.classify(f"{opening} A red star. A blue circle. A green cross.", OBJS, held)
+    assert (c["heldout_objects"], c["heldout_named"], c["named"]) == (1, 1, 3)
+    c = s.classify(f"{opening} A red star. A blue circle. A green pentagon.", OBJS, held)
+    assert (c["heldout_objects"], c["heldout_named"], c["named"], c["skipped"]) == (1, 0, 2, 1)
+    assert "heldout_objects" not in s.classify(f"{opening} A red star.", OBJS)
     # two red stars in the scene: one sentence names one of them
     c = s.classify("There are two objects. A red star.", OBJS[:1] * 2)
     assert (c["count_right"], c["named"], c["skipped"], c["repeated"]) == (1, 1, 1, 0)
@@ -74,6 +81,9 @@ def test_tally_of_true_descriptions_names_every_object():
         assert c["all_named"] == c["descriptions"] == c["count_right"]
         assert c["named"] == c["objects"] == k * c["descriptions"]
         assert c["repeated"] == c["invented"] == c["skipped"] == 0
+    held = sum(c["heldout_objects"] for c in by_objects.values())
+    assert held >= 40  # every held-out scene has a held-out pair
+    assert sum(c["heldout_named"] for c in by_objects.values()) == held
 
 
 def test_tally_counts_a_repeated_first_object():
@@ -88,3 +98,5 @@ def test_tally_counts_a_repeated_first_object():
             assert c["all_named"] == 0
             assert c["named"] == c["descriptions"]  # only the first object
             assert c["skipped"] + c["wrong_color"] == (k - 1) * c["descriptions"]
+        assert c["heldout_named"] <= c["heldout_objects"]
+    assert sum(c["heldout_named"] for c in by_objects.values()) < sum(c["heldout_objects"] for c in by_objects.values())
