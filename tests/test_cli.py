@@ -50,6 +50,7 @@ def test_train_then_eval_then_compare_through_the_cli(tmp_path, capsys):
     path.write_text(yaml.safe_dump(TINY_RECIPE))
     out = tmp_path / "run"
     assert main(["train", str(path), "--out", str(out)]) == 0
+    assert f"done: {out}  (4 steps)" in capsys.readouterr().out
     assert (out / "final" / "model.safetensors").exists()
     results = json.loads((out / "eval" / "results.json").read_text())
     assert "t2i_R@1" in results["suites"]["retrieval"]["metrics"]

@@ -33,7 +33,7 @@ def _train_main(args) -> int:
 
         model = prepare_for_eval(load_model(os.path.join(out, "final")), recipe, out)
         run_suites(model, recipe.eval, os.path.join(out, "eval"), DATASETS)
-    print(f"done: {out}  ({summary.get('steps', '?')} steps)")
+    print(f"done: {out}  ({summary['global_step']} steps)")
     return 0
 
 
