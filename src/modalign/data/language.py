@@ -45,6 +45,7 @@ WHERE_FIRST_SENTENCES = [
 # Both at once: "In the top left, there is a star; it is small and red." A colour-first phrase asks the LM to write
 # the shape after the colour, so a colour-shape pair never seen in training ("green diamond") loses to a seen one
 # ("green pentagon"); here the shape is read after the place alone, and the colour follows in its own clause.
+# Measured on the shapes world: it does not name more held-out pairs (docs/results/generative.md, seventh round).
 WHERE_SHAPE_FIRST_SENTENCES = [
     "{Where}, there is {a_shape}; it is {size} and {color}",
     "{Where} is {a_shape}, {color} and {size}",
