@@ -108,3 +108,23 @@ def test_crowded_layout_is_a_clear_error():
         ShapesWorld(task="nope")
     with pytest.raises(ValueError, match="unknown split"):
         ShapesWorld(split="val")
+
+
+def test_object_count_weights_set_how_often_each_count_is_drawn():
+    """Weights per object count min..max: counts drawn in proportion (a 0 weight never), every count still present;
+    unset, the scenes are those of the uniform draw; a wrong length or negative weights are refused, naming the field."""
+    n = 2000
+    world = ShapesWorld(task="caption", n=n, seed=4, object_count_weights=[1, 0, 2, 5])
+    counts = np.bincount([len(world.scene(i)["objects"]) for i in range(n)], minlength=5)[1:]
+    expected = np.array([1, 0, 2, 5]) / 8 * n
+    assert counts[1] == 0
+    assert np.all(np.abs(counts - expected) < 4 * np.sqrt(expected + 1)), counts  # within 4 sigma
+    uniform = ShapesWorld(task="caption", n=40, seed=4)
+    assert all(ShapesWorld(task="caption", n=40, seed=4, object_count_weights=None).scene(i) == uniform.scene(i)
+               for i in range(40))
+    two_to_three = ShapesWorld(task="caption", n=200, seed=4, min_objects=2, max_objects=3,
+                               object_count_weights=[0, 1])
+    assert {len(two_to_three.scene(i)["objects"]) for i in range(200)} == {3}
+    for bad in ([1, 1, 1], [1, -1, 1, 1], [0, 0, 0, 0], "many"):
+        with pytest.raises(ValueError, match="object_count_weights needs 4"):
+            ShapesWorld(task="caption", n=3, object_count_weights=bad)

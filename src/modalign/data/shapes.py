@@ -32,6 +32,21 @@ _TASK_CODE = {t: k + 1 for k, t in enumerate(TASKS)}  # 0 is the scene stream it
 _MIN_OBJECTS = {"pope": 3, "probes": 2}
 
 
+def _count_probabilities(weights, min_objects: int, max_objects: int):
+    """object_count_weights (one weight per object count min_objects..max_objects) -> probabilities, or None."""
+    if weights is None:
+        return None
+    want = max_objects - min_objects + 1
+    try:
+        w = np.asarray(weights, dtype=float).reshape(-1)
+    except (TypeError, ValueError):
+        w = np.array([])
+    if w.size != want or not np.all(np.isfinite(w)) or (w < 0).any() or w.sum() <= 0:
+        raise ValueError(f"object_count_weights needs {want} non-negative weights, one per object count "
+                         f"{min_objects}..{max_objects} (not all 0), got {weights!r}")
+    return w / w.sum()
+
+
 def _check_probability(name: str, p: float, what: str) -> None:
     """Refuse a probability outside [0, 1], saying what it is the probability of."""
     if not 0 <= p <= 1:
@@ -48,7 +63,7 @@ class ShapesWorld(Dataset):
                  short_p: float = 0.5, describe_p: float = 1.0, describe_at: str = "random",
                  shape_first_p: float = 0.0, near_miss_p: float = 0.0, image_last_p: float = 0.0,
                  region_background: bool = False, questions_per_type=None, describe_order: str = "drawn",
-                 where_first_p: float = 0.0, where_shape_first_p: float = 0.0):
+                 where_first_p: float = 0.0, where_shape_first_p: float = 0.0, object_count_weights=None):
         if task not in TASKS:
             raise ValueError(f"unknown shapes task {task!r}; choose one of {', '.join(TASKS)}")
         if n < 1:
@@ -58,6 +73,7 @@ class ShapesWorld(Dataset):
         min_objects = _MIN_OBJECTS.get(task, 1) if min_objects is None else min_objects
         if not 1 <= min_objects <= max_objects:
             raise ValueError(f"need 1 <= min_objects <= max_objects, got {min_objects} and {max_objects}")
+        self.object_count_p = _count_probabilities(object_count_weights, min_objects, max_objects)
         if not 0 <= max_overlap < 1:
             raise ValueError(f"max_overlap is a fraction of the smaller box in [0, 1), got {max_overlap}")
         _check_probability("short_p", short_p, "of a short-answer VQA turn")
@@ -122,7 +138,10 @@ class ShapesWorld(Dataset):
                 self._scenes[i] = self.pair(i)[0][0]
             else:
                 rng = self._rng(i, 0)
-                k = int(rng.integers(self.min_objects, self.max_objects + 1))
+                if self.object_count_p is None:
+                    k = int(rng.integers(self.min_objects, self.max_objects + 1))
+                else:
+                    k = self.min_objects + int(rng.choice(len(self.object_count_p), p=self.object_count_p))
                 self._scenes[i] = layout_scene(rng, self.rule.sample(rng, k), self.image_size, self.max_overlap,
                                                self.background)
         return self._scenes[i]
