@@ -113,12 +113,11 @@ def main(argv=None) -> int:
         print(f"{k!s:>7}  {d:>12}  {c['all_named'] / d:>9.2f}  {c['count_right'] / d:>11.2f}  | "
               f"{c['named'] / o:>13.2f}  {c['wrong_color'] / o:>12.2f}  {c['skipped'] / o:>7.2f} | "
               f"{c['repeated']:>7}  {c['invented']:>10}")
-    held, seen = total["heldout_objects"], total["objects"] - total["heldout_objects"]
+    held, held_named = total["heldout_objects"], total["heldout_named"]
+    seen, seen_named = total["objects"] - held, total["named"] - held_named
     if held:
-        print(f"objects named: held-out colour-shape pairs {total['heldout_named']}/{held} "
-              f"({total['heldout_named'] / held:.2f}), pairs seen in training "
-              f"{total['named'] - total['heldout_named']}/{seen} "
-              f"({(total['named'] - total['heldout_named']) / max(seen, 1):.2f})")
+        print(f"objects named: held-out colour-shape pairs {held_named}/{held} ({held_named / held:.2f}), "
+              f"pairs seen in training {seen_named}/{seen} ({seen_named / max(seen, 1):.2f})")
     return 0
 
 

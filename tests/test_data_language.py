@@ -426,6 +426,7 @@ def test_where_shape_first_sentences_read_the_shape_before_its_colour():
     """where_shape_first_p=1 with place-first sentences: place, then "a/an <shape>", then the object's size and colour
     (no colour word between place and shape); at 0, or without place-first sentences, the data is unchanged."""
     from modalign.data.language import detailed_caption, reading_order, where_phrase
+    from modalign.data.vocab import COLOR_NAMES
 
     world = ShapesWorld(task="caption", n=30, seed=9)
     checked = 0
@@ -443,8 +444,7 @@ def test_where_shape_first_sentences_read_the_shape_before_its_colour():
             own = sentence[len(where):].split(" the ")[0]  # before a relation's neighbour
             assert f"a {obj['shape']}" in own or f"an {obj['shape']}" in own, sentence
             before_shape = own[:own.index(f" {obj['shape']}")]
-            assert not any(c in before_shape.split() for c in ("red", "green", "blue", "yellow", "purple", "orange",
-                                                                "cyan", "pink")), sentence
+            assert not any(c in before_shape.split() for c in COLOR_NAMES), sentence
             assert obj["color"] in own and obj["size"] in own, sentence
             named.append(obj["shape"])
             checked += 1
