@@ -129,6 +129,20 @@ def test_chair_suite_highlights_hallucinations(tmp_path):
     assert r["samples"][0]["hallucinated"] == ["cat"] and r["samples"][0]["highlight"] == ["cats"]
 
 
+@pytest.mark.parametrize("suite", ["chair", "caption"])
+def test_description_suites_pass_a_repetition_penalty_on_and_refuse_bad_ones(suite):
+    rows = [{"id": "c0", "image": color_image(0), "objects": ["dog"], "text": "A dog."}]
+    data = ListDataset(rows, vocabulary={"dog": []})
+    model = ScriptedVLM(answer=lambda key, p: "A dog.")
+    r = SUITES[suite](model, data, repetition_penalty=1.2, batch_size=1, progress=False)
+    default = SUITES[suite](model, data, batch_size=1, progress=False)
+    assert model.repetition_penalties == [1.2, 1.0]
+    assert r["settings"]["repetition_penalty"] == 1.2 and default["settings"]["repetition_penalty"] == 1.0
+    for bad in (0, -2, "high"):
+        with pytest.raises(ConfigError, match="repetition_penalty must be a number > 0"):
+            SUITES[suite](model, data, repetition_penalty=bad, progress=False)
+
+
 def test_compositional_strict_per_type_with_dual_encoder():
     model = KeyedDualEncoder({0: E[0]}, {"pos": E[0], "swapped": E[0], "replaced": E[1]})
     rows = [{"id": "p0", "image": color_image(0), "positive": "pos",

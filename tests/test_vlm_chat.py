@@ -48,3 +48,15 @@ def test_reset_and_image_switch_start_over(saved):
     assert "(conversation reset)" in text and "cannot open image" in text and "(new image" in text
     with pytest.raises(FileNotFoundError):
         chat_main(d / "ckpt", d / "nope.png", stdin=io.StringIO(""), stdout=io.StringIO())
+
+
+def test_chat_passes_a_repetition_penalty_and_refuses_a_bad_one_up_front(saved):
+    d, model = saved
+    msgs = chat_main(d / "ckpt", d / "a.png", max_new_tokens=8, repetition_penalty=3.0,
+                     stdin=io.StringIO("What color?\n"), stdout=io.StringIO())
+    image = images(1)[0]
+    assert msgs[1]["content"] == reply(model, image, msgs[:1], max_new_tokens=8, repetition_penalty=3.0)
+    assert msgs[1]["content"] != reply(model, image, msgs[:1], max_new_tokens=8)
+    with pytest.raises(ValueError, match="repetition_penalty"):
+        chat_main(d / "no-such-checkpoint", d / "a.png", repetition_penalty=0.0, stdin=io.StringIO(""),
+                  stdout=io.StringIO())

@@ -1,11 +1,14 @@
 """VLM inference: KV-cached decoding == full recomputation, batched == unbatched, prefix-cache answers == generate,
-scores == hand-summed log-probabilities, sampling, and an end-to-end caption fit."""
+scores == hand-summed log-probabilities, sampling, repetition penalty == transformers' on a recomputed reference,
+and an end-to-end caption fit."""
 
 import pytest
 import torch
 from test_vlm_tiny_parts import CORPUS, images, tiny_cfg
+from transformers import RepetitionPenaltyLogitsProcessor
 
 from modalign.models.vlm import VisionLanguageModel
+from modalign.models.vlm_inference import penalize_repeats
 
 QUESTIONS = ["What color is the square?", "Is there a circle?", "Describe the picture.", "two?"]
 
@@ -83,6 +86,53 @@ def test_sampling_is_reproducible_with_a_generator_and_top_k_1_is_greedy(model):
         model.generate(ims, prompts, max_new_tokens=5)
     with pytest.raises(ValueError, match="temperature"):
         model.generate(ims, prompts, do_sample=True, temperature=0.0)
+
+
+def test_repetition_penalty_is_transformers_processor():
+    torch.manual_seed(0)
+    logits = torch.randn(3, 50) * 3
+    ids = torch.randint(0, 50, (3, 7))
+    seen = torch.zeros(3, 50, dtype=torch.bool).scatter_(1, ids, True)
+    for penalty in (1.3, 0.7):
+        theirs = RepetitionPenaltyLogitsProcessor(penalty)(ids, logits.clone())
+        assert torch.allclose(penalize_repeats(logits, seen, penalty), theirs)
+    assert torch.equal(penalize_repeats(logits, seen, 1.0), logits)
+
+
+def _penalized_reference(model, image, prompt, penalty, steps):
+    """Greedy with the whole sequence recomputed at every step (no cache, one row, no padding) and transformers'
+    RepetitionPenaltyLogitsProcessor applied to prompt + generated ids."""
+    ids = model.prompts.encode(model.prompts.chat_prefix(prompt))[0]
+    n_prompt, stop = len(ids), set(model.stop_token_ids())
+    processor = RepetitionPenaltyLogitsProcessor(penalty)
+    for _ in range(steps):
+        x = torch.tensor([ids])
+        last = model.forward_logits(x, torch.ones_like(x), model.vision.preprocess([image]), [1])[:, -1]
+        nxt = int(processor(x, last).argmax(-1))
+        ids.append(nxt)
+        if nxt in stop:
+            break
+    return ids[n_prompt:]
+
+
+def test_repetition_penalty_decoding_equals_a_recomputed_reference_batched_and_shared(model):
+    ims, prompts = images(3, seed=5), QUESTIONS[:3]
+    steps = 12
+    plain = model.generate(ims, prompts, max_new_tokens=steps)
+    assert model.generate(ims, prompts, max_new_tokens=steps, repetition_penalty=1.0) == plain
+    penalized = model.generate(ims, prompts, max_new_tokens=steps, repetition_penalty=3.0)  # batched, left-padded
+    assert penalized != plain  # the sharpened random LM repeats itself: a strong penalty changes what it says
+    for i, (im, p) in enumerate(zip(ims, prompts)):
+        ref = _penalized_reference(model, im, p, 3.0, steps)
+        assert penalized[i] == model._detok(torch.tensor([ref]))[0]
+    im = ims[0]
+    shared = model.answer_many(im, QUESTIONS, max_new_tokens=steps, batch_size=3, repetition_penalty=3.0)
+    assert shared == model.generate([im] * len(QUESTIONS), QUESTIONS, max_new_tokens=steps, repetition_penalty=3.0)
+    for bad in (0, -1.0, "1.2", True):
+        with pytest.raises(ValueError, match="repetition_penalty"):
+            model.generate(ims, prompts, repetition_penalty=bad)
+        with pytest.raises(ValueError, match="repetition_penalty"):
+            model.answer_many(im, QUESTIONS, repetition_penalty=bad)
 
 
 @pytest.mark.slow

@@ -103,7 +103,8 @@ def _add_export(sub) -> None:
 def _chat_main(args) -> int:
     from .models.chat import chat_main
 
-    return chat_main(args.checkpoint, args.image, max_new_tokens=args.max_new_tokens) or 0
+    return chat_main(args.checkpoint, args.image, max_new_tokens=args.max_new_tokens,
+                     repetition_penalty=args.repetition_penalty) or 0
 
 
 def _add_chat(sub) -> None:
@@ -111,6 +112,8 @@ def _add_chat(sub) -> None:
     p.add_argument("checkpoint")
     p.add_argument("--image", required=True)
     p.add_argument("--max-new-tokens", type=int, default=64)
+    p.add_argument("--repetition-penalty", type=float, default=1.0,
+                   help="> 1 discourages tokens already in the conversation (transformers' meaning; 1.0 = none)")
     p.set_defaults(func=_chat_main)
 
 

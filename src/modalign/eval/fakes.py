@@ -66,9 +66,12 @@ class ScriptedVLM(torch.nn.Module):
         self.score_fn = score or (lambda key, text, prompt: 0.0)
         self.weight = torch.nn.Parameter(torch.zeros(1))
         self.generated = 0
+        self.repetition_penalties: list[float] = []  # what each generate call was asked for
 
-    def generate(self, images, prompts, max_new_tokens: int = 32, do_sample: bool = False) -> list[str]:
+    def generate(self, images, prompts, max_new_tokens: int = 32, do_sample: bool = False,
+                 repetition_penalty: float = 1.0) -> list[str]:
         self.generated += len(images)
+        self.repetition_penalties.append(repetition_penalty)
         return [self.answer_fn(image_key(im), p) for im, p in zip(images, prompts)]
 
     def score(self, images, texts, prompts) -> torch.Tensor:

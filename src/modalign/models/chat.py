@@ -24,18 +24,21 @@ def _open_image(path: str | Path) -> Image.Image:
 
 
 def reply(model, image: Image.Image, messages: list[dict], max_new_tokens: int = 64, do_sample: bool = False,
-          temperature: float = 1.0, top_k: int | None = None) -> str:
+          temperature: float = 1.0, top_k: int | None = None, repetition_penalty: float = 1.0) -> str:
     """The assistant's next turn for a conversation about `image` (messages: [{"role", "content"}])."""
     text = model.prompts.render(messages, add_generation_prompt=True)
     return model.complete([image], [text], max_new_tokens=max_new_tokens, do_sample=do_sample,
-                          temperature=temperature, top_k=top_k)[0]
+                          temperature=temperature, top_k=top_k, repetition_penalty=repetition_penalty)[0]
 
 
 def chat_main(checkpoint: str | Path, image_path: str | Path, max_new_tokens: int = 64, do_sample: bool = False,
               temperature: float = 1.0, top_k: int | None = None, stdin: TextIO | None = None,
-              stdout: TextIO | None = None, model=None) -> list[dict]:
+              stdout: TextIO | None = None, model=None, repetition_penalty: float = 1.0) -> list[dict]:
     """Run the loop until /quit or end of input; returns the final conversation (for tests and logs)."""
     from . import load_model
+    from .vlm_inference import check_repetition_penalty
+
+    check_repetition_penalty(repetition_penalty)  # before loading a checkpoint or reading a line
 
     stdin, stdout = stdin or sys.stdin, stdout or sys.stdout
     model = model if model is not None else load_model(checkpoint)
@@ -72,7 +75,7 @@ def chat_main(checkpoint: str | Path, image_path: str | Path, max_new_tokens: in
             continue
         content = line if messages else IMAGE_TOKEN + "\n" + line.replace(IMAGE_TOKEN, "")
         messages.append({"role": "user", "content": content})
-        answer = reply(model, image, messages, max_new_tokens, do_sample, temperature, top_k)
+        answer = reply(model, image, messages, max_new_tokens, do_sample, temperature, top_k, repetition_penalty)
         messages.append({"role": "assistant", "content": answer})
         print(f"model> {answer}", file=stdout, flush=True)
     return messages

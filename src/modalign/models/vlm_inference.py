@@ -3,7 +3,9 @@ many questions about one image with the image prefix encoded once and its KV cac
 
 Generation pads prompts on the left and passes explicit position ids (cumsum of the mask), so a padded row computes
 exactly what it would alone. A prompt is a user turn of the chat template; `prompts=None` means the caption format
-(`<s><image>` then the caption), which is what a caption-trained model continues.
+(`<s><image>` then the caption), which is what a caption-trained model continues. `repetition_penalty` is
+transformers' (CTRL's): every token id already in the row (its prompt and what it has generated) has its logit
+divided by the penalty when positive, multiplied when negative.
 """
 
 from __future__ import annotations
@@ -14,6 +16,19 @@ import torch
 from transformers import DynamicCache
 
 from .chat_template import IMAGE_TOKEN
+
+
+def check_repetition_penalty(penalty: float) -> None:
+    if not isinstance(penalty, (int, float)) or isinstance(penalty, bool) or not penalty > 0:
+        raise ValueError(f"repetition_penalty must be a number > 0 (1.0 = none, > 1 discourages repeats), "
+                         f"got {penalty!r}")
+
+
+def penalize_repeats(logits: torch.Tensor, seen: torch.Tensor, penalty: float) -> torch.Tensor:
+    """logits [B, V] with the entries where `seen` [B, V] is true pushed down by `penalty` (> 1) as in CTRL:
+    divided when positive, multiplied when negative, so a seen token always loses ground."""
+    pushed = torch.where(logits > 0, logits / penalty, logits * penalty)
+    return torch.where(seen, pushed, logits)
 
 
 class InferenceMixin:
@@ -51,18 +66,21 @@ class InferenceMixin:
     @torch.no_grad()
     def generate(self, images, prompts=None, max_new_tokens: int = 32, do_sample: bool = False,
                  temperature: float = 1.0, top_k: int | None = None, generator: torch.Generator | None = None,
-                 return_logits: bool = False):
-        """One answer per image (list[str]); with `return_logits` also the per-step logits [B, S, V]."""
+                 return_logits: bool = False, repetition_penalty: float = 1.0):
+        """One answer per image (list[str]); with `return_logits` also the per-step logits [B, S, V] (as the model
+        gave them, before any repetition penalty)."""
         n = len(images) if images is not None else len(prompts)
         texts = self._prompt_texts(n, prompts, images is not None)
-        return self.complete(images, texts, max_new_tokens, do_sample, temperature, top_k, generator, return_logits)
+        return self.complete(images, texts, max_new_tokens, do_sample, temperature, top_k, generator, return_logits,
+                             repetition_penalty)
 
     @torch.no_grad()
     def complete(self, images, texts: list[str], max_new_tokens: int = 32, do_sample: bool = False,
                  temperature: float = 1.0, top_k: int | None = None, generator: torch.Generator | None = None,
-                 return_logits: bool = False):
+                 return_logits: bool = False, repetition_penalty: float = 1.0):
         """Continue already rendered prompt strings (one `<image>` marker each, e.g. a multi-turn chat history);
         row i is about images[i]."""
+        check_repetition_penalty(repetition_penalty)
         pixel_values, counts, token_counts, layouts = self._pixels(images)
         rows, _ = self._encode_rows(texts, token_counts)
         batch = self.prompts.pad(rows, side="left")
@@ -72,14 +90,25 @@ class InferenceMixin:
             pos = (mask.cumsum(-1) - 1).clamp(min=0)
             out = self.lm(inputs_embeds=embeds, attention_mask=mask, position_ids=pos,
                           past_key_values=DynamicCache(), use_cache=True)
-            tokens, logits = self._decode(out, mask, pos, max_new_tokens, do_sample, temperature, top_k, generator)
+            seen = None
+            if repetition_penalty != 1.0:
+                seen = self._seen_tokens(batch["input_ids"], mask, out.logits.shape[-1])
+            tokens, logits = self._decode(out, mask, pos, max_new_tokens, do_sample, temperature, top_k, generator,
+                                          repetition_penalty, seen)
         finally:
             if self.fusion == "xattn":
                 self.connector.clear_media()
         answers = self._detok(tokens)
         return (answers, logits) if return_logits else answers
 
-    def _decode(self, out, mask, pos, max_new_tokens, do_sample, temperature, top_k, generator):
+    @staticmethod
+    def _seen_tokens(input_ids: torch.Tensor, mask: torch.Tensor, vocab_size: int) -> torch.Tensor:
+        """[B, V] bool: which token ids each row's prompt holds (padding left out)."""
+        counts = torch.zeros(input_ids.shape[0], vocab_size, dtype=torch.long)
+        return counts.scatter_add_(1, input_ids, mask.long()) > 0
+
+    def _decode(self, out, mask, pos, max_new_tokens, do_sample, temperature, top_k, generator,
+                repetition_penalty: float = 1.0, seen: torch.Tensor | None = None):
         """Continue from a prefilled cache: pick, append, feed back one token at a time."""
         stop = torch.tensor(self.stop_token_ids(), dtype=torch.long)
         b = mask.shape[0]
@@ -88,9 +117,13 @@ class InferenceMixin:
         logits = out.logits[:, -1]                                                       # [B, V]
         for _ in range(max_new_tokens):
             step_logits.append(logits)
+            if seen is not None:
+                logits = penalize_repeats(logits, seen, repetition_penalty)
             nxt = self._pick(logits, do_sample, temperature, top_k, generator)          # [B]
             nxt = torch.where(done, torch.full_like(nxt, self.prompts.pad_id), nxt)
             tokens.append(nxt)
+            if seen is not None:
+                seen[torch.arange(b), nxt] = True
             done |= torch.isin(nxt, stop)
             if bool(done.all()):
                 break
@@ -168,9 +201,10 @@ class InferenceMixin:
     # -- one image, many questions -----------------------------------------------------------------------------
     @torch.no_grad()
     def answer_many(self, image, questions: list[str], max_new_tokens: int = 32, batch_size: int = 32,
-                    return_logits: bool = False):
+                    return_logits: bool = False, repetition_penalty: float = 1.0):
         """Answers to every question about `image` (greedy). The shared prompt prefix (template + image tokens) is
         run once; its KV cache is copied over each batch of questions, so only the question tokens are computed."""
+        check_repetition_penalty(repetition_penalty)
         pixel_values, counts, token_counts, layouts = self._pixels([image])
         texts = self._prompt_texts(len(questions), questions, True)
         rows, _ = self._encode_rows(texts, token_counts * len(texts))
@@ -197,7 +231,12 @@ class InferenceMixin:
                 pos = common + (suffix["attention_mask"].cumsum(-1) - 1).clamp(min=0)
                 out = self.lm(input_ids=suffix["input_ids"], attention_mask=mask, position_ids=pos,
                               past_key_values=cache, use_cache=True)
-                toks, logits = self._decode(out, mask, pos, max_new_tokens, False, 1.0, None, None)
+                seen = None
+                if repetition_penalty != 1.0:
+                    ids = torch.cat([prefix.expand(b, common), suffix["input_ids"]], dim=1)
+                    seen = self._seen_tokens(ids, mask, out.logits.shape[-1])
+                toks, logits = self._decode(out, mask, pos, max_new_tokens, False, 1.0, None, None,
+                                            repetition_penalty, seen)
                 answers += self._detok(toks)
                 all_logits += list(logits) if logits is not None else []
         finally:

@@ -114,12 +114,19 @@ def pair_scores(model, images: list, texts: list[str], prompt: str | list[str], 
 
 @torch.no_grad()
 def generate(model, images: list, prompts: list[str], batch_size: int, max_new_tokens: int,
-             progress: bool = True) -> list[str]:
+             progress: bool = True, repetition_penalty: float = 1.0) -> list[str]:
+    """Greedy answers; `repetition_penalty` != 1 is passed on (transformers' meaning: > 1 discourages tokens
+    already in the prompt or the answer)."""
+    if isinstance(repetition_penalty, bool) or not isinstance(repetition_penalty, (int, float)) \
+            or not repetition_penalty > 0:
+        raise ConfigError(f"repetition_penalty must be a number > 0 (1.0 = none, e.g. 1.2 to discourage "
+                          f"repeats), got {repetition_penalty!r}")
+    extra = {} if repetition_penalty == 1.0 else {"repetition_penalty": float(repetition_penalty)}
     pairs = list(zip(images, prompts))
     out: list[str] = []
     for b in batches(pairs, batch_size, "generate", progress):
         out.extend(model.generate([p[0] for p in b], [p[1] for p in b], max_new_tokens=max_new_tokens,
-                                  do_sample=False))
+                                  do_sample=False, **extra))
     return out
 
 
