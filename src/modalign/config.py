@@ -84,6 +84,8 @@ class StageConfig(BaseModel):
     checkpoint_every: int = Field(0, ge=0)
     cache_frozen_features: bool = True
     skip_bad: bool = False
+    # caption/instruct: share of answer tokens the LM reads replaced by random ones, targets kept (train/token_noise.py)
+    token_noise: float = Field(0.0, ge=0, lt=1)
 
     @field_validator("train")
     @classmethod
@@ -99,6 +101,9 @@ class StageConfig(BaseModel):
             raise ValueError("`train` lists lm.lora: add a `lora:` block (e.g. `lora: {r: 8}`)")
         if "lm.lora" in self.train and "lm" in self.train:
             raise ValueError("train either `lm` (full) or `lm.lora` (adapters), not both")
+        if self.token_noise > 0 and self.objective not in ("caption", "instruct"):
+            raise ValueError(f"token_noise corrupts the words an LM reads: it applies to objectives caption and "
+                             f"instruct, not {self.objective!r}; remove it from this stage")
         return self
 
 

@@ -13,6 +13,7 @@ from itertools import chain
 
 from ..config import RecipeConfig, StageConfig
 from ..registry import ConfigError, build
+from .token_noise import corrupt_answer_inputs, replacement_ids
 
 
 def _datasets_registry() -> dict:
@@ -88,4 +89,8 @@ def load_samples(dataset, indices: list[int], stage: StageConfig) -> list[dict]:
 
 
 def micro_batches(model, dataset, index_groups: list[list[int]], stage: StageConfig) -> list[tuple[dict, int]]:
-    return [(model.collate(load_samples(dataset, idx, stage)), len(idx)) for idx in index_groups]
+    batches = [(model.collate(load_samples(dataset, idx, stage)), len(idx)) for idx in index_groups]
+    if stage.token_noise > 0:  # drawn from the global RNG, which checkpoints save and restore (exact resume)
+        candidates = replacement_ids(model.tokenizer)
+        batches = [(corrupt_answer_inputs(b, stage.token_noise, candidates), n) for b, n in batches]
+    return batches
