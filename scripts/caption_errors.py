@@ -74,7 +74,8 @@ def classify(description: str, objects: list[dict], heldout=frozenset()) -> Coun
     return c
 
 
-def tally(model, world, batch_size: int = 16, max_new_tokens: int = 128) -> dict[int, Counter]:
+def tally(model, world, batch_size: int = 16, max_new_tokens: int = 128,
+          repetition_penalty: float = 1.0) -> dict[int, Counter]:
     """{objects in the scene: summed classify() counts plus `descriptions` and `objects`}; held-out pairs are the
     world's (world.rule.heldout_pairs)."""
     heldout = frozenset(world.rule.heldout_pairs)
@@ -83,7 +84,8 @@ def tally(model, world, batch_size: int = 16, max_new_tokens: int = 128) -> dict
     with torch.no_grad():
         for lo in range(0, len(scenes), batch_size):
             chunk = scenes[lo: lo + batch_size]
-            preds = model.generate([render(s) for s in chunk], [PROMPT] * len(chunk), max_new_tokens=max_new_tokens)
+            preds = model.generate([render(s) for s in chunk], [PROMPT] * len(chunk), max_new_tokens=max_new_tokens,
+                                   repetition_penalty=repetition_penalty)
             for scene, pred in zip(chunk, preds):
                 c = by_objects.setdefault(len(scene["objects"]), Counter())
                 c.update(classify(pred, scene["objects"], heldout))
@@ -97,6 +99,8 @@ def main(argv=None) -> int:
     ap.add_argument("checkpoint")
     ap.add_argument("--split", default="heldout")
     ap.add_argument("--scenes", type=int, default=200)
+    ap.add_argument("--repetition-penalty", type=float, default=1.0,
+                    help="> 1 discourages tokens already written (transformers' meaning; 1.0 = plain greedy)")
     args = ap.parse_args(argv)
     from modalign.data.shapes import ShapesWorld
     from modalign.models import load_model
@@ -104,7 +108,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     model = load_model(args.checkpoint).eval()
     world = ShapesWorld(task="caption", caption="detailed", n=args.scenes, split=args.split)
-    by_objects = tally(model, world)
+    by_objects = tally(model, world, repetition_penalty=args.repetition_penalty)
     total = sum(by_objects.values(), Counter())
     print("objects  descriptions  all named  count right  | objects: named  wrong colour  skipped | "
           "repeats  inventions")

@@ -63,10 +63,11 @@ class _Describes:
                 opening, first = text.split(". ")[:2]
                 text = ". ".join([opening] + [first] * repeat) + "."
             self.texts[id(scene)] = text
-        self.world, self.calls = world, []
+        self.world, self.calls, self.penalties = world, [], set()
 
-    def generate(self, images, prompts, max_new_tokens):
+    def generate(self, images, prompts, max_new_tokens, repetition_penalty=1.0):
         self.calls.append(len(images))
+        self.penalties.add(repetition_penalty)
         scenes = [self.world.scene(i) for i in range(len(self.world))]
         start = sum(self.calls[:-1])
         return [self.texts[id(sc)] for sc in scenes[start: start + len(images)]]
@@ -89,7 +90,9 @@ def test_tally_of_true_descriptions_names_every_object():
 def test_tally_counts_a_repeated_first_object():
     s = _script()
     world = ShapesWorld(task="caption", caption="detailed", n=40, split="heldout")
-    by_objects = s.tally(_Describes(world, repeat=3), world, batch_size=16)
+    model = _Describes(world, repeat=3)
+    by_objects = s.tally(model, world, batch_size=16, repetition_penalty=1.2)
+    assert model.penalties == {1.2}  # passed on to generate
     for k, c in by_objects.items():
         if k == 1:
             assert c["all_named"] == c["descriptions"]  # one object named three times: named, plus two repeats
