@@ -25,7 +25,7 @@ TINY_RECIPE = {
 def test_every_subcommand_is_wired():
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
-    assert {"quickstart", "train", "eval", "compare", "data", "export", "chat", "explain"} <= set(sub.choices)
+    assert {"quickstart", "train", "eval", "compare", "data", "export", "expand", "chat", "explain"} <= set(sub.choices)
 
 
 def test_bad_recipe_exits_2_with_the_field_named(tmp_path, capsys):

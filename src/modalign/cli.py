@@ -1,4 +1,4 @@
-"""The `modalign` command: train, eval, compare, data, quickstart, export, chat, explain.
+"""The `modalign` command: train, eval, compare, data, quickstart, export, expand, chat, explain.
 
 Each subcommand's arguments are declared next to the code that serves it (data/cli.py, eval/cli.py ...); this module
 only assembles the parser and turns configuration mistakes into one clear line and exit status 2.
@@ -100,6 +100,38 @@ def _add_export(sub) -> None:
     p.set_defaults(func=_export_main)
 
 
+def _expand_main(args) -> int:
+    from pathlib import Path
+
+    from .models import load_model
+    from .models.lm_expand import expand_lm_depth, probe_logit_change
+
+    out = Path(args.out)
+    if (out / "model.safetensors").exists():
+        raise SystemExit(f"{out} already holds a model: give a new --out directory")
+    model = load_model(args.checkpoint)
+    if not hasattr(model, "base_lm"):
+        raise SystemExit(f"{args.checkpoint} is not a vision-language model (expand deepens a `kind: vlm` LM)")
+    before = len(model.base_lm().model.layers)
+    expanded = expand_lm_depth(model, args.add_lm_layers)
+    change = probe_logit_change(model, expanded)
+    expanded.save_pretrained(out)
+    print(f"LM {before} -> {before + args.add_lm_layers} layers; logits on a probe image and prompt change by at most "
+          f"{change:.2g}; saved to {out}. Continue training with `init_from: {out}` and "
+          f"`lm: {{num_layers: {before + args.add_lm_layers}}}` in the recipe's model.")
+    return 0
+
+
+def _add_expand(sub) -> None:
+    p = sub.add_parser("expand", help="give a trained vision-language model's LM more layers that change nothing "
+                                      "yet (LLaMA Pro block expansion), to train on")
+    p.add_argument("checkpoint")
+    p.add_argument("--add-lm-layers", type=int, required=True,
+                   help="new decoder blocks, one after each of this many equal groups of layers")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_expand_main)
+
+
 def _chat_main(args) -> int:
     from .models.chat import chat_main
 
@@ -130,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_compare_parser(sub)
     add_data_parser(sub)
     _add_export(sub)
+    _add_expand(sub)
     _add_chat(sub)
     add_explain_parser(sub)
     return parser
