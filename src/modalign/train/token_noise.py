@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-IGNORE_INDEX = -100
+from ..models.vlm_prompts import IGNORE_INDEX
 
 
 def replacement_ids(tokenizer) -> torch.Tensor:
