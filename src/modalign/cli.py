@@ -112,8 +112,8 @@ def _expand_main(args) -> int:
     model = load_model(args.checkpoint)
     if not hasattr(model, "base_lm"):
         raise SystemExit(f"{args.checkpoint} is not a vision-language model (expand deepens a `kind: vlm` LM)")
-    before = len(model.base_lm().model.layers)
-    expanded = expand_lm_depth(model, args.add_lm_layers)
+    expanded = expand_lm_depth(model, args.add_lm_layers)  # refuses LMs it cannot deepen, with the reason
+    before = expanded.base_lm().config.num_hidden_layers - args.add_lm_layers
     change = probe_logit_change(model, expanded)
     expanded.save_pretrained(out)
     print(f"LM {before} -> {before + args.add_lm_layers} layers; logits on a probe image and prompt change by at most "
