@@ -112,7 +112,8 @@ def test_crowded_layout_is_a_clear_error():
 
 def test_object_count_weights_set_how_often_each_count_is_drawn():
     """Weights per object count min..max: counts drawn in proportion (a 0 weight never), every count still present;
-    unset, the scenes are those of the uniform draw; a wrong length or negative weights are refused, naming the field."""
+    unset, the scenes are those of the uniform draw; a wrong length or negative weights are refused, naming the
+    field."""
     n = 2000
     world = ShapesWorld(task="caption", n=n, seed=4, object_count_weights=[1, 0, 2, 5])
     counts = np.bincount([len(world.scene(i)["objects"]) for i in range(n)], minlength=5)[1:]

@@ -77,7 +77,6 @@ def expand_lm_depth(model, add: int):
     return expanded.train(model.training)
 
 
-
 def probe_logit_change(model, expanded) -> float:
     """Max |logit difference| of four greedy steps of both models on a plain grey image (0 for an exact expansion;
     inf when they stop after a different number of tokens)."""

@@ -117,10 +117,12 @@ def generate(model, images: list, prompts: list[str], batch_size: int, max_new_t
              progress: bool = True, repetition_penalty: float = 1.0) -> list[str]:
     """Greedy answers; `repetition_penalty` != 1 is passed on (transformers' meaning: > 1 discourages tokens
     already in the prompt or the answer)."""
-    if isinstance(repetition_penalty, bool) or not isinstance(repetition_penalty, (int, float)) \
-            or not repetition_penalty > 0:
-        raise ConfigError(f"repetition_penalty must be a number > 0 (1.0 = none, e.g. 1.2 to discourage "
-                          f"repeats), got {repetition_penalty!r}")
+    from ...models.vlm_inference import check_repetition_penalty
+
+    try:  # the model's own check, up front and as a configuration error
+        check_repetition_penalty(repetition_penalty)
+    except ValueError as err:
+        raise ConfigError(str(err)) from err
     extra = {} if repetition_penalty == 1.0 else {"repetition_penalty": float(repetition_penalty)}
     pairs = list(zip(images, prompts))
     out: list[str] = []
