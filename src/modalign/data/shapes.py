@@ -30,6 +30,8 @@ _TASK_CODE = {t: k + 1 for k, t in enumerate(TASKS)}  # 0 is the scene stream it
 # POPE asks about 3 present objects and probes relate two: by default their scenes have enough. With fewer allowed,
 # scenes that cannot carry an item are left out of the item index (their ids are simply absent).
 _MIN_OBJECTS = {"pope": 3, "probes": 2}
+_TEXT_ONLY_STREAM, _IMAGINED_STREAM = 101, 102  # random streams of their own (tasks use 1..8, scenes 0, texts 99)
+TEXT_ONLY_PROMPTS = ["Describe an imaginary picture of shapes.", "Write a description of a made-up scene of shapes."]
 
 
 def _count_probabilities(weights, min_objects: int, max_objects: int):
@@ -63,7 +65,8 @@ class ShapesWorld(Dataset):
                  short_p: float = 0.5, describe_p: float = 1.0, describe_at: str = "random",
                  shape_first_p: float = 0.0, near_miss_p: float = 0.0, image_last_p: float = 0.0,
                  region_background: bool = False, questions_per_type=None, describe_order: str = "drawn",
-                 where_first_p: float = 0.0, where_shape_first_p: float = 0.0, object_count_weights=None):
+                 where_first_p: float = 0.0, where_shape_first_p: float = 0.0, object_count_weights=None,
+                 text_only_p: float = 0.0):
         if task not in TASKS:
             raise ValueError(f"unknown shapes task {task!r}; choose one of {', '.join(TASKS)}")
         if n < 1:
@@ -85,6 +88,10 @@ class ShapesWorld(Dataset):
                            "that a place-first sentence also names the shape before colour and size")
         _check_probability("near_miss_p", near_miss_p, "of a near-miss absent object in an existence question")
         _check_probability("image_last_p", image_last_p, "that the image follows the first question")
+        _check_probability("text_only_p", text_only_p, "of a text-only conversation (no image)")
+        if text_only_p > 0 and task != "instruct":
+            raise ValueError(f"text_only_p mixes text-only conversations into instruction data: it applies to task "
+                             f"'instruct', not {task!r}")
         self.task, self.n, self.split, self.seed = task, n, split, seed
         self.short_p, self.describe_p, self.describe_at = short_p, describe_p, describe_at
         self.shape_first_p, self.near_miss_p, self.image_last_p = shape_first_p, near_miss_p, image_last_p
@@ -104,6 +111,9 @@ class ShapesWorld(Dataset):
             raise ValueError(f"unknown POPE sampler(s) {unknown}; choose from {', '.join(SAMPLERS)} "
                              "(on a command line join several with '+')")
         self.rule = SplitRule(split, heldout_pairs)
+        self.text_only_p = text_only_p
+        # imagined scenes are words only: every colour-shape pair may appear in them, as in any LM's text
+        self._text_rule = SplitRule("train", [])
         self._scenes: dict[int, dict] = {}
         self._code = SPLIT_CODE[split]
         self._index: list[tuple[int, int]] | None = None  # (scene, k-th question) for per-question tasks
@@ -138,13 +148,14 @@ class ShapesWorld(Dataset):
                 self._scenes[i] = self.pair(i)[0][0]
             else:
                 rng = self._rng(i, 0)
-                if self.object_count_p is None:
-                    k = int(rng.integers(self.min_objects, self.max_objects + 1))
-                else:
-                    k = self.min_objects + int(rng.choice(len(self.object_count_p), p=self.object_count_p))
-                self._scenes[i] = layout_scene(rng, self.rule.sample(rng, k), self.image_size, self.max_overlap,
-                                               self.background)
+                self._scenes[i] = layout_scene(rng, self.rule.sample(rng, self._object_count(rng)), self.image_size,
+                                               self.max_overlap, self.background)
         return self._scenes[i]
+
+    def _object_count(self, rng) -> int:
+        if self.object_count_p is None:
+            return int(rng.integers(self.min_objects, self.max_objects + 1))
+        return self.min_objects + int(rng.choice(len(self.object_count_p), p=self.object_count_p))
 
     def pair(self, i: int):
         """Winoground pair i: ([scene0, scene1], [caption0, caption1], kind)."""
@@ -186,6 +197,8 @@ class ShapesWorld(Dataset):
                                                  self.where_shape_first_p),
                     "meta": {"scene": scene, "split": self.split},
                     "regions": regions(scene, self.image_size, self.region_background)}
+        if self.task == "instruct" and self._text_only(i):
+            return {**base, "text_only": True, "conversations": self._text_only_conversation(i)}
         if self.task == "instruct":
             return {**base, "regions": regions(scene, self.image_size, self.region_background),
                     "conversations": conversation(scene, rng, self.max_turns, self.short_p, self.rule.allowed,
@@ -199,9 +212,25 @@ class ShapesWorld(Dataset):
         return {**base, "objects": sorted({o["shape"] for o in scene["objects"]}),
                 "phrases": sorted({f"{o['color']} {o['shape']}" for o in scene["objects"]})}
 
+    def _text_only(self, i: int) -> bool:
+        # a stream of its own: with text_only_p = 0 no draw is made and every other record stays as it was
+        return self.text_only_p > 0 and self._rng(i, _TEXT_ONLY_STREAM).random() < self.text_only_p
+
+    def _text_only_conversation(self, i: int) -> list[dict]:
+        """A description of an imagined scene, asked for without an image (LLaVA-1.5 mixes text-only conversations
+        into its instruction data): the language side meets every colour-shape pair, the image side only the split's."""
+        rng = self._rng(i, _IMAGINED_STREAM)
+        scene = layout_scene(rng, self._text_rule.sample(rng, self._object_count(rng)), self.image_size, self.max_overlap, self.background)
+        text = detailed_caption(scene, rng, self.shape_first_p, self.describe_order, self.where_first_p,
+                                self.where_shape_first_p)
+        return [{"from": "human", "value": TEXT_ONLY_PROMPTS[int(rng.integers(len(TEXT_ONLY_PROMPTS)))]},
+                {"from": "gpt", "value": text}]
+
     def __getitem__(self, idx: int) -> dict:
         rec = self.record(idx)
         i = rec.pop("scene_index")
+        if rec.pop("text_only", False):
+            return rec
         if self.task == "winoground":
             rec["images"] = [render(s) for s in rec.pop("scenes")]
             return rec
