@@ -29,7 +29,7 @@ def test_a_share_of_conversations_is_text_only_and_the_rest_stays_as_it_was():
     human, gpt = item["conversations"]
     assert human["from"] == "human" and human["value"] in TEXT_ONLY_PROMPTS and "<image>" not in human["value"]
     assert gpt["from"] == "gpt" and " is a " in gpt["value"]  # a description of the imagined scene
-    # the imagined scenes are not the split's scene i, and draw from every colour-shape pair
+    # imagined scenes draw from every colour-shape pair; the split's images never hold a held-out one
     words = " ".join(mixed.record(i)["conversations"][1]["value"] for i in text_only)
     assert all(f"{c} {s}" in words for c, s in default_heldout_pairs())
     image_words = " ".join(plain.record(i)["conversations"][1]["value"] for i in range(300))

@@ -218,9 +218,11 @@ class ShapesWorld(Dataset):
 
     def _text_only_conversation(self, i: int) -> list[dict]:
         """A description of an imagined scene, asked for without an image (LLaVA-1.5 mixes text-only conversations
-        into its instruction data): the language side meets every colour-shape pair, the image side only the split's."""
+        into its instruction data): the language side meets every colour-shape pair, the image side only the
+        split's."""
         rng = self._rng(i, _IMAGINED_STREAM)
-        scene = layout_scene(rng, self._text_rule.sample(rng, self._object_count(rng)), self.image_size, self.max_overlap, self.background)
+        objects = self._text_rule.sample(rng, self._object_count(rng))
+        scene = layout_scene(rng, objects, self.image_size, self.max_overlap, self.background)
         text = detailed_caption(scene, rng, self.shape_first_p, self.describe_order, self.where_first_p,
                                 self.where_shape_first_p)
         return [{"from": "human", "value": TEXT_ONLY_PROMPTS[int(rng.integers(len(TEXT_ONLY_PROMPTS)))]},
