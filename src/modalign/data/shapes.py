@@ -190,6 +190,8 @@ class ShapesWorld(Dataset):
             self._scenes.setdefault(i, scenes[0])
             return {**base, "image_ids": [f"{base['id']}-0", f"{base['id']}-1"], "captions": captions,
                     "kind": kind, "scenes": scenes}
+        if self.task == "instruct" and self._text_only(i):  # before scene i: a text-only item never lays it out
+            return {**base, "text_only": True, "conversations": self._text_only_conversation(i)}
         scene, rng = self.scene(i), self._rng(i)
         if self.task == "caption":
             return {**base, "text": make_caption(scene, rng, self.caption_style, self.synonym_p,
@@ -197,8 +199,6 @@ class ShapesWorld(Dataset):
                                                  self.where_shape_first_p),
                     "meta": {"scene": scene, "split": self.split},
                     "regions": regions(scene, self.image_size, self.region_background)}
-        if self.task == "instruct" and self._text_only(i):
-            return {**base, "text_only": True, "conversations": self._text_only_conversation(i)}
         if self.task == "instruct":
             return {**base, "regions": regions(scene, self.image_size, self.region_background),
                     "conversations": conversation(scene, rng, self.max_turns, self.short_p, self.rule.allowed,
