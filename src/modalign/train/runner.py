@@ -29,7 +29,7 @@ from .init_from import check_init_from
 from .logs import RunLogger
 from .optim import build_optimizer, lr_at
 from .sampler import ResumableSampler, shard
-from .stage_data import build_stage_dataset, check_stage, micro_batches, text_corpus
+from .stage_data import build_stage_dataset, check_stage, micro_batches, noise_candidates, text_corpus
 from .step import train_step
 
 Evaluate = Callable[[torch.nn.Module, StageConfig, int], dict]
@@ -169,12 +169,13 @@ def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_bu
                       **({"dataset.skipped": ds.skipped} if hasattr(ds, "skipped") else {}))
             log.start_bar(stage.steps, step, stage.name)
             t0, done_here, logged = time.perf_counter(), 0, {}
+            noise_ids = noise_candidates(model, stage)
             while step < stage.steps:
                 groups = shard(sampler.next_global_batch(stage.batch_size), info.rank, info.world_size,
                                stage.grad_accum)
                 lr = lr_at(step, stage.lr, stage.steps, stage.warmup_steps, stage.schedule)
-                logged = train_step(wrapped, optimizer, micro_batches(model, ds, groups, stage), stage.objective,
-                                    stage.batch_size, info, lr, stage.max_grad_norm)
+                logged = train_step(wrapped, optimizer, micro_batches(model, ds, groups, stage, noise_ids),
+                                    stage.objective, stage.batch_size, info, lr, stage.max_grad_norm)
                 step, global_step, done_here = step + 1, global_step + 1, done_here + 1
                 logged["steps_per_s"] = done_here / (time.perf_counter() - t0)
                 log.update_bar(logged["loss"], lr, logged["steps_per_s"])

@@ -11,6 +11,8 @@ import inspect
 import warnings
 from itertools import chain
 
+import torch
+
 from ..config import RecipeConfig, StageConfig
 from ..registry import ConfigError, build
 from .token_noise import corrupt_answer_inputs, replacement_ids
@@ -88,9 +90,16 @@ def load_samples(dataset, indices: list[int], stage: StageConfig) -> list[dict]:
     return samples
 
 
-def micro_batches(model, dataset, index_groups: list[list[int]], stage: StageConfig) -> list[tuple[dict, int]]:
+def noise_candidates(model, stage: StageConfig) -> torch.Tensor | None:
+    """The ids token noise may write in this stage (None without noise); built once per stage, not per step."""
+    return replacement_ids(model.tokenizer) if stage.token_noise > 0 else None
+
+
+def micro_batches(model, dataset, index_groups: list[list[int]], stage: StageConfig,
+                  candidates: torch.Tensor | None = None) -> list[tuple[dict, int]]:
     batches = [(model.collate(load_samples(dataset, idx, stage)), len(idx)) for idx in index_groups]
     if stage.token_noise > 0:  # drawn from the global RNG, which checkpoints save and restore (exact resume)
-        candidates = replacement_ids(model.tokenizer)
+        if candidates is None:
+            candidates = noise_candidates(model, stage)
         batches = [(corrupt_answer_inputs(b, stage.token_noise, candidates), n) for b, n in batches]
     return batches

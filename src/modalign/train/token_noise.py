@@ -18,7 +18,7 @@ def replacement_ids(tokenizer) -> torch.Tensor:
     """The ids noise may write: every id of the tokenizer except its special tokens (image marker, turn ends...)."""
     special = set(tokenizer.all_special_ids) | set(getattr(tokenizer, "additional_special_tokens_ids", []) or [])
     ids = torch.arange(len(tokenizer))
-    # vectorised: built for every training step, and a real tokenizer has 10^5 ids
+    # vectorised: a real tokenizer has 10^5 ids
     ids = ids[~torch.isin(ids, torch.tensor(sorted(special), dtype=torch.long))]
     if not len(ids):
         raise ValueError("token_noise needs a tokenizer with at least one non-special token")
