@@ -24,7 +24,7 @@ def _corpus():
 @pytest.mark.parametrize("name, fusion, tower_tokens, in_sequence, objectives", [
     ("llava-shapes", "prefix", 16, 16, ["caption", "instruct"]),             # one LM token per 4x4 tower cell
     ("llava-shapes-long", "prefix", 64, 64, ["caption", "instruct"]),        # block 7: an 8x8 grid, one token per cell
-    ("llava-shapes-describe", "prefix", 64, 64, ["caption", "instruct"]),    # llava-shapes-long's model, describing
+    ("llava-shapes-describe", "prefix", 100, 100, ["caption", "instruct"]),  # llava-shapes-long's model at 160 px
     ("blip2-shapes", "prefix", 16, 8, ["qformer", "caption", "instruct"]),   # the Q-Former's queries; BLIP-2 stage 1
     ("flamingo-shapes", "xattn", 16, 1, ["caption", "instruct"]),            # only the <image> marker in the text
 ])
