@@ -156,11 +156,12 @@ def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_bu
                 ckpt.load_optimizer(latest, optimizer)
                 sampler.load_state_dict(state["sampler"])
                 ckpt.load_rng(latest, info.rank)
+            noise_ids = noise_candidates(model, stage)
             find_unused = False
             if info.active:
                 first = shard([i % len(ds) for i in range(stage.batch_size)], info.rank, info.world_size,
                               stage.grad_accum)[:1]
-                probe_batch = micro_batches(model, ds, first, stage)[0][0]
+                probe_batch = micro_batches(model, ds, first, stage, noise_ids)[0][0]
                 find_unused = has_unused_trainable(model, probe_batch, stage.objective, info)
             wrapped = wrap(model, info, find_unused)
             log.event("stage_start", global_step, stage=stage.name, index=s, resumed_at=step if mid else None,
@@ -169,7 +170,6 @@ def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_bu
                       **({"dataset.skipped": ds.skipped} if hasattr(ds, "skipped") else {}))
             log.start_bar(stage.steps, step, stage.name)
             t0, done_here, logged = time.perf_counter(), 0, {}
-            noise_ids = noise_candidates(model, stage)
             while step < stage.steps:
                 groups = shard(sampler.next_global_batch(stage.batch_size), info.rank, info.world_size,
                                stage.grad_accum)

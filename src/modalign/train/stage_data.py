@@ -96,10 +96,9 @@ def noise_candidates(model, stage: StageConfig) -> torch.Tensor | None:
 
 
 def micro_batches(model, dataset, index_groups: list[list[int]], stage: StageConfig,
-                  candidates: torch.Tensor | None = None) -> list[tuple[dict, int]]:
+                  candidates: torch.Tensor | None) -> list[tuple[dict, int]]:
+    """`candidates`: the stage's `noise_candidates` (None without token noise)."""
     batches = [(model.collate(load_samples(dataset, idx, stage)), len(idx)) for idx in index_groups]
     if stage.token_noise > 0:  # drawn from the global RNG, which checkpoints save and restore (exact resume)
-        if candidates is None:
-            candidates = noise_candidates(model, stage)
         batches = [(corrupt_answer_inputs(b, stage.token_noise, candidates), n) for b, n in batches]
     return batches
