@@ -82,6 +82,9 @@ class StageConfig(BaseModel):
     log_every: int = Field(10, gt=0)
     eval_every: int = Field(0, ge=0)
     checkpoint_every: int = Field(0, ge=0)
+    # also a resumable checkpoint once this many wall-clock minutes have passed since the stage's last one (checked at
+    # logging steps), so that a crash loses at most that much of a long run whatever a step costs; 0 turns it off
+    checkpoint_minutes: float = Field(10.0, ge=0)
     cache_frozen_features: bool = True
     skip_bad: bool = False
     # caption/instruct: share of answer tokens the LM reads replaced by random ones, targets kept (train/token_noise.py)

@@ -79,19 +79,25 @@ def cached_forward(
     if cache is None or keys is None:
         return compute()
     entries = [cache.get(k) for k in keys]
-    if all(e is not None for e in entries):
-        cache.hits += len(keys)
+    missing = [i for i, e in enumerate(entries) if e is None]
+    cache.hits += len(keys) - len(missing)
+    cache.misses += len(missing)
+    if not missing:
         return _pad_stack(entries)
-    cache.misses += len(keys)
     with torch.no_grad():
         out = compute()
-    for i, key in enumerate(keys):
+    # Write-once: a sample keeps the features of its first computation, even when it comes back in a batch with
+    # misses. A tower's output can differ in the last bit with the batch around it, and a run resumed from a
+    # checkpoint must see exactly the features the uninterrupted run saw.
+    for i in missing:
         entry = {"tokens": out.tokens[i], "pooled": out.pooled[i]}
         if out.mask is not None:
             n = int(out.mask[i].sum())
             entry = {"tokens": out.tokens[i, :n], "pooled": out.pooled[i], "mask": out.mask[i, :n]}
-        cache.put(key, entry)
-    return EncoderOutput(tokens=out.tokens.detach(), pooled=out.pooled.detach(), mask=out.mask)
+        if cache.get(keys[i]) is None:  # a sample twice in one batch is stored once
+            cache.put(keys[i], entry)
+        entries[i] = cache.get(keys[i])
+    return _pad_stack(entries)
 
 
 def _pad_stack(entries: list[dict[str, torch.Tensor]]) -> EncoderOutput:

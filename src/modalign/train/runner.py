@@ -23,7 +23,8 @@ from ..config import RecipeConfig, StageConfig
 from ..modalities.cache import FeatureCache
 from ..registry import ConfigError
 from . import checkpoint as ckpt
-from .distributed import DistInfo, barrier, has_unused_trainable, init_distributed, shutdown, wrap
+from .distributed import (DistInfo, barrier, broadcast_object, has_unused_trainable, init_distributed,
+                          shutdown, wrap)
 from .freeze import apply_freeze_plan, prepare_stage, set_train_modes
 from .init_from import check_init_from
 from .logs import RunLogger
@@ -42,11 +43,22 @@ def _seed_all(*parts: int) -> None:
     random.seed(int(b))
 
 
+# Stage settings that decide when to log, evaluate and save, never what the weights become: a resume may change them.
+_BOOKKEEPING = ("log_every", "eval_every", "checkpoint_every", "checkpoint_minutes")
+_clock = time.monotonic  # tests replace it to make the checkpoint timer deterministic
+
+
 def _comparable(recipe: RecipeConfig) -> dict:
     # What must not change across a resume; eval settings and descriptions may.
     return {"seed": recipe.seed, "model": recipe.model.model_dump(mode="json"),
             **({"init_from": recipe.init_from} if recipe.init_from else {}),
             "stages": [s.model_dump(mode="json") for s in recipe.stages]}
+
+
+def _training_part(comparable: dict) -> dict:
+    # Checkpoints store the whole comparable dict (older ones lack newer fields), so both sides are cut the same way.
+    return {**comparable, "stages": [{k: v for k, v in s.items() if k not in _BOOKKEEPING}
+                                     for s in comparable["stages"]]}
 
 
 def _evaluate(evaluate: Evaluate, model, stage: StageConfig, global_step: int, info: DistInfo, log: RunLogger):
@@ -106,7 +118,7 @@ def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_bu
         raise ConfigError(f"{out_dir} already holds checkpoints of a run: pass resume (--resume) to continue it, "
                           "or choose a new output directory")
     state = ckpt.read_state(latest) if (resume and latest is not None) else None
-    if state is not None and state["recipe"] != _comparable(recipe):
+    if state is not None and _training_part(state["recipe"]) != _training_part(_comparable(recipe)):
         raise ConfigError(f"{latest} was written by a different recipe (model, seed or stages changed); resume "
                           "with the same recipe or choose a new output directory")
     if state is None and info.is_main:
@@ -170,6 +182,7 @@ def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_bu
                       **({"dataset.skipped": ds.skipped} if hasattr(ds, "skipped") else {}))
             log.start_bar(stage.steps, step, stage.name)
             t0, done_here, logged = time.perf_counter(), 0, {}
+            last_save = _clock()
             while step < stage.steps:
                 groups = shard(sampler.next_global_batch(stage.batch_size), info.rank, info.world_size,
                                stage.grad_accum)
@@ -187,7 +200,11 @@ def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_bu
                     _evaluate(evaluate, model, stage, global_step, info, log)
                 if step == stage.steps and info.is_main:
                     model.save_pretrained(out_dir / "stages" / stage.name)
-                if (stage.checkpoint_every and step % stage.checkpoint_every == 0) or step == stage.steps:
+                due = bool(stage.checkpoint_every and step % stage.checkpoint_every == 0) or step == stage.steps
+                if not due and stage.checkpoint_minutes and step % stage.log_every == 0:
+                    # rank 0's clock decides, so that every rank joins the same save
+                    due = broadcast_object(_clock() - last_save >= 60 * stage.checkpoint_minutes, info)
+                if due:
                     ckpt.save_checkpoint(out_dir, model, optimizer, {
                         "stage_index": s, "stage_name": stage.name, "stage_step": step,
                         "stage_done": step == stage.steps, "global_step": global_step,
@@ -197,6 +214,7 @@ def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_bu
                                                                                   stage.warmup_steps, stage.schedule)},
                     }, info, keep)
                     log.event("checkpoint", global_step, stage=stage.name, step=step)
+                    last_save = _clock()
                 if stop_after_steps is not None and global_step >= stop_after_steps:
                     summary.update(stopped=True, global_step=global_step)
                     return summary
