@@ -51,7 +51,8 @@ class FeatureCache:
                 self._memory[key] = entry
         return entry
 
-    def put(self, key: str, entry: dict[str, torch.Tensor]) -> None:
+    def put(self, key: str, entry: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Store a detached copy of `entry` and return that copy."""
         entry = {k: v.detach().contiguous().clone() for k, v in entry.items()}
         self._memory[key] = entry
         if self.directory is not None:
@@ -59,6 +60,7 @@ class FeatureCache:
             tmp = path.with_suffix(f".tmp{os.getpid()}")
             save_file(entry, str(tmp))
             os.replace(tmp, path)  # atomic: a killed run never leaves a half-written entry
+        return entry
 
 
 def _stack(entries: list[dict[str, torch.Tensor]]) -> EncoderOutput:
@@ -89,14 +91,15 @@ def cached_forward(
     # Write-once: a sample keeps the features of its first computation, even when it comes back in a batch with
     # misses. A tower's output can differ in the last bit with the batch around it, and a run resumed from a
     # checkpoint must see exactly the features the uninterrupted run saw.
+    stored: dict[str, dict[str, torch.Tensor]] = {}  # a sample twice in one batch is stored once
     for i in missing:
-        entry = {"tokens": out.tokens[i], "pooled": out.pooled[i]}
-        if out.mask is not None:
-            n = int(out.mask[i].sum())
-            entry = {"tokens": out.tokens[i, :n], "pooled": out.pooled[i], "mask": out.mask[i, :n]}
-        if cache.get(keys[i]) is None:  # a sample twice in one batch is stored once
-            cache.put(keys[i], entry)
-        entries[i] = cache.get(keys[i])
+        if keys[i] not in stored:
+            entry = {"tokens": out.tokens[i], "pooled": out.pooled[i]}
+            if out.mask is not None:
+                n = int(out.mask[i].sum())
+                entry = {"tokens": out.tokens[i, :n], "pooled": out.pooled[i], "mask": out.mask[i, :n]}
+            stored[keys[i]] = cache.put(keys[i], entry)
+        entries[i] = stored[keys[i]]
     return _pad_stack(entries)
 
 
