@@ -117,7 +117,8 @@ def short_caption(scene: dict, rng, synonym_p: float = 0.2) -> str:
     return template.format(objs=join_list(items))
 
 
-DESCRIBE_ORDERS = ("drawn", "reading")
+DESCRIBE_ORDERS = ("drawn", "reading", "numbered")
+ORDINALS = ("First", "Second", "Third", "Fourth", "Fifth", "Sixth", "Seventh", "Eighth", "Ninth", "Tenth")
 
 
 def check_describe_order(order: str) -> None:
@@ -143,7 +144,9 @@ def detailed_caption(scene: dict, rng, shape_first_p: float = 0.0, order: str = 
     With probability `shape_first_p` an object's sentence names its shape first (SHAPE_FIRST_SENTENCES); at 0 no extra
     random draw is made, so descriptions stay exactly those of earlier data. `order`: "drawn" (the scene's drawing
     order, i.e. random) or "reading" (reading_order), so that the next object to name is the next one in a fixed scan
-    rather than any one not named yet. With probability `where_first_p` an object's sentence names its place first
+    rather than any one not named yet, or "numbered": reading order with each object's sentence opened by its ordinal
+    ("First, ...", "Second, ..."; "Next, ..." past the tenth), so that a description counts its own scan and the
+    writer can tell how many objects it has named against the count in the opening. With probability `where_first_p` an object's sentence names its place first
     (WHERE_FIRST_SENTENCES; drawn before the shape-first choice); at 0 no extra random draw is made. A place-first
     sentence names, with probability `where_shape_first_p`, the shape before colour and size too
     (WHERE_SHAPE_FIRST_SENTENCES); at 0 no extra random draw is made.
@@ -158,7 +161,7 @@ def detailed_caption(scene: dict, rng, shape_first_p: float = 0.0, order: str = 
     rel_by_pair: dict[tuple[int, int], list[str]] = {}
     for i, r, j in scene["relations"]:
         rel_by_pair.setdefault((i, j), []).append(r)
-    for i in (range(n) if order == "drawn" else reading_order(objs)):
+    for rank, i in enumerate(range(n) if order == "drawn" else reading_order(objs)):
         obj = objs[i]
         phrase = object_phrase(obj, with_size=True)
         where = where_phrase(obj["position"])
@@ -183,6 +186,8 @@ def detailed_caption(scene: dict, rng, shape_first_p: float = 0.0, order: str = 
             other = object_phrase(objs[j])
             rels = rel_by_pair.get((i, j))
             s += f", {rels[int(rng.integers(len(rels)))]} the {other}" if rels else f", next to the {other}"
+        if order == "numbered":
+            s = f"{ORDINALS[rank] if rank < len(ORDINALS) else 'Next'}, {s[0].lower()}{s[1:]}"
         sentences.append(s + ".")
     return " ".join(sentences)
 
