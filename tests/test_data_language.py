@@ -516,3 +516,8 @@ def test_numbered_descriptions_are_reading_order_sentences_opened_by_ordinals():
             for k in range(1, n + 1):
                 ordinal = ("First", "Second", "Third", "Fourth")[k - 1]
                 assert marked[k] == f"{ordinal}, {plain[k][0].lower()}{plain[k][1:]}", (marked[k], plain[k])
+    crowded = ShapesWorld(task="caption", caption="detailed", n=1, min_objects=11, max_objects=11, image_size=400,
+                          max_overlap=0.5, describe_order="numbered")
+    sentences = re.split(r"(?<=\.) ", crowded[0]["text"])
+    assert [x.split(",")[0] for x in sentences[1:]] == ["First", "Second", "Third", "Fourth", "Fifth", "Sixth",
+                                                        "Seventh", "Eighth", "Ninth", "Tenth", "Next"]

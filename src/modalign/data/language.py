@@ -145,8 +145,8 @@ def detailed_caption(scene: dict, rng, shape_first_p: float = 0.0, order: str = 
     random draw is made, so descriptions stay exactly those of earlier data. `order`: "drawn" (the scene's drawing
     order, i.e. random) or "reading" (reading_order), so that the next object to name is the next one in a fixed scan
     rather than any one not named yet, or "numbered": reading order with each object's sentence opened by its ordinal
-    ("First, ...", "Second, ..."; "Next, ..." past the tenth), so that a description counts its own scan and the
-    writer can tell how many objects it has named against the count in the opening. With probability `where_first_p` an object's sentence names its place first
+    ("First, ...", "Second, ..."; "Next, ..." past the tenth), so that a description counts its own scan against the
+    number in its opening. With probability `where_first_p` an object's sentence names its place first
     (WHERE_FIRST_SENTENCES; drawn before the shape-first choice); at 0 no extra random draw is made. A place-first
     sentence names, with probability `where_shape_first_p`, the shape before colour and size too
     (WHERE_SHAPE_FIRST_SENTENCES); at 0 no extra random draw is made.
