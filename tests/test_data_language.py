@@ -499,19 +499,17 @@ def test_object_at_questions_name_the_one_object_at_a_place():
 
 def test_numbered_descriptions_are_reading_order_sentences_opened_by_ordinals():
     """describe_order="numbered": the reading-order description, each object's sentence prefixed by its ordinal."""
-    import re
+    def text_of(record):
+        return record["text"] if "text" in record else record["conversations"][-1]["value"]
 
     for kw in ({"task": "caption", "caption": "detailed"}, {"task": "instruct", "describe_at": "alone"}):
         reading = ShapesWorld(n=40, seed=3, describe_order="reading", where_first_p=0.5, **kw)
         numbered = ShapesWorld(n=40, seed=3, describe_order="numbered", where_first_p=0.5, **kw)
         for i in range(len(reading)):
-            a, b = reading[i], numbered[i]
-            text_a = a["text"] if "text" in a else a["conversations"][-1]["value"]
-            text_b = b["text"] if "text" in b else b["conversations"][-1]["value"]
-            plain = re.split(r"(?<=\.) ", text_a)
-            marked = re.split(r"(?<=\.) ", text_b)
+            plain = re.split(r"(?<=\.) ", text_of(reading[i]))
+            marked = re.split(r"(?<=\.) ", text_of(numbered[i]))
             n = len(reading.scene(i)["objects"])
-            assert len(plain) == len(marked) == n + 1, text_b
+            assert len(plain) == len(marked) == n + 1, marked
             assert marked[0] == plain[0]  # the opening with the count is untouched
             for k in range(1, n + 1):
                 ordinal = ("First", "Second", "Third", "Fourth")[k - 1]

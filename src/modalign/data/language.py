@@ -6,7 +6,7 @@ Every sentence is true of its scene by construction: words come only from the gr
 
 from __future__ import annotations
 
-from .vocab import COLOR_SYNONYMS, SHAPE_SYNONYMS, number_word, plural
+from .vocab import COLOR_SYNONYMS, SHAPE_SYNONYMS, number_word, ordinal_word, plural
 
 SHORT_TEMPLATES = [
     "{objs}",
@@ -118,7 +118,6 @@ def short_caption(scene: dict, rng, synonym_p: float = 0.2) -> str:
 
 
 DESCRIBE_ORDERS = ("drawn", "reading", "numbered")
-ORDINALS = ("First", "Second", "Third", "Fourth", "Fifth", "Sixth", "Seventh", "Eighth", "Ninth", "Tenth")
 
 
 def check_describe_order(order: str) -> None:
@@ -187,7 +186,7 @@ def detailed_caption(scene: dict, rng, shape_first_p: float = 0.0, order: str = 
             rels = rel_by_pair.get((i, j))
             s += f", {rels[int(rng.integers(len(rels)))]} the {other}" if rels else f", next to the {other}"
         if order == "numbered":
-            s = f"{ORDINALS[rank] if rank < len(ORDINALS) else 'Next'}, {s[0].lower()}{s[1:]}"
+            s = f"{ordinal_word(rank + 1)}, {s[0].lower()}{s[1:]}"
         sentences.append(s + ".")
     return " ".join(sentences)
 
