@@ -7,9 +7,11 @@ has its colour and shape), named with the wrong colour (its shape, but under a c
 absent from the scene), and skipped; and sentences into repeats (a subject already named) and inventions (a subject
 that no object in the scene has). Tallied by the number of objects in the scene, so that a model losing track in
 crowded scenes shows; and objects named split by whether their colour-shape pair is one the split holds out of
-training (every held-out scene has one), so that a model that will not write a pair it never read shows.
+training (every held-out scene has one), so that a model that will not write a pair it never read shows; and split by
+whether another object of the scene has the same colour, so that a model binding a colour word to the wrong shape
+shows.
 
-    OMP_NUM_THREADS=1 python scripts/caption_errors.py runs/llava-shapes-more4/final --scenes 200
+    OMP_NUM_THREADS=1 python scripts/caption_errors.py runs/llava-shapes-more4/final --scenes 200 --show 10
 """
 
 from __future__ import annotations
@@ -44,12 +46,15 @@ def subjects(description: str) -> tuple[str | None, list[tuple[str | None, str]]
 
 
 def classify(description: str, objects: list[dict], heldout=frozenset()) -> Counter:
-    """Counts for one description: count_right, named, wrong_color, skipped, repeated, invented, all_named; and
-    heldout_objects / heldout_named, the objects whose (colour, shape) is in `heldout` and how many of them are named.
+    """Counts for one description: count_right, named, wrong_color, skipped, repeated, invented, all_named;
+    heldout_objects / heldout_named, the objects whose (colour, shape) is in `heldout` and how many of them are named;
+    and shared_objects / shared_named, the objects whose colour another object of the scene also has (a colour word
+    the description writes twice, for two shapes) and how many of them are named.
     """
     count, said = subjects(description)
     c = Counter(count_right=int(count == number_word(len(objects))))
     truth = Counter((o["color"], o["shape"]) for o in objects)
+    colors = Counter(o["color"] for o in objects)
     seen = Counter()
     for subject in said:
         seen[subject] += 1
@@ -63,6 +68,9 @@ def classify(description: str, objects: list[dict], heldout=frozenset()) -> Coun
         if subject in heldout:
             c["heldout_objects"] += k
             c["heldout_named"] += named
+        if colors[subject[0]] > 1:
+            c["shared_objects"] += k
+            c["shared_named"] += named
         missing = k - named
         if missing:
             # the shape under a colour that is not one of the scene's objects of that shape: perceived, mis-coloured
@@ -75,9 +83,10 @@ def classify(description: str, objects: list[dict], heldout=frozenset()) -> Coun
 
 
 def tally(model, world, batch_size: int = 16, max_new_tokens: int = 128,
-          repetition_penalty: float = 1.0) -> dict[int, Counter]:
+          repetition_penalty: float = 1.0, misses: list | None = None) -> dict[int, Counter]:
     """{objects in the scene: summed classify() counts plus `descriptions` and `objects`}; held-out pairs are the
-    world's (world.rule.heldout_pairs)."""
+    world's (world.rule.heldout_pairs). `misses`, when given, receives (scene, description) for every description
+    that does not name all of its scene's objects."""
     heldout = frozenset(world.rule.heldout_pairs)
     scenes = [world.scene(i) for i in range(len(world))]
     by_objects: dict[int, Counter] = {}
@@ -88,10 +97,18 @@ def tally(model, world, batch_size: int = 16, max_new_tokens: int = 128,
                                    repetition_penalty=repetition_penalty)
             for scene, pred in zip(chunk, preds):
                 c = by_objects.setdefault(len(scene["objects"]), Counter())
-                c.update(classify(pred, scene["objects"], heldout))
+                counts = classify(pred, scene["objects"], heldout)
+                c.update(counts)
+                if misses is not None and not counts["all_named"]:
+                    misses.append((scene, pred))
                 c["descriptions"] += 1
                 c["objects"] += len(scene["objects"])
     return by_objects
+
+
+def scene_line(scene: dict) -> str:
+    """The scene's objects as "size colour shape (position)", in the order they were drawn."""
+    return "; ".join(f"{o['size']} {o['color']} {o['shape']} ({o['position']})" for o in scene["objects"])
 
 
 def main(argv=None) -> int:
@@ -101,14 +118,19 @@ def main(argv=None) -> int:
     ap.add_argument("--scenes", type=int, default=200)
     ap.add_argument("--repetition-penalty", type=float, default=1.0,
                     help="> 1 discourages tokens already written (transformers' meaning; 1.0 = plain greedy)")
+    ap.add_argument("--show", type=int, default=0, metavar="K",
+                    help="also print the first K descriptions that leave an object out, under their scene's objects")
     args = ap.parse_args(argv)
+    if args.show < 0:
+        ap.error(f"--show must be >= 0, got {args.show}")
     from modalign.data.shapes import ShapesWorld
     from modalign.models import load_model
 
     torch.set_num_threads(1)
     model = load_model(args.checkpoint).eval()
     world = ShapesWorld(task="caption", caption="detailed", n=args.scenes, split=args.split)
-    by_objects = tally(model, world, repetition_penalty=args.repetition_penalty)
+    misses: list = []
+    by_objects = tally(model, world, repetition_penalty=args.repetition_penalty, misses=misses)
     total = sum(by_objects.values(), Counter())
     print("objects  descriptions  all named  count right  | objects: named  wrong colour  skipped | "
           "repeats  inventions")
@@ -122,6 +144,14 @@ def main(argv=None) -> int:
     if held:
         print(f"objects named: held-out colour-shape pairs {held_named}/{held} ({held_named / held:.2f}), "
               f"pairs seen in training {seen_named}/{seen} ({seen_named / max(seen, 1):.2f})")
+    shared, shared_named = total["shared_objects"], total["shared_named"]
+    alone, alone_named = total["objects"] - shared, total["named"] - shared_named
+    if shared:
+        print(f"objects named: colour shared with another object of the scene {shared_named}/{shared} "
+              f"({shared_named / shared:.2f}), colour of its own {alone_named}/{alone} "
+              f"({alone_named / max(alone, 1):.2f})")
+    for scene, description in misses[: args.show]:
+        print(f"\nscene: {scene_line(scene)}\n  said: {description}")
     return 0
 
 

@@ -46,6 +46,11 @@ def test_classify_by_hand():
     c = s.classify(f"{opening} A red star. A blue circle. A green pentagon.", OBJS, held)
     assert (c["heldout_objects"], c["heldout_named"], c["named"], c["skipped"]) == (1, 0, 2, 1)
     assert "heldout_objects" not in s.classify(f"{opening} A red star.", OBJS)
+    # the red circle written with the star's shape, the colour word shared: both red objects counted as shared
+    two_red = [OBJS[0], {"color": "red", "shape": "circle"}, OBJS[2]]
+    c = s.classify(f"{opening} A red star. A red star. A green cross.", two_red)
+    assert (c["shared_objects"], c["shared_named"], c["named"], c["repeated"]) == (2, 1, 2, 1)
+    assert "shared_objects" not in s.classify(f"{opening} A red star. A blue circle. A green cross.", OBJS)
     # two red stars in the scene: one sentence names one of them
     c = s.classify("There are two objects. A red star.", OBJS[:1] * 2)
     assert (c["count_right"], c["named"], c["skipped"], c["repeated"]) == (1, 1, 1, 0)
@@ -103,3 +108,21 @@ def test_tally_counts_a_repeated_first_object():
             assert c["skipped"] + c["wrong_color"] == (k - 1) * c["descriptions"]
         assert c["heldout_named"] <= c["heldout_objects"]
     assert sum(c["heldout_named"] for c in by_objects.values()) < sum(c["heldout_objects"] for c in by_objects.values())
+
+
+def test_tally_collects_the_descriptions_that_leave_an_object_out():
+    s = _script()
+    world = ShapesWorld(task="caption", caption="detailed", n=40, split="heldout")
+    misses = []
+    by_objects = s.tally(_Describes(world, repeat=2), world, batch_size=16, misses=misses)
+    crowded = [world.scene(i) for i in range(len(world)) if len(world.scene(i)["objects"]) > 1]
+    assert len(misses) == len(crowded) == sum(c["descriptions"] - c["all_named"] for c in by_objects.values()) > 0
+    for (scene, said), truth in zip(misses, crowded):
+        assert scene["objects"] == truth["objects"]
+        assert said.count(". ") == 2  # the opening and the first object's sentence twice
+    clean = []
+    s.tally(_Describes(world), world, batch_size=16, misses=clean)
+    assert clean == []
+    line = s.scene_line({"objects": [dict(OBJS[0], size="small", position="top left"),
+                                     dict(OBJS[1], size="large", position="center")]})
+    assert line == "small red star (top left); large blue circle (center)"
