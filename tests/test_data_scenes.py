@@ -129,3 +129,37 @@ def test_object_count_weights_set_how_often_each_count_is_drawn():
     for bad in ([1, 1, 1], [1, -1, 1, 1], [0, 0, 0, 0], "many"):
         with pytest.raises(ValueError, match="object_count_weights needs 4"):
             ShapesWorld(task="caption", n=3, object_count_weights=bad)
+
+
+def _shares_a_color(scene) -> bool:
+    colors = [o["color"] for o in scene["objects"]]
+    return len(set(colors)) < len(colors)
+
+
+def test_shared_color_p_gives_two_objects_one_colour_and_keeps_the_split():
+    """At 1 every scene of two or more objects has two objects of one colour, train scenes keep out the held-out
+    pairs and held-out scenes keep one; at 0 the scenes are those of earlier data; confounded splits and values outside [0, 1]
+    are refused."""
+    n = 300
+    plain = ShapesWorld(task="caption", n=n, seed=4, min_objects=2)
+    base = np.mean([_shares_a_color(plain.scene(i)) for i in range(n)])
+    assert 0.2 < base < 0.8  # without the option some scenes share a colour and some do not
+    for split in ("train", "heldout"):
+        world = ShapesWorld(task="caption", n=n, seed=4, split=split, min_objects=2, shared_color_p=1.0)
+        for i in range(n):
+            scene = world.scene(i)
+            assert _shares_a_color(scene), scene["objects"]
+            pairs = {(o["color"], o["shape"]) for o in scene["objects"]}
+            held = pairs & world.rule.heldout_pairs
+            assert held if split == "heldout" else not held
+    half = ShapesWorld(task="caption", n=n, seed=4, min_objects=2, shared_color_p=0.5)
+    shared = np.mean([_shares_a_color(half.scene(i)) for i in range(n)])
+    assert abs(shared - (base + 0.5 * (1 - base))) < 0.1, (shared, base)
+    assert all(ShapesWorld(task="caption", n=40, seed=4, min_objects=2, shared_color_p=0.0).scene(i)
+               == plain.scene(i) for i in range(40))
+    lone = ShapesWorld(task="caption", n=20, seed=4, max_objects=1, shared_color_p=1.0)
+    assert all(len(lone.scene(i)["objects"]) == 1 for i in range(20))
+    with pytest.raises(ValueError, match="not 'confounded-train'"):
+        ShapesWorld(task="caption", n=3, split="confounded-train", shared_color_p=0.5)
+    with pytest.raises(ValueError, match="shared_color_p is the probability"):
+        ShapesWorld(task="caption", n=3, shared_color_p=1.5)

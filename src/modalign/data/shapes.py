@@ -22,7 +22,7 @@ from .pope import SAMPLERS, PopeStats, pope_questions
 from .probes import probe, winoground_pair
 from .render import render
 from .scenes import layout_scene, present_objects
-from .splits import SPLIT_CODE, SplitRule, cooccurrence
+from .splits import SPLIT_CODE, SplitRule, check_shared_color, cooccurrence
 from .vqa import check_describe_at, check_per_type, conversation, vqa_items
 
 TASKS = ("caption", "instruct", "vqa", "pope", "probes", "winoground", "grounding", "chair")
@@ -66,7 +66,7 @@ class ShapesWorld(Dataset):
                  shape_first_p: float = 0.0, near_miss_p: float = 0.0, image_last_p: float = 0.0,
                  region_background: bool = False, questions_per_type=None, describe_order: str = "drawn",
                  where_first_p: float = 0.0, where_shape_first_p: float = 0.0, object_count_weights=None,
-                 text_only_p: float = 0.0):
+                 text_only_p: float = 0.0, shared_color_p: float = 0.0):
         if task not in TASKS:
             raise ValueError(f"unknown shapes task {task!r}; choose one of {', '.join(TASKS)}")
         if n < 1:
@@ -89,6 +89,9 @@ class ShapesWorld(Dataset):
         _check_probability("near_miss_p", near_miss_p, "of a near-miss absent object in an existence question")
         _check_probability("image_last_p", image_last_p, "that the image follows the first question")
         _check_probability("text_only_p", text_only_p, "of a text-only conversation (no image)")
+        _check_probability("shared_color_p", shared_color_p,
+                           "that a scene of two or more objects has two objects of one colour")
+        check_shared_color(split, shared_color_p)
         if text_only_p > 0 and task != "instruct":
             raise ValueError(f"text_only_p mixes text-only conversations into instruction data: it applies to task "
                              f"'instruct', not {task!r}")
@@ -111,7 +114,7 @@ class ShapesWorld(Dataset):
             raise ValueError(f"unknown POPE sampler(s) {unknown}; choose from {', '.join(SAMPLERS)} "
                              "(on a command line join several with '+')")
         self.rule = SplitRule(split, heldout_pairs)
-        self.text_only_p = text_only_p
+        self.text_only_p, self.shared_color_p = text_only_p, shared_color_p
         # imagined scenes are words only: every colour-shape pair may appear in them, as in any LM's text
         self._text_rule = SplitRule("train", [])
         self._scenes: dict[int, dict] = {}
@@ -148,8 +151,8 @@ class ShapesWorld(Dataset):
                 self._scenes[i] = self.pair(i)[0][0]
             else:
                 rng = self._rng(i, 0)
-                self._scenes[i] = layout_scene(rng, self.rule.sample(rng, self._object_count(rng)), self.image_size,
-                                               self.max_overlap, self.background)
+                objects = self.rule.sample(rng, self._object_count(rng), self.shared_color_p)
+                self._scenes[i] = layout_scene(rng, objects, self.image_size, self.max_overlap, self.background)
         return self._scenes[i]
 
     def _object_count(self, rng) -> int:

@@ -29,6 +29,13 @@ CONFOUND_SHAPE, CONFOUND_COLOR = "square", "red"  # attribute tied to a shape in
 CONFOUND_WITH, CONFOUND_NEEDS = "star", "circle"  # a star always comes with a circle in confounded-train
 
 
+def check_shared_color(split: str, shared_color_p: float) -> None:
+    """Refuse shared_color_p > 0 on the confounded splits, whose colour-shape ties a recoloured object would break."""
+    if shared_color_p > 0 and split not in ("train", "test", "heldout"):
+        raise ValueError(f"shared_color_p applies to splits train, test and heldout, not {split!r} (its colour-shape "
+                         "ties would break)")
+
+
 class SplitRule:
     """Samples (shape, colour, size) lists for one split."""
 
@@ -62,10 +69,15 @@ class SplitRule:
             return colors[int(rng.integers(len(colors)))], shape
         return pool[int(rng.integers(len(pool)))]
 
-    def sample(self, rng, n: int) -> list[tuple[str, str, str]]:
+    def sample(self, rng, n: int, shared_color_p: float = 0.0) -> list[tuple[str, str, str]]:
+        """n (shape, colour, size) triples. With probability `shared_color_p` (splits train, test and heldout) a
+        scene of two or more objects is made to have two objects of one colour with different shapes, if it has none
+        already; at 0 no extra random draw is made, so scenes stay exactly those of earlier data."""
         pairs = [self._pair(rng) for _ in range(n)]
         if self.split == "heldout" and not any(p in self.heldout_pairs for p in pairs):
             pairs[int(rng.integers(n))] = self._pair(rng, sorted(self.heldout_pairs))
+        if shared_color_p > 0 and n > 1 and rng.random() < shared_color_p:
+            pairs = self._share_a_color(rng, pairs)
         elif self.split == "confounded-train":
             shapes = [s for _, s in pairs]
             if CONFOUND_WITH in shapes and CONFOUND_NEEDS not in shapes:
@@ -84,6 +96,25 @@ class SplitRule:
                 pairs = [self._pair(rng, repl) if s == CONFOUND_NEEDS else (c, s) for c, s in pairs]
         sizes = rng.integers(len(SIZES), size=n)
         return [(s, c, SIZES[int(z)]) for (c, s), z in zip(pairs, sizes)]
+
+
+    def _share_a_color(self, rng, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Give one object the colour of another, with a shape allowed under that colour and unlike the other's;
+        the held-out split keeps at least one held-out pair."""
+        check_shared_color(self.split, 1.0)
+        colors = [c for c, _ in pairs]
+        if len(set(colors)) < len(colors):
+            return pairs
+        held = [k for k, p in enumerate(pairs) if p in self.heldout_pairs]
+        targets = [k for k in range(len(pairs)) if not (self.split == "heldout" and held == [k])]
+        k = targets[int(rng.integers(len(targets)))]
+        source = [j for j in range(len(pairs)) if j != k]
+        j = source[int(rng.integers(len(source)))]
+        color = pairs[j][0]
+        pool = [(c, s) for c, s in self.allowed if c == color and s != pairs[j][1]]
+        out = list(pairs)
+        out[k] = self._pair(rng, pool)
+        return out
 
 
 def cooccurrence(scenes) -> dict:

@@ -38,7 +38,10 @@ def build_stage_dataset(stage: StageConfig, registry: dict | None = None):
                 f"stage {stage.name!r}: skip_bad is set but dataset {stage.data.name!r} cannot skip bad records "
                 "(it has no skip_bad parameter): remove skip_bad or fix the data"
             )
-    dataset = build(registry, "dataset", stage.data.name, **params)
+    try:
+        dataset = build(registry, "dataset", stage.data.name, **params)
+    except ValueError as err:  # a data option out of range: say which stage, before anything is trained
+        raise ConfigError(f"stage {stage.name!r}: dataset {stage.data.name!r}: {err}") from err
     try:
         size = len(dataset)
     except TypeError:
