@@ -157,6 +157,16 @@ def test_shared_color_p_gives_two_objects_one_colour_and_keeps_the_split():
     assert abs(shared - (base + 0.5 * (1 - base))) < 0.1, (shared, base)
     assert all(ShapesWorld(task="caption", n=40, seed=4, min_objects=2, shared_color_p=0.0).scene(i)
                == plain.scene(i) for i in range(40))
+    # a stream of its own: sizes and layout stay, only the one recoloured object differs from the plain scene
+    every = ShapesWorld(task="caption", n=n, seed=4, min_objects=2, shared_color_p=1.0)
+    changed = 0
+    for i in range(n):
+        a, b = plain.scene(i)["objects"], every.scene(i)["objects"]
+        assert [(o["size"], o["box"]) for o in a] == [(o["size"], o["box"]) for o in b]
+        differ = sum((x["color"], x["shape"]) != (y["color"], y["shape"]) for x, y in zip(a, b))
+        assert differ == (0 if _shares_a_color(plain.scene(i)) else 1)
+        changed += differ
+    assert changed > n // 4
     lone = ShapesWorld(task="caption", n=20, seed=4, max_objects=1, shared_color_p=1.0)
     assert all(len(lone.scene(i)["objects"]) == 1 for i in range(20))
     with pytest.raises(ValueError, match="not 'confounded-train'"):

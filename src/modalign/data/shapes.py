@@ -30,7 +30,8 @@ _TASK_CODE = {t: k + 1 for k, t in enumerate(TASKS)}  # 0 is the scene stream it
 # POPE asks about 3 present objects and probes relate two: by default their scenes have enough. With fewer allowed,
 # scenes that cannot carry an item are left out of the item index (their ids are simply absent).
 _MIN_OBJECTS = {"pope": 3, "probes": 2}
-_TEXT_ONLY_STREAM, _IMAGINED_STREAM = 101, 102  # random streams of their own (tasks use 1..8, scenes 0, texts 99)
+# random streams of their own (tasks use 1..8, scenes 0, texts 99)
+_TEXT_ONLY_STREAM, _IMAGINED_STREAM, _SHARED_COLOR_STREAM = 101, 102, 103
 TEXT_ONLY_PROMPTS = ["Describe an imaginary picture of shapes.", "Write a description of a made-up scene of shapes."]
 
 
@@ -151,7 +152,8 @@ class ShapesWorld(Dataset):
                 self._scenes[i] = self.pair(i)[0][0]
             else:
                 rng = self._rng(i, 0)
-                objects = self.rule.sample(rng, self._object_count(rng), self.shared_color_p)
+                share_rng = self._rng(i, _SHARED_COLOR_STREAM) if self.shared_color_p > 0 else None
+                objects = self.rule.sample(rng, self._object_count(rng), self.shared_color_p, share_rng)
                 self._scenes[i] = layout_scene(rng, objects, self.image_size, self.max_overlap, self.background)
         return self._scenes[i]
 

@@ -69,15 +69,17 @@ class SplitRule:
             return colors[int(rng.integers(len(colors)))], shape
         return pool[int(rng.integers(len(pool)))]
 
-    def sample(self, rng, n: int, shared_color_p: float = 0.0) -> list[tuple[str, str, str]]:
+    def sample(self, rng, n: int, shared_color_p: float = 0.0, share_rng=None) -> list[tuple[str, str, str]]:
         """n (shape, colour, size) triples. With probability `shared_color_p` (splits train, test and heldout) a
         scene of two or more objects is made to have two objects of one colour with different shapes, if it has none
-        already; at 0 no extra random draw is made, so scenes stay exactly those of earlier data."""
+        already, by drawing from `share_rng` (default `rng`): given a stream of its own, every other draw, and so
+        the sizes and the layout, stay as they were and only the recoloured object changes."""
         pairs = [self._pair(rng) for _ in range(n)]
         if self.split == "heldout" and not any(p in self.heldout_pairs for p in pairs):
             pairs[int(rng.integers(n))] = self._pair(rng, sorted(self.heldout_pairs))
-        if shared_color_p > 0 and n > 1 and rng.random() < shared_color_p:
-            pairs = self._share_a_color(rng, pairs)
+        share_rng = rng if share_rng is None else share_rng
+        if shared_color_p > 0 and n > 1 and share_rng.random() < shared_color_p:
+            pairs = self._share_a_color(share_rng, pairs)
         elif self.split == "confounded-train":
             shapes = [s for _, s in pairs]
             if CONFOUND_WITH in shapes and CONFOUND_NEEDS not in shapes:
