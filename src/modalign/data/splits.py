@@ -74,12 +74,10 @@ class SplitRule:
         scene of two or more objects is made to have two objects of one colour with different shapes, if it has none
         already, by drawing from `share_rng` (default `rng`): given a stream of its own, every other draw, and so
         the sizes and the layout, stay as they were and only the recoloured object changes."""
+        check_shared_color(self.split, shared_color_p)
         pairs = [self._pair(rng) for _ in range(n)]
         if self.split == "heldout" and not any(p in self.heldout_pairs for p in pairs):
             pairs[int(rng.integers(n))] = self._pair(rng, sorted(self.heldout_pairs))
-        share_rng = rng if share_rng is None else share_rng
-        if shared_color_p > 0 and n > 1 and share_rng.random() < shared_color_p:
-            pairs = self._share_a_color(share_rng, pairs)
         elif self.split == "confounded-train":
             shapes = [s for _, s in pairs]
             if CONFOUND_WITH in shapes and CONFOUND_NEEDS not in shapes:
@@ -96,14 +94,15 @@ class SplitRule:
             if CONFOUND_WITH in shapes and CONFOUND_NEEDS in shapes:
                 repl = [p for p in self.allowed if p[1] not in (CONFOUND_WITH, CONFOUND_NEEDS)]
                 pairs = [self._pair(rng, repl) if s == CONFOUND_NEEDS else (c, s) for c, s in pairs]
+        share_rng = rng if share_rng is None else share_rng
+        if shared_color_p > 0 and n > 1 and share_rng.random() < shared_color_p:
+            pairs = self._share_a_color(share_rng, pairs)
         sizes = rng.integers(len(SIZES), size=n)
         return [(s, c, SIZES[int(z)]) for (c, s), z in zip(pairs, sizes)]
-
 
     def _share_a_color(self, rng, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
         """Give one object the colour of another, with a shape allowed under that colour and unlike the other's;
         the held-out split keeps at least one held-out pair."""
-        check_shared_color(self.split, 1.0)
         colors = [c for c, _ in pairs]
         if len(set(colors)) < len(colors):
             return pairs
