@@ -138,8 +138,8 @@ def _shares_a_color(scene) -> bool:
 
 def test_shared_color_p_gives_two_objects_one_colour_and_keeps_the_split():
     """At 1 every scene of two or more objects has two objects of one colour, train scenes keep out the held-out
-    pairs and held-out scenes keep one; at 0 the scenes are those of earlier data; confounded splits and values outside [0, 1]
-    are refused."""
+    pairs and held-out scenes keep one; at 0 the scenes are those of earlier data; confounded splits and values
+    outside [0, 1] are refused."""
     n = 300
     plain = ShapesWorld(task="caption", n=n, seed=4, min_objects=2)
     base = np.mean([_shares_a_color(plain.scene(i)) for i in range(n)])
