@@ -519,3 +519,50 @@ def test_numbered_descriptions_are_reading_order_sentences_opened_by_ordinals():
     sentences = re.split(r"(?<=\.) ", crowded[0]["text"])
     assert [x.split(",")[0] for x in sentences[1:]] == ["First", "Second", "Third", "Fourth", "Fifth", "Sixth",
                                                         "Seventh", "Eighth", "Ninth", "Tenth", "Next"]
+
+
+def test_describe_relations_earlier_relates_each_sentence_to_an_object_already_described():
+    """describe_relations="earlier": a sentence's relation names the nearest object among those already described
+    (the first sentence none), so no object's colour and shape are written before its own sentence; "none": no
+    relation at all; "nearest" is the default; anything else is refused."""
+    from modalign.data.language import reading_order
+    from modalign.data.scenes import relations_between
+    tail = re.compile(r", (left of|right of|above|below|next to) the (\w+) (\w+)\.$")
+    kw = {"task": "instruct", "describe_at": "alone", "describe_order": "reading", "where_first_p": 0.5}
+    earlier = ShapesWorld(n=60, seed=5, describe_relations="earlier", **kw)
+    bare = ShapesWorld(n=60, seed=5, describe_relations="none", **kw)
+    tails = 0
+    for i in range(len(earlier)):
+        objs = earlier.scene(i)["objects"]
+        order = reading_order(objs)
+        said = re.split(r"(?<=\.) ", earlier[i]["conversations"][-1]["value"])[1:]
+        plain = re.split(r"(?<=\.) ", bare[i]["conversations"][-1]["value"])[1:]
+        assert len(said) == len(plain) == len(objs)
+        assert not any(tail.search(s) for s in plain), plain
+        for k, (s, b, o) in enumerate(zip(said, plain, order)):
+            obj = objs[o]
+            assert f"{obj['size']} {obj['color']} {obj['shape']}" in s and f"{obj['color']} {obj['shape']}" in b
+            m = tail.search(s)
+            if k == 0:
+                assert m is None, s
+                continue
+            dist = [np.hypot(*np.subtract(objs[j]["center"], obj["center"])) for j in order[:k]]
+            j = order[int(np.argmin(dist))]
+            assert m is not None and (m.group(2), m.group(3)) == (objs[j]["color"], objs[j]["shape"]), s
+            rel = relations_between(obj, objs[j])
+            assert m.group(1) in rel if rel else m.group(1) == "next to", (s, rel)
+            tails += 1
+        # each object's colour and shape come first in its own sentence (where the scene has that pair once)
+        text = " ".join(said)
+        for k, o in enumerate(order):
+            pair = f"{objs[o]['color']} {objs[o]['shape']}"
+            if sum(f"{x['color']} {x['shape']}" == pair for x in objs) == 1:
+                assert text.index(pair) >= len(" ".join(said[:k])), (pair, text)
+    assert tails > 60
+    same = ShapesWorld(n=30, seed=5, **kw)
+    nearest = ShapesWorld(n=30, seed=5, describe_relations="nearest", **kw)
+    assert all(same[i] == nearest[i] for i in range(30))
+    captions = ShapesWorld(task="caption", caption="detailed", n=10, seed=5, describe_relations="none")
+    assert not any(tail.search(s) for i in range(10) for s in re.split(r"(?<=\.) ", captions[i]["text"]))
+    with pytest.raises(ValueError, match="describe_relations"):
+        ShapesWorld(task="instruct", n=3, describe_relations="previous")

@@ -6,6 +6,8 @@ Every sentence is true of its scene by construction: words come only from the gr
 
 from __future__ import annotations
 
+import numpy as np
+
 from .vocab import COLOR_SYNONYMS, SHAPE_SYNONYMS, number_word, ordinal_word, plural
 
 SHORT_TEMPLATES = [
@@ -126,6 +128,27 @@ def check_describe_order(order: str) -> None:
                          f"{', '.join(DESCRIBE_ORDERS)}; got {order!r}")
 
 
+DESCRIBE_RELATIONS = ("nearest", "earlier", "none")
+
+
+def check_describe_relations(relations: str) -> None:
+    if relations not in DESCRIBE_RELATIONS:
+        raise ValueError(f"describe_relations is which neighbour a description's sentence relates its object to: one "
+                         f"of {', '.join(DESCRIBE_RELATIONS)}; got {relations!r}")
+
+
+def _neighbour(scene: dict, i: int, described: list[int], relations: str) -> int:
+    """The object sentence i relates its object to, or -1 (see detailed_caption's `relations`)."""
+    if relations == "nearest":
+        return scene["nearest"][i]
+    if relations == "none" or not described:
+        return -1
+    ci = np.asarray(scene["objects"][i]["center"], dtype=np.float64)
+    dist = [float(np.linalg.norm(np.asarray(scene["objects"][j]["center"], dtype=np.float64) - ci))
+            for j in described]
+    return described[int(np.argmin(dist))]
+
+
 def reading_order(objs: list[dict]) -> list[int]:
     """Object indices row by row of the thirds grid (top, middle, bottom), left to right, then by centre."""
     def key(k):
@@ -137,7 +160,8 @@ def reading_order(objs: list[dict]) -> list[int]:
 
 
 def detailed_caption(scene: dict, rng, shape_first_p: float = 0.0, order: str = "drawn",
-                     where_first_p: float = 0.0, where_shape_first_p: float = 0.0) -> str:
+                     where_first_p: float = 0.0, where_shape_first_p: float = 0.0,
+                     relations: str = "nearest") -> str:
     """Every object with size, colour, shape and position, and a relation to its nearest neighbour.
 
     With probability `shape_first_p` an object's sentence names its shape first (SHAPE_FIRST_SENTENCES); at 0 no extra
@@ -148,9 +172,13 @@ def detailed_caption(scene: dict, rng, shape_first_p: float = 0.0, order: str = 
     number in its opening. With probability `where_first_p` an object's sentence names its place first
     (WHERE_FIRST_SENTENCES; drawn before the shape-first choice); at 0 no extra random draw is made. A place-first
     sentence names, with probability `where_shape_first_p`, the shape before colour and size too
-    (WHERE_SHAPE_FIRST_SENTENCES); at 0 no extra random draw is made.
+    (WHERE_SHAPE_FIRST_SENTENCES); at 0 no extra random draw is made. `relations`: a sentence ends with a relation
+    to its object's "nearest" neighbour (which may be described later, so a colour and shape written in a relation
+    come back in that object's own sentence), to the nearest of the objects "earlier" described (the first sentence
+    has none; an object's own sentence then never repeats words written before about it), or to "none".
     """
     check_describe_order(order)
+    check_describe_relations(relations)
     objs = scene["objects"]
     n = len(objs)
     opening = DETAILED_OPENINGS[int(rng.integers(len(DETAILED_OPENINGS)))].format(
@@ -160,6 +188,7 @@ def detailed_caption(scene: dict, rng, shape_first_p: float = 0.0, order: str = 
     rel_by_pair: dict[tuple[int, int], list[str]] = {}
     for i, r, j in scene["relations"]:
         rel_by_pair.setdefault((i, j), []).append(r)
+    described: list[int] = []
     for rank, i in enumerate(range(n) if order == "drawn" else reading_order(objs)):
         obj = objs[i]
         phrase = object_phrase(obj, with_size=True)
@@ -180,7 +209,8 @@ def detailed_caption(scene: dict, rng, shape_first_p: float = 0.0, order: str = 
         else:
             tmpl = OBJECT_SENTENCES[int(rng.integers(len(OBJECT_SENTENCES)))]
             s = tmpl.format(A=article(phrase).capitalize(), a=article(phrase), phrase=phrase, where=where, Where=Where)
-        j = scene["nearest"][i]
+        j = _neighbour(scene, i, described, relations)
+        described.append(i)
         if j >= 0:
             other = object_phrase(objs[j])
             rels = rel_by_pair.get((i, j))
@@ -192,15 +222,15 @@ def detailed_caption(scene: dict, rng, shape_first_p: float = 0.0, order: str = 
 
 
 def caption(scene: dict, rng, style: str = "short", synonym_p: float = 0.2, order: str = "drawn",
-            where_first_p: float = 0.0, where_shape_first_p: float = 0.0) -> str:
+            where_first_p: float = 0.0, where_shape_first_p: float = 0.0, relations: str = "nearest") -> str:
     if style == "short":
         return short_caption(scene, rng, synonym_p)
     if style == "detailed":
         return detailed_caption(scene, rng, order=order, where_first_p=where_first_p,
-                                where_shape_first_p=where_shape_first_p)
+                                where_shape_first_p=where_shape_first_p, relations=relations)
     if style == "mixed":
         if rng.random() < 0.5:
             return short_caption(scene, rng, synonym_p)
         return detailed_caption(scene, rng, order=order, where_first_p=where_first_p,
-                                where_shape_first_p=where_shape_first_p)
+                                where_shape_first_p=where_shape_first_p, relations=relations)
     raise ValueError(f"caption style must be short, detailed or mixed, got {style!r}")

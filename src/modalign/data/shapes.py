@@ -14,6 +14,7 @@ from .grounding import grounding_item
 from .language import (
     BACKGROUND_WORDS,
     check_describe_order,
+    check_describe_relations,
     detailed_caption,
     short_caption,
 )
@@ -67,7 +68,7 @@ class ShapesWorld(Dataset):
                  shape_first_p: float = 0.0, near_miss_p: float = 0.0, image_last_p: float = 0.0,
                  region_background: bool = False, questions_per_type=None, describe_order: str = "drawn",
                  where_first_p: float = 0.0, where_shape_first_p: float = 0.0, object_count_weights=None,
-                 text_only_p: float = 0.0, shared_color_p: float = 0.0):
+                 text_only_p: float = 0.0, shared_color_p: float = 0.0, describe_relations: str = "nearest"):
         if task not in TASKS:
             raise ValueError(f"unknown shapes task {task!r}; choose one of {', '.join(TASKS)}")
         if n < 1:
@@ -102,6 +103,8 @@ class ShapesWorld(Dataset):
         self.region_background = region_background
         self.questions_per_type = check_per_type(questions_per_type)
         check_describe_order(describe_order)
+        check_describe_relations(describe_relations)
+        self.describe_relations = describe_relations
         self.describe_order, self.where_first_p = describe_order, where_first_p
         self.where_shape_first_p = where_shape_first_p
         self.image_size, self.max_overlap, self.background = image_size, max_overlap, background
@@ -201,7 +204,7 @@ class ShapesWorld(Dataset):
         if self.task == "caption":
             return {**base, "text": make_caption(scene, rng, self.caption_style, self.synonym_p,
                                                  self.describe_order, self.where_first_p,
-                                                 self.where_shape_first_p),
+                                                 self.where_shape_first_p, self.describe_relations),
                     "meta": {"scene": scene, "split": self.split},
                     "regions": regions(scene, self.image_size, self.region_background)}
         if self.task == "instruct":
@@ -210,7 +213,7 @@ class ShapesWorld(Dataset):
                                                   self.describe_p, self.describe_at, self.shape_first_p,
                                                   self.near_miss_p, self.image_last_p, self.questions_per_type,
                                                   self.describe_order, self.where_first_p,
-                                                  self.where_shape_first_p)}
+                                                  self.where_shape_first_p, self.describe_relations)}
         if self.task == "grounding":
             return {**base, **grounding_item(scene, rng)}
         # chair: canonical shape names present, plus the colour+shape phrases
@@ -229,7 +232,7 @@ class ShapesWorld(Dataset):
         objects = self._text_rule.sample(rng, self._object_count(rng))
         scene = layout_scene(rng, objects, self.image_size, self.max_overlap, self.background)
         text = detailed_caption(scene, rng, self.shape_first_p, self.describe_order, self.where_first_p,
-                                self.where_shape_first_p)
+                                self.where_shape_first_p, self.describe_relations)
         return [{"from": "human", "value": TEXT_ONLY_PROMPTS[int(rng.integers(len(TEXT_ONLY_PROMPTS)))]},
                 {"from": "gpt", "value": text}]
 

@@ -173,7 +173,7 @@ def conversation(scene: dict, rng, max_turns: int = 4, short_p: float = 0.5, men
                  describe_p: float = 1.0, describe_at: str = "random", shape_first_p: float = 0.0,
                  near_miss_p: float = 0.0, image_last_p: float = 0.0, per_type=None,
                  describe_order: str = "drawn", where_first_p: float = 0.0,
-                 where_shape_first_p: float = 0.0) -> list[dict]:
+                 where_shape_first_p: float = 0.0, describe_relations: str = "nearest") -> list[dict]:
     """LLaVA-format turns: a few VQA pairs and one "Describe the image." turn, the first human turn led by <image>.
 
     Each VQA turn is, with probability `short_p`, asked with the SHORT_ANSWER suffix and answered with the bare
@@ -187,7 +187,7 @@ def conversation(scene: dict, rng, max_turns: int = 4, short_p: float = 0.5, men
     an order LLaVA's data also holds): under causal attention every image token then sees the question, so each cell
     can check itself against it, instead of the answer having to find the cell among all of them; at 0 no extra random
     draw is made. `per_type` as in vqa_items (max_turns still caps the turns); `describe_order` is detailed_caption's
-    `order`, `where_first_p` and `where_shape_first_p` its own.
+    `order`, `describe_relations` its `relations`, `where_first_p` and `where_shape_first_p` its own.
     """
     check_describe_at(describe_at)
     qa = vqa_items(scene, rng, mentionable, near_miss_p, per_type)
@@ -200,7 +200,8 @@ def conversation(scene: dict, rng, max_turns: int = 4, short_p: float = 0.5, men
             turns.append((qa[k]["question"], _long_answer(qa[k])))
     if describe_p >= 1 or rng.random() < describe_p:  # describe_p = 1 keeps the random stream of earlier data
         describe = (_pick(rng, DESCRIBE_PROMPTS), detailed_caption(scene, rng, shape_first_p, describe_order,
-                                                                      where_first_p, where_shape_first_p))
+                                                                      where_first_p, where_shape_first_p,
+                                                                      describe_relations))
         where = int(rng.integers(len(turns) + 1))  # drawn in every mode: the rest of the stream stays the same
         if describe_at == "alone":
             turns = [describe]
