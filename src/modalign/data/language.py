@@ -162,7 +162,7 @@ def reading_order(objs: list[dict]) -> list[int]:
 def detailed_caption(scene: dict, rng, shape_first_p: float = 0.0, order: str = "drawn",
                      where_first_p: float = 0.0, where_shape_first_p: float = 0.0,
                      relations: str = "nearest") -> str:
-    """Every object with size, colour, shape and position, and a relation to its nearest neighbour.
+    """Every object with size, colour, shape and position, and (by default) a relation to its nearest neighbour.
 
     With probability `shape_first_p` an object's sentence names its shape first (SHAPE_FIRST_SENTENCES); at 0 no extra
     random draw is made, so descriptions stay exactly those of earlier data. `order`: "drawn" (the scene's drawing
