@@ -7,17 +7,28 @@ before in the description, and if so whether the shape that followed the last su
 Where copying is nearly always right, the data teach it; a scene with two objects of one colour then gets one shape
 twice. Data options are ShapesWorld's (docs/DATA.md), e.g. `--option describe_relations=earlier`.
 
+With `--checkpoint`, a describer is asked where its shape comes from: fed the true description of each scene of
+`--split` (in the data spec's wording) up to a subject's colour word, where an object of that colour but another shape
+was named before, it picks the likeliest of the shape words (`score`); then the same, with that earlier shape word
+replaced in the text by a third shape that no object of the scene has. A pick that follows the replacement is copied
+from the text; one that stays on the other object's shape is read from the image (or from the colour alone).
+
     python scripts/copy_shortcut.py --scenes 3000 --option describe_order=reading --option where_first_p=1.0
+    OMP_NUM_THREADS=1 python scripts/copy_shortcut.py runs/E1/final --split heldout --scenes 500 \
+        --option describe_order=reading --option where_first_p=1.0 --option describe_relations=earlier
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+from collections import Counter
 
 import yaml
 
 from modalign.data.vocab import COLOR_NAMES, SHAPES, SIZES
+
+PROMPT = "Describe the image in detail."  # as scripts/caption_errors.py asks
 
 _MENTION = re.compile(rf"\b(?:({'|'.join(SIZES)}) )?({'|'.join(COLOR_NAMES)}) ({'|'.join(SHAPES)})\b")
 
@@ -42,6 +53,60 @@ def shortcut_rates(descriptions) -> dict:
             "copy right": sum(told) / max(len(told), 1)}
 
 
+def conflict_cases(description: str, scene_shapes) -> list[dict]:
+    """Subjects whose colour an object of another shape had earlier in the text: {prefix (up to the shape word), true
+    shape, other (the shape after the colour's last earlier mention), swapped (the prefix with every earlier
+    "colour other" made "colour third"), third (the first shape, in SHAPES order, neither in the scene nor either)}."""
+    text, out, earlier = description, [], []
+    for m in _MENTION.finditer(text):
+        size, color, shape = m.groups()
+        before = [s for c, s in earlier if c == color]
+        if size and before and before[-1] != shape:
+            other = before[-1]
+            third = next(s for s in SHAPES if s not in scene_shapes and s not in (shape, other))
+            prefix = text[: m.start(3)]
+            swapped = re.sub(rf"\b{color} {other}\b", f"{color} {third}", prefix)
+            out.append({"prefix": prefix, "true": shape, "other": other, "swapped": swapped, "third": third})
+        earlier.append((color, shape))
+    return out
+
+
+def pick_shapes(model, image, prefixes: list[str]) -> list[str]:
+    """The shape word the model finds likeliest after each prefix (log p of prefix + shape, summed)."""
+    import torch
+
+    picks = []
+    with torch.no_grad():
+        for prefix in prefixes:
+            logp = model.score([image] * len(SHAPES), [prefix + s for s in SHAPES], [PROMPT] * len(SHAPES),
+                               normalize=False)
+            picks.append(SHAPES[int(logp.argmax())])
+    return picks
+
+
+def ask_model(model, world) -> Counter:
+    """Counts over the world's conflict cases: picks on the true text (true / other / else) and on the swapped one
+    (true / other / third / else)."""
+    from modalign.data.render import render
+
+    c = Counter()
+    for i in range(len(world)):
+        scene, record = world.scene(i), world[i]
+        text = next(t["value"] for t in record["conversations"] if t["from"] == "gpt")
+        cases = conflict_cases(text, {o["shape"] for o in scene["objects"]})
+        if not cases:
+            continue
+        image = render(scene)
+        plain = pick_shapes(model, image, [k["prefix"] for k in cases])
+        swapped = pick_shapes(model, image, [k["swapped"] for k in cases])
+        for k, a, b in zip(cases, plain, swapped):
+            c["cases"] += 1
+            c["text: " + ("true" if a == k["true"] else "other" if a == k["other"] else "else")] += 1
+            c["swapped: " + ("true" if b == k["true"] else "other" if b == k["other"]
+                             else "third" if b == k["third"] else "else")] += 1
+    return c
+
+
 def _option(text: str) -> tuple[str, object]:
     key, sep, value = text.partition("=")
     if not sep or not key:
@@ -51,6 +116,7 @@ def _option(text: str) -> tuple[str, object]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("checkpoint", nargs="?", help="a describer to ask where its shapes come from (optional)")
     ap.add_argument("--scenes", type=int, default=3000)
     ap.add_argument("--split", default="train")
     ap.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE",
@@ -68,6 +134,18 @@ def main(argv=None) -> int:
     r = shortcut_rates(texts)
     print(f"{r['subjects']} subjects; colour written before in the description: {r['colour written before']:.3f}; "
           f"of those, the shape after its last mention is the subject's: {r['copy right']:.3f}")
+    if args.checkpoint:
+        import torch
+
+        from modalign.models import load_model
+
+        torch.set_num_threads(1)
+        c = ask_model(load_model(args.checkpoint).eval(), world)
+        n = max(c["cases"], 1)
+        print(f"{c['cases']} subjects after another shape of their colour; picked on the true text: "
+              + ", ".join(f"{k} {c['text: ' + k] / n:.3f}" for k in ("true", "other", "else"))
+              + "; with that shape replaced by a third in the text: "
+              + ", ".join(f"{k} {c['swapped: ' + k] / n:.3f}" for k in ("true", "other", "third", "else")))
     return 0
 
 
