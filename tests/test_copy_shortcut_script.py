@@ -40,8 +40,8 @@ def test_main_measures_the_data_and_refuses_bad_options(capsys):
 
 def test_conflict_cases_by_hand():
     s = load_script("copy_shortcut")
-    text = ("There are three objects. On the left is a large cyan hexagon. In the center is a small cyan diamond, right "
-            "of the cyan hexagon. At the top is a small red star, above the cyan diamond.")
+    text = ("There are three objects. On the left is a large cyan hexagon. In the center is a small cyan diamond, "
+            "right of the cyan hexagon. At the top is a small red star, above the cyan diamond.")
     cases = s.conflict_cases(text, {"hexagon", "diamond", "star"})
     third = next(x for x in s.SHAPES if x not in ("hexagon", "diamond", "star"))
     assert cases == [{"prefix": "There are three objects. On the left is a large cyan hexagon. In the center is a "
