@@ -49,7 +49,8 @@ def classify(description: str, objects: list[dict], heldout=frozenset()) -> Coun
     """Counts for one description: count_right, named, wrong_color, skipped, repeated, invented, all_named;
     heldout_objects / heldout_named, the objects whose (colour, shape) is in `heldout` and how many of them are named;
     and shared_objects / shared_named, the objects whose colour another object of the scene also has (a colour word
-    the description writes twice, for two shapes) and how many of them are named.
+    the description writes twice, for two shapes) and how many of them are named; shared_twice, how many of the
+    shared-colour objects left out have another shape of their colour written more often than the scene has it.
     """
     count, said = subjects(description)
     c = Counter(count_right=int(count == number_word(len(objects))))
@@ -68,10 +69,13 @@ def classify(description: str, objects: list[dict], heldout=frozenset()) -> Coun
         if subject in heldout:
             c["heldout_objects"] += k
             c["heldout_named"] += named
+        missing = k - named
         if colors[subject[0]] > 1:
             c["shared_objects"] += k
             c["shared_named"] += named
-        missing = k - named
+            if missing and any(col == subject[0] and shp != subject[1] and v > truth[(col, shp)]
+                               for (col, shp), v in seen.items()):
+                c["shared_twice"] += missing
         if missing:
             # the shape under a colour that is not one of the scene's objects of that shape: perceived, mis-coloured
             stray = sum(v for (col, shp), v in seen.items() if shp == subject[1] and (col, shp) not in truth)
@@ -149,7 +153,8 @@ def main(argv=None) -> int:
     if shared:
         print(f"objects named: colour shared with another object of the scene {shared_named}/{shared} "
               f"({shared_named / shared:.2f}), colour of its own {alone_named}/{alone} "
-              f"({alone_named / max(alone, 1):.2f})")
+              f"({alone_named / max(alone, 1):.2f}); of the {shared - shared_named} shared-colour objects left out, "
+              f"{total['shared_twice']} have another shape of their colour written twice")
     for scene, description in misses[: args.show]:
         print(f"\nscene: {scene_line(scene)}\n  said: {description}")
     return 0

@@ -49,7 +49,10 @@ def test_classify_by_hand():
     # the red circle written with the star's shape, the colour word shared: both red objects counted as shared
     two_red = [OBJS[0], {"color": "red", "shape": "circle"}, OBJS[2]]
     c = s.classify(f"{opening} A red star. A red star. A green cross.", two_red)
-    assert (c["shared_objects"], c["shared_named"], c["named"], c["repeated"]) == (2, 1, 2, 1)
+    assert (c["shared_objects"], c["shared_named"], c["named"], c["repeated"], c["shared_twice"]) == (2, 1, 2, 1, 1)
+    # the red circle left out without the star written twice: not counted as written twice
+    c = s.classify(f"{opening} A red star. A green cross.", two_red)
+    assert (c["shared_objects"], c["shared_named"], c["shared_twice"]) == (2, 1, 0)
     assert "shared_objects" not in s.classify(f"{opening} A red star. A blue circle. A green cross.", OBJS)
     # two red stars in the scene: one sentence names one of them
     c = s.classify("There are two objects. A red star.", OBJS[:1] * 2)
