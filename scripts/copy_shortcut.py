@@ -7,7 +7,7 @@ before in the description, and if so whether the shape that followed the last su
 Where copying is nearly always right, the data teach it; a scene with two objects of one colour then gets one shape
 twice. Data options are ShapesWorld's (docs/DATA.md), e.g. `--option describe_relations=earlier`.
 
-With `--checkpoint`, a describer is asked where its shape comes from: fed the true description of each scene of
+Given a checkpoint, a describer is asked where its shape comes from: fed the true description of each scene of
 `--split` (in the data spec's wording) up to a subject's colour word, where an object of that colour but another shape
 was named before, it picks the likeliest of the shape words (`score`); then the same, with that earlier shape word
 replaced in the text by a third shape that no object of the scene has. A pick that follows the replacement is copied
@@ -33,17 +33,21 @@ PROMPT = "Describe the image in detail."  # as scripts/caption_errors.py asks
 _MENTION = re.compile(rf"\b(?:({'|'.join(SIZES)}) )?({'|'.join(COLOR_NAMES)}) ({'|'.join(SHAPES)})\b")
 
 
+def _mentions(text: str):
+    """(match, size or None, colour, shape, the shape after this colour's last earlier mention or None) for each
+    colour-shape mention in order; a sized one is a sentence's subject (relation tails name their object unsized)."""
+    last: dict[str, str] = {}
+    for m in _MENTION.finditer(text):
+        size, color, shape = m.groups()
+        yield m, size, color, shape, last.get(color)
+        last[color] = shape
+
+
 def copy_cases(description: str) -> list[bool | None]:
     """Per sentence subject (a sized colour-shape mention), in order: None if its colour was not written before, else
     whether the shape after the colour's last earlier mention is the subject's shape."""
-    out, earlier = [], []  # earlier: (colour, shape) mentions so far, sized or not
-    for m in _MENTION.finditer(description.lower()):
-        size, color, shape = m.groups()
-        if size:  # a sentence's subject; relation tails name their object without its size
-            before = [s for c, s in earlier if c == color]
-            out.append(before[-1] == shape if before else None)
-        earlier.append((color, shape))
-    return out
+    return [None if before is None else before == shape
+            for _, size, _, shape, before in _mentions(description.lower()) if size]
 
 
 def shortcut_rates(descriptions) -> dict:
@@ -57,17 +61,13 @@ def conflict_cases(description: str, scene_shapes) -> list[dict]:
     """Subjects whose colour an object of another shape had earlier in the text: {prefix (up to the shape word), true
     shape, other (the shape after the colour's last earlier mention), swapped (the prefix with every earlier
     "colour other" made "colour third"), third (the first shape, in SHAPES order, neither in the scene nor either)}."""
-    text, out, earlier = description, [], []
-    for m in _MENTION.finditer(text):
-        size, color, shape = m.groups()
-        before = [s for c, s in earlier if c == color]
-        if size and before and before[-1] != shape:
-            other = before[-1]
+    out = []
+    for m, size, color, shape, other in _mentions(description):
+        if size and other is not None and other != shape:
             third = next(s for s in SHAPES if s not in scene_shapes and s not in (shape, other))
-            prefix = text[: m.start(3)]
+            prefix = description[: m.start(3)]
             swapped = re.sub(rf"\b{color} {other}\b", f"{color} {third}", prefix)
             out.append({"prefix": prefix, "true": shape, "other": other, "swapped": swapped, "third": third})
-        earlier.append((color, shape))
     return out
 
 
@@ -91,7 +91,7 @@ def ask_model(model, world) -> Counter:
 
     c = Counter()
     for i in range(len(world)):
-        scene, record = world.scene(i), world[i]
+        scene, record = world.scene(i), world.record(i)  # the text only: the image is rendered once, below
         text = next(t["value"] for t in record["conversations"] if t["from"] == "gpt")
         cases = conflict_cases(text, {o["shape"] for o in scene["objects"]})
         if not cases:
@@ -129,7 +129,7 @@ def main(argv=None) -> int:
         world = ShapesWorld(task="instruct", n=args.scenes, split=args.split, **options)
     except (TypeError, ValueError) as e:
         ap.error(str(e))
-    texts = (turn["value"] for i in range(len(world)) for turn in world[i].get("conversations", [])
+    texts = (turn["value"] for i in range(len(world)) for turn in world.record(i)["conversations"]
              if turn["from"] == "gpt")
     r = shortcut_rates(texts)
     print(f"{r['subjects']} subjects; colour written before in the description: {r['colour written before']:.3f}; "

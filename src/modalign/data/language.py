@@ -143,9 +143,8 @@ def _neighbour(scene: dict, i: int, described: list[int], relations: str) -> int
         return scene["nearest"][i]
     if relations == "none" or not described:
         return -1
-    ci = np.asarray(scene["objects"][i]["center"], dtype=np.float64)
-    dist = [float(np.linalg.norm(np.asarray(scene["objects"][j]["center"], dtype=np.float64) - ci))
-            for j in described]
+    centers = np.array([scene["objects"][j]["center"] for j in described], dtype=np.float64)   # [k, 2]
+    dist = np.linalg.norm(centers - np.asarray(scene["objects"][i]["center"], dtype=np.float64), axis=-1)
     return described[int(np.argmin(dist))]
 
 
