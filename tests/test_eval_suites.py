@@ -143,6 +143,20 @@ def test_description_suites_pass_a_repetition_penalty_on_and_refuse_bad_ones(sui
             SUITES[suite](model, data, repetition_penalty=bad, progress=False)
 
 
+@pytest.mark.parametrize("suite", ["chair", "caption"])
+def test_description_suites_pass_beams_on_record_the_decoding_and_refuse_bad_ones(suite):
+    rows = [{"id": "c0", "image": color_image(0), "objects": ["dog"], "text": "A dog."}]
+    data = ListDataset(rows, vocabulary={"dog": []})
+    model = ScriptedVLM(answer=lambda key, p: "A dog.")
+    r = SUITES[suite](model, data, num_beams=4, batch_size=1, progress=False)
+    default = SUITES[suite](model, data, batch_size=1, progress=False)
+    assert model.num_beams == [4, 1]
+    assert r["settings"]["decoding"] == "beam search (4 beams)" and default["settings"]["decoding"] == "greedy"
+    for bad in (0, 1.5, "4"):
+        with pytest.raises(ConfigError, match="num_beams must be an integer >= 1"):
+            SUITES[suite](model, data, num_beams=bad, progress=False)
+
+
 def test_compositional_strict_per_type_with_dual_encoder():
     model = KeyedDualEncoder({0: E[0]}, {"pos": E[0], "swapped": E[0], "replaced": E[1]})
     rows = [{"id": "p0", "image": color_image(0), "positive": "pos",

@@ -67,11 +67,13 @@ class ScriptedVLM(torch.nn.Module):
         self.weight = torch.nn.Parameter(torch.zeros(1))
         self.generated = 0
         self.repetition_penalties: list[float] = []  # what each generate call was asked for
+        self.num_beams: list[int] = []
 
     def generate(self, images, prompts, max_new_tokens: int = 32, do_sample: bool = False,
-                 repetition_penalty: float = 1.0) -> list[str]:
+                 repetition_penalty: float = 1.0, num_beams: int = 1) -> list[str]:
         self.generated += len(images)
         self.repetition_penalties.append(repetition_penalty)
+        self.num_beams.append(num_beams)
         return [self.answer_fn(image_key(im), p) for im, p in zip(images, prompts)]
 
     def score(self, images, texts, prompts) -> torch.Tensor:

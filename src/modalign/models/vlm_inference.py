@@ -5,7 +5,8 @@ Generation pads prompts on the left and passes explicit position ids (cumsum of 
 exactly what it would alone. A prompt is a user turn of the chat template; `prompts=None` means the caption format
 (`<s><image>` then the caption), which is what a caption-trained model continues. `repetition_penalty` is
 transformers' (CTRL's): every token id already in the row (its prompt and what it has generated) has its logit
-divided by the penalty when positive, multiplied when negative.
+divided by the penalty when positive, multiplied when negative. `num_beams` > 1 decodes by beam search
+(beam_search.py, transformers' semantics; the penalty then applies to log-probabilities, as there).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import copy
 import torch
 from transformers import DynamicCache
 
+from .beam_search import beam_search, check_beam_args
 from .chat_template import IMAGE_TOKEN
 
 
@@ -66,21 +68,33 @@ class InferenceMixin:
     @torch.no_grad()
     def generate(self, images, prompts=None, max_new_tokens: int = 32, do_sample: bool = False,
                  temperature: float = 1.0, top_k: int | None = None, generator: torch.Generator | None = None,
-                 return_logits: bool = False, repetition_penalty: float = 1.0):
+                 return_logits: bool = False, repetition_penalty: float = 1.0, num_beams: int = 1,
+                 length_penalty: float = 1.0, early_stopping: bool | str = False):
         """One answer per image (list[str]); with `return_logits` also the per-step logits [B, S, V] (as the model
-        gave them, before any repetition penalty)."""
+        gave them, before any repetition penalty). `num_beams` > 1: beam search (greedy only), the best of the
+        hypotheses scored by summed log-probability / length ** `length_penalty`."""
         n = len(images) if images is not None else len(prompts)
         texts = self._prompt_texts(n, prompts, images is not None)
         return self.complete(images, texts, max_new_tokens, do_sample, temperature, top_k, generator, return_logits,
-                             repetition_penalty)
+                             repetition_penalty, num_beams, length_penalty, early_stopping)
 
     @torch.no_grad()
     def complete(self, images, texts: list[str], max_new_tokens: int = 32, do_sample: bool = False,
                  temperature: float = 1.0, top_k: int | None = None, generator: torch.Generator | None = None,
-                 return_logits: bool = False, repetition_penalty: float = 1.0):
+                 return_logits: bool = False, repetition_penalty: float = 1.0, num_beams: int = 1,
+                 length_penalty: float = 1.0, early_stopping: bool | str = False):
         """Continue already rendered prompt strings (one `<image>` marker each, e.g. a multi-turn chat history);
         row i is about images[i]."""
         check_repetition_penalty(repetition_penalty)
+        check_beam_args(num_beams, length_penalty, early_stopping)
+        if num_beams > 1:
+            if do_sample:
+                raise ValueError("beam search is greedy here: use num_beams=1 to sample")
+            if return_logits:
+                raise ValueError("return_logits gives one row of logits per step, which beams do not have: "
+                                 "use num_beams=1")
+            images = None if images is None else [im for im in images for _ in range(num_beams)]
+            texts = [t for t in texts for _ in range(num_beams)]  # row b's beams are rows b*K .. b*K+K-1
         pixel_values, counts, token_counts, layouts = self._pixels(images)
         rows, _ = self._encode_rows(texts, token_counts)
         batch = self.prompts.pad(rows, side="left")
@@ -93,6 +107,10 @@ class InferenceMixin:
             seen = None
             if repetition_penalty != 1.0:
                 seen = self._seen_tokens(batch["input_ids"], mask, out.logits.shape[-1])
+            if num_beams > 1:
+                tokens = self._beam_decode(out, mask, pos, max_new_tokens, num_beams, length_penalty, early_stopping,
+                                           repetition_penalty, seen)
+                return self._detok(tokens)
             tokens, logits = self._decode(out, mask, pos, max_new_tokens, do_sample, temperature, top_k, generator,
                                           repetition_penalty, seen)
         finally:
@@ -134,6 +152,30 @@ class InferenceMixin:
             logits = out.logits[:, -1]
         toks = torch.stack(tokens, dim=1) if tokens else torch.zeros(b, 0, dtype=torch.long)       # [B, S]
         return toks, torch.stack(step_logits, dim=1) if step_logits else None
+
+    def _beam_decode(self, out, mask, pos, max_new_tokens, num_beams, length_penalty, early_stopping,
+                     repetition_penalty: float = 1.0, seen: torch.Tensor | None = None) -> torch.Tensor:
+        state = {"out": out, "mask": mask, "pos": pos, "seen": seen}
+
+        def advance(tokens, order):
+            st = state
+            st["out"].past_key_values.reorder_cache(order)
+            st["mask"] = torch.cat([st["mask"], torch.ones(len(tokens), 1, dtype=st["mask"].dtype)], dim=1)
+            st["pos"] = st["pos"][:, -1:] + 1  # beams of a row share its padding, so order leaves these alone
+            st["out"] = self.lm(input_ids=tokens[:, None], attention_mask=st["mask"], position_ids=st["pos"],
+                                past_key_values=st["out"].past_key_values, use_cache=True)
+            return st["out"].logits[:, -1]
+
+        process = None
+        if seen is not None:
+            def process(logp, seqs):  # the prompt's tokens (same for a row's beams) and the beam's own
+                now = seen.clone()
+                if seqs.shape[1]:
+                    now.scatter_(1, seqs, True)
+                return penalize_repeats(logp, now, repetition_penalty)
+
+        return beam_search(out.logits[:, -1], advance, num_beams, max_new_tokens, self.stop_token_ids(),
+                           self.prompts.pad_id, length_penalty, early_stopping, process)
 
     @staticmethod
     def _pick(logits, do_sample, temperature, top_k, generator) -> torch.Tensor:

@@ -114,22 +114,31 @@ def pair_scores(model, images: list, texts: list[str], prompt: str | list[str], 
 
 @torch.no_grad()
 def generate(model, images: list, prompts: list[str], batch_size: int, max_new_tokens: int,
-             progress: bool = True, repetition_penalty: float = 1.0) -> list[str]:
-    """Greedy answers; `repetition_penalty` != 1 is passed on (transformers' meaning: > 1 discourages tokens
-    already in the prompt or the answer)."""
+             progress: bool = True, repetition_penalty: float = 1.0, num_beams: int = 1) -> list[str]:
+    """Greedy answers, or beam search with `num_beams` > 1 (transformers' semantics); `repetition_penalty` != 1 is
+    passed on (transformers' meaning: > 1 discourages tokens already in the prompt or the answer)."""
+    from ...models.beam_search import check_beam_args
     from ...models.vlm_inference import check_repetition_penalty
 
-    try:  # the model's own check, up front and as a configuration error
+    try:  # the model's own checks, up front and as configuration errors
         check_repetition_penalty(repetition_penalty)
+        check_beam_args(num_beams, 1.0, False)
     except ValueError as err:
         raise ConfigError(str(err)) from err
     extra = {} if repetition_penalty == 1.0 else {"repetition_penalty": float(repetition_penalty)}
+    if num_beams != 1:
+        extra["num_beams"] = num_beams
     pairs = list(zip(images, prompts))
     out: list[str] = []
     for b in batches(pairs, batch_size, "generate", progress):
         out.extend(model.generate([p[0] for p in b], [p[1] for p in b], max_new_tokens=max_new_tokens,
                                   do_sample=False, **extra))
     return out
+
+
+def decoding(num_beams: int) -> str:
+    """How answers were decoded, for a result's settings."""
+    return "greedy" if num_beams == 1 else f"beam search ({num_beams} beams)"
 
 
 def logit_scale_of(model, override: float | None = None) -> float:

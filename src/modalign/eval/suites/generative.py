@@ -11,7 +11,7 @@ import re
 from ...data.vqa import SHORT_ANSWER  # the instruction the built-in instruct data pairs with bare answers
 from ...registry import ConfigError
 from .. import metrics as M
-from .common import generate, items, pair_scores, param_from, require, save_thumbnails, settings
+from .common import decoding, generate, items, pair_scores, param_from, require, save_thumbnails, settings
 
 
 def _gallery(rows, answers, truths, prompts, out_dir, sub, n, extra=None) -> list[dict]:
@@ -29,9 +29,10 @@ def _gallery(rows, answers, truths, prompts, out_dir, sub, n, extra=None) -> lis
 
 def caption(model, dataset, prompt: str = "Describe the image.", max_new_tokens: int = 32, batch_size: int = 16,
             limit: int | None = None, n_gallery: int = 8, out_dir=None, progress: bool = True,
-            repetition_penalty: float = 1.0) -> dict:
+            repetition_penalty: float = 1.0, num_beams: int = 1) -> dict:
     """Caption each unique image (items sharing an id are its references); BLEU-1..4, ROUGE-L, CIDEr-D.
-    Greedy decoding; `repetition_penalty` > 1 discourages repeated tokens (transformers' meaning)."""
+    Greedy decoding, or beam search with `num_beams` > 1; `repetition_penalty` > 1 discourages repeated tokens
+    (transformers' meaning)."""
     require(model, "generative", "caption")
     rows = items(dataset, limit, "caption", progress)
     refs: dict[str, list[str]] = {}
@@ -41,11 +42,11 @@ def caption(model, dataset, prompt: str = "Describe the image.", max_new_tokens:
         first.setdefault(r["id"], r)
     uniq = list(first.values())
     hyps = generate(model, [r["image"] for r in uniq], [prompt] * len(uniq), batch_size, max_new_tokens, progress,
-                    repetition_penalty)
+                    repetition_penalty, num_beams)
     ref_lists = [refs[r["id"]] for r in uniq]
     metrics = M.caption_metrics(hyps, ref_lists)
     return {"suite": "caption", "metrics": metrics,
-            "settings": settings(model, dataset, prompt=prompt, max_new_tokens=max_new_tokens, decoding="greedy",
+            "settings": settings(model, dataset, prompt=prompt, max_new_tokens=max_new_tokens, decoding=decoding(num_beams),
                                  repetition_penalty=repetition_penalty,
                                  tokenizer="modalign.eval.metrics.captioning.tokenize", limit=limit),
             "samples": _gallery(uniq, hyps, [" | ".join(r) for r in ref_lists], [prompt] * len(uniq), out_dir,
@@ -126,10 +127,11 @@ def _surface_words(caption: str, hallucinated: set[str], vocabulary: dict) -> li
 
 def chair(model, dataset, prompt: str = "Describe the image in detail.", vocabulary=None, max_new_tokens: int = 48,
           batch_size: int = 16, limit: int | None = None, n_gallery: int = 8, out_dir=None,
-          progress: bool = True, repetition_penalty: float = 1.0) -> dict:
+          progress: bool = True, repetition_penalty: float = 1.0, num_beams: int = 1) -> dict:
     """CHAIR_i / CHAIR_s / recall / all_named of free captions against each image's object list; when the items
     carry attribute phrases (the shapes world's "red circle"), also phrase_recall and phrases_all_named.
-    Greedy decoding; `repetition_penalty` > 1 discourages repeated tokens (transformers' meaning).
+    Greedy decoding, or beam search with `num_beams` > 1; `repetition_penalty` > 1 discourages repeated tokens
+    (transformers' meaning).
 
     vocabulary: {canonical: [synonyms]}, "shapes" for the built-in world's table, else the dataset's `vocabulary`
     attribute, else the canonical names found in the items (no synonyms).
@@ -144,7 +146,7 @@ def chair(model, dataset, prompt: str = "Describe the image in detail.", vocabul
     if vocabulary is None:  # fall back to the objects the dataset names, without synonyms
         vocabulary = {o: [] for r in rows for o in r["objects"]}
     hyps = generate(model, [r["image"] for r in rows], [prompt] * len(rows), batch_size, max_new_tokens, progress,
-                    repetition_penalty)
+                    repetition_penalty, num_beams)
     c = M.chair(hyps, [r["objects"] for r in rows], vocabulary)
     metrics = {k: c[k] for k in ("CHAIR_i", "CHAIR_s", "recall", "all_named")}
     if all("phrases" in r for r in rows):
@@ -153,7 +155,7 @@ def chair(model, dataset, prompt: str = "Describe the image in detail.", vocabul
              for h, p in zip(hyps, c["per_caption"])]
     return {"suite": "chair", "metrics": metrics,
             "settings": settings(model, dataset, prompt=prompt, max_new_tokens=max_new_tokens,
-                                 repetition_penalty=repetition_penalty, vocabulary_size=len(vocabulary), limit=limit),
+                                 decoding=decoding(num_beams), repetition_penalty=repetition_penalty, vocabulary_size=len(vocabulary), limit=limit),
             "samples": _gallery(rows, hyps, [", ".join(r["objects"]) for r in rows], [prompt] * len(rows), out_dir,
                                 "chair", n_gallery, extra)}
 
