@@ -155,16 +155,15 @@ class InferenceMixin:
 
     def _beam_decode(self, out, mask, pos, max_new_tokens, num_beams, length_penalty, early_stopping,
                      repetition_penalty: float = 1.0, seen: torch.Tensor | None = None) -> torch.Tensor:
-        state = {"out": out, "mask": mask, "pos": pos, "seen": seen}
+        state = {"out": out, "mask": mask, "pos": pos}
 
         def advance(tokens, order):
-            st = state
-            st["out"].past_key_values.reorder_cache(order)
-            st["mask"] = torch.cat([st["mask"], torch.ones(len(tokens), 1, dtype=st["mask"].dtype)], dim=1)
-            st["pos"] = st["pos"][:, -1:] + 1  # beams of a row share its padding, so order leaves these alone
-            st["out"] = self.lm(input_ids=tokens[:, None], attention_mask=st["mask"], position_ids=st["pos"],
-                                past_key_values=st["out"].past_key_values, use_cache=True)
-            return st["out"].logits[:, -1]
+            state["out"].past_key_values.reorder_cache(order)
+            state["mask"] = torch.cat([state["mask"], torch.ones(len(tokens), 1, dtype=state["mask"].dtype)], dim=1)
+            state["pos"] = state["pos"][:, -1:] + 1  # a row's beams share its padding: `order` leaves these alone
+            state["out"] = self.lm(input_ids=tokens[:, None], attention_mask=state["mask"], position_ids=state["pos"],
+                                   past_key_values=state["out"].past_key_values, use_cache=True)
+            return state["out"].logits[:, -1]
 
         process = None
         if seen is not None:

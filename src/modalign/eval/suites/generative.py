@@ -46,8 +46,8 @@ def caption(model, dataset, prompt: str = "Describe the image.", max_new_tokens:
     ref_lists = [refs[r["id"]] for r in uniq]
     metrics = M.caption_metrics(hyps, ref_lists)
     return {"suite": "caption", "metrics": metrics,
-            "settings": settings(model, dataset, prompt=prompt, max_new_tokens=max_new_tokens, decoding=decoding(num_beams),
-                                 repetition_penalty=repetition_penalty,
+            "settings": settings(model, dataset, prompt=prompt, max_new_tokens=max_new_tokens,
+                                 decoding=decoding(num_beams), repetition_penalty=repetition_penalty,
                                  tokenizer="modalign.eval.metrics.captioning.tokenize", limit=limit),
             "samples": _gallery(uniq, hyps, [" | ".join(r) for r in ref_lists], [prompt] * len(uniq), out_dir,
                                 "caption", n_gallery)}
@@ -155,7 +155,8 @@ def chair(model, dataset, prompt: str = "Describe the image in detail.", vocabul
              for h, p in zip(hyps, c["per_caption"])]
     return {"suite": "chair", "metrics": metrics,
             "settings": settings(model, dataset, prompt=prompt, max_new_tokens=max_new_tokens,
-                                 decoding=decoding(num_beams), repetition_penalty=repetition_penalty, vocabulary_size=len(vocabulary), limit=limit),
+                                 decoding=decoding(num_beams), repetition_penalty=repetition_penalty,
+                                 vocabulary_size=len(vocabulary), limit=limit),
             "samples": _gallery(rows, hyps, [", ".join(r["objects"]) for r in rows], [prompt] * len(rows), out_dir,
                                 "chair", n_gallery, extra)}
 
