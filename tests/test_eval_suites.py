@@ -129,11 +129,15 @@ def test_chair_suite_highlights_hallucinations(tmp_path):
     assert r["samples"][0]["hallucinated"] == ["cat"] and r["samples"][0]["highlight"] == ["cats"]
 
 
+def _one_described_image():
+    """(dataset, model) for the description suites: one image of a dog, a scripted VLM that says so."""
+    rows = [{"id": "c0", "image": color_image(0), "objects": ["dog"], "text": "A dog."}]
+    return ListDataset(rows, vocabulary={"dog": []}), ScriptedVLM(answer=lambda key, p: "A dog.")
+
+
 @pytest.mark.parametrize("suite", ["chair", "caption"])
 def test_description_suites_pass_a_repetition_penalty_on_and_refuse_bad_ones(suite):
-    rows = [{"id": "c0", "image": color_image(0), "objects": ["dog"], "text": "A dog."}]
-    data = ListDataset(rows, vocabulary={"dog": []})
-    model = ScriptedVLM(answer=lambda key, p: "A dog.")
+    data, model = _one_described_image()
     r = SUITES[suite](model, data, repetition_penalty=1.2, batch_size=1, progress=False)
     default = SUITES[suite](model, data, batch_size=1, progress=False)
     assert model.repetition_penalties == [1.2, 1.0]
@@ -145,9 +149,7 @@ def test_description_suites_pass_a_repetition_penalty_on_and_refuse_bad_ones(sui
 
 @pytest.mark.parametrize("suite", ["chair", "caption"])
 def test_description_suites_pass_beams_on_record_the_decoding_and_refuse_bad_ones(suite):
-    rows = [{"id": "c0", "image": color_image(0), "objects": ["dog"], "text": "A dog."}]
-    data = ListDataset(rows, vocabulary={"dog": []})
-    model = ScriptedVLM(answer=lambda key, p: "A dog.")
+    data, model = _one_described_image()
     r = SUITES[suite](model, data, num_beams=4, batch_size=1, progress=False)
     default = SUITES[suite](model, data, batch_size=1, progress=False)
     assert model.num_beams == [4, 1]
