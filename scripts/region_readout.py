@@ -85,9 +85,7 @@ def tally(model, world, batch_size: int = 16, max_new_tokens: int = 128) -> dict
         for lo in range(0, len(world), batch_size):
             scenes = [world.scene(i) for i in range(lo, min(lo + batch_size, len(world)))]
             images = [render(s) for s in scenes]
-            pixel_values, _, layouts = model.image_inputs(images)
-            if layouts is not None:
-                raise SystemExit("the readout needs one grid of tokens per image: not with AnyRes tiling")
+            pixel_values, _, _ = model.image_inputs(images)  # one grid per image: main refuses AnyRes tiling
             tokens = model.image_embeddings(pixel_values)
             descriptions = model.generate(images, [PROMPT] * len(scenes), max_new_tokens=max_new_tokens)
             for scene, image, toks, text in zip(scenes, images, tokens, descriptions):
@@ -119,6 +117,8 @@ def main(argv=None) -> int:
     model = load_model(args.checkpoint).eval()
     if getattr(model, "fusion", None) != "prefix":
         ap.error(f"{args.checkpoint} is not a prefix-fusion vision-language model: nothing to read out")
+    if model.tiler is not None:
+        ap.error(f"{args.checkpoint} tiles images (AnyRes): the readout needs one grid of tokens per image")
     world = ShapesWorld(task="caption", caption="detailed", n=args.scenes, split=args.split)
     counts = tally(model, world)
     print("objects    count  shape read  colour read  both  (no cell of its own)")

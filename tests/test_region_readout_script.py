@@ -13,10 +13,7 @@ from modalign.data.vocab import COLOR_NAMES, SHAPES
 from script_loader import load_script
 
 WORDS = SHAPES + COLOR_NAMES  # a vocabulary of one token per word, embedded one-hot
-
-
-def _script():
-    return load_script("region_readout")
+READOUT = load_script("region_readout")
 
 
 def _ids(word: str) -> list[int]:
@@ -24,16 +21,14 @@ def _ids(word: str) -> list[int]:
 
 
 def test_object_cells_by_hand():
-    s = _script()
     # a 40 px image on a 4 x 4 grid: cell centres at 5, 15, 25, 35
     objs = [{"box": [0, 0, 20, 20]}, {"box": [10, 10, 30, 30]}, {"box": [36, 36, 40, 40]}]
-    cells = s.object_cells(objs, 40, 40, 4)
+    cells = READOUT.object_cells(objs, 40, 40, 4)
     # the second object, drawn later, takes the shared cell (row 1, col 1 = 5); the third covers no centre
     assert cells == [[0, 1, 4], [5, 6, 9, 10], []]
 
 
 def test_read_objects_takes_each_objects_best_words():
-    s = _script()
     emb = torch.eye(len(WORDS))
     tokens = torch.zeros(4, len(WORDS))
     tokens[0, WORDS.index("star")] = tokens[0, WORDS.index("red")] = 5.0
@@ -42,16 +37,16 @@ def test_read_objects_takes_each_objects_best_words():
     tokens[1, WORDS.index("red")] = 3.0
     tokens[2, WORDS.index("cross")] = tokens[2, WORDS.index("blue")] = 4.0
     # mean log-probabilities over cells 0 and 1: star (5 + 1) beats circle (0 + 2)
-    read = s.read_objects(tokens, emb, [[0, 1], [2], []], [_ids(w) for w in SHAPES], [_ids(c) for c in COLOR_NAMES])
+    read = READOUT.read_objects(tokens, emb, [[0, 1], [2], []], [_ids(w) for w in SHAPES],
+                                [_ids(c) for c in COLOR_NAMES])
     assert read == [("red", "star"), ("blue", "cross"), (None, None)]
 
 
 def test_named_flags_by_hand():
-    s = _script()
     objs = [{"color": "red", "shape": "star"}, {"color": "red", "shape": "star"}, {"color": "blue", "shape": "cross"}]
     text = "There are three objects. A small red star is here. A large blue circle is there."
-    assert s.named_flags(text, objs) == [True, False, False]
-    assert s.named_flags(text + " Another red star. A blue cross.", objs) == [True, True, True]
+    assert READOUT.named_flags(text, objs) == [True, False, False]
+    assert READOUT.named_flags(text + " Another red star. A blue cross.", objs) == [True, True, True]
 
 
 class _Reads:
@@ -71,13 +66,12 @@ class _Reads:
         return idx, [self.side * self.side] * len(images), None
 
     def image_embeddings(self, idx):
-        s = _script()
         out = torch.zeros(len(idx), self.side * self.side, len(WORDS))
         for row, i in enumerate(idx.tolist()):
             scene = self.world.scene(i)
             size = self.world.image_size
             objs = scene["objects"] if self.see_all else scene["objects"][:1]
-            for o, cs in zip(objs, s.object_cells(scene["objects"], size, size, self.side)):
+            for o, cs in zip(objs, READOUT.object_cells(scene["objects"], size, size, self.side)):
                 for c in cs:
                     out[row, c, WORDS.index(o["shape"])] = out[row, c, WORDS.index(o["color"])] = 6.0
         return out
@@ -89,10 +83,9 @@ class _Reads:
 
 
 def test_tally_splits_the_readout_by_whether_the_description_names_the_object():
-    s = _script()
     world = ShapesWorld(task="caption", caption="detailed", n=24, split="heldout")
     total = sum(len(world.scene(i)["objects"]) for i in range(len(world)))
-    seen = s.tally(_Reads(world, side=16, see_all=True), world, batch_size=8)
+    seen = READOUT.tally(_Reads(world, side=16, see_all=True), world, batch_size=8)
     named, left = seen["named"], seen["left out"]
     assert named["objects"] + left["objects"] == total and left["objects"] > 0
     assert named["objects"] >= 24  # every first object, and any twin of it
@@ -100,6 +93,6 @@ def test_tally_splits_the_readout_by_whether_the_description_names_the_object():
         assert c["both"] == c["shape"] == c["colour"] == c["objects"] - c["no_cell"]
     assert named["no_cell"] + left["no_cell"] < total / 10
     # tokens that hold only the first object: the others are read as the first words of the vocabulary
-    blind = s.tally(_Reads(world, side=16, see_all=False), world, batch_size=8)["left out"]
+    blind = READOUT.tally(_Reads(world, side=16, see_all=False), world, batch_size=8)["left out"]
     assert blind["objects"] == left["objects"]
     assert blind["both"] < left["both"] / 2
