@@ -1,0 +1,139 @@
+"""scripts/rerank_descriptions.py: candidates scored against the tokens' words by hand, and the reranker on a stub
+describer whose greedy description names only the first object and whose samples name them all."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from modalign.data.shapes import ShapesWorld
+from modalign.data.vocab import COLOR_NAMES, SHAPES
+
+from script_loader import load_script
+
+WORDS = SHAPES + COLOR_NAMES + ["background"]  # one token per word, embedded one-hot
+RERANK = load_script("rerank_descriptions")
+READOUT = load_script("region_readout")
+
+
+def _ids(word: str) -> list[int]:
+    return [WORDS.index(word.strip())]
+
+
+def _scores(tokens):
+    return RERANK.cell_scores(tokens, torch.eye(len(WORDS)), [_ids(s) for s in SHAPES],
+                              [_ids(c) for c in COLOR_NAMES], _ids("background"))
+
+
+def _cells(*hot: tuple[str, ...]) -> torch.Tensor:
+    tokens = torch.zeros(len(hot), len(WORDS))
+    for cell, words in enumerate(hot):
+        for w in words:
+            tokens[cell, WORDS.index(w)] = 5.0
+    return tokens
+
+
+def test_cell_scores_and_foreground_by_hand():
+    shape, colour, background = _scores(_cells(("red", "star"), ("background",), ("blue", "cross")))
+    assert shape.shape == (3, len(SHAPES)) and colour.shape == (3, len(COLOR_NAMES)) and background.shape == (3,)
+    # log-softmax over the vocabulary: the hot words of a cell share one log-probability
+    z = torch.log(torch.tensor(2 * torch.e ** 5 + len(WORDS) - 2))
+    assert float(shape[0, SHAPES.index("star")]) == pytest.approx(5 - float(z), abs=1e-5)
+    assert float(colour[0, COLOR_NAMES.index("red")]) == pytest.approx(5 - float(z), abs=1e-5)
+    assert RERANK.foreground_from_tokens(shape, background) == [0, 2]
+
+
+def test_explain_score_by_hand():
+    shape, colour, background = _scores(_cells(("red", "star"), ("background",), ("blue", "cross")))
+    fg = [0, 2]
+    hit = float(shape[0, SHAPES.index("star")] + colour[0, COLOR_NAMES.index("red")])    # a cell's own pair
+    miss = float(shape[0, SHAPES.index("cross")] + colour[0, COLOR_NAMES.index("blue")])  # another cell's pair
+    # both pairs named: each cell explained by its own, each pair supported by its own cell
+    both = RERANK.explain_score([("red", "star"), ("blue", "cross")], shape, colour, fg)
+    assert both == pytest.approx(2 * hit, abs=1e-5)
+    # the cross skipped: its cell is explained only by the star pair; the star is still supported
+    one = RERANK.explain_score([("red", "star")], shape, colour, fg)
+    assert one == pytest.approx((hit + miss) / 2 + hit, abs=1e-5)
+    # an invented green circle lowers support, not coverage
+    extra = RERANK.explain_score([("red", "star"), ("blue", "cross"), ("green", "circle")], shape, colour, fg)
+    assert both > extra > one
+    # a pair named without a colour takes each cell's best colour
+    assert RERANK.explain_score([(None, "star"), ("blue", "cross")], shape, colour, fg) == pytest.approx(both)
+    assert RERANK.explain_score([], shape, colour, fg) == float("-inf")
+    assert RERANK.explain_score([("red", "star")], shape, colour, []) == float("-inf")
+
+
+def test_choose_prefers_the_description_that_names_everything_and_the_greedy_one_on_ties():
+    shape, colour, background = _scores(_cells(("red", "star"), ("background",), ("blue", "cross")))
+    fg = [0, 2]
+    skip = "There are two objects. A red star is here."
+    full = "There are two objects. A red star is here. A blue cross is there."
+    assert RERANK.choose([skip, full, skip], shape, colour, fg) == 1
+    assert RERANK.choose([full, full.replace("there", "below")], shape, colour, fg) == 0
+
+
+class _Describer:
+    """Tokens holding every object's words (the background word off objects); the greedy description names the
+    first object only, sampled ones name them all."""
+
+    def __init__(self, world, side: int):
+        self.world, self.side, self._next = world, side, 0
+        self.prompts = SimpleNamespace(tokens_per_image=side * side)
+        self._region_word_ids = _ids
+        emb = torch.eye(len(WORDS))
+        self.lm = SimpleNamespace(get_input_embeddings=lambda: SimpleNamespace(weight=emb))
+
+    def _scenes(self, images):
+        return [self.world.scene(i) for i in range(self._next, self._next + len(images))]
+
+    def generate(self, images, prompts, max_new_tokens=128, do_sample=False, temperature=1.0, generator=None):
+        out = []
+        for sc in self._scenes(images):
+            objs = sc["objects"] if do_sample else sc["objects"][:1]
+            out.append("There are some objects. " + " ".join(f"A {o['color']} {o['shape']} is here." for o in objs))
+        return out
+
+    def image_inputs(self, images):
+        idx = torch.arange(self._next, self._next + len(images))
+        return idx, [self.side * self.side] * len(images), None
+
+    def image_embeddings(self, idx):
+        out = torch.zeros(len(idx), self.side * self.side, len(WORDS))
+        out[:, :, WORDS.index("background")] = 6.0
+        for row, i in enumerate(idx.tolist()):
+            scene = self.world.scene(i)
+            size = self.world.image_size
+            for o, cs in zip(scene["objects"], READOUT.object_cells(scene["objects"], size, size, self.side)):
+                for c in cs:
+                    out[row, c] = 0.0
+                    out[row, c, WORDS.index(o["shape"])] = out[row, c, WORDS.index(o["color"])] = 6.0
+        self._next += len(idx)
+        return out
+
+
+@pytest.mark.parametrize("mask", ["tokens", "boxes"])
+def test_rerank_keeps_the_candidates_that_name_every_object(mask):
+    world = ShapesWorld(task="chair", split="heldout", n=24)
+    model = _Describer(world, side=16)
+    greedy, kept, ceiling = RERANK.rerank(model, world, candidates=3, mask=mask, batch_size=8, progress=False)
+    assert len(greedy) == len(kept) == 24 and ceiling == 24
+    m = RERANK.report(world, greedy, kept)
+    many = sum(len(set(world[i]["phrases"])) > 1 for i in range(24))
+    assert many > 0
+    assert m["greedy"]["phrases_all_named"] == pytest.approx(1 - many / 24)
+    assert m["reranked"]["phrases_all_named"] == 1.0 and m["reranked"]["all_named"] == 1.0
+    assert m["reranked"]["CHAIR_i"] == 0.0
+    # one candidate: the greedy description is kept
+    model = _Describer(world, side=16)
+    greedy, kept, _ = RERANK.rerank(model, world, candidates=1, mask=mask, batch_size=8, progress=False)
+    assert kept == greedy
+
+
+def test_rerank_refuses_bad_arguments():
+    world = ShapesWorld(task="chair", split="heldout", n=2)
+    with pytest.raises(ValueError, match="mask"):
+        RERANK.rerank(_Describer(world, 4), world, mask="cells", progress=False)
+    with pytest.raises(ValueError, match="candidates"):
+        RERANK.rerank(_Describer(world, 4), world, candidates=0, progress=False)
