@@ -126,6 +126,12 @@ def report(world, greedy: list[str], kept: list[str]) -> dict[str, dict[str, flo
     return out
 
 
+def misses(world, texts: list[str]) -> list[int]:
+    """Indices of the items whose text leaves out one of their colour-shape phrases."""
+    return [i for i, t in enumerate(texts)
+            if H.phrase_coverage([t], [world[i]["phrases"]])["phrases_all_named"] < 1.0]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("checkpoint")
@@ -135,6 +141,7 @@ def main(argv=None) -> int:
     ap.add_argument("--candidates", type=int, default=8, help="greedy + this many - 1 sampled descriptions")
     ap.add_argument("--temperature", type=float, default=0.7)
     ap.add_argument("--mask", choices=MASKS, default="tokens")
+    ap.add_argument("--show", type=int, default=0, help="print this many kept descriptions that miss a phrase")
     args = ap.parse_args(argv)
     if args.scenes < 1:
         ap.error(f"--scenes must be >= 1, got {args.scenes}")
@@ -161,6 +168,8 @@ def main(argv=None) -> int:
               f"{m['phrases_all_named']:>18.3f}")
     changed = sum(a != b for a, b in zip(greedy, kept))
     print(f"some candidate names every phrase: {ceiling / len(world):.3f}; reranking changed {changed} descriptions")
+    for i in misses(world, kept)[:args.show]:
+        print(f"\nscene {i}: {', '.join(world[i]['phrases'])}\n  kept: {kept[i]}")
     return 0
 
 

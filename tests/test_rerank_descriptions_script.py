@@ -125,6 +125,8 @@ def test_rerank_keeps_the_candidates_that_name_every_object(mask):
     assert m["greedy"]["phrases_all_named"] == pytest.approx(1 - many / 24)
     assert m["reranked"]["phrases_all_named"] == 1.0 and m["reranked"]["all_named"] == 1.0
     assert m["reranked"]["CHAIR_i"] == 0.0
+    assert RERANK.misses(world, kept) == []
+    assert len(RERANK.misses(world, greedy)) == many
     # one candidate: the greedy description is kept
     model = _Describer(world, side=16)
     greedy, kept, _ = RERANK.rerank(model, world, candidates=1, mask=mask, batch_size=8, progress=False)
@@ -137,3 +139,21 @@ def test_rerank_refuses_bad_arguments():
         RERANK.rerank(_Describer(world, 4), world, mask="cells", progress=False)
     with pytest.raises(ValueError, match="candidates"):
         RERANK.rerank(_Describer(world, 4), world, candidates=0, progress=False)
+
+
+def test_main_runs_on_a_saved_tiny_describer_and_refuses_one_without_region_words(tmp_path, capsys):
+    from test_vlm_tiny_parts import CORPUS, tiny_cfg
+
+    from modalign.models.vlm import VisionLanguageModel
+
+    torch.manual_seed(0)
+    VisionLanguageModel.from_config(tiny_cfg().model_copy(update={"region_words": 0.5}),
+                                    text_corpus=CORPUS).save_pretrained(tmp_path / "rw")
+    assert RERANK.main([str(tmp_path / "rw"), "--scenes", "3", "--candidates", "2", "--show", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "3 scenes, 2 candidates (T 0.7), mask tokens" in out
+    assert out.count("\ngreedy ") == out.count("\nreranked ") == 1
+    VisionLanguageModel.from_config(tiny_cfg(), text_corpus=CORPUS).save_pretrained(tmp_path / "plain")
+    with pytest.raises(SystemExit):
+        RERANK.main([str(tmp_path / "plain"), "--scenes", "3"])
+    assert "region words" in capsys.readouterr().err
