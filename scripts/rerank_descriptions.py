@@ -75,9 +75,9 @@ def choose(texts: list[str], shape: torch.Tensor, colour: torch.Tensor, foregrou
 
 
 def rerank(model, world, candidates: int = 8, temperature: float = 0.7, mask: str = "tokens", batch_size: int = 16,
-           max_new_tokens: int = 128, seed: int = 0, progress: bool = True):
+           max_new_tokens: int = 128, sample_seed: int = 0, progress: bool = True):
     """(greedy descriptions, kept descriptions, how many scenes have a candidate naming every phrase), one per item
-    of a `task="chair"` world."""
+    of a `task="chair"` world; `sample_seed` seeds the sampled candidates."""
     if mask not in MASKS:
         raise ValueError(f"mask must be one of {MASKS}, got {mask!r}")
     if candidates < 1:
@@ -87,7 +87,7 @@ def rerank(model, world, candidates: int = 8, temperature: float = 0.7, mask: st
     shape_ids, colour_ids = [word(s) for s in SHAPES], [word(c) for c in COLOR_NAMES]
     background_ids = word("background")
     embedding = model.lm.get_input_embeddings().weight
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(sample_seed)
     greedy, kept, ceiling = [], [], 0
     with torch.no_grad():
         for lo in tqdm(range(0, len(world), batch_size), desc="rerank", disable=not progress):
