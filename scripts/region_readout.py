@@ -41,8 +41,8 @@ def object_cells(objects: list[dict], width: int, height: int, side: int) -> lis
 
 
 def word_scores(logp: torch.Tensor, words: list[list[int]]) -> torch.Tensor:
-    """logp [V] -> [len(words)]: each word's mean log-probability over its token ids."""
-    return torch.stack([logp[ids].mean() for ids in words])
+    """logp [..., V] -> [..., len(words)]: each word's mean log-probability over its token ids."""
+    return torch.stack([logp[..., ids].mean(-1) for ids in words], -1)
 
 
 def read_objects(tokens: torch.Tensor, embedding: torch.Tensor, cells: list[list[int]],

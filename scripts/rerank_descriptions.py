@@ -10,8 +10,9 @@ project's metrics) for the greedy and the kept descriptions, and the ceiling: ho
 colour-shape phrase of its scene.
 
 Foreground cells: `--mask tokens` (no annotation) takes the cells whose best shape word scores above the word
-"background", which a model trained with `region_background: true` learns on the cells no object covers; `--mask
-boxes` takes the cells under the true boxes, an oracle that bounds what the tokens' mask could do.
+"background" (trained on the cells no object covers with `region_background: true`, but it works as well without:
+docs/results/generative.md, eighteenth round); `--mask boxes` takes the cells under the true boxes, an oracle that
+bounds what the tokens' mask could do.
 
     OMP_NUM_THREADS=1 python scripts/rerank_descriptions.py runs/llava-shapes-describe/final --scenes 500 --mask boxes
 """
@@ -28,7 +29,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from caption_errors import PROMPT, subjects  # noqa: E402  (sibling scripts, not a package)
-from region_readout import object_cells  # noqa: E402
+from region_readout import object_cells, word_scores  # noqa: E402
 
 from modalign.data.vocab import COLOR_NAMES, SHAPES, chair_synonyms  # noqa: E402
 from modalign.eval.metrics import hallucination as H  # noqa: E402
@@ -42,9 +43,7 @@ def cell_scores(tokens: torch.Tensor, embedding: torch.Tensor, shape_ids: list[l
     """tokens [M, D] -> (shape [M, len(SHAPES)], colour [M, len(COLOR_NAMES)], background [M]): each word's mean
     log-softmax over its token ids, per cell."""
     logp = F.log_softmax(tokens @ embedding.t(), dim=-1)                               # [M, V]
-    shape = torch.stack([logp[:, ids].mean(1) for ids in shape_ids], 1)
-    colour = torch.stack([logp[:, ids].mean(1) for ids in colour_ids], 1)
-    return shape, colour, logp[:, background_ids].mean(1)
+    return word_scores(logp, shape_ids), word_scores(logp, colour_ids), word_scores(logp, [background_ids])[:, 0]
 
 
 def foreground_from_tokens(shape: torch.Tensor, background: torch.Tensor) -> list[int]:
@@ -114,10 +113,10 @@ def rerank(model, world, candidates: int = 8, temperature: float = 0.7, mask: st
     return greedy, kept, ceiling
 
 
-def report(world, greedy: list[str], kept: list[str]) -> dict[str, dict[str, float]]:
-    """{"greedy" | "reranked": CHAIR_i, recall, all_named, phrase_recall, phrases_all_named}."""
-    objects = [world[i]["objects"] for i in range(len(world))]
-    phrases = [world[i]["phrases"] for i in range(len(world))]
+def report(objects: list[list[str]], phrases: list[list[str]], greedy: list[str], kept: list[str]
+           ) -> dict[str, dict[str, float]]:
+    """{"greedy" | "reranked": CHAIR_i, recall, all_named, phrase_recall, phrases_all_named}; objects and phrases
+    one list per item, as the chair world's items give them."""
     vocabulary = chair_synonyms()
     out = {}
     for name, hyps in (("greedy", greedy), ("reranked", kept)):
@@ -126,10 +125,10 @@ def report(world, greedy: list[str], kept: list[str]) -> dict[str, dict[str, flo
     return out
 
 
-def misses(world, texts: list[str]) -> list[int]:
+def misses(phrases: list[list[str]], texts: list[str]) -> list[int]:
     """Indices of the items whose text leaves out one of their colour-shape phrases."""
-    return [i for i, t in enumerate(texts)
-            if H.phrase_coverage([t], [world[i]["phrases"]])["phrases_all_named"] < 1.0]
+    return [i for i, (t, p) in enumerate(zip(texts, phrases))
+            if H.phrase_coverage([t], [p])["phrases_all_named"] < 1.0]
 
 
 def main(argv=None) -> int:
@@ -161,15 +160,17 @@ def main(argv=None) -> int:
         ap.error(f"{args.checkpoint} tiles images (AnyRes): the reranker needs one grid of tokens per image")
     world = ShapesWorld(task="chair", split=args.split, n=args.scenes, seed=args.seed)
     greedy, kept, ceiling = rerank(model, world, args.candidates, args.temperature, args.mask)
+    truth = [world[i] for i in range(len(world))]
+    objects, phrases = [r["objects"] for r in truth], [r["phrases"] for r in truth]
     print(f"{args.scenes} scenes, {args.candidates} candidates (T {args.temperature}), mask {args.mask}")
     print("decoding   CHAIR_i  recall  all named  phrase recall  phrases all named")
-    for name, m in report(world, greedy, kept).items():
+    for name, m in report(objects, phrases, greedy, kept).items():
         print(f"{name:<9} {m['CHAIR_i']:>8.4f} {m['recall']:>7.4f} {m['all_named']:>10.3f} {m['phrase_recall']:>14.4f} "
               f"{m['phrases_all_named']:>18.3f}")
     changed = sum(a != b for a, b in zip(greedy, kept))
     print(f"some candidate names every phrase: {ceiling / len(world):.3f}; reranking changed {changed} descriptions")
-    for i in misses(world, kept)[:args.show]:
-        print(f"\nscene {i}: {', '.join(world[i]['phrases'])}\n  kept: {kept[i]}")
+    for i in misses(phrases, kept)[:args.show]:
+        print(f"\nscene {i}: {', '.join(phrases[i])}\n  kept: {kept[i]}")
     return 0
 
 

@@ -119,14 +119,16 @@ def test_rerank_keeps_the_candidates_that_name_every_object(mask):
     model = _Describer(world, side=16)
     greedy, kept, ceiling = RERANK.rerank(model, world, candidates=3, mask=mask, batch_size=8, progress=False)
     assert len(greedy) == len(kept) == 24 and ceiling == 24
-    m = RERANK.report(world, greedy, kept)
-    many = sum(len(set(world[i]["phrases"])) > 1 for i in range(24))
+    objects = [world[i]["objects"] for i in range(24)]
+    phrases = [world[i]["phrases"] for i in range(24)]
+    m = RERANK.report(objects, phrases, greedy, kept)
+    many = sum(len(set(p)) > 1 for p in phrases)
     assert many > 0
     assert m["greedy"]["phrases_all_named"] == pytest.approx(1 - many / 24)
     assert m["reranked"]["phrases_all_named"] == 1.0 and m["reranked"]["all_named"] == 1.0
     assert m["reranked"]["CHAIR_i"] == 0.0
-    assert RERANK.misses(world, kept) == []
-    assert len(RERANK.misses(world, greedy)) == many
+    assert RERANK.misses(phrases, kept) == []
+    assert len(RERANK.misses(phrases, greedy)) == many
     # one candidate: the greedy description is kept
     model = _Describer(world, side=16)
     greedy, kept, _ = RERANK.rerank(model, world, candidates=1, mask=mask, batch_size=8, progress=False)
