@@ -135,6 +135,46 @@ def test_repetition_penalty_decoding_equals_a_recomputed_reference_batched_and_s
             model.answer_many(im, QUESTIONS, repetition_penalty=bad)
 
 
+def test_logits_processor_sees_what_each_row_generated_and_steers_it(model):
+    ims, prompts = images(3, seed=5), QUESTIONS[:3]
+    plain, plain_logits = model.generate(ims, prompts, max_new_tokens=8, return_logits=True)
+    assert model.generate(ims, prompts, max_new_tokens=8, logits_processor=lambda ids, lg: lg) == plain
+    stop = model.stop_token_ids()[0]
+    vocab = plain_logits.shape[-1]
+    wanted = [[(7 * r + 3 * t + 11) % vocab for t in range(5)] + [stop] for r in range(3)]
+    wanted = [[t if t not in model.stop_token_ids() else t + 1 for t in w[:-1]] + [stop] for w in wanted]
+    seen = []
+
+    def force(generated, logits):  # row r must write wanted[r]; what it got so far must be wanted[r]'s prefix
+        t = generated.shape[1]
+        seen.append(generated.clone())
+        for r in range(generated.shape[0]):
+            assert generated[r].tolist() == wanted[r][:t]
+        out = torch.full_like(logits, float("-inf"))
+        out[torch.arange(3), [w[min(t, 5)] for w in wanted]] = 0.0
+        return out
+
+    forced, forced_logits = model.generate(ims, prompts, max_new_tokens=8, logits_processor=force, return_logits=True)
+    assert forced == model._detok(torch.tensor(wanted))
+    assert [g.shape[1] for g in seen] == list(range(6))  # called once a step, until every row stopped
+    assert torch.isfinite(forced_logits).all()  # the returned logits are the model's, before the processor
+    first, picked = plain_logits[:, 0].argmax(-1), []
+
+    def ban_first(generated, logits):  # greedy and sampled picks both avoid a banned token
+        if generated.shape[1] == 1:
+            picked.append(generated[:, 0].clone())
+        return logits.index_put((torch.arange(3), first), torch.tensor(float("-inf"))) if not generated.shape[1] \
+            else logits
+
+    for kw in ({}, {"do_sample": True, "generator": torch.Generator().manual_seed(0)}):
+        model.generate(ims, prompts, max_new_tokens=2, logits_processor=ban_first, **kw)
+        assert not (picked.pop() == first).any()
+    with pytest.raises(ValueError, match="logits_processor must be callable"):
+        model.generate(ims, prompts, logits_processor="ban")
+    with pytest.raises(ValueError, match="num_beams=1"):
+        model.generate(ims, prompts, num_beams=2, logits_processor=lambda ids, lg: lg)
+
+
 @pytest.mark.slow
 def test_a_tiny_vlm_learns_to_caption_two_images():
     torch.manual_seed(0)

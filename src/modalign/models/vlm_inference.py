@@ -7,6 +7,9 @@ exactly what it would alone. A prompt is a user turn of the chat template; `prom
 transformers' (CTRL's): every token id already in the row (its prompt and what it has generated) has its logit
 divided by the penalty when positive, multiplied when negative. `num_beams` > 1 decodes by beam search
 (beam_search.py, transformers' semantics; the penalty then applies to log-probabilities, as there).
+`logits_processor(generated [B, t], logits [B, V]) -> logits` reshapes each step's logits (after the penalty,
+before the pick) from the tokens each row has generated so far, e.g. to constrain what may be written next; it is
+given no prompt ids, since image positions have none.
 """
 
 from __future__ import annotations
@@ -69,25 +72,30 @@ class InferenceMixin:
     def generate(self, images, prompts=None, max_new_tokens: int = 32, do_sample: bool = False,
                  temperature: float = 1.0, top_k: int | None = None, generator: torch.Generator | None = None,
                  return_logits: bool = False, repetition_penalty: float = 1.0, num_beams: int = 1,
-                 length_penalty: float = 1.0, early_stopping: bool | str = False):
+                 length_penalty: float = 1.0, early_stopping: bool | str = False, logits_processor=None):
         """One answer per image (list[str]); with `return_logits` also the per-step logits [B, S, V] (as the model
-        gave them, before any repetition penalty). `num_beams` > 1: beam search (greedy only), the best of the
-        hypotheses scored by summed log-probability / length ** `length_penalty`."""
+        gave them, before any repetition penalty or `logits_processor`). `num_beams` > 1: beam search (greedy only),
+        the best of the hypotheses scored by summed log-probability / length ** `length_penalty`."""
         n = len(images) if images is not None else len(prompts)
         texts = self._prompt_texts(n, prompts, images is not None)
         return self.complete(images, texts, max_new_tokens, do_sample, temperature, top_k, generator, return_logits,
-                             repetition_penalty, num_beams, length_penalty, early_stopping)
+                             repetition_penalty, num_beams, length_penalty, early_stopping, logits_processor)
 
     @torch.no_grad()
     def complete(self, images, texts: list[str], max_new_tokens: int = 32, do_sample: bool = False,
                  temperature: float = 1.0, top_k: int | None = None, generator: torch.Generator | None = None,
                  return_logits: bool = False, repetition_penalty: float = 1.0, num_beams: int = 1,
-                 length_penalty: float = 1.0, early_stopping: bool | str = False):
+                 length_penalty: float = 1.0, early_stopping: bool | str = False, logits_processor=None):
         """Continue already rendered prompt strings (one `<image>` marker each, e.g. a multi-turn chat history);
         row i is about images[i]."""
         check_repetition_penalty(repetition_penalty)
         check_beam_args(num_beams, length_penalty, early_stopping)
+        if logits_processor is not None and not callable(logits_processor):
+            raise ValueError(f"logits_processor must be callable as f(generated [B, t], logits [B, V]), "
+                             f"got {type(logits_processor).__name__}")
         if num_beams > 1:
+            if logits_processor is not None:
+                raise ValueError("logits_processor applies to greedy and sampled decoding: use num_beams=1")
             if do_sample:
                 raise ValueError("beam search is greedy here: use num_beams=1 to sample")
             if return_logits:
@@ -112,7 +120,7 @@ class InferenceMixin:
                                            repetition_penalty, seen)
                 return self._detok(tokens)
             tokens, logits = self._decode(out, mask, pos, max_new_tokens, do_sample, temperature, top_k, generator,
-                                          repetition_penalty, seen)
+                                          repetition_penalty, seen, logits_processor)
         finally:
             if self.fusion == "xattn":
                 self.connector.clear_media()
@@ -126,7 +134,7 @@ class InferenceMixin:
         return counts.scatter_add_(1, input_ids, mask.long()) > 0
 
     def _decode(self, out, mask, pos, max_new_tokens, do_sample, temperature, top_k, generator,
-                repetition_penalty: float = 1.0, seen: torch.Tensor | None = None):
+                repetition_penalty: float = 1.0, seen: torch.Tensor | None = None, logits_processor=None):
         """Continue from a prefilled cache: pick, append, feed back one token at a time."""
         stop = torch.tensor(self.stop_token_ids(), dtype=torch.long)
         b = mask.shape[0]
@@ -137,6 +145,9 @@ class InferenceMixin:
             step_logits.append(logits)
             if seen is not None:
                 logits = penalize_repeats(logits, seen, repetition_penalty)
+            if logits_processor is not None:
+                so_far = torch.stack(tokens, 1) if tokens else torch.zeros(b, 0, dtype=torch.long)
+                logits = logits_processor(so_far, logits)
             nxt = self._pick(logits, do_sample, temperature, top_k, generator)          # [B]
             nxt = torch.where(done, torch.full_like(nxt, self.prompts.pad_id), nxt)
             tokens.append(nxt)
