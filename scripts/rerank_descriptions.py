@@ -113,13 +113,13 @@ def rerank(model, world, candidates: int = 8, temperature: float = 0.7, mask: st
     return greedy, kept, ceiling
 
 
-def report(objects: list[list[str]], phrases: list[list[str]], greedy: list[str], kept: list[str]
+def report(objects: list[list[str]], phrases: list[list[str]], decodings: dict[str, list[str]]
            ) -> dict[str, dict[str, float]]:
-    """{"greedy" | "reranked": CHAIR_i, recall, all_named, phrase_recall, phrases_all_named}; objects and phrases
-    one list per item, as the chair world's items give them."""
+    """Per decoding name (e.g. "greedy", "reranked"): CHAIR_i, recall, all_named, phrase_recall, phrases_all_named
+    of its descriptions; objects and phrases one list per item, as the chair world's items give them."""
     vocabulary = chair_synonyms()
     out = {}
-    for name, hyps in (("greedy", greedy), ("reranked", kept)):
+    for name, hyps in decodings.items():
         c = H.chair(hyps, objects, vocabulary)
         out[name] = {k: c[k] for k in ("CHAIR_i", "recall", "all_named")} | H.phrase_coverage(hyps, phrases)
     return out
@@ -164,7 +164,7 @@ def main(argv=None) -> int:
     objects, phrases = [r["objects"] for r in truth], [r["phrases"] for r in truth]
     print(f"{args.scenes} scenes, {args.candidates} candidates (T {args.temperature}), mask {args.mask}")
     print("decoding   CHAIR_i  recall  all named  phrase recall  phrases all named")
-    for name, m in report(objects, phrases, greedy, kept).items():
+    for name, m in report(objects, phrases, {"greedy": greedy, "reranked": kept}).items():
         print(f"{name:<9} {m['CHAIR_i']:>8.4f} {m['recall']:>7.4f} {m['all_named']:>10.3f} {m['phrase_recall']:>14.4f} "
               f"{m['phrases_all_named']:>18.3f}")
     changed = sum(a != b for a, b in zip(greedy, kept))

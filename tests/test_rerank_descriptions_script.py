@@ -121,7 +121,7 @@ def test_rerank_keeps_the_candidates_that_name_every_object(mask):
     assert len(greedy) == len(kept) == 24 and ceiling == 24
     objects = [world[i]["objects"] for i in range(24)]
     phrases = [world[i]["phrases"] for i in range(24)]
-    m = RERANK.report(objects, phrases, greedy, kept)
+    m = RERANK.report(objects, phrases, {"greedy": greedy, "reranked": kept})
     many = sum(len(set(p)) > 1 for p in phrases)
     assert many > 0
     assert m["greedy"]["phrases_all_named"] == pytest.approx(1 - many / 24)
