@@ -10,7 +10,8 @@ already written as often as its budget allows. Budgets: `--budget tokens` reads 
 cells (best shape word above "background", as scripts/rerank_descriptions.py takes them) are labelled with their best
 colour and shape word, and a pair's budget is its number of 4-connected groups of cells, at least 1, so a pair is
 written twice only where the tokens show two of it; `--budget one` writes no pair twice and needs no region words.
-`--steer` also restricts the shape to the tokens' pairs of that colour still unwritten, when there are any.
+`--steer` also bans, at a subject's colour and then its shape, the words that lead away from the tokens' pairs not
+yet written, while there are any.
 
 It prints CHAIR and phrase coverage (the project's metrics) for the plain greedy and the guided descriptions.
 
@@ -62,11 +63,11 @@ def pair_budget(shape: torch.Tensor, colour: torch.Tensor, foreground: list[int]
     return groups
 
 
-def shape_slot(text: str) -> tuple[str | None, Counter]:
-    """(the colour whose shape comes next, or None; the (colour, shape) subjects written so far) for a partial
-    description: sentences after the opening, each subject its first colour and first shape word (as
-    scripts/caption_errors.py reads them). The slot is open when the last sentence has no shape yet and ends on a
-    colour word (no space after it: the next word is still to come)."""
+def subject_slot(text: str) -> tuple[str | None, str | None, Counter]:
+    """(slot, colour, the (colour, shape) subjects written so far) for a partial description: sentences after the
+    opening, each subject its first colour and first shape word (as scripts/caption_errors.py reads them). The slot
+    is "shape" when the last sentence has no shape yet and ends on a colour word (no space after it: the next word is
+    still to come), the colour given; "colour" when the last sentence has neither; None otherwise."""
     sentences = [s for s in _SENTENCE_END.split(text.lower()) if s]
     written = Counter()
     for s in sentences[1:]:
@@ -74,60 +75,81 @@ def shape_slot(text: str) -> tuple[str | None, Counter]:
         shape = next((w for w in words if w in SHAPES), None)
         if shape is not None:
             written[(next((w for w in words if w in COLOR_NAMES), None), shape)] += 1
-    if len(sentences) < 2 or not text or not text[-1].isalpha():
-        return None, written
+    if len(sentences) < 2:
+        return None, None, written
     words = _WORD.findall(sentences[-1])
-    if any(w in SHAPES for w in words) or words[-1] not in COLOR_NAMES:
-        return None, written
-    return words[-1], written
+    if any(w in SHAPES for w in words):
+        return None, None, written
+    if not any(w in COLOR_NAMES for w in words):
+        return "colour", None, written
+    if text[-1].isalpha() and words[-1] in COLOR_NAMES:
+        return "shape", words[-1], written
+    return None, None, written
+
+
+def owed(written: Counter, budget: Counter) -> list[tuple[str, str]]:
+    """The budget's pairs not written yet."""
+    return [p for p, k in budget.items() if k > 0 and not written[p]]
 
 
 def allowed_shapes(colour: str, written: Counter, budget: Counter, steer: bool) -> list[str]:
     """The shapes that may follow `colour`: those whose pair is under its budget (at least 1 for a pair the budget
-    does not hold); with `steer`, only the budget's own pairs still under it, when there are any."""
+    does not hold); with `steer`, only the owed pairs' shapes of that colour, when there are any."""
     under = [s for s in SHAPES if written[(colour, s)] < max(budget[(colour, s)], 1)]
     if steer:
-        owed = [s for s in under if written[(colour, s)] < budget[(colour, s)]]
-        return owed or under
+        due = {s for c, s in owed(written, budget) if c == colour}
+        return [s for s in under if s in due] or under
     return under
+
+
+def allowed_colours(written: Counter, budget: Counter) -> list[str]:
+    """The colours a subject may take when steering: those of the owed pairs, or every colour when none is owed."""
+    due = {c for c, _ in owed(written, budget)}
+    return [c for c in COLOR_NAMES if c in due] or list(COLOR_NAMES)
 
 
 class PairGuide:
     """logits_processor for `generate`: row r writes each colour-shape pair at most budgets[r][pair] times (at
-    least once). Shape words may take several tokens: while one is being written, a token is banned when every
-    shape word it would continue is (a token that continues no shape word is left alone)."""
+    least once); with `steer`, a subject's colour and shape go to a pair the budget holds and the row has not
+    written, while there is one. Words may take several tokens: while one is being written, a token is banned when
+    every word of its kind (colour or shape) it would continue is (a token that continues none is left alone)."""
 
-    def __init__(self, tokenizer, shape_ids: list[list[int]], budgets: list[Counter], steer: bool = False):
+    def __init__(self, tokenizer, shape_ids: list[list[int]], budgets: list[Counter], steer: bool = False,
+                 colour_ids: list[list[int]] | None = None):
+        if steer and colour_ids is None:
+            raise ValueError("steering bans colour words: give colour_ids")
         self.tokenizer, self.budgets, self.steer = tokenizer, budgets, steer
-        self.shape_ids = dict(zip(SHAPES, shape_ids))
-        self.longest = max(len(ids) for ids in shape_ids)
+        self.ids = {"shape": dict(zip(SHAPES, shape_ids)), "colour": dict(zip(COLOR_NAMES, colour_ids or []))}
+        self.longest = max(len(ids) for words in self.ids.values() for ids in words.values())
         self.bans = 0
 
     def _slot(self, row: list[int]):
-        """(colour, pairs written, the shape word's tokens written so far) when row is at a subject's shape, else
-        None."""
-        for j in range(len(row), max(len(row) - self.longest, 0) - 1, -1):
-            typed = row[j:]
-            if typed and not any(len(ids) > len(typed) and ids[:len(typed)] == typed
-                                 for ids in self.shape_ids.values()):
+        """(slot, colour, pairs written, the slot word's tokens written so far) when row is at a subject's shape (or,
+        steering, its colour), else None; the longest partial word wins."""
+        for t in range(min(self.longest - 1, len(row)), -1, -1):
+            head, typed = row[:len(row) - t], row[len(row) - t:]
+            slot, colour, written = subject_slot(self.tokenizer.decode(head, skip_special_tokens=True))
+            if slot is None or (slot == "colour" and not self.steer):
                 continue
-            colour, written = shape_slot(self.tokenizer.decode(row[:j], skip_special_tokens=True))
-            if colour is not None:
-                return colour, written, typed
+            if not typed or any(len(ids) > t and ids[:t] == typed for ids in self.ids[slot].values()):
+                return slot, colour, written, typed
         return None
 
     def __call__(self, generated: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         logits = logits.clone()
         for r, row in enumerate(generated.tolist()):
-            slot = self._slot(row)
-            if slot is None:
+            found = self._slot(row)
+            if found is None:
                 continue
-            colour, written, typed = slot
-            keep = set(allowed_shapes(colour, written, self.budgets[r], self.steer))
+            slot, colour, written, typed = found
+            if slot == "shape":
+                keep = set(allowed_shapes(colour, written, self.budgets[r], self.steer))
+            else:
+                keep = set(allowed_colours(written, self.budgets[r]))
             ok, off = set(), set()
-            for s, ids in self.shape_ids.items():
+            for word, ids in self.ids[slot].items():
                 if len(ids) > len(typed) and ids[:len(typed)] == typed:
-                    (ok if s in keep else off).add(ids[len(typed)])
+                    (ok if word in keep else off).add(ids[len(typed)])
             banned = sorted(off - ok)
             if banned and int(logits[r].argmax()) in banned:
                 self.bans += 1  # the greedy pick would have broken the budget
@@ -158,7 +180,7 @@ def guide(model, world, budget: str = "tokens", steer: bool = False, batch_size:
                 for j, toks in enumerate(model.image_embeddings(pixel_values)):
                     shape, colour, background = cell_scores(toks, embedding, shape_ids, colour_ids, background_ids)
                     budgets[j] = pair_budget(shape, colour, foreground_from_tokens(shape, background), side)
-            processor = PairGuide(model.tokenizer, shape_ids, budgets, steer)
+            processor = PairGuide(model.tokenizer, shape_ids, budgets, steer, colour_ids)
             plain += model.generate(images, prompts, max_new_tokens=max_new_tokens)
             guided += model.generate(images, prompts, max_new_tokens=max_new_tokens, logits_processor=processor)
             overruled += processor.bans

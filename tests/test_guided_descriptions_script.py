@@ -47,40 +47,40 @@ def test_pair_budget_counts_four_connected_groups_by_hand():
     assert GUIDE.pair_budget(shape, colour, [], 4) == Counter()
 
 
-def test_shape_slot_opens_after_a_subject_colour_only():
+def test_subject_slot_opens_before_a_subject_colour_and_after_it():
     opening = "There are three objects on a plain grey background."
-    assert GUIDE.shape_slot(opening) == (None, Counter())
-    assert GUIDE.shape_slot("There are two red")[0] is None  # the opening names no subject
+    assert GUIDE.subject_slot(opening) == (None, None, Counter())
+    assert GUIDE.subject_slot("There are two red")[0] is None  # the opening names no subject
     said = opening + " At the top is a large red star, above the blue cross. On the left is a small red"
-    colour, written = GUIDE.shape_slot(said)
-    assert colour == "red" and written == Counter({("red", "star"): 1})
-    assert GUIDE.shape_slot(said + " ")[0] is None  # no colour word ends the text: the slot needs one right before
-    assert GUIDE.shape_slot(said + " star")[1] == Counter({("red", "star"): 2})
-    # the neighbour's colour in a sentence whose subject has its shape is no slot
-    assert GUIDE.shape_slot(opening + " At the top is a large red star, above the blue")[0] is None
-    assert GUIDE.shape_slot(opening + " At the top is a large")[0] is None
+    slot, colour, written = GUIDE.subject_slot(said)
+    assert (slot, colour) == ("shape", "red") and written == Counter({("red", "star"): 1})
+    assert GUIDE.subject_slot(said + " ")[0] is None  # no colour word ends the text: the slot needs one right before
+    assert GUIDE.subject_slot(said + " star")[2] == Counter({("red", "star"): 2})
+    # the neighbour's colour in a sentence whose subject has its shape is no slot; before the subject's colour is
+    assert GUIDE.subject_slot(opening + " At the top is a large red star, above the blue")[0] is None
+    assert GUIDE.subject_slot(opening + " At the top is a large")[:2] == ("colour", None)
+    assert GUIDE.subject_slot(opening + " At")[:2] == ("colour", None)
+    assert GUIDE.subject_slot(opening + " At the top is a large red star.")[0] is None
 
 
-def test_allowed_shapes_by_budget_and_steer():
+def test_allowed_shapes_and_colours_by_budget_and_steer():
     written = Counter({("red", "star"): 1, ("red", "cross"): 1})
-    budget = Counter({("red", "star"): 2, ("red", "cross"): 1, ("red", "circle"): 1})
+    budget = Counter({("red", "star"): 2, ("red", "cross"): 1, ("red", "circle"): 1, ("blue", "square"): 1})
     under = GUIDE.allowed_shapes("red", written, budget, steer=False)
     assert "cross" not in under and "star" in under and set(under) == set(SHAPES) - {"cross"}
-    assert GUIDE.allowed_shapes("red", written, budget, steer=True) == ["circle", "star"]  # owed, SHAPES order
-    done = written + Counter({("red", "star"): 1, ("red", "circle"): 1})
-    # nothing owed any more: steering falls back to every pair under its budget (at least 1)
+    assert GUIDE.owed(written, budget) == [("red", "circle"), ("blue", "square")]  # not written at all
+    assert GUIDE.allowed_shapes("red", written, budget, steer=True) == ["circle"]
+    assert GUIDE.allowed_colours(written, budget) == sorted(["red", "blue"], key=COLOR_NAMES.index)
+    done = written + Counter({("red", "circle"): 1, ("blue", "square"): 1})
+    # nothing owed any more: steering falls back to every pair under its budget (at least 1), and every colour
     assert GUIDE.allowed_shapes("red", done, budget, steer=True) == GUIDE.allowed_shapes("red", done, budget, False)
-    assert "star" not in GUIDE.allowed_shapes("red", done, budget, False)
+    assert "star" in GUIDE.allowed_shapes("red", done, budget, False)  # the tokens show two red stars
+    assert GUIDE.allowed_colours(done, budget) == COLOR_NAMES
 
 
 def test_pair_guide_bans_the_exhausted_shapes_of_the_slot_colour_per_row():
     ids = [[VOCAB.index(s)] for s in SHAPES]
-    words = "there are some objects. a red star is here. a red".split()
-    row0 = []
-    for w in words:
-        row0.append(VOCAB.index(w.rstrip(".")))
-        if w.endswith("."):
-            row0.append(VOCAB.index("."))
+    row0 = _row("there are some objects. a red star is here. a red")
     row1 = row0[:-1] + [VOCAB.index("blue")]
     guide = GUIDE.PairGuide(_Tokenizer(), ids, [Counter(), Counter({("red", "star"): 2})])
     logits = torch.zeros(2, len(VOCAB))
@@ -91,6 +91,33 @@ def test_pair_guide_bans_the_exhausted_shapes_of_the_slot_colour_per_row():
     assert guide.bans == 1 and torch.isfinite(out[0, VOCAB.index("circle")])
     out = guide(torch.tensor([row1, row1]), logits)  # a blue subject: its star is not written yet
     assert torch.equal(out, logits) and guide.bans == 1
+
+
+def _row(text):
+    out = []
+    for w in text.split():
+        out.append(VOCAB.index(w.rstrip(".")))
+        if w.endswith("."):
+            out.append(VOCAB.index("."))
+    return out
+
+
+def test_pair_guide_steers_the_subject_colour_then_shape_to_the_pairs_not_written():
+    shapes, colours = [[VOCAB.index(s)] for s in SHAPES], [[VOCAB.index(c)] for c in COLOR_NAMES]
+    budget = Counter({("red", "star"): 1, ("blue", "cross"): 1})
+    guide = GUIDE.PairGuide(_Tokenizer(), shapes, [budget], steer=True, colour_ids=colours)
+    logits = torch.zeros(1, len(VOCAB))
+    logits[0, VOCAB.index("red")] = 3.0
+    out = guide(torch.tensor([_row("there are some objects. a red star is here. a")]), logits)
+    assert [c for c in COLOR_NAMES if torch.isfinite(out[0, VOCAB.index(c)])] == ["blue"]
+    assert torch.isfinite(out[0, VOCAB.index("is")]) and guide.bans == 1  # only colour words are banned
+    out = guide(torch.tensor([_row("there are some objects. a red star is here. a blue")]), logits)
+    assert [s for s in SHAPES if torch.isfinite(out[0, VOCAB.index(s)])] == ["cross"]
+    # all written: no steering at all
+    out = guide(torch.tensor([_row("there are some objects. a red star is here. a blue cross is here. a")]), logits)
+    assert torch.equal(out, logits)
+    with pytest.raises(ValueError, match="colour_ids"):
+        GUIDE.PairGuide(_Tokenizer(), shapes, [budget], steer=True)
 
 
 class _Pieces:
@@ -222,3 +249,12 @@ def test_main_runs_on_a_saved_tiny_describer_and_refuses_what_it_cannot_guide(tm
         with pytest.raises(SystemExit):
             GUIDE.main([str(tmp_path / "plain")] + bad)
         assert says in capsys.readouterr().err
+
+
+def test_steering_a_describer_that_gets_colours_right_names_what_the_budget_alone_does():
+    n = 48
+    world = ShapesWorld(task="chair", split="heldout", n=n)
+    _, alone, _ = GUIDE.guide(_Repeater(world, side=16), world, batch_size=8, progress=False)
+    _, steered, _ = GUIDE.guide(_Repeater(world, side=16), world, steer=True, batch_size=8, progress=False)
+    twins = {i for i in range(n) if len(set(world[i]["phrases"])) < len(world.scene(i)["objects"])}
+    assert twins and all(alone[i] == steered[i] for i in range(n) if i not in twins)
