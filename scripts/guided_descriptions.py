@@ -10,8 +10,8 @@ already written as often as its budget allows. Budgets: `--budget tokens` reads 
 cells (best shape word above "background", as scripts/rerank_descriptions.py takes them) are labelled with their best
 colour and shape word, and a pair's budget is its number of 4-connected groups of cells, at least 1, so a pair is
 written twice only where the tokens show two of it; `--budget one` writes no pair twice and needs no region words.
-`--steer` also bans, at a subject's colour and then its shape, the words that lead away from the tokens' pairs not
-yet written, while there are any.
+`--steer shapes` also bans, after a subject's colour, the shapes that lead away from the tokens' pairs of that
+colour not yet written, when there are any; `--steer all` steers the subject's colour that way first.
 
 It prints CHAIR and phrase coverage (the project's metrics) for the plain greedy and the guided descriptions.
 
@@ -37,6 +37,7 @@ from modalign.data.vocab import COLOR_NAMES, SHAPES  # noqa: E402
 from modalign.models.region_words import check_grid  # noqa: E402
 
 BUDGETS = ("tokens", "one")
+STEERS = ("none", "shapes", "all")
 _WORD = re.compile(r"[a-z]+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
@@ -110,14 +111,16 @@ def allowed_colours(written: Counter, budget: Counter) -> list[str]:
 
 class PairGuide:
     """logits_processor for `generate`: row r writes each colour-shape pair at most budgets[r][pair] times (at
-    least once); with `steer`, a subject's colour and shape go to a pair the budget holds and the row has not
-    written, while there is one. Words may take several tokens: while one is being written, a token is banned when
+    least once); `steer` "shapes": a subject's shape goes to a pair of its colour the budget holds and the row has
+    not written, when there is one; "all": its colour goes to such a pair first, while there is one. Words may take several tokens: while one is being written, a token is banned when
     every word of its kind (colour or shape) it would continue is (a token that continues none is left alone)."""
 
-    def __init__(self, tokenizer, shape_ids: list[list[int]], budgets: list[Counter], steer: bool = False,
+    def __init__(self, tokenizer, shape_ids: list[list[int]], budgets: list[Counter], steer: str = "none",
                  colour_ids: list[list[int]] | None = None):
-        if steer and colour_ids is None:
-            raise ValueError("steering bans colour words: give colour_ids")
+        if steer not in STEERS:
+            raise ValueError(f"steer must be one of {STEERS}, got {steer!r}")
+        if steer == "all" and colour_ids is None:
+            raise ValueError("steering colours bans colour words: give colour_ids")
         self.tokenizer, self.budgets, self.steer = tokenizer, budgets, steer
         self.ids = {"shape": dict(zip(SHAPES, shape_ids)), "colour": dict(zip(COLOR_NAMES, colour_ids or []))}
         self.longest = max(len(ids) for words in self.ids.values() for ids in words.values())
@@ -129,7 +132,7 @@ class PairGuide:
         for t in range(min(self.longest - 1, len(row)), -1, -1):
             head, typed = row[:len(row) - t], row[len(row) - t:]
             slot, colour, written = subject_slot(self.tokenizer.decode(head, skip_special_tokens=True))
-            if slot is None or (slot == "colour" and not self.steer):
+            if slot is None or (slot == "colour" and self.steer != "all"):
                 continue
             if not typed or any(len(ids) > t and ids[:t] == typed for ids in self.ids[slot].values()):
                 return slot, colour, written, typed
@@ -143,7 +146,7 @@ class PairGuide:
                 continue
             slot, colour, written, typed = found
             if slot == "shape":
-                keep = set(allowed_shapes(colour, written, self.budgets[r], self.steer))
+                keep = set(allowed_shapes(colour, written, self.budgets[r], self.steer != "none"))
             else:
                 keep = set(allowed_colours(written, self.budgets[r]))
             ok, off = set(), set()
@@ -157,7 +160,7 @@ class PairGuide:
         return logits
 
 
-def guide(model, world, budget: str = "tokens", steer: bool = False, batch_size: int = 16,
+def guide(model, world, budget: str = "tokens", steer: str = "none", batch_size: int = 16,
           max_new_tokens: int = 128, progress: bool = True) -> tuple[list[str], list[str], int]:
     """(plain greedy descriptions, guided ones, how many greedy picks the guide overruled), one per item of a
     `task="chair"` world."""
@@ -194,12 +197,12 @@ def main(argv=None) -> int:
     ap.add_argument("--scenes", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0, help="the world's seed (which scenes), as in --data seed=S")
     ap.add_argument("--budget", choices=BUDGETS, default="tokens")
-    ap.add_argument("--steer", action="store_true", help="prefer the tokens' pairs still unwritten")
+    ap.add_argument("--steer", choices=STEERS, default="none", help="prefer the tokens' pairs still unwritten")
     ap.add_argument("--show", type=int, default=0, help="print this many guided descriptions that miss a phrase")
     args = ap.parse_args(argv)
     if args.scenes < 1:
         ap.error(f"--scenes must be >= 1, got {args.scenes}")
-    if args.steer and args.budget != "tokens":
+    if args.steer != "none" and args.budget != "tokens":
         ap.error("--steer prefers the tokens' pairs: it needs --budget tokens")
     from modalign.data.shapes import ShapesWorld
     from modalign.models import load_model
@@ -216,7 +219,7 @@ def main(argv=None) -> int:
     plain, guided, overruled = guide(model, world, args.budget, args.steer)
     truth = [world[i] for i in range(len(world))]
     objects, phrases = [r["objects"] for r in truth], [r["phrases"] for r in truth]
-    print(f"{args.scenes} scenes, budget {args.budget}{', steered' if args.steer else ''}")
+    print(f"{args.scenes} scenes, budget {args.budget}, steer {args.steer}")
     print("decoding   CHAIR_i  recall  all named  phrase recall  phrases all named")
     for name, m in report(objects, phrases, {"greedy": plain, "guided": guided}).items():
         print(f"{name:<9} {m['CHAIR_i']:>8.4f} {m['recall']:>7.4f} {m['all_named']:>10.3f} {m['phrase_recall']:>14.4f} "

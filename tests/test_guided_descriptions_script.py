@@ -105,7 +105,7 @@ def _row(text):
 def test_pair_guide_steers_the_subject_colour_then_shape_to_the_pairs_not_written():
     shapes, colours = [[VOCAB.index(s)] for s in SHAPES], [[VOCAB.index(c)] for c in COLOR_NAMES]
     budget = Counter({("red", "star"): 1, ("blue", "cross"): 1})
-    guide = GUIDE.PairGuide(_Tokenizer(), shapes, [budget], steer=True, colour_ids=colours)
+    guide = GUIDE.PairGuide(_Tokenizer(), shapes, [budget], steer="all", colour_ids=colours)
     logits = torch.zeros(1, len(VOCAB))
     logits[0, VOCAB.index("red")] = 3.0
     out = guide(torch.tensor([_row("there are some objects. a red star is here. a")]), logits)
@@ -116,7 +116,12 @@ def test_pair_guide_steers_the_subject_colour_then_shape_to_the_pairs_not_writte
     # all written: no steering at all
     out = guide(torch.tensor([_row("there are some objects. a red star is here. a blue cross is here. a")]), logits)
     assert torch.equal(out, logits)
+    # steering shapes only leaves the colour alone
+    only = GUIDE.PairGuide(_Tokenizer(), shapes, [budget], steer="shapes")
+    assert torch.equal(only(torch.tensor([_row("there are some objects. a red star is here. a")]), logits), logits)
     with pytest.raises(ValueError, match="colour_ids"):
+        GUIDE.PairGuide(_Tokenizer(), shapes, [budget], steer="all")
+    with pytest.raises(ValueError, match="steer"):
         GUIDE.PairGuide(_Tokenizer(), shapes, [budget], steer=True)
 
 
@@ -238,14 +243,14 @@ def test_main_runs_on_a_saved_tiny_describer_and_refuses_what_it_cannot_guide(tm
     torch.manual_seed(0)
     VisionLanguageModel.from_config(tiny_cfg().model_copy(update={"region_words": 0.5}),
                                     text_corpus=CORPUS).save_pretrained(tmp_path / "rw")
-    assert GUIDE.main([str(tmp_path / "rw"), "--scenes", "3", "--steer", "--show", "3"]) == 0
+    assert GUIDE.main([str(tmp_path / "rw"), "--scenes", "3", "--steer", "all", "--show", "3"]) == 0
     out = capsys.readouterr().out
-    assert "3 scenes, budget tokens, steered" in out
+    assert "3 scenes, budget tokens, steer all" in out
     assert out.count("\ngreedy ") == out.count("\nguided ") == 1
     VisionLanguageModel.from_config(tiny_cfg(), text_corpus=CORPUS).save_pretrained(tmp_path / "plain")
     assert GUIDE.main([str(tmp_path / "plain"), "--scenes", "2", "--budget", "one"]) == 0
     assert "budget one" in capsys.readouterr().out
-    for bad, says in ((["--scenes", "2"], "region words"), (["--budget", "one", "--steer"], "--steer")):
+    for bad, says in ((["--scenes", "2"], "region words"), (["--budget", "one", "--steer", "shapes"], "--steer")):
         with pytest.raises(SystemExit):
             GUIDE.main([str(tmp_path / "plain")] + bad)
         assert says in capsys.readouterr().err
@@ -255,6 +260,8 @@ def test_steering_a_describer_that_gets_colours_right_names_what_the_budget_alon
     n = 48
     world = ShapesWorld(task="chair", split="heldout", n=n)
     _, alone, _ = GUIDE.guide(_Repeater(world, side=16), world, batch_size=8, progress=False)
-    _, steered, _ = GUIDE.guide(_Repeater(world, side=16), world, steer=True, batch_size=8, progress=False)
     twins = {i for i in range(n) if len(set(world[i]["phrases"])) < len(world.scene(i)["objects"])}
-    assert twins and all(alone[i] == steered[i] for i in range(n) if i not in twins)
+    assert twins
+    for steer in ("shapes", "all"):
+        _, steered, _ = GUIDE.guide(_Repeater(world, side=16), world, steer=steer, batch_size=8, progress=False)
+        assert all(alone[i] == steered[i] for i in range(n) if i not in twins)
