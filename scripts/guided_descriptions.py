@@ -112,8 +112,11 @@ def allowed_colours(written: Counter, budget: Counter) -> list[str]:
 class PairGuide:
     """logits_processor for `generate`: row r writes each colour-shape pair at most budgets[r][pair] times (at
     least once); `steer` "shapes": a subject's shape goes to a pair of its colour the budget holds and the row has
-    not written, when there is one; "all": its colour goes to such a pair first, while there is one. Words may take several tokens: while one is being written, a token is banned when
-    every word of its kind (colour or shape) it would continue is (a token that continues none is left alone)."""
+    not written, when there is one; "all": its colour goes to such a pair first, while there is one. After a
+    subject's colour only the tokens of the allowed shapes may come (a describer kept from repeating a pair otherwise
+    escapes into words that are no shape); words may take several tokens, and while one is being written only
+    tokens continuing an allowed shape may come. Before a steered colour, a token is banned when every colour word
+    it would continue is (a token that continues none is left alone)."""
 
     def __init__(self, tokenizer, shape_ids: list[list[int]], budgets: list[Counter], steer: str = "none",
                  colour_ids: list[list[int]] | None = None):
@@ -153,6 +156,13 @@ class PairGuide:
             for word, ids in self.ids[slot].items():
                 if len(ids) > len(typed) and ids[:len(typed)] == typed:
                     (ok if word in keep else off).add(ids[len(typed)])
+            if slot == "shape":  # the subject's colour is written: its shape comes next, and only an allowed one
+                keep_ids = torch.tensor(sorted(ok), dtype=torch.long)
+                self.bans += int(logits[r].argmax()) not in ok
+                row_logits = torch.full_like(logits[r], float("-inf"))
+                row_logits[keep_ids] = logits[r, keep_ids]
+                logits[r] = row_logits
+                continue
             banned = sorted(off - ok)
             if banned and int(logits[r].argmax()) in banned:
                 self.bans += 1  # the greedy pick would have broken the budget

@@ -90,7 +90,10 @@ def test_pair_guide_bans_the_exhausted_shapes_of_the_slot_colour_per_row():
     assert out[1, VOCAB.index("star")] == 3.0  # the tokens show two red stars
     assert guide.bans == 1 and torch.isfinite(out[0, VOCAB.index("circle")])
     out = guide(torch.tensor([row1, row1]), logits)  # a blue subject: its star is not written yet
-    assert torch.equal(out, logits) and guide.bans == 1
+    shape_ids = [VOCAB.index(s) for s in SHAPES]
+    assert torch.equal(out[:, shape_ids], logits[:, shape_ids]) and guide.bans == 1
+    # after a subject's colour only a shape may come: a describer kept from its pair cannot escape into other words
+    assert (out[:, [VOCAB.index(w) for w in VOCAB if w not in SHAPES]] == float("-inf")).all()
 
 
 def _row(text):
