@@ -11,7 +11,9 @@ cells (best shape word above "background", as scripts/rerank_descriptions.py tak
 colour and shape word, and a pair's budget is its number of 4-connected groups of cells, at least 1, so a pair is
 written twice only where the tokens show two of it; `--budget one` writes no pair twice and needs no region words.
 `--steer shapes` also bans, after a subject's colour, the shapes that lead away from the tokens' pairs of that
-colour not yet written, when there are any; `--steer all` steers the subject's colour that way first.
+colour not yet written, when there are any; `--steer all` steers the subject's colour that way first. Where the
+LM's own shape is forbidden, `--repair lm` (default) lets it take its next best allowed shape, `--repair tokens`
+takes the allowed shape whose pair with the colour scores highest on some cell (colour + shape word).
 
 It prints CHAIR and phrase coverage (the project's metrics) for the plain greedy and the guided descriptions.
 
@@ -38,6 +40,7 @@ from modalign.models.region_words import check_grid  # noqa: E402
 
 BUDGETS = ("tokens", "one")
 STEERS = ("none", "shapes", "all")
+REPAIRS = ("lm", "tokens")
 _WORD = re.compile(r"[a-z]+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
@@ -62,6 +65,11 @@ def pair_budget(shape: torch.Tensor, colour: torch.Tensor, foreground: list[int]
                     seen.add(n)
                     stack.append(n)
     return groups
+
+
+def pair_evidence(shape: torch.Tensor, colour: torch.Tensor) -> torch.Tensor:
+    """[len(COLOR_NAMES), len(SHAPES)]: per pair, its best cell's colour + shape word score."""
+    return (colour[:, :, None] + shape[:, None, :]).max(0).values
 
 
 def subject_slot(text: str) -> tuple[str | None, str | None, Counter]:
@@ -119,12 +127,12 @@ class PairGuide:
     it would continue is (a token that continues none is left alone)."""
 
     def __init__(self, tokenizer, shape_ids: list[list[int]], budgets: list[Counter], steer: str = "none",
-                 colour_ids: list[list[int]] | None = None):
+                 colour_ids: list[list[int]] | None = None, evidence: list[torch.Tensor] | None = None):
         if steer not in STEERS:
             raise ValueError(f"steer must be one of {STEERS}, got {steer!r}")
         if steer == "all" and colour_ids is None:
             raise ValueError("steering colours bans colour words: give colour_ids")
-        self.tokenizer, self.budgets, self.steer = tokenizer, budgets, steer
+        self.tokenizer, self.budgets, self.steer, self.evidence = tokenizer, budgets, steer, evidence
         self.ids = {"shape": dict(zip(SHAPES, shape_ids)), "colour": dict(zip(COLOR_NAMES, colour_ids or []))}
         self.longest = max(len(ids) for words in self.ids.values() for ids in words.values())
         self.bans = 0
@@ -157,8 +165,14 @@ class PairGuide:
                 if len(ids) > len(typed) and ids[:len(typed)] == typed:
                     (ok if word in keep else off).add(ids[len(typed)])
             if slot == "shape":  # the subject's colour is written: its shape comes next, and only an allowed one
+                overruled = int(logits[r].argmax()) not in ok
+                if overruled and self.evidence is not None and not typed:  # the tokens' best pair, not the LM's
+                    c = COLOR_NAMES.index(colour)
+                    best = max(sorted(keep, key=SHAPES.index),
+                               key=lambda w: float(self.evidence[r][c, SHAPES.index(w)]))
+                    ok = {self.ids["shape"][best][0]}
                 keep_ids = torch.tensor(sorted(ok), dtype=torch.long)
-                self.bans += int(logits[r].argmax()) not in ok
+                self.bans += overruled
                 row_logits = torch.full_like(logits[r], float("-inf"))
                 row_logits[keep_ids] = logits[r, keep_ids]
                 logits[r] = row_logits
@@ -170,15 +184,18 @@ class PairGuide:
         return logits
 
 
-def guide(model, world, budget: str = "tokens", steer: str = "none", batch_size: int = 16,
+def guide(model, world, budget: str = "tokens", steer: str = "none", repair: str = "lm", batch_size: int = 16,
           max_new_tokens: int = 128, progress: bool = True) -> tuple[list[str], list[str], int]:
     """(plain greedy descriptions, guided ones, how many greedy picks the guide overruled), one per item of a
     `task="chair"` world."""
     if budget not in BUDGETS:
         raise ValueError(f"budget must be one of {BUDGETS}, got {budget!r}")
+    if repair not in REPAIRS:
+        raise ValueError(f"repair must be one of {REPAIRS}, got {repair!r}")
     word = model._region_word_ids  # the region-word loss's own tokenisation
     shape_ids, colour_ids = [word(s) for s in SHAPES], [word(c) for c in COLOR_NAMES]
-    if budget == "tokens":
+    reads = budget == "tokens" or repair == "tokens"
+    if reads:
         side = check_grid(model.prompts.tokens_per_image)
         background_ids = word("background")
         embedding = model.lm.get_input_embeddings().weight
@@ -187,13 +204,16 @@ def guide(model, world, budget: str = "tokens", steer: str = "none", batch_size:
         for lo in tqdm(range(0, len(world), batch_size), desc="guide", disable=not progress):
             rows = [world[i] for i in range(lo, min(lo + batch_size, len(world)))]
             images, prompts = [r["image"] for r in rows], [PROMPT] * len(rows)
-            budgets = [Counter() for _ in rows]
-            if budget == "tokens":
+            budgets, evidence = [Counter() for _ in rows], []
+            if reads:
                 pixel_values, _, _ = model.image_inputs(images)  # one grid per image: main refuses AnyRes tiling
                 for j, toks in enumerate(model.image_embeddings(pixel_values)):
                     shape, colour, background = cell_scores(toks, embedding, shape_ids, colour_ids, background_ids)
-                    budgets[j] = pair_budget(shape, colour, foreground_from_tokens(shape, background), side)
-            processor = PairGuide(model.tokenizer, shape_ids, budgets, steer, colour_ids)
+                    if budget == "tokens":
+                        budgets[j] = pair_budget(shape, colour, foreground_from_tokens(shape, background), side)
+                    evidence.append(pair_evidence(shape, colour))
+            processor = PairGuide(model.tokenizer, shape_ids, budgets, steer, colour_ids,
+                                  evidence if repair == "tokens" else None)
             plain += model.generate(images, prompts, max_new_tokens=max_new_tokens)
             guided += model.generate(images, prompts, max_new_tokens=max_new_tokens, logits_processor=processor)
             overruled += processor.bans
@@ -208,6 +228,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="the world's seed (which scenes), as in --data seed=S")
     ap.add_argument("--budget", choices=BUDGETS, default="tokens")
     ap.add_argument("--steer", choices=STEERS, default="none", help="prefer the tokens' pairs still unwritten")
+    ap.add_argument("--repair", choices=REPAIRS, default="lm",
+                    help="who picks the shape when the LM's own is forbidden: the LM's next best, or the tokens")
     ap.add_argument("--show", type=int, default=0, help="print this many guided descriptions that miss a phrase")
     args = ap.parse_args(argv)
     if args.scenes < 1:
@@ -221,15 +243,16 @@ def main(argv=None) -> int:
     model = load_model(args.checkpoint).eval()
     if getattr(model, "fusion", None) != "prefix":
         ap.error(f"{args.checkpoint} is not a prefix-fusion vision-language model")
-    if args.budget == "tokens" and not getattr(model, "region_words", 0):
-        ap.error(f"{args.checkpoint} was not trained with region words: its tokens give no budget (use --budget one)")
+    if "tokens" in (args.budget, args.repair) and not getattr(model, "region_words", 0):
+        ap.error(f"{args.checkpoint} was not trained with region words: its tokens give no budget and pick no "
+                 f"shape (use --budget one --repair lm)")
     if model.tiler is not None:
         ap.error(f"{args.checkpoint} tiles images (AnyRes): the budget needs one grid of tokens per image")
     world = ShapesWorld(task="chair", split=args.split, n=args.scenes, seed=args.seed)
-    plain, guided, overruled = guide(model, world, args.budget, args.steer)
+    plain, guided, overruled = guide(model, world, args.budget, args.steer, args.repair)
     truth = [world[i] for i in range(len(world))]
     objects, phrases = [r["objects"] for r in truth], [r["phrases"] for r in truth]
-    print(f"{args.scenes} scenes, budget {args.budget}, steer {args.steer}")
+    print(f"{args.scenes} scenes, budget {args.budget}, steer {args.steer}, repair {args.repair}")
     print("decoding   CHAIR_i  recall  all named  phrase recall  phrases all named")
     for name, m in report(objects, phrases, {"greedy": plain, "guided": guided}).items():
         print(f"{name:<9} {m['CHAIR_i']:>8.4f} {m['recall']:>7.4f} {m['all_named']:>10.3f} {m['phrase_recall']:>14.4f} "

@@ -248,7 +248,7 @@ def test_main_runs_on_a_saved_tiny_describer_and_refuses_what_it_cannot_guide(tm
                                     text_corpus=CORPUS).save_pretrained(tmp_path / "rw")
     assert GUIDE.main([str(tmp_path / "rw"), "--scenes", "3", "--steer", "all", "--show", "3"]) == 0
     out = capsys.readouterr().out
-    assert "3 scenes, budget tokens, steer all" in out
+    assert "3 scenes, budget tokens, steer all, repair lm" in out
     assert out.count("\ngreedy ") == out.count("\nguided ") == 1
     VisionLanguageModel.from_config(tiny_cfg(), text_corpus=CORPUS).save_pretrained(tmp_path / "plain")
     assert GUIDE.main([str(tmp_path / "plain"), "--scenes", "2", "--budget", "one"]) == 0
@@ -268,3 +268,23 @@ def test_steering_a_describer_that_gets_colours_right_names_what_the_budget_alon
     for steer in ("shapes", "all"):
         _, steered, _ = GUIDE.guide(_Repeater(world, side=16), world, steer=steer, batch_size=8, progress=False)
         assert all(alone[i] == steered[i] for i in range(n) if i not in twins)
+
+
+def test_repair_by_the_tokens_picks_their_best_allowed_shape_only_where_the_lm_pick_is_forbidden():
+    shape, colour, _ = _hot(2, {0: ("red", "star"), 3: ("red", "cross")})
+    ev = GUIDE.pair_evidence(shape, colour)
+    assert ev.shape == (len(COLOR_NAMES), len(SHAPES))
+    red = COLOR_NAMES.index("red")
+    best = float(shape[0, SHAPES.index("star")] + colour[0, red])  # by hand: the star's own cell
+    assert float(ev[red, SHAPES.index("star")]) == pytest.approx(best)
+    assert float(ev[red, SHAPES.index("cross")]) == pytest.approx(best)
+    assert float(ev[red, SHAPES.index("circle")]) < best
+    shapes = [[VOCAB.index(s)] for s in SHAPES]
+    guide = GUIDE.PairGuide(_Tokenizer(), shapes, [Counter()], evidence=[ev])
+    logits = torch.zeros(1, len(VOCAB))
+    logits[0, VOCAB.index("star")], logits[0, VOCAB.index("circle")] = 3.0, 2.0
+    out = guide(torch.tensor([_row("there are some objects. a red star is here. a red")]), logits)
+    # the LM's star is written already; its next best (circle) is not what the tokens hold: the cross is
+    assert [s for s in SHAPES if torch.isfinite(out[0, VOCAB.index(s)])] == ["cross"]
+    out = guide(torch.tensor([_row("there are some objects. a red")]), logits)
+    assert int(out.argmax()) == VOCAB.index("star")  # allowed: the LM's own pick stands
