@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -36,6 +37,12 @@ from modalign.eval.metrics import hallucination as H  # noqa: E402
 from modalign.models.region_words import check_grid  # noqa: E402
 
 MASKS = ("tokens", "boxes")
+
+
+def _pair_guide():
+    from guided_descriptions import PairGuide  # a sibling that imports this one
+
+    return PairGuide
 
 
 def cell_scores(tokens: torch.Tensor, embedding: torch.Tensor, shape_ids: list[list[int]],
@@ -74,9 +81,11 @@ def choose(texts: list[str], shape: torch.Tensor, colour: torch.Tensor, foregrou
 
 
 def rerank(model, world, candidates: int = 8, temperature: float = 0.7, mask: str = "tokens", batch_size: int = 16,
-           max_new_tokens: int = 128, sample_seed: int = 0, progress: bool = True):
+           max_new_tokens: int = 128, sample_seed: int = 0, progress: bool = True, guided: bool = False):
     """(greedy descriptions, kept descriptions, how many scenes have a candidate naming every phrase), one per item
-    of a `task="chair"` world; `sample_seed` seeds the sampled candidates."""
+    of a `task="chair"` world; `sample_seed` seeds the sampled candidates. `guided`: every candidate is decoded
+    writing no colour-shape pair twice (scripts/guided_descriptions.py, budget one); the greedy descriptions returned
+    are then the guided greedy ones."""
     if mask not in MASKS:
         raise ValueError(f"mask must be one of {MASKS}, got {mask!r}")
     if candidates < 1:
@@ -94,9 +103,12 @@ def rerank(model, world, candidates: int = 8, temperature: float = 0.7, mask: st
             rows = [world[i] for i in idx]
             images = [r["image"] for r in rows]
             prompts = [PROMPT] * len(rows)
-            drawn = [model.generate(images, prompts, max_new_tokens=max_new_tokens)]
+            kw = {}
+            if guided:  # budget one: no pair twice
+                kw["logits_processor"] = _pair_guide()(model.tokenizer, shape_ids, [Counter() for _ in rows])
+            drawn = [model.generate(images, prompts, max_new_tokens=max_new_tokens, **kw)]
             drawn += [model.generate(images, prompts, max_new_tokens=max_new_tokens, do_sample=True,
-                                     temperature=temperature, generator=gen) for _ in range(candidates - 1)]
+                                     temperature=temperature, generator=gen, **kw) for _ in range(candidates - 1)]
             pixel_values, _, _ = model.image_inputs(images)  # one grid per image: main refuses AnyRes tiling
             tokens = model.image_embeddings(pixel_values)
             for j, (i, row) in enumerate(zip(idx, rows)):
@@ -140,6 +152,7 @@ def main(argv=None) -> int:
     ap.add_argument("--candidates", type=int, default=8, help="greedy + this many - 1 sampled descriptions")
     ap.add_argument("--temperature", type=float, default=0.7)
     ap.add_argument("--mask", choices=MASKS, default="tokens")
+    ap.add_argument("--guided", action="store_true", help="decode every candidate writing no colour-shape pair twice")
     ap.add_argument("--show", type=int, default=0, help="print this many kept descriptions that miss a phrase")
     args = ap.parse_args(argv)
     if args.scenes < 1:
@@ -159,10 +172,11 @@ def main(argv=None) -> int:
     if model.tiler is not None:
         ap.error(f"{args.checkpoint} tiles images (AnyRes): the reranker needs one grid of tokens per image")
     world = ShapesWorld(task="chair", split=args.split, n=args.scenes, seed=args.seed)
-    greedy, kept, ceiling = rerank(model, world, args.candidates, args.temperature, args.mask)
+    greedy, kept, ceiling = rerank(model, world, args.candidates, args.temperature, args.mask, guided=args.guided)
     truth = [world[i] for i in range(len(world))]
     objects, phrases = [r["objects"] for r in truth], [r["phrases"] for r in truth]
-    print(f"{args.scenes} scenes, {args.candidates} candidates (T {args.temperature}), mask {args.mask}")
+    print(f"{args.scenes} scenes, {args.candidates} candidates (T {args.temperature}), mask {args.mask}"
+          f"{', guided' if args.guided else ''}")
     print("decoding   CHAIR_i  recall  all named  phrase recall  phrases all named")
     for name, m in report(objects, phrases, {"greedy": greedy, "reranked": kept}).items():
         print(f"{name:<9} {m['CHAIR_i']:>8.4f} {m['recall']:>7.4f} {m['all_named']:>10.3f} {m['phrase_recall']:>14.4f} "

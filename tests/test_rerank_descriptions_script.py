@@ -155,6 +155,8 @@ def test_main_runs_on_a_saved_tiny_describer_and_refuses_one_without_region_word
     out = capsys.readouterr().out
     assert "3 scenes, 2 candidates (T 0.7), mask tokens" in out
     assert out.count("\ngreedy ") == out.count("\nreranked ") == 1
+    assert RERANK.main([str(tmp_path / "rw"), "--scenes", "2", "--candidates", "2", "--guided"]) == 0
+    assert "2 scenes, 2 candidates (T 0.7), mask tokens, guided" in capsys.readouterr().out
     VisionLanguageModel.from_config(tiny_cfg(), text_corpus=CORPUS).save_pretrained(tmp_path / "plain")
     with pytest.raises(SystemExit):
         RERANK.main([str(tmp_path / "plain"), "--scenes", "3"])
