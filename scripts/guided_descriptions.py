@@ -1,4 +1,4 @@
-"""Describe with each colour-shape pair written no more often than the visual tokens show it (guided decoding).
+"""Describe with no colour-shape pair written more often than allowed: once, or as often as the tokens show it.
 
 A describer's descriptions that leave an object out mostly write another object's colour and shape twice instead
 (docs/results/generative.md: of the shared-colour objects left out, ~90% have another shape of their colour written
@@ -6,10 +6,11 @@ twice), while its visual tokens, trained with region words, still read the skipp
 (scripts/region_readout.py). This script decodes greedily with a logits processor (`generate(...,
 logits_processor=)`) that, where a sentence's subject is about to get its shape (the sentence's last word is a
 colour and no shape was written in it yet), forbids every shape whose pair with that colour the description has
-already written as often as its budget allows. Budgets: `--budget tokens` reads them off the tokens: the foreground
-cells (best shape word above "background", as scripts/rerank_descriptions.py takes them) are labelled with their best
-colour and shape word, and a pair's budget is its number of 4-connected groups of cells, at least 1, so a pair is
-written twice only where the tokens show two of it; `--budget one` writes no pair twice and needs no region words.
+already written as often as its budget allows. Budgets: `--budget one` (default) writes no pair twice and needs no
+region words; `--budget tokens` reads them off the tokens: the foreground cells (best shape word above "background",
+as scripts/rerank_descriptions.py takes them) are labelled with their best colour and shape word, and a pair's budget
+is its number of 4-connected groups of cells, at least 1, so a pair is written twice only where the tokens show two
+of it (looser, since that foreground holds pairs the scene does not: docs/results/generative.md, nineteenth round).
 `--steer shapes` also bans, after a subject's colour, the shapes that lead away from the tokens' pairs of that
 colour not yet written, when there are any; `--steer all` steers the subject's colour that way first. Where the
 LM's own shape is forbidden, `--repair lm` (default) lets it take its next best allowed shape, `--repair tokens`
@@ -18,6 +19,8 @@ takes the allowed shape whose pair with the colour scores highest on some cell (
 It prints CHAIR and phrase coverage (the project's metrics) for the plain greedy and the guided descriptions.
 
     OMP_NUM_THREADS=1 python scripts/guided_descriptions.py runs/llava-shapes-describe/final --scenes 500
+
+scripts/rerank_descriptions.py --guided reranks candidates decoded with this guide (budget one).
 """
 
 from __future__ import annotations
@@ -184,7 +187,7 @@ class PairGuide:
         return logits
 
 
-def guide(model, world, budget: str = "tokens", steer: str = "none", repair: str = "lm", batch_size: int = 16,
+def guide(model, world, budget: str = "one", steer: str = "none", repair: str = "lm", batch_size: int = 16,
           max_new_tokens: int = 128, progress: bool = True) -> tuple[list[str], list[str], int]:
     """(plain greedy descriptions, guided ones, how many greedy picks the guide overruled), one per item of a
     `task="chair"` world."""
@@ -226,7 +229,7 @@ def main(argv=None) -> int:
     ap.add_argument("--split", default="heldout")
     ap.add_argument("--scenes", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0, help="the world's seed (which scenes), as in --data seed=S")
-    ap.add_argument("--budget", choices=BUDGETS, default="tokens")
+    ap.add_argument("--budget", choices=BUDGETS, default="one")
     ap.add_argument("--steer", choices=STEERS, default="none", help="prefer the tokens' pairs still unwritten")
     ap.add_argument("--repair", choices=REPAIRS, default="lm",
                     help="who picks the shape when the LM's own is forbidden: the LM's next best, or the tokens")

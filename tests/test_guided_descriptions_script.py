@@ -236,6 +236,8 @@ def test_guide_refuses_an_unknown_budget():
     world = ShapesWorld(task="chair", split="heldout", n=2)
     with pytest.raises(ValueError, match="budget"):
         GUIDE.guide(_Repeater(world, 4), world, budget="cells", progress=False)
+    with pytest.raises(ValueError, match="repair"):
+        GUIDE.guide(_Repeater(world, 4), world, repair="cells", progress=False)
 
 
 def test_main_runs_on_a_saved_tiny_describer_and_refuses_what_it_cannot_guide(tmp_path, capsys):
@@ -246,14 +248,16 @@ def test_main_runs_on_a_saved_tiny_describer_and_refuses_what_it_cannot_guide(tm
     torch.manual_seed(0)
     VisionLanguageModel.from_config(tiny_cfg().model_copy(update={"region_words": 0.5}),
                                     text_corpus=CORPUS).save_pretrained(tmp_path / "rw")
-    assert GUIDE.main([str(tmp_path / "rw"), "--scenes", "3", "--steer", "all", "--show", "3"]) == 0
+    args = ["--scenes", "3", "--budget", "tokens", "--steer", "all", "--show", "3"]
+    assert GUIDE.main([str(tmp_path / "rw")] + args) == 0
     out = capsys.readouterr().out
     assert "3 scenes, budget tokens, steer all, repair lm" in out
     assert out.count("\ngreedy ") == out.count("\nguided ") == 1
     VisionLanguageModel.from_config(tiny_cfg(), text_corpus=CORPUS).save_pretrained(tmp_path / "plain")
-    assert GUIDE.main([str(tmp_path / "plain"), "--scenes", "2", "--budget", "one"]) == 0
-    assert "budget one" in capsys.readouterr().out
-    for bad, says in ((["--scenes", "2"], "region words"), (["--budget", "one", "--steer", "shapes"], "--steer")):
+    assert GUIDE.main([str(tmp_path / "plain"), "--scenes", "2"]) == 0  # budget one: no region words needed
+    assert "budget one, steer none, repair lm" in capsys.readouterr().out
+    for bad, says in ((["--budget", "tokens"], "region words"), (["--repair", "tokens"], "region words"),
+                      (["--steer", "shapes"], "--steer")):
         with pytest.raises(SystemExit):
             GUIDE.main([str(tmp_path / "plain")] + bad)
         assert says in capsys.readouterr().err
@@ -262,11 +266,12 @@ def test_main_runs_on_a_saved_tiny_describer_and_refuses_what_it_cannot_guide(tm
 def test_steering_a_describer_that_gets_colours_right_names_what_the_budget_alone_does():
     n = 48
     world = ShapesWorld(task="chair", split="heldout", n=n)
-    _, alone, _ = GUIDE.guide(_Repeater(world, side=16), world, batch_size=8, progress=False)
+    _, alone, _ = GUIDE.guide(_Repeater(world, side=16), world, budget="tokens", batch_size=8, progress=False)
     twins = {i for i in range(n) if len(set(world[i]["phrases"])) < len(world.scene(i)["objects"])}
     assert twins
     for steer in ("shapes", "all"):
-        _, steered, _ = GUIDE.guide(_Repeater(world, side=16), world, steer=steer, batch_size=8, progress=False)
+        _, steered, _ = GUIDE.guide(_Repeater(world, side=16), world, budget="tokens", steer=steer, batch_size=8,
+                                    progress=False)
         assert all(alone[i] == steered[i] for i in range(n) if i not in twins)
 
 
