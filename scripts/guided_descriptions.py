@@ -188,7 +188,8 @@ class PairGuide:
 
 
 def guide(model, world, budget: str = "one", steer: str = "none", repair: str = "lm", batch_size: int = 16,
-          max_new_tokens: int = 128, progress: bool = True) -> tuple[list[str], list[str], int]:
+          max_new_tokens: int = 128, progress: bool = True, budgets_out: list | None = None
+          ) -> tuple[list[str], list[str], int]:
     """(plain greedy descriptions, guided ones, how many greedy picks the guide overruled), one per item of a
     `task="chair"` world."""
     if budget not in BUDGETS:
@@ -215,12 +216,24 @@ def guide(model, world, budget: str = "one", steer: str = "none", repair: str = 
                     if budget == "tokens":
                         budgets[j] = pair_budget(shape, colour, foreground_from_tokens(shape, background), side)
                     evidence.append(pair_evidence(shape, colour))
+            if budgets_out is not None:
+                budgets_out += budgets
             processor = PairGuide(model.tokenizer, shape_ids, budgets, steer, colour_ids,
                                   evidence if repair == "tokens" else None)
             plain += model.generate(images, prompts, max_new_tokens=max_new_tokens)
             guided += model.generate(images, prompts, max_new_tokens=max_new_tokens, logits_processor=processor)
             overruled += processor.bans
     return plain, guided, overruled
+
+
+def budget_errors(budgets: list[Counter], scenes: list[dict]) -> tuple[int, int]:
+    """(pairs the budgets hold that their scene does not, scene pairs the budgets miss), summed over scenes."""
+    extra = missing = 0
+    for b, scene in zip(budgets, scenes):
+        truth = {(o["color"], o["shape"]) for o in scene["objects"]}
+        held = {p for p, k in b.items() if k > 0}
+        extra, missing = extra + len(held - truth), missing + len(truth - held)
+    return extra, missing
 
 
 def main(argv=None) -> int:
@@ -252,7 +265,8 @@ def main(argv=None) -> int:
     if model.tiler is not None:
         ap.error(f"{args.checkpoint} tiles images (AnyRes): the budget needs one grid of tokens per image")
     world = ShapesWorld(task="chair", split=args.split, n=args.scenes, seed=args.seed)
-    plain, guided, overruled = guide(model, world, args.budget, args.steer, args.repair)
+    budgets = []
+    plain, guided, overruled = guide(model, world, args.budget, args.steer, args.repair, budgets_out=budgets)
     truth = [world[i] for i in range(len(world))]
     objects, phrases = [r["objects"] for r in truth], [r["phrases"] for r in truth]
     print(f"{args.scenes} scenes, budget {args.budget}, steer {args.steer}, repair {args.repair}")
@@ -262,6 +276,9 @@ def main(argv=None) -> int:
               f"{m['phrases_all_named']:>18.3f}")
     changed = sum(a != b for a, b in zip(plain, guided))
     print(f"the guide overruled {overruled} greedy picks and changed {changed} descriptions")
+    if args.budget == "tokens":
+        extra, missing = budget_errors(budgets, [world.scene(i) for i in range(len(world))])
+        print(f"the tokens' budgets hold {extra} pairs their scenes do not and miss {missing} of the scenes' pairs")
     for i in misses(phrases, guided)[:args.show]:
         print(f"\nscene {i}: {', '.join(phrases[i])}\n  guided: {guided[i]}")
     return 0

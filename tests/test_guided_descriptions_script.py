@@ -225,6 +225,10 @@ def test_guide_names_the_same_coloured_objects_a_repeating_describer_skips(budge
         assert _subjects(guided[i])[pair] == (2 if apart and budget == "tokens" else 1)
         kinds.add(apart)
     assert kinds == {True, False}  # twins apart (two groups of cells) and touching (one) both met
+    budgets = []
+    GUIDE.guide(_Repeater(world, side=16), world, budget=budget, batch_size=8, progress=False, budgets_out=budgets)
+    assert len(budgets) == n and GUIDE.budget_errors(budgets, [world.scene(i) for i in range(n)]) == (
+        (0, 0) if budget == "tokens" else (0, sum(len(set(objs)) for objs in scenes)))
     cut = [i for i, p in twins.items() if _subjects(guided[i])[p] == 1]
     changed = [i for i in range(n) if plain[i] != guided[i]]
     assert changed == sorted(set(repeats) | set(cut))
@@ -251,7 +255,7 @@ def test_main_runs_on_a_saved_tiny_describer_and_refuses_what_it_cannot_guide(tm
     args = ["--scenes", "3", "--budget", "tokens", "--steer", "all", "--show", "3"]
     assert GUIDE.main([str(tmp_path / "rw")] + args) == 0
     out = capsys.readouterr().out
-    assert "3 scenes, budget tokens, steer all, repair lm" in out
+    assert "3 scenes, budget tokens, steer all, repair lm" in out and "the tokens' budgets hold" in out
     assert out.count("\ngreedy ") == out.count("\nguided ") == 1
     VisionLanguageModel.from_config(tiny_cfg(), text_corpus=CORPUS).save_pretrained(tmp_path / "plain")
     assert GUIDE.main([str(tmp_path / "plain"), "--scenes", "2"]) == 0  # budget one: no region words needed
@@ -293,3 +297,10 @@ def test_repair_by_the_tokens_picks_their_best_allowed_shape_only_where_the_lm_p
     assert [s for s in SHAPES if torch.isfinite(out[0, VOCAB.index(s)])] == ["cross"]
     out = guide(torch.tensor([_row("there are some objects. a red")]), logits)
     assert int(out.argmax()) == VOCAB.index("star")  # allowed: the LM's own pick stands
+
+
+def test_budget_errors_by_hand():
+    scenes = [{"objects": [{"color": "red", "shape": "star"}, {"color": "blue", "shape": "cross"}]},
+              {"objects": [{"color": "red", "shape": "star"}]}]
+    budgets = [Counter({("red", "star"): 2, ("green", "circle"): 1}), Counter({("red", "star"): 0})]
+    assert GUIDE.budget_errors(budgets, scenes) == (1, 2)  # green circle extra; blue cross and the 0-budget star missed
