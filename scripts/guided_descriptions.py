@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from caption_errors import PROMPT  # noqa: E402  (sibling scripts, not a package)
-from rerank_descriptions import cell_scores, foreground_from_tokens, misses, report  # noqa: E402
+from rerank_descriptions import cell_scores, foreground_from_tokens, misses, print_report  # noqa: E402
 
 from modalign.data.vocab import COLOR_NAMES, SHAPES  # noqa: E402
 from modalign.models.region_words import check_grid  # noqa: E402
@@ -267,13 +267,8 @@ def main(argv=None) -> int:
     world = ShapesWorld(task="chair", split=args.split, n=args.scenes, seed=args.seed)
     budgets = []
     plain, guided, overruled = guide(model, world, args.budget, args.steer, args.repair, budgets_out=budgets)
-    truth = [world[i] for i in range(len(world))]
-    objects, phrases = [r["objects"] for r in truth], [r["phrases"] for r in truth]
     print(f"{args.scenes} scenes, budget {args.budget}, steer {args.steer}, repair {args.repair}")
-    print("decoding   CHAIR_i  recall  all named  phrase recall  phrases all named")
-    for name, m in report(objects, phrases, {"greedy": plain, "guided": guided}).items():
-        print(f"{name:<9} {m['CHAIR_i']:>8.4f} {m['recall']:>7.4f} {m['all_named']:>10.3f} {m['phrase_recall']:>14.4f} "
-              f"{m['phrases_all_named']:>18.3f}")
+    phrases = print_report(world, {"greedy": plain, "guided": guided})
     changed = sum(a != b for a, b in zip(plain, guided))
     print(f"the guide overruled {overruled} greedy picks and changed {changed} descriptions")
     if args.budget == "tokens":

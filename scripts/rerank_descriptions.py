@@ -137,6 +137,17 @@ def report(objects: list[list[str]], phrases: list[list[str]], decodings: dict[s
     return out
 
 
+def print_report(world, decodings: dict[str, list[str]]) -> list[list[str]]:
+    """Print report()'s table for a chair world's items; returns their phrases, one list per item."""
+    truth = [world[i] for i in range(len(world))]
+    objects, phrases = [r["objects"] for r in truth], [r["phrases"] for r in truth]
+    print("decoding   CHAIR_i  recall  all named  phrase recall  phrases all named")
+    for name, m in report(objects, phrases, decodings).items():
+        print(f"{name:<9} {m['CHAIR_i']:>8.4f} {m['recall']:>7.4f} {m['all_named']:>10.3f} {m['phrase_recall']:>14.4f} "
+              f"{m['phrases_all_named']:>18.3f}")
+    return phrases
+
+
 def misses(phrases: list[list[str]], texts: list[str]) -> list[int]:
     """Indices of the items whose text leaves out one of their colour-shape phrases."""
     return [i for i, (t, p) in enumerate(zip(texts, phrases))
@@ -173,14 +184,9 @@ def main(argv=None) -> int:
         ap.error(f"{args.checkpoint} tiles images (AnyRes): the reranker needs one grid of tokens per image")
     world = ShapesWorld(task="chair", split=args.split, n=args.scenes, seed=args.seed)
     greedy, kept, ceiling = rerank(model, world, args.candidates, args.temperature, args.mask, guided=args.guided)
-    truth = [world[i] for i in range(len(world))]
-    objects, phrases = [r["objects"] for r in truth], [r["phrases"] for r in truth]
     print(f"{args.scenes} scenes, {args.candidates} candidates (T {args.temperature}), mask {args.mask}"
           f"{', guided' if args.guided else ''}")
-    print("decoding   CHAIR_i  recall  all named  phrase recall  phrases all named")
-    for name, m in report(objects, phrases, {"greedy": greedy, "reranked": kept}).items():
-        print(f"{name:<9} {m['CHAIR_i']:>8.4f} {m['recall']:>7.4f} {m['all_named']:>10.3f} {m['phrase_recall']:>14.4f} "
-              f"{m['phrases_all_named']:>18.3f}")
+    phrases = print_report(world, {"greedy": greedy, "reranked": kept})
     changed = sum(a != b for a, b in zip(greedy, kept))
     print(f"some candidate names every phrase: {ceiling / len(world):.3f}; reranking changed {changed} descriptions")
     for i in misses(phrases, kept)[:args.show]:
