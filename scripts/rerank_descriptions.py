@@ -12,7 +12,8 @@ colour-shape phrase of its scene.
 Foreground cells: `--mask tokens` (no annotation) takes the cells whose best shape word scores above the word
 "background" (trained on the cells no object covers with `region_background: true`, but it works as well without:
 docs/results/generative.md, eighteenth round); `--mask boxes` takes the cells under the true boxes, an oracle that
-bounds what the tokens' mask could do.
+bounds what the tokens' mask could do. `--colour-floor F` adds colour_cover: the cells whose best colour word
+scores above F must be explained by a colour the candidate names (docs/results/generative.md, twentieth round).
 
     OMP_NUM_THREADS=1 python scripts/rerank_descriptions.py runs/llava-shapes-describe/final --scenes 500 --mask boxes
 """
@@ -74,18 +75,39 @@ def explain_score(pairs: list[tuple[str | None, str]], shape: torch.Tensor, colo
     return float(table.max(1).values.mean() + table.max(0).values.mean())
 
 
-def choose(texts: list[str], shape: torch.Tensor, colour: torch.Tensor, foreground: list[int]) -> int:
-    """Index of the text of highest explain_score; the earliest on ties (texts[0] is the greedy one)."""
-    scores = [explain_score(subjects(t)[1], shape, colour, foreground) for t in texts]
+def colour_cover(pairs: list[tuple[str | None, str]], colour: torch.Tensor, floor: float) -> float:
+    """Mean, over the cells whose best colour word scores above `floor`, of the best colour the pairs name: the
+    tokens read colours more reliably than shapes, so a candidate that leaves a coloured region unnamed loses here
+    even where a wrong shape of its own colour explains the region as well as the right one. -inf when the pairs
+    name no colour, 0 when no cell is that sure of a colour."""
+    named = sorted({COLOR_NAMES.index(c) for c, _ in pairs if c is not None})
+    if not named:
+        return float("-inf")
+    sure = colour.max(1).values > floor
+    if not bool(sure.any()):
+        return 0.0
+    return float(colour[sure][:, named].max(1).values.mean())
+
+
+def choose(texts: list[str], shape: torch.Tensor, colour: torch.Tensor, foreground: list[int],
+           colour_floor: float | None = None) -> int:
+    """Index of the text of highest explain_score (+ colour_cover above `colour_floor` when given); the earliest
+    on ties (texts[0] is the greedy one)."""
+    def score(pairs):
+        extra = 0.0 if colour_floor is None else colour_cover(pairs, colour, colour_floor)
+        return explain_score(pairs, shape, colour, foreground) + extra
+
+    scores = [score(subjects(t)[1]) for t in texts]
     return max(range(len(texts)), key=lambda k: (scores[k], -k))
 
 
 def rerank(model, world, candidates: int = 8, temperature: float = 0.7, mask: str = "tokens", batch_size: int = 16,
-           max_new_tokens: int = 128, sample_seed: int = 0, progress: bool = True, guided: bool = False):
+           max_new_tokens: int = 128, sample_seed: int = 0, progress: bool = True, guided: bool = False,
+           colour_floor: float | None = None):
     """(greedy descriptions, kept descriptions, how many scenes have a candidate naming every phrase), one per item
     of a `task="chair"` world; `sample_seed` seeds the sampled candidates. `guided`: every candidate is decoded
     writing no colour-shape pair twice (scripts/guided_descriptions.py, budget one); the greedy descriptions returned
-    are then the guided greedy ones."""
+    are then the guided greedy ones. `colour_floor`: choose() also scores colour_cover above it."""
     if mask not in MASKS:
         raise ValueError(f"mask must be one of {MASKS}, got {mask!r}")
     if candidates < 1:
@@ -120,7 +142,7 @@ def rerank(model, world, candidates: int = 8, temperature: float = 0.7, mask: st
                     fg = foreground_from_tokens(shape, background)
                 texts = [d[j] for d in drawn]
                 greedy.append(texts[0])
-                kept.append(texts[choose(texts, shape, colour, fg)])
+                kept.append(texts[choose(texts, shape, colour, fg, colour_floor)])
                 ceiling += any(H.phrase_coverage([t], [row["phrases"]])["phrases_all_named"] == 1.0 for t in texts)
     return greedy, kept, ceiling
 
@@ -164,6 +186,9 @@ def main(argv=None) -> int:
     ap.add_argument("--temperature", type=float, default=0.7)
     ap.add_argument("--mask", choices=MASKS, default="tokens")
     ap.add_argument("--guided", action="store_true", help="decode every candidate writing no colour-shape pair twice")
+    ap.add_argument("--colour-floor", type=float, default=None,
+                    help="also score how well the named colours explain the cells whose best colour word's "
+                         "log-probability is above this (e.g. -2.0); off by default")
     ap.add_argument("--show", type=int, default=0, help="print this many kept descriptions that miss a phrase")
     args = ap.parse_args(argv)
     if args.scenes < 1:
@@ -183,9 +208,11 @@ def main(argv=None) -> int:
     if model.tiler is not None:
         ap.error(f"{args.checkpoint} tiles images (AnyRes): the reranker needs one grid of tokens per image")
     world = ShapesWorld(task="chair", split=args.split, n=args.scenes, seed=args.seed)
-    greedy, kept, ceiling = rerank(model, world, args.candidates, args.temperature, args.mask, guided=args.guided)
+    greedy, kept, ceiling = rerank(model, world, args.candidates, args.temperature, args.mask, guided=args.guided,
+                                   colour_floor=args.colour_floor)
     print(f"{args.scenes} scenes, {args.candidates} candidates (T {args.temperature}), mask {args.mask}"
-          f"{', guided' if args.guided else ''}")
+          f"{', guided' if args.guided else ''}"
+          f"{'' if args.colour_floor is None else f', colour floor {args.colour_floor:g}'}")
     phrases = print_report(world, {"greedy": greedy, "reranked": kept})
     changed = sum(a != b for a, b in zip(greedy, kept))
     print(f"some candidate names every phrase: {ceiling / len(world):.3f}; reranking changed {changed} descriptions")

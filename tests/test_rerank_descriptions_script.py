@@ -74,6 +74,31 @@ def test_choose_prefers_the_description_that_names_everything_and_the_greedy_one
     assert RERANK.choose([full, full.replace("there", "below")], shape, colour, fg) == 0
 
 
+def test_colour_cover_by_hand_and_its_vote_in_choose():
+    # a green circle the tokens read as a green cross (shape unsure), beside a purple square, and a cell of the
+    # tokens' foreground that weakly reads a purple cross
+    tokens = _cells(("purple", "square"), ("green",), ())
+    tokens[1, WORDS.index("cross")] = 2.0
+    tokens[2, WORDS.index("purple")] = tokens[2, WORDS.index("cross")] = 2.0
+    shape, colour, background = _scores(tokens)
+    fg = [0, 1, 2]
+    sure = colour.max(1).values
+    floor = float(sure[2]) + 0.1                      # the weak cell is not sure of its colour
+    assert float(sure[0]) > floor and float(sure[1]) > floor
+    purple, green = COLOR_NAMES.index("purple"), COLOR_NAMES.index("green")
+    both = (float(colour[0, purple]) + float(colour[1, green])) / 2
+    assert RERANK.colour_cover([("purple", "square"), ("green", "circle")], colour, floor) == pytest.approx(both)
+    only = (float(colour[0, purple]) + float(colour[1, purple])) / 2
+    assert RERANK.colour_cover([("purple", "square"), ("purple", "cross")], colour, floor) == pytest.approx(only)
+    assert RERANK.colour_cover([(None, "square")], colour, floor) == float("-inf")
+    assert RERANK.colour_cover([("purple", "square")], colour, 100.0) == 0.0
+    # the shape scores favour a second purple object shaped like the unsure cell; the colours do not
+    right = "There are two objects. A purple square is here. A green circle is there."
+    wrong = "There are two objects. A purple square is here. A purple cross is there."
+    assert RERANK.choose([wrong, right], shape, colour, fg) == 0
+    assert RERANK.choose([wrong, right], shape, colour, fg, colour_floor=floor) == 1
+
+
 class _Describer:
     """Tokens holding every object's words (the background word off objects); the greedy description names the
     first object only, sampled ones name them all."""
@@ -157,6 +182,8 @@ def test_main_runs_on_a_saved_tiny_describer_and_refuses_one_without_region_word
     assert out.count("\ngreedy ") == out.count("\nreranked ") == 1
     assert RERANK.main([str(tmp_path / "rw"), "--scenes", "2", "--candidates", "2", "--guided"]) == 0
     assert "2 scenes, 2 candidates (T 0.7), mask tokens, guided" in capsys.readouterr().out
+    assert RERANK.main([str(tmp_path / "rw"), "--scenes", "2", "--candidates", "2", "--colour-floor", "-2"]) == 0
+    assert "2 scenes, 2 candidates (T 0.7), mask tokens, colour floor -2" in capsys.readouterr().out
     VisionLanguageModel.from_config(tiny_cfg(), text_corpus=CORPUS).save_pretrained(tmp_path / "plain")
     with pytest.raises(SystemExit):
         RERANK.main([str(tmp_path / "plain"), "--scenes", "3"])
