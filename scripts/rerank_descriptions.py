@@ -176,6 +176,38 @@ def misses(phrases: list[list[str]], texts: list[str]) -> list[int]:
             if H.phrase_coverage([t], [p])["phrases_all_named"] < 1.0]
 
 
+def touching(objects: list[dict], gap: int = 1) -> list[bool]:
+    """Per object, whether its box comes within `gap` pixels of another object's box (touching or overlapping)."""
+    def near(a, b):
+        return a[0] <= b[2] + gap and b[0] <= a[2] + gap and a[1] <= b[3] + gap and b[1] <= a[3] + gap
+
+    boxes = [o["box"] for o in objects]
+    return [any(near(a, b) for j, b in enumerate(boxes) if j != i) for i, a in enumerate(boxes)]
+
+
+def left_out_touching(scenes: list[list[dict]], texts: list[str]) -> tuple[int, int]:
+    """(phrases left out, how many of them belong only to objects touching another), over scenes' objects (with
+    colour, shape and box) and one text per scene."""
+    left = near = 0
+    for objects, text in zip(scenes, texts):
+        close = touching(objects)
+        for phrase in sorted({f"{o['color']} {o['shape']}" for o in objects}):
+            if H.phrase_coverage([text], [[phrase]])["phrase_recall"] < 1.0:
+                left += 1
+                near += all(c for o, c in zip(objects, close) if f"{o['color']} {o['shape']}" == phrase)
+    return left, near
+
+
+def print_touching(world, decodings: dict[str, list[str]]) -> None:
+    """How many of the phrases each decoding leaves out sit on objects touching another, against all objects."""
+    scenes = [world.scene(i)["objects"] for i in range(len(world))]
+    close = [c for objects in scenes for c in touching(objects)]
+    print(f"objects touching another: {sum(close)} of {len(close)} ({sum(close) / len(close):.2f})")
+    for name, texts in decodings.items():
+        left, near = left_out_touching(scenes, texts)
+        print(f"{name}: {left} phrases left out, {near} of them on objects touching another")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("checkpoint")
@@ -216,6 +248,7 @@ def main(argv=None) -> int:
     phrases = print_report(world, {"greedy": greedy, "reranked": kept})
     changed = sum(a != b for a, b in zip(greedy, kept))
     print(f"some candidate names every phrase: {ceiling / len(world):.3f}; reranking changed {changed} descriptions")
+    print_touching(world, {"greedy": greedy, "reranked": kept})
     for i in misses(phrases, kept)[:args.show]:
         print(f"\nscene {i}: {', '.join(phrases[i])}\n  kept: {kept[i]}")
     return 0

@@ -99,6 +99,23 @@ def test_colour_cover_by_hand_and_its_vote_in_choose():
     assert RERANK.choose([wrong, right], shape, colour, fg, colour_floor=floor) == 1
 
 
+def test_touching_and_the_phrases_left_out_on_touching_objects_by_hand():
+    red = {"color": "red", "shape": "star", "box": [0, 0, 9, 9]}
+    blue = {"color": "blue", "shape": "cross", "box": [10, 2, 20, 8]}      # one pixel right of the star: touching
+    far = {"color": "green", "shape": "circle", "box": [40, 40, 50, 50]}
+    gap2 = {"color": "red", "shape": "star", "box": [52, 40, 60, 50]}      # two pixels right of the circle
+    assert RERANK.touching([red, blue, far]) == [True, True, False]
+    assert RERANK.touching([far, gap2]) == [False, False]
+    assert RERANK.touching([far, gap2], gap=2) == [True, True]
+    scenes = [[red, blue, far], [red, blue, far], [far, gap2]]
+    texts = ["A red star and a green circle.",            # the blue cross (touching) left out
+             "A blue cross.",                              # the red star (touching) and the green circle (not)
+             "A green circle."]                            # the red star far from the circle
+    assert RERANK.left_out_touching(scenes, texts) == (4, 2)
+    # a phrase two objects share counts as touching only when every one of them touches another
+    assert RERANK.left_out_touching([[red, blue, gap2]], ["A blue cross."]) == (1, 0)
+
+
 class _Describer:
     """Tokens holding every object's words (the background word off objects); the greedy description names the
     first object only, sampled ones name them all."""
@@ -179,6 +196,7 @@ def test_main_runs_on_a_saved_tiny_describer_and_refuses_one_without_region_word
     assert RERANK.main([str(tmp_path / "rw"), "--scenes", "3", "--candidates", "2", "--show", "3"]) == 0
     out = capsys.readouterr().out
     assert "3 scenes, 2 candidates (T 0.7), mask tokens" in out
+    assert "objects touching another: " in out and out.count(" phrases left out, ") == 2
     assert out.count("\ngreedy ") == out.count("\nreranked ") == 1
     assert RERANK.main([str(tmp_path / "rw"), "--scenes", "2", "--candidates", "2", "--guided"]) == 0
     assert "2 scenes, 2 candidates (T 0.7), mask tokens, guided" in capsys.readouterr().out
