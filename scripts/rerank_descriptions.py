@@ -46,6 +46,12 @@ def _pair_guide():
     return PairGuide
 
 
+def _pair_budget():
+    from guided_descriptions import pair_budget
+
+    return pair_budget
+
+
 def cell_scores(tokens: torch.Tensor, embedding: torch.Tensor, shape_ids: list[list[int]],
                 colour_ids: list[list[int]], background_ids: list[int]):
     """tokens [M, D] -> (shape [M, len(SHAPES)], colour [M, len(COLOR_NAMES)], background [M]): each word's mean
@@ -103,15 +109,20 @@ def choose(texts: list[str], shape: torch.Tensor, colour: torch.Tensor, foregrou
 
 def rerank(model, world, candidates: int = 8, temperature: float = 0.7, mask: str = "tokens", batch_size: int = 16,
            max_new_tokens: int = 128, sample_seed: int = 0, progress: bool = True, guided: bool = False,
-           colour_floor: float | None = None):
+           colour_floor: float | None = None, steer: bool = False):
     """(greedy descriptions, kept descriptions, how many scenes have a candidate naming every phrase), one per item
     of a `task="chair"` world; `sample_seed` seeds the sampled candidates. `guided`: every candidate is decoded
     writing no colour-shape pair twice (scripts/guided_descriptions.py, budget one); the greedy descriptions returned
-    are then the guided greedy ones. `colour_floor`: choose() also scores colour_cover above it."""
+    are then the guided greedy ones. `steer` (with `guided`): the guide takes the tokens' budgets and steers each
+    subject's colour and shape to the tokens' pairs not yet written (budget tokens, steer all), which needs a
+    foreground the tokens can be trusted with (the background trained as a region). `colour_floor`: choose() also
+    scores colour_cover above it."""
     if mask not in MASKS:
         raise ValueError(f"mask must be one of {MASKS}, got {mask!r}")
     if candidates < 1:
         raise ValueError(f"candidates must be >= 1, got {candidates}")
+    if steer and not guided:
+        raise ValueError("steer shapes the guide's budgets: it needs guided")
     side = check_grid(model.prompts.tokens_per_image)
     word = model._region_word_ids  # the loss's own tokenisation of region words
     shape_ids, colour_ids = [word(s) for s in SHAPES], [word(c) for c in COLOR_NAMES]
@@ -125,16 +136,20 @@ def rerank(model, world, candidates: int = 8, temperature: float = 0.7, mask: st
             rows = [world[i] for i in idx]
             images = [r["image"] for r in rows]
             prompts = [PROMPT] * len(rows)
+            pixel_values, _, _ = model.image_inputs(images)  # one grid per image: main refuses AnyRes tiling
+            tokens = model.image_embeddings(pixel_values)
+            scores = [cell_scores(t, embedding, shape_ids, colour_ids, background_ids) for t in tokens]
             kw = {}
-            if guided:  # budget one: no pair twice
-                kw["logits_processor"] = _pair_guide()(model.tokenizer, shape_ids, [Counter() for _ in rows])
+            if guided:  # budget one (no pair twice), or the tokens' budgets and steering
+                budgets = [_pair_budget()(sh, co, foreground_from_tokens(sh, bg), side) if steer else Counter()
+                           for sh, co, bg in scores]
+                kw["logits_processor"] = _pair_guide()(model.tokenizer, shape_ids, budgets,
+                                                       "all" if steer else "none", colour_ids if steer else None)
             drawn = [model.generate(images, prompts, max_new_tokens=max_new_tokens, **kw)]
             drawn += [model.generate(images, prompts, max_new_tokens=max_new_tokens, do_sample=True,
                                      temperature=temperature, generator=gen, **kw) for _ in range(candidates - 1)]
-            pixel_values, _, _ = model.image_inputs(images)  # one grid per image: main refuses AnyRes tiling
-            tokens = model.image_embeddings(pixel_values)
             for j, (i, row) in enumerate(zip(idx, rows)):
-                shape, colour, background = cell_scores(tokens[j], embedding, shape_ids, colour_ids, background_ids)
+                shape, colour, background = scores[j]
                 if mask == "boxes":
                     w, h = row["image"].size
                     fg = sorted({c for cs in object_cells(world.scene(i)["objects"], w, h, side) for c in cs})
@@ -218,6 +233,9 @@ def main(argv=None) -> int:
     ap.add_argument("--temperature", type=float, default=0.7)
     ap.add_argument("--mask", choices=MASKS, default="tokens")
     ap.add_argument("--guided", action="store_true", help="decode every candidate writing no colour-shape pair twice")
+    ap.add_argument("--steer", action="store_true",
+                    help="with --guided: budgets from the tokens, and subjects steered to the tokens' pairs not yet "
+                         "written (for a describer trained with the background as a region)")
     ap.add_argument("--colour-floor", type=float, default=None,
                     help="also score how well the named colours explain the cells whose best colour word's "
                          "log-probability is above this (e.g. -2.0); off by default")
@@ -229,6 +247,8 @@ def main(argv=None) -> int:
         ap.error(f"--candidates must be >= 1, got {args.candidates}")
     if args.temperature <= 0:
         ap.error(f"--temperature must be > 0, got {args.temperature}")
+    if args.steer and not args.guided:
+        ap.error("--steer shapes the guide's budgets: it needs --guided")
     from modalign.data.shapes import ShapesWorld
     from modalign.models import load_model
 
@@ -241,9 +261,9 @@ def main(argv=None) -> int:
         ap.error(f"{args.checkpoint} tiles images (AnyRes): the reranker needs one grid of tokens per image")
     world = ShapesWorld(task="chair", split=args.split, n=args.scenes, seed=args.seed)
     greedy, kept, ceiling = rerank(model, world, args.candidates, args.temperature, args.mask, guided=args.guided,
-                                   colour_floor=args.colour_floor)
+                                   colour_floor=args.colour_floor, steer=args.steer)
     print(f"{args.scenes} scenes, {args.candidates} candidates (T {args.temperature}), mask {args.mask}"
-          f"{', guided' if args.guided else ''}"
+          f"{', guided' if args.guided else ''}{' and steered' if args.steer else ''}"
           f"{'' if args.colour_floor is None else f', colour floor {args.colour_floor:g}'}")
     phrases = print_report(world, {"greedy": greedy, "reranked": kept})
     changed = sum(a != b for a, b in zip(greedy, kept))

@@ -121,16 +121,19 @@ class _Describer:
     first object only, sampled ones name them all."""
 
     def __init__(self, world, side: int):
-        self.world, self.side, self._next = world, side, 0
+        self.world, self.side = world, side
+        self._index = {world[i]["image"].tobytes(): i for i in range(len(world))}  # which scene an image shows
         self.prompts = SimpleNamespace(tokens_per_image=side * side)
         self._region_word_ids = _ids
+        self.tokenizer = None  # the guide's business; spied on where it matters
         emb = torch.eye(len(WORDS))
         self.lm = SimpleNamespace(get_input_embeddings=lambda: SimpleNamespace(weight=emb))
 
     def _scenes(self, images):
-        return [self.world.scene(i) for i in range(self._next, self._next + len(images))]
+        return [self.world.scene(self._index[im.tobytes()]) for im in images]
 
-    def generate(self, images, prompts, max_new_tokens=128, do_sample=False, temperature=1.0, generator=None):
+    def generate(self, images, prompts, max_new_tokens=128, do_sample=False, temperature=1.0, generator=None,
+                 logits_processor=None):
         out = []
         for sc in self._scenes(images):
             objs = sc["objects"] if do_sample else sc["objects"][:1]
@@ -138,7 +141,7 @@ class _Describer:
         return out
 
     def image_inputs(self, images):
-        idx = torch.arange(self._next, self._next + len(images))
+        idx = torch.tensor([self._index[im.tobytes()] for im in images])
         return idx, [self.side * self.side] * len(images), None
 
     def image_embeddings(self, idx):
@@ -151,7 +154,6 @@ class _Describer:
                 for c in cs:
                     out[row, c] = 0.0
                     out[row, c, WORDS.index(o["shape"])] = out[row, c, WORDS.index(o["color"])] = 6.0
-        self._next += len(idx)
         return out
 
 
@@ -177,12 +179,42 @@ def test_rerank_keeps_the_candidates_that_name_every_object(mask):
     assert kept == greedy
 
 
+@pytest.mark.parametrize("steer", [False, True])
+def test_rerank_guides_with_no_pair_twice_or_with_the_tokens_budgets_and_steering(monkeypatch, steer):
+    guides = []
+
+    class Spy:  # records what the guide is built with; changes no logits
+        def __init__(self, tokenizer, shape_ids, budgets, steer="none", colour_ids=None, evidence=None):
+            guides.append((budgets, steer, colour_ids))
+
+        def __call__(self, generated, logits):
+            return logits
+
+    monkeypatch.setattr(RERANK, "_pair_guide", lambda: Spy)
+    world = ShapesWorld(task="chair", split="heldout", n=12)
+    model = _Describer(world, side=16)
+    RERANK.rerank(model, world, candidates=2, batch_size=8, progress=False, guided=True, steer=steer)
+    assert [len(b) for b, _, _ in guides] == [8, 4]
+    budgets = [b for bs, _, _ in guides for b in bs]
+    guide = load_script("guided_descriptions")
+    for i, budget in enumerate(budgets):
+        shape, colour, background = _scores(model.image_embeddings(torch.tensor([i]))[0])
+        tokens = guide.pair_budget(shape, colour, RERANK.foreground_from_tokens(shape, background), 16)
+        assert budget == (tokens if steer else {})
+        if steer:  # the stub's tokens hold exactly the scene's pairs
+            assert set(budget) == {(o["color"], o["shape"]) for o in world.scene(i)["objects"]}
+    assert {s for _, s, _ in guides} == {"all" if steer else "none"}
+    assert all((c is not None) == steer for _, _, c in guides)
+
+
 def test_rerank_refuses_bad_arguments():
     world = ShapesWorld(task="chair", split="heldout", n=2)
     with pytest.raises(ValueError, match="mask"):
         RERANK.rerank(_Describer(world, 4), world, mask="cells", progress=False)
     with pytest.raises(ValueError, match="candidates"):
         RERANK.rerank(_Describer(world, 4), world, candidates=0, progress=False)
+    with pytest.raises(ValueError, match="guided"):
+        RERANK.rerank(_Describer(world, 4), world, steer=True, progress=False)
 
 
 def test_main_runs_on_a_saved_tiny_describer_and_refuses_one_without_region_words(tmp_path, capsys):
@@ -202,6 +234,11 @@ def test_main_runs_on_a_saved_tiny_describer_and_refuses_one_without_region_word
     assert "2 scenes, 2 candidates (T 0.7), mask tokens, guided" in capsys.readouterr().out
     assert RERANK.main([str(tmp_path / "rw"), "--scenes", "2", "--candidates", "2", "--colour-floor", "-2"]) == 0
     assert "2 scenes, 2 candidates (T 0.7), mask tokens, colour floor -2" in capsys.readouterr().out
+    assert RERANK.main([str(tmp_path / "rw"), "--scenes", "2", "--candidates", "2", "--guided", "--steer"]) == 0
+    assert "2 scenes, 2 candidates (T 0.7), mask tokens, guided and steered" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        RERANK.main([str(tmp_path / "rw"), "--scenes", "2", "--steer"])
+    assert "needs --guided" in capsys.readouterr().err
     VisionLanguageModel.from_config(tiny_cfg(), text_corpus=CORPUS).save_pretrained(tmp_path / "plain")
     with pytest.raises(SystemExit):
         RERANK.main([str(tmp_path / "plain"), "--scenes", "3"])
