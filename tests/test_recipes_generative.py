@@ -119,5 +119,16 @@ def test_each_later_continuation_fits_the_run_it_continues(before, after, change
         assert nxt.stages[0].data == prev.stages[0].data
 
 
+def test_the_background_continuation_fits_the_describer_and_changes_only_the_background():
+    describe, more = (load_recipe(RECIPES / f"{n}.yaml")
+                      for n in ("llava-shapes-describe", "llava-shapes-describe-background"))
+    assert more.init_from == "runs/llava-shapes-describe/final"
+    assert more.model == describe.model
+    assert [e.model_dump() for e in more.eval] == [e.model_dump() for e in describe.eval]
+    a, b = describe.stages[-1].data.params(), more.stages[0].data.params()
+    assert {k: b.get(k) for k in a.keys() | b.keys() if a.get(k) != b.get(k)} == {"region_background": True}
+    assert more.stages[0].train == ["connector", "lm"] and more.stages[0].lr < describe.stages[-1].lr
+
+
 def test_the_questions_only_continuation_is_short():
     assert load_recipe(RECIPES / "llava-shapes-more5.yaml").stages[0].steps == 1500
