@@ -14,6 +14,10 @@ Foreground cells: `--mask tokens` (no annotation) takes the cells whose best sha
 docs/results/generative.md, eighteenth round); `--mask boxes` takes the cells under the true boxes, an oracle that
 bounds what the tokens' mask could do. `--colour-floor F` adds colour_cover: the cells whose best colour word
 scores above F must be explained by a colour the candidate names (docs/results/generative.md, twentieth round).
+`--guided` decodes every candidate writing no colour-shape pair twice (scripts/guided_descriptions.py); with
+`--steer` as well, with the tokens' budgets and subjects steered to the tokens' pairs not yet written, for a
+describer whose background was trained as a region. Last, it counts how many of the phrases the greedy and the kept
+descriptions leave out belong to objects touching another (boxes within a pixel), against all objects.
 
     OMP_NUM_THREADS=1 python scripts/rerank_descriptions.py runs/llava-shapes-describe/final --scenes 500 --mask boxes
 """
