@@ -70,6 +70,11 @@ def pair_budget(shape: torch.Tensor, colour: torch.Tensor, foreground: list[int]
     return groups
 
 
+def tokens_budget(shape: torch.Tensor, colour: torch.Tensor, background: torch.Tensor, side: int) -> Counter:
+    """pair_budget over the tokens' own foreground (cells whose best shape word scores above "background")."""
+    return pair_budget(shape, colour, foreground_from_tokens(shape, background), side)
+
+
 def pair_evidence(shape: torch.Tensor, colour: torch.Tensor) -> torch.Tensor:
     """[len(COLOR_NAMES), len(SHAPES)]: per pair, its best cell's colour + shape word score."""
     return (colour[:, :, None] + shape[:, None, :]).max(0).values
@@ -214,7 +219,7 @@ def guide(model, world, budget: str = "one", steer: str = "none", repair: str = 
                 for j, toks in enumerate(model.image_embeddings(pixel_values)):
                     shape, colour, background = cell_scores(toks, embedding, shape_ids, colour_ids, background_ids)
                     if budget == "tokens":
-                        budgets[j] = pair_budget(shape, colour, foreground_from_tokens(shape, background), side)
+                        budgets[j] = tokens_budget(shape, colour, background, side)
                     evidence.append(pair_evidence(shape, colour))
             if budgets_out is not None:
                 budgets_out += budgets

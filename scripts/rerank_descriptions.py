@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from caption_errors import PROMPT, subjects  # noqa: E402  (sibling scripts, not a package)
 from region_readout import object_cells, word_scores  # noqa: E402
 
+from modalign.data.language import object_phrase  # noqa: E402
 from modalign.data.vocab import COLOR_NAMES, SHAPES, chair_synonyms  # noqa: E402
 from modalign.eval.metrics import hallucination as H  # noqa: E402
 from modalign.models.region_words import check_grid  # noqa: E402
@@ -50,10 +51,10 @@ def _pair_guide():
     return PairGuide
 
 
-def _pair_budget():
-    from guided_descriptions import pair_budget
+def _tokens_budget():
+    from guided_descriptions import tokens_budget
 
-    return pair_budget
+    return tokens_budget
 
 
 def cell_scores(tokens: torch.Tensor, embedding: torch.Tensor, shape_ids: list[list[int]],
@@ -145,8 +146,7 @@ def rerank(model, world, candidates: int = 8, temperature: float = 0.7, mask: st
             scores = [cell_scores(t, embedding, shape_ids, colour_ids, background_ids) for t in tokens]
             kw = {}
             if guided:  # budget one (no pair twice), or the tokens' budgets and steering
-                budgets = [_pair_budget()(sh, co, foreground_from_tokens(sh, bg), side) if steer else Counter()
-                           for sh, co, bg in scores]
+                budgets = [_tokens_budget()(sh, co, bg, side) if steer else Counter() for sh, co, bg in scores]
                 kw["logits_processor"] = _pair_guide()(model.tokenizer, shape_ids, budgets,
                                                        "all" if steer else "none", colour_ids if steer else None)
             drawn = [model.generate(images, prompts, max_new_tokens=max_new_tokens, **kw)]
@@ -210,10 +210,10 @@ def left_out_touching(scenes: list[list[dict]], texts: list[str]) -> tuple[int, 
     left = near = 0
     for objects, text in zip(scenes, texts):
         close = touching(objects)
-        for phrase in sorted({f"{o['color']} {o['shape']}" for o in objects}):
+        for phrase in sorted({object_phrase(o) for o in objects}):
             if H.phrase_coverage([text], [[phrase]])["phrase_recall"] < 1.0:
                 left += 1
-                near += all(c for o, c in zip(objects, close) if f"{o['color']} {o['shape']}" == phrase)
+                near += all(c for o, c in zip(objects, close) if object_phrase(o) == phrase)
     return left, near
 
 
