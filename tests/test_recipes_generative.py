@@ -130,5 +130,16 @@ def test_the_background_continuation_fits_the_describer_and_changes_only_the_bac
     assert more.stages[0].train == ["connector", "lm"] and more.stages[0].lr < describe.stages[-1].lr
 
 
+def test_the_tower_continuation_fits_the_describer_and_trains_the_tower_too():
+    describe, tower = (load_recipe(RECIPES / f"{n}.yaml")
+                       for n in ("llava-shapes-describe", "llava-shapes-describe-tower"))
+    assert tower.init_from == "runs/llava-shapes-describe/final"
+    assert tower.model == describe.model
+    assert [e.model_dump() for e in tower.eval] == [e.model_dump() for e in describe.eval]
+    a, b = describe.stages[-1].data.params(), tower.stages[0].data.params()
+    assert {k: b.get(k) for k in a.keys() | b.keys() if a.get(k) != b.get(k)} == {"n": 16000}
+    assert tower.stages[0].train == ["vision", "connector", "lm"] and tower.stages[0].lr < describe.stages[-1].lr
+
+
 def test_the_questions_only_continuation_is_short():
     assert load_recipe(RECIPES / "llava-shapes-more5.yaml").stages[0].steps == 1500
