@@ -1,4 +1,5 @@
-"""The one trainer with the real VisionLanguageModel: exact token-weighted accumulation, and a LoRA stage."""
+"""The one trainer with the real VisionLanguageModel: exact token-weighted accumulation, a LoRA stage, and a stage that
+trains the tower."""
 
 import torch
 from safetensors.torch import load_file
@@ -64,3 +65,19 @@ def test_caption_then_lora_instruct_stages(tmp_path):
     assert summary["global_step"] == 5
     saved = load_file(str(tmp_path / "run" / "final" / "model.safetensors"))
     assert torch.isfinite(torch.stack([v.float().abs().sum() for v in saved.values()])).all()
+
+
+def test_a_stage_that_trains_the_tower_updates_it_and_caches_no_features(tmp_path):
+    """The frozen tower of a first stage is cached; a later stage naming `vision` trains it (the describer's tower
+    continuation, recipes/llava-shapes-describe-tower.yaml)."""
+    first = _instruct(name="frozen", steps=2)
+    tower = _instruct(name="tower", steps=2, lr=0.001, train=["vision", "connector", "lm"])
+    frozen_only = run_recipe(_recipe([first]), tmp_path / "a", progress=False)
+    both = run_recipe(_recipe([first, tower]), tmp_path / "b", progress=False)
+    assert frozen_only["stages"][0]["cache"] is not None and both["stages"][1]["cache"] is None
+    assert both["stages"][1]["frozen"] == 0
+    stage_one, after_one, after_two = (load_file(str(tmp_path / p / "model.safetensors"))
+                                       for p in ("a/final", "b/checkpoints/step-00000002", "b/final"))
+    vision = [k for k in stage_one if k.startswith("vision.")]
+    assert vision and all(torch.equal(stage_one[k], after_one[k]) for k in vision)  # frozen through stage one
+    assert max(float((after_one[k] - after_two[k]).abs().max()) for k in vision) > 0
