@@ -119,25 +119,26 @@ def test_each_later_continuation_fits_the_run_it_continues(before, after, change
         assert nxt.stages[0].data == prev.stages[0].data
 
 
-def test_the_background_continuation_fits_the_describer_and_changes_only_the_background():
-    describe, more = (load_recipe(RECIPES / f"{n}.yaml")
-                      for n in ("llava-shapes-describe", "llava-shapes-describe-background"))
+def _describer_continuation(name: str):
+    """(the describer, a recipe continuing its run, the continuation's data fields that differ from the describer's
+    last stage); asserts what every continuation keeps: the run it starts from, the model and the evals."""
+    describe, more = (load_recipe(RECIPES / f"{n}.yaml") for n in ("llava-shapes-describe", name))
     assert more.init_from == "runs/llava-shapes-describe/final"
     assert more.model == describe.model
     assert [e.model_dump() for e in more.eval] == [e.model_dump() for e in describe.eval]
     a, b = describe.stages[-1].data.params(), more.stages[0].data.params()
-    assert {k: b.get(k) for k in a.keys() | b.keys() if a.get(k) != b.get(k)} == {"region_background": True}
+    return describe, more, {k: b.get(k) for k in a.keys() | b.keys() if a.get(k) != b.get(k)}
+
+
+def test_the_background_continuation_fits_the_describer_and_changes_only_the_background():
+    describe, more, changed = _describer_continuation("llava-shapes-describe-background")
+    assert changed == {"region_background": True}
     assert more.stages[0].train == ["connector", "lm"] and more.stages[0].lr < describe.stages[-1].lr
 
 
 def test_the_tower_continuation_fits_the_describer_and_trains_the_tower_too():
-    describe, tower = (load_recipe(RECIPES / f"{n}.yaml")
-                       for n in ("llava-shapes-describe", "llava-shapes-describe-tower"))
-    assert tower.init_from == "runs/llava-shapes-describe/final"
-    assert tower.model == describe.model
-    assert [e.model_dump() for e in tower.eval] == [e.model_dump() for e in describe.eval]
-    a, b = describe.stages[-1].data.params(), tower.stages[0].data.params()
-    assert {k: b.get(k) for k in a.keys() | b.keys() if a.get(k) != b.get(k)} == {"n": 16000}
+    describe, tower, changed = _describer_continuation("llava-shapes-describe-tower")
+    assert changed == {"n": 16000}
     assert tower.stages[0].train == ["vision", "connector", "lm"] and tower.stages[0].lr < describe.stages[-1].lr
 
 
