@@ -12,7 +12,9 @@ as scripts/rerank_descriptions.py takes them) are labelled with their best colou
 is its number of 4-connected groups of cells, at least 1, so a pair is written twice only where the tokens show two
 of it (looser, since that foreground holds pairs the scene does not: docs/results/generative.md, nineteenth round).
 `--steer shapes` also bans, after a subject's colour, the shapes that lead away from the tokens' pairs of that
-colour not yet written, when there are any; `--steer all` steers the subject's colour that way first. Where the
+colour not yet written, when there are any; `--steer all` steers the subject's colour that way first; `--steer
+strict` as `all`, and right after a subject's size word only those colours may come (a describer whose colour is
+banned otherwise escapes into a second size word or a shape with no colour: "a large small square"). Where the
 LM's own shape is forbidden, `--repair lm` (default) lets it take its next best allowed shape, `--repair tokens`
 takes the allowed shape whose pair with the colour scores highest on some cell (colour + shape word).
 
@@ -38,11 +40,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from caption_errors import PROMPT  # noqa: E402  (sibling scripts, not a package)
 from rerank_descriptions import cell_scores, foreground_from_tokens, misses, print_report  # noqa: E402
 
-from modalign.data.vocab import COLOR_NAMES, SHAPES  # noqa: E402
+from modalign.data.vocab import COLOR_NAMES, SHAPES, SIZES  # noqa: E402
 from modalign.models.region_words import check_grid  # noqa: E402
 
 BUDGETS = ("tokens", "one")
-STEERS = ("none", "shapes", "all")
+STEERS = ("none", "shapes", "all", "strict")
 REPAIRS = ("lm", "tokens")
 _WORD = re.compile(r"[a-z]+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -104,6 +106,16 @@ def subject_slot(text: str) -> tuple[str | None, str | None, Counter]:
     return None, None, written
 
 
+def after_size(text: str) -> bool:
+    """Whether a partial description ends on the size word of a subject whose colour is still to come: a sentence
+    after the opening with no colour or shape word yet, its last word a size, no space after it."""
+    sentences = [s for s in _SENTENCE_END.split(text.lower()) if s]
+    if len(sentences) < 2 or not text[-1].isalpha():
+        return False
+    words = _WORD.findall(sentences[-1])
+    return bool(words) and words[-1] in SIZES and not any(w in COLOR_NAMES or w in SHAPES for w in words)
+
+
 def owed(written: Counter, budget: Counter) -> list[tuple[str, str]]:
     """The budget's pairs not written yet."""
     return [p for p, k in budget.items() if k > 0 and not written[p]]
@@ -128,9 +140,10 @@ def allowed_colours(written: Counter, budget: Counter) -> list[str]:
 class PairGuide:
     """logits_processor for `generate`: row r writes each colour-shape pair at most budgets[r][pair] times (at
     least once); `steer` "shapes": a subject's shape goes to a pair of its colour the budget holds and the row has
-    not written, when there is one; "all": its colour goes to such a pair first, while there is one. After a
-    subject's colour only the tokens of the allowed shapes may come (a describer kept from repeating a pair otherwise
-    escapes into words that are no shape); words may take several tokens, and while one is being written only
+    not written, when there is one; "all": its colour goes to such a pair first, while there is one; "strict": as
+    "all", and right after a subject's size word only those colours' tokens may come. After a subject's colour only
+    the tokens of the allowed shapes may come (a describer kept from repeating a pair otherwise escapes into words
+    that are no shape); words may take several tokens, and while one is being written only
     tokens continuing an allowed shape may come. Before a steered colour, a token is banned when every colour word
     it would continue is (a token that continues none is left alone)."""
 
@@ -138,7 +151,7 @@ class PairGuide:
                  colour_ids: list[list[int]] | None = None, evidence: list[torch.Tensor] | None = None):
         if steer not in STEERS:
             raise ValueError(f"steer must be one of {STEERS}, got {steer!r}")
-        if steer == "all" and colour_ids is None:
+        if steer in ("all", "strict") and colour_ids is None:
             raise ValueError("steering colours bans colour words: give colour_ids")
         self.tokenizer, self.budgets, self.steer, self.evidence = tokenizer, budgets, steer, evidence
         self.ids = {"shape": dict(zip(SHAPES, shape_ids)), "colour": dict(zip(COLOR_NAMES, colour_ids or []))}
@@ -146,15 +159,18 @@ class PairGuide:
         self.bans = 0
 
     def _slot(self, row: list[int]):
-        """(slot, colour, pairs written, the slot word's tokens written so far) when row is at a subject's shape (or,
-        steering, its colour), else None; the longest partial word wins."""
+        """(slot, colour, pairs written, the slot word's tokens written so far, whether only the slot's allowed words
+        may come) when row is at a subject's shape (or, steering, its colour), else None; the longest partial word
+        wins."""
         for t in range(min(self.longest - 1, len(row)), -1, -1):
             head, typed = row[:len(row) - t], row[len(row) - t:]
-            slot, colour, written = subject_slot(self.tokenizer.decode(head, skip_special_tokens=True))
-            if slot is None or (slot == "colour" and self.steer != "all"):
+            text = self.tokenizer.decode(head, skip_special_tokens=True)
+            slot, colour, written = subject_slot(text)
+            if slot is None or (slot == "colour" and self.steer not in ("all", "strict")):
                 continue
             if not typed or any(len(ids) > t and ids[:t] == typed for ids in self.ids[slot].values()):
-                return slot, colour, written, typed
+                only = slot == "shape" or (self.steer == "strict" and after_size(text))
+                return slot, colour, written, typed, only
         return None
 
     def __call__(self, generated: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
@@ -163,7 +179,7 @@ class PairGuide:
             found = self._slot(row)
             if found is None:
                 continue
-            slot, colour, written, typed = found
+            slot, colour, written, typed, only = found
             if slot == "shape":
                 keep = set(allowed_shapes(colour, written, self.budgets[r], self.steer != "none"))
             else:
@@ -172,9 +188,9 @@ class PairGuide:
             for word, ids in self.ids[slot].items():
                 if len(ids) > len(typed) and ids[:len(typed)] == typed:
                     (ok if word in keep else off).add(ids[len(typed)])
-            if slot == "shape":  # the subject's colour is written: its shape comes next, and only an allowed one
+            if only and ok:  # a subject's shape (or, strict, colour) comes next, and only an allowed one
                 overruled = int(logits[r].argmax()) not in ok
-                if overruled and self.evidence is not None and not typed:  # the tokens' best pair, not the LM's
+                if slot == "shape" and overruled and self.evidence is not None and not typed:  # the tokens pick
                     c = COLOR_NAMES.index(colour)
                     best = max(sorted(keep, key=SHAPES.index),
                                key=lambda w: float(self.evidence[r][c, SHAPES.index(w)]))

@@ -16,7 +16,7 @@ from script_loader import load_script
 
 GUIDE = load_script("guided_descriptions")
 RERANK = load_script("rerank_descriptions")
-VOCAB = WORDS + ["there", "are", "some", "objects", ".", "a", "is", "here"]
+VOCAB = WORDS + ["there", "are", "some", "objects", ".", "a", "is", "here", "small", "large"]
 
 
 class _Tokenizer:
@@ -126,6 +126,40 @@ def test_pair_guide_steers_the_subject_colour_then_shape_to_the_pairs_not_writte
         GUIDE.PairGuide(_Tokenizer(), shapes, [budget], steer="all")
     with pytest.raises(ValueError, match="steer"):
         GUIDE.PairGuide(_Tokenizer(), shapes, [budget], steer=True)
+
+
+def test_after_size_is_a_subject_size_word_with_its_colour_still_to_come():
+    opening = "There are three objects on a plain grey background."
+    assert GUIDE.after_size(opening + " At the top is a large")
+    assert GUIDE.after_size(opening + " At the top is a red star. Below it is a small")
+    assert not GUIDE.after_size(opening + " At the top is a large ")  # the next word has begun
+    assert not GUIDE.after_size("There are two small")  # the opening names no subject
+    assert not GUIDE.after_size(opening + " At the top is a red large")  # the subject has its colour
+    assert not GUIDE.after_size(opening + " A star, small")  # and here its shape
+    assert not GUIDE.after_size(opening + " At the top is a")
+
+
+def test_strict_steering_lets_only_the_owed_colours_follow_a_subject_size_word():
+    shapes, colours = [[VOCAB.index(s)] for s in SHAPES], [[VOCAB.index(c)] for c in COLOR_NAMES]
+    budget = Counter({("red", "star"): 1, ("blue", "cross"): 1})
+    logits = torch.zeros(1, len(VOCAB))
+    logits[0, VOCAB.index("small")], logits[0, VOCAB.index("red")] = 4.0, 3.0
+    row = torch.tensor([_row("there are some objects. a red star is here. a large")])
+    soft = GUIDE.PairGuide(_Tokenizer(), shapes, [budget], steer="all", colour_ids=colours)
+    # steering alone bans the red it is not owed, and the describer escapes into a second size word
+    assert int(soft(row, logits).argmax()) == VOCAB.index("small")
+    strict = GUIDE.PairGuide(_Tokenizer(), shapes, [budget], steer="strict", colour_ids=colours)
+    out = strict(row, logits)
+    assert [w for w in VOCAB if torch.isfinite(out[0, VOCAB.index(w)])] == ["blue"] and strict.bans == 1
+    # before the size word, strict steers as "all" does: only colour words are banned
+    before = torch.tensor([_row("there are some objects. a red star is here. a")])
+    assert torch.equal(strict(before, logits), soft(before, logits))
+    done = torch.tensor([_row("there are some objects. a red star is here. a blue cross is here. a large")])
+    # nothing owed: any colour may follow the size word, but a colour it is
+    out = GUIDE.PairGuide(_Tokenizer(), shapes, [budget], steer="strict", colour_ids=colours)(done, logits)
+    assert {w for w in VOCAB if torch.isfinite(out[0, VOCAB.index(w)])} == set(COLOR_NAMES)
+    with pytest.raises(ValueError, match="colour_ids"):
+        GUIDE.PairGuide(_Tokenizer(), shapes, [budget], steer="strict")
 
 
 class _Pieces:
