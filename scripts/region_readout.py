@@ -26,6 +26,7 @@ from caption_errors import PROMPT, subjects  # noqa: E402  (a sibling script, no
 
 from modalign.data.render import render  # noqa: E402
 from modalign.data.vocab import COLOR_NAMES, SHAPES  # noqa: E402
+from modalign.eval.pair_guide import word_scores  # noqa: E402
 from modalign.models.region_words import cell_targets, check_grid  # noqa: E402
 
 
@@ -38,11 +39,6 @@ def object_cells(objects: list[dict], width: int, height: int, side: int) -> lis
     for cell, (k,) in owned:
         cells[k].append(cell)
     return cells
-
-
-def word_scores(logp: torch.Tensor, words: list[list[int]]) -> torch.Tensor:
-    """logp [..., V] -> [..., len(words)]: each word's mean log-probability over its token ids."""
-    return torch.stack([logp[..., ids].mean(-1) for ids in words], -1)
 
 
 def read_objects(tokens: torch.Tensor, embedding: torch.Tensor, cells: list[list[int]],

@@ -30,44 +30,19 @@ from collections import Counter
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from caption_errors import PROMPT, subjects  # noqa: E402  (sibling scripts, not a package)
-from region_readout import object_cells, word_scores  # noqa: E402
+from region_readout import object_cells  # noqa: E402
 
 from modalign.data.language import object_phrase  # noqa: E402
 from modalign.data.vocab import COLOR_NAMES, SHAPES, chair_synonyms  # noqa: E402
 from modalign.eval.metrics import hallucination as H  # noqa: E402
+from modalign.eval.pair_guide import PairGuide, cell_scores, foreground_from_tokens, tokens_budget  # noqa: E402
 from modalign.models.region_words import check_grid  # noqa: E402
 
 MASKS = ("tokens", "boxes")
-
-
-def _pair_guide():
-    from guided_descriptions import PairGuide  # a sibling that imports this one
-
-    return PairGuide
-
-
-def _tokens_budget():
-    from guided_descriptions import tokens_budget
-
-    return tokens_budget
-
-
-def cell_scores(tokens: torch.Tensor, embedding: torch.Tensor, shape_ids: list[list[int]],
-                colour_ids: list[list[int]], background_ids: list[int]):
-    """tokens [M, D] -> (shape [M, len(SHAPES)], colour [M, len(COLOR_NAMES)], background [M]): each word's mean
-    log-softmax over its token ids, per cell."""
-    logp = F.log_softmax(tokens @ embedding.t(), dim=-1)                               # [M, V]
-    return word_scores(logp, shape_ids), word_scores(logp, colour_ids), word_scores(logp, [background_ids])[:, 0]
-
-
-def foreground_from_tokens(shape: torch.Tensor, background: torch.Tensor) -> list[int]:
-    """Cells whose best shape word scores above the background word."""
-    return torch.nonzero(shape.max(1).values > background).flatten().tolist()
 
 
 def explain_score(pairs: list[tuple[str | None, str]], shape: torch.Tensor, colour: torch.Tensor,
@@ -146,9 +121,9 @@ def rerank(model, world, candidates: int = 8, temperature: float = 0.7, mask: st
             scores = [cell_scores(t, embedding, shape_ids, colour_ids, background_ids) for t in tokens]
             kw = {}
             if guided:  # budget one (no pair twice), or the tokens' budgets and steering
-                budgets = [_tokens_budget()(sh, co, bg, side) if steer else Counter() for sh, co, bg in scores]
-                kw["logits_processor"] = _pair_guide()(model.tokenizer, shape_ids, budgets,
-                                                       "all" if steer else "none", colour_ids if steer else None)
+                budgets = [tokens_budget(sh, co, bg, side) if steer else Counter() for sh, co, bg in scores]
+                kw["logits_processor"] = PairGuide(model.tokenizer, shape_ids, budgets, "all" if steer else "none",
+                                                   colour_ids if steer else None)
             drawn = [model.generate(images, prompts, max_new_tokens=max_new_tokens, **kw)]
             drawn += [model.generate(images, prompts, max_new_tokens=max_new_tokens, do_sample=True,
                                      temperature=temperature, generator=gen, **kw) for _ in range(candidates - 1)]

@@ -10,6 +10,7 @@ import torch
 
 from modalign.data.shapes import ShapesWorld
 from modalign.data.vocab import COLOR_NAMES, SHAPES
+from modalign.eval.pair_guide import pair_budget
 
 from script_loader import load_script
 
@@ -190,16 +191,15 @@ def test_rerank_guides_with_no_pair_twice_or_with_the_tokens_budgets_and_steerin
         def __call__(self, generated, logits):
             return logits
 
-    monkeypatch.setattr(RERANK, "_pair_guide", lambda: Spy)
+    monkeypatch.setattr(RERANK, "PairGuide", Spy)
     world = ShapesWorld(task="chair", split="heldout", n=12)
     model = _Describer(world, side=16)
     RERANK.rerank(model, world, candidates=2, batch_size=8, progress=False, guided=True, steer=steer)
     assert [len(b) for b, _, _ in guides] == [8, 4]
     budgets = [b for bs, _, _ in guides for b in bs]
-    guide = load_script("guided_descriptions")
     for i, budget in enumerate(budgets):
         shape, colour, background = _scores(model.image_embeddings(torch.tensor([i]))[0])
-        tokens = guide.pair_budget(shape, colour, RERANK.foreground_from_tokens(shape, background), 16)
+        tokens = pair_budget(shape, colour, RERANK.foreground_from_tokens(shape, background), 16)
         assert budget == (tokens if steer else {})
         if steer:  # the stub's tokens hold exactly the scene's pairs
             assert set(budget) == {(o["color"], o["shape"]) for o in world.scene(i)["objects"]}
