@@ -140,3 +140,43 @@ def test_budget_errors_by_hand():
               {"objects": [{"color": "red", "shape": "star"}]}]
     budgets = [Counter({("red", "star"): 2, ("green", "circle"): 1}), Counter({("red", "star"): 0})]
     assert GUIDE.budget_errors(budgets, scenes) == (1, 2)  # green circle extra; blue cross and the 0-budget star missed
+
+
+class _GuidableRepeater(_Repeater):
+    """_Repeater as the chair suite calls it (greedy, do_sample=False), a prefix-fusion model with region words."""
+
+    fusion, region_words, tiler = "prefix", 0.3, None
+
+    def generate(self, images, prompts, max_new_tokens=128, do_sample=False, logits_processor=None):
+        assert not do_sample
+        return super().generate(images, prompts, max_new_tokens, logits_processor)
+
+    def score(self, images, texts):  # what makes a model generative to the suites; the chair suite never calls it
+        raise AssertionError("not scored")
+
+
+def test_chair_suite_with_a_guide_decodes_as_the_script_and_names_what_the_describer_skips(tmp_path):
+    from modalign.eval.suites import SUITES
+    from modalign.registry import ConfigError
+
+    n = 24
+    world = ShapesWorld(task="chair", split="heldout", n=n)
+    _, guided, _ = GUIDE.guide(_Repeater(world, side=16), world, budget="tokens", steer="strict", batch_size=8,
+                               progress=False)
+    model = _GuidableRepeater(world, side=16)
+    run = dict(vocabulary="shapes", batch_size=8, n_gallery=n, progress=False)
+    plain = SUITES["chair"](model, world, **run)
+    steered = SUITES["chair"](model, world, guide="tokens", steer="strict", **run)
+    assert [s["answer"] for s in steered["samples"]] == guided
+    assert plain["metrics"]["phrases_all_named"] < 1.0 and steered["metrics"]["phrases_all_named"] == 1.0
+    assert steered["metrics"]["all_named"] == 1.0
+    assert steered["settings"]["guide"] == {"budget": "tokens", "steer": "strict", "repair": "lm"}
+    assert plain["settings"]["guide"] is None
+    for bad, says in ((dict(steer="all"), "set guide"), (dict(guide="tokens", num_beams=2), "num_beams: 1"),
+                      (dict(guide="cells"), "budget must be one of"),
+                      (dict(guide="one", steer="all"), "needs budget 'tokens'")):
+        with pytest.raises(ConfigError, match=says):
+            SUITES["chair"](model, world, **(run | bad))
+    model.region_words = 0
+    with pytest.raises(ConfigError, match="not trained with region words"):
+        SUITES["chair"](model, world, guide="tokens", **run)

@@ -114,9 +114,11 @@ def pair_scores(model, images: list, texts: list[str], prompt: str | list[str], 
 
 @torch.no_grad()
 def generate(model, images: list, prompts: list[str], batch_size: int, max_new_tokens: int,
-             progress: bool = True, repetition_penalty: float = 1.0, num_beams: int = 1) -> list[str]:
+             progress: bool = True, repetition_penalty: float = 1.0, num_beams: int = 1,
+             processor_for=None) -> list[str]:
     """Greedy answers, or beam search with `num_beams` > 1 (transformers' semantics); `repetition_penalty` != 1 is
-    passed on (transformers' meaning: > 1 discourages tokens already in the prompt or the answer)."""
+    passed on (transformers' meaning: > 1 discourages tokens already in the prompt or the answer).
+    `processor_for(images)`, when given, makes each batch's `logits_processor` (e.g. eval.pair_guide.guide_for)."""
     from ...models.beam_search import check_beam_args
     from ...models.vlm_inference import check_repetition_penalty
 
@@ -131,8 +133,11 @@ def generate(model, images: list, prompts: list[str], batch_size: int, max_new_t
     pairs = list(zip(images, prompts))
     out: list[str] = []
     for b in batches(pairs, batch_size, "generate", progress):
-        out.extend(model.generate([p[0] for p in b], [p[1] for p in b], max_new_tokens=max_new_tokens,
-                                  do_sample=False, **extra))
+        images_b = [p[0] for p in b]
+        if processor_for is not None:
+            extra["logits_processor"] = processor_for(images_b)
+        out.extend(model.generate(images_b, [p[1] for p in b], max_new_tokens=max_new_tokens, do_sample=False,
+                                  **extra))
     return out
 
 

@@ -125,13 +125,33 @@ def _surface_words(caption: str, hallucinated: set[str], vocabulary: dict) -> li
     return marked
 
 
+def _pair_guide(model, guide: str | None, steer: str, repair: str, num_beams: int):
+    """chair's per-batch logits processor maker for `guide`, or None; a ConfigError saying what to change when the
+    model or the settings cannot be guided."""
+    if guide is None:
+        if (steer, repair) != ("none", "lm"):
+            raise ConfigError(f"chair: steer {steer!r} and repair {repair!r} shape a guide: set guide (one or tokens)")
+        return None
+    from ..pair_guide import check_guide, guide_for
+
+    if num_beams != 1:
+        raise ConfigError(f"chair: the guide decodes greedily; set num_beams: 1 (got {num_beams}) or drop guide")
+    try:
+        check_guide(model, guide, steer, repair)
+    except ValueError as err:
+        raise ConfigError(f"chair guide: {err}") from err
+    return lambda images: guide_for(model, images, guide, steer, repair)
+
+
 def chair(model, dataset, prompt: str = "Describe the image in detail.", vocabulary=None, max_new_tokens: int = 48,
           batch_size: int = 16, limit: int | None = None, n_gallery: int = 8, out_dir=None,
-          progress: bool = True, repetition_penalty: float = 1.0, num_beams: int = 1) -> dict:
+          progress: bool = True, repetition_penalty: float = 1.0, num_beams: int = 1, guide: str | None = None,
+          steer: str = "none", repair: str = "lm") -> dict:
     """CHAIR_i / CHAIR_s / recall / all_named of free captions against each image's object list; when the items
     carry attribute phrases (the shapes world's "red circle"), also phrase_recall and phrases_all_named.
     Greedy decoding, or beam search with `num_beams` > 1; `repetition_penalty` > 1 discourages repeated tokens
-    (transformers' meaning).
+    (transformers' meaning). `guide` ("one" or "tokens"; greedy only): decode with the shapes world's colour-shape
+    guide (eval/pair_guide.py), no pair written beyond its budget, with its `steer` and `repair`.
 
     vocabulary: {canonical: [synonyms]}, "shapes" for the built-in world's table, else the dataset's `vocabulary`
     attribute, else the canonical names found in the items (no synonyms).
@@ -145,8 +165,9 @@ def chair(model, dataset, prompt: str = "Describe the image in detail.", vocabul
         vocabulary = chair_synonyms()
     if vocabulary is None:  # fall back to the objects the dataset names, without synonyms
         vocabulary = {o: [] for r in rows for o in r["objects"]}
+    processor_for = _pair_guide(model, guide, steer, repair, num_beams)
     hyps = generate(model, [r["image"] for r in rows], [prompt] * len(rows), batch_size, max_new_tokens, progress,
-                    repetition_penalty, num_beams)
+                    repetition_penalty, num_beams, processor_for)
     c = M.chair(hyps, [r["objects"] for r in rows], vocabulary)
     metrics = {k: c[k] for k in ("CHAIR_i", "CHAIR_s", "recall", "all_named")}
     if all("phrases" in r for r in rows):
@@ -156,7 +177,8 @@ def chair(model, dataset, prompt: str = "Describe the image in detail.", vocabul
     return {"suite": "chair", "metrics": metrics,
             "settings": settings(model, dataset, prompt=prompt, max_new_tokens=max_new_tokens,
                                  decoding=decoding(num_beams), repetition_penalty=repetition_penalty,
-                                 vocabulary_size=len(vocabulary), limit=limit),
+                                 vocabulary_size=len(vocabulary), limit=limit,
+                                 guide=None if guide is None else {"budget": guide, "steer": steer, "repair": repair}),
             "samples": _gallery(rows, hyps, [", ".join(r["objects"]) for r in rows], [prompt] * len(rows), out_dir,
                                 "chair", n_gallery, extra)}
 
