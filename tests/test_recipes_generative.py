@@ -121,11 +121,11 @@ def test_each_later_continuation_fits_the_run_it_continues(before, after, change
 
 def _describer_continuation(name: str):
     """(the describer, a recipe continuing its run, the continuation's data fields that differ from the describer's
-    last stage); asserts what every continuation keeps: the run it starts from, the model and the evals."""
+    last stage); asserts what every continuation keeps: the run it starts from, the model and the evals (first)."""
     describe, more = (load_recipe(RECIPES / f"{n}.yaml") for n in ("llava-shapes-describe", name))
     assert more.init_from == "runs/llava-shapes-describe/final"
     assert more.model == describe.model
-    assert [e.model_dump() for e in more.eval] == [e.model_dump() for e in describe.eval]
+    assert [e.model_dump() for e in more.eval[:len(describe.eval)]] == [e.model_dump() for e in describe.eval]
     a, b = describe.stages[-1].data.params(), more.stages[0].data.params()
     return describe, more, {k: b.get(k) for k in a.keys() | b.keys() if a.get(k) != b.get(k)}
 
@@ -134,6 +134,10 @@ def test_the_background_continuation_fits_the_describer_and_changes_only_the_bac
     describe, more, changed = _describer_continuation("llava-shapes-describe-background")
     assert changed == {"region_background": True}
     assert more.stages[0].train == ["connector", "lm"] and more.stages[0].lr < describe.stages[-1].lr
+    # and its descriptions measured once more, steered to the pairs its tokens hold, on 500 held-out scenes
+    (steered,) = more.eval[len(describe.eval):]
+    assert steered.suite == "chair" and steered.params() | {"n": steered.data.params()["n"]} == {
+        "vocabulary": "shapes", "max_new_tokens": 128, "guide": "tokens", "steer": "strict", "n": 500}
 
 
 def test_the_tower_continuation_fits_the_describer_and_trains_the_tower_too():
