@@ -4,7 +4,7 @@ Decodes a held-out sample of the shapes world greedily, plainly and with the gui
 `chair` eval suite's `guide:`): where a sentence's subject is about to get its shape, every shape whose pair with
 the subject's colour the description has written as often as its budget allows is forbidden. `--budget one`
 (default) writes no pair twice and needs no region words; `--budget tokens` reads budgets off the visual tokens of a
-describer trained with region words. `--steer shapes|all|strict|sure` prefers the tokens' pairs not yet written (strict:
+describer trained with region words. `--steer shapes|all|strict` prefers the tokens' pairs not yet written (strict:
 only those colours may follow a subject's size word); `--repair tokens` lets the tokens pick the shape where the
 LM's own is forbidden. pair_guide's docstring says each exactly.
 

@@ -74,24 +74,6 @@ def test_allowed_shapes_and_colours_by_budget_and_steer():
     assert GUIDE.allowed_colours(done, budget) == COLOR_NAMES
 
 
-def test_pair_cells_and_the_surer_pairs_owed_first_by_hand():
-    # 3 x 3: a red star on cells 0, 1, 3, a blue cross on 8 alone, a red circle on 5 alone
-    shape, colour, background = _hot(3, {0: ("red", "star"), 1: ("red", "star"), 3: ("red", "star"),
-                                         8: ("blue", "cross"), 5: ("red", "circle")})
-    cells = GUIDE.pair_cells(shape, colour, GUIDE.foreground_from_tokens(shape, background))
-    assert cells == Counter({("red", "star"): 3, ("blue", "cross"): 1, ("red", "circle"): 1})
-    budget = Counter(dict.fromkeys(cells, 1))
-    none = Counter()
-    assert GUIDE.owed(none, budget, cells) == [("red", "star")]  # the one pair on two cells or more
-    assert GUIDE.allowed_colours(none, budget, cells) == ["red"]
-    assert GUIDE.allowed_shapes("red", none, budget, True, cells) == ["star"]
-    # a blue subject all the same: its one-cell pair, before every other shape
-    assert GUIDE.allowed_shapes("blue", none, budget, True, cells) == ["cross"]
-    star = Counter({("red", "star"): 1})  # written: the one-cell pairs come next, as without cells
-    assert GUIDE.owed(star, budget, cells) == GUIDE.owed(star, budget) == [("red", "circle"), ("blue", "cross")]
-    assert GUIDE.allowed_colours(star, budget, cells) == sorted(["red", "blue"], key=COLOR_NAMES.index)
-
-
 def test_pair_guide_bans_the_exhausted_shapes_of_the_slot_colour_per_row():
     ids = [[VOCAB.index(s)] for s in SHAPES]
     row0 = _row("there are some objects. a red star is here. a red")
@@ -174,14 +156,6 @@ def test_strict_steering_lets_only_the_owed_colours_follow_a_subject_size_word()
     assert {w for w in VOCAB if torch.isfinite(out[0, VOCAB.index(w)])} == set(COLOR_NAMES)
     with pytest.raises(ValueError, match="colour_ids"):
         GUIDE.PairGuide(_Tokenizer(), shapes, [budget], steer="strict")
-    # sure: as strict, to the pair on more cells first
-    cells = [Counter({("red", "star"): 1, ("blue", "cross"): 1, ("green", "star"): 3})]
-    both = budget + Counter({("green", "star"): 1})
-    sure = GUIDE.PairGuide(_Tokenizer(), shapes, [both], steer="sure", colour_ids=colours, cells=cells)
-    out = sure(torch.tensor([_row("there are some objects. a red star is here. a large")]), logits)
-    assert [w for w in VOCAB if torch.isfinite(out[0, VOCAB.index(w)])] == ["green"]
-    with pytest.raises(ValueError, match="cells"):
-        GUIDE.PairGuide(_Tokenizer(), shapes, [both], steer="sure", colour_ids=colours)
 
 
 class _Pieces:

@@ -13,8 +13,7 @@ number of 4-connected groups of cells. Steering (budget "tokens"): "shapes" also
 shapes that lead away from the tokens' pairs of that colour not yet written; "all" steers the subject's colour that
 way first (a token is banned when every colour word it would continue is); "strict" as "all", and right after a
 subject's size word only those colours may come (a describer whose colour is banned otherwise escapes into a second
-size word or a shape with no colour: "a large small square"); "sure" as "strict", to the pairs the tokens show on
-two cells or more first (a pair on one cell is mostly the seam between two objects). Repair: where the LM's own shape is forbidden, "lm" lets
+size word or a shape with no colour: "a large small square"). Repair: where the LM's own shape is forbidden, "lm" lets
 it take its next best allowed shape, "tokens" the allowed shape whose pair scores highest on some cell.
 """
 
@@ -30,8 +29,7 @@ from ..data.vocab import COLOR_NAMES, SHAPES, SIZES
 from ..models.region_words import check_grid
 
 BUDGETS = ("tokens", "one")
-STEERS = ("none", "shapes", "all", "strict", "sure")
-_COLOUR_STEERS = ("all", "strict", "sure")
+STEERS = ("none", "shapes", "all", "strict")
 REPAIRS = ("lm", "tokens")
 _WORD = re.compile(r"[a-z]+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -121,38 +119,24 @@ def after_size(text: str) -> bool:
     return bool(words) and words[-1] in SIZES and not any(w in COLOR_NAMES or w in SHAPES for w in words)
 
 
-def pair_cells(shape: torch.Tensor, colour: torch.Tensor, foreground: list[int]) -> Counter:
-    """Per (colour, shape) the number of foreground cells whose best words are that pair."""
-    return Counter((COLOR_NAMES[int(colour[c].argmax())], SHAPES[int(shape[c].argmax())]) for c in foreground)
+def owed(written: Counter, budget: Counter) -> list[tuple[str, str]]:
+    """The budget's pairs not written yet."""
+    return [p for p, k in budget.items() if k > 0 and not written[p]]
 
 
-def owed(written: Counter, budget: Counter, cells: Counter | None = None) -> list[tuple[str, str]]:
-    """The budget's pairs not written yet; given `cells` (pair_cells), only those the tokens show on two cells or
-    more, while there are any (a pair on one cell is mostly the seam between two objects: twenty-second round)."""
-    due = [p for p, k in budget.items() if k > 0 and not written[p]]
-    if cells is None:
-        return due
-    return [p for p in due if cells[p] >= 2] or due
-
-
-def allowed_shapes(colour: str, written: Counter, budget: Counter, steer: bool, cells: Counter | None = None
-                   ) -> list[str]:
+def allowed_shapes(colour: str, written: Counter, budget: Counter, steer: bool) -> list[str]:
     """The shapes that may follow `colour`: those whose pair is under its budget (at least 1 for a pair the budget
-    does not hold); with `steer`, only the owed pairs' shapes of that colour (the surer ones first, given `cells`),
-    when there are any."""
+    does not hold); with `steer`, only the owed pairs' shapes of that colour, when there are any."""
     under = [s for s in SHAPES if written[(colour, s)] < max(budget[(colour, s)], 1)]
     if steer:
-        for pool in (owed(written, budget, cells), owed(written, budget)):
-            due = [s for s in under if (colour, s) in pool]
-            if due:
-                return due
+        due = {s for c, s in owed(written, budget) if c == colour}
+        return [s for s in under if s in due] or under
     return under
 
 
-def allowed_colours(written: Counter, budget: Counter, cells: Counter | None = None) -> list[str]:
-    """The colours a subject may take when steering: those of the owed pairs (the surer ones first, given `cells`),
-    or every colour when none is owed."""
-    due = {c for c, _ in owed(written, budget, cells)}
+def allowed_colours(written: Counter, budget: Counter) -> list[str]:
+    """The colours a subject may take when steering: those of the owed pairs, or every colour when none is owed."""
+    due = {c for c, _ in owed(written, budget)}
     return [c for c in COLOR_NAMES if c in due] or list(COLOR_NAMES)
 
 
@@ -160,8 +144,7 @@ class PairGuide:
     """logits_processor for `generate`: row r writes each colour-shape pair at most budgets[r][pair] times (at
     least once); `steer` "shapes": a subject's shape goes to a pair of its colour the budget holds and the row has
     not written, when there is one; "all": its colour goes to such a pair first, while there is one; "strict": as
-    "all", and right after a subject's size word only those colours' tokens may come; "sure": as "strict", steering
-    to the pairs `cells` (pair_cells per row) shows on two cells or more first. After a subject's colour only
+    "all", and right after a subject's size word only those colours' tokens may come. After a subject's colour only
     the tokens of the allowed shapes may come (a describer kept from repeating a pair otherwise escapes into words
     that are no shape); words may take several tokens, and while one is being written only tokens continuing an
     allowed word may come. Before a steered colour, a token is banned when every colour word it would continue is (a
@@ -169,16 +152,12 @@ class PairGuide:
     forbidden, the allowed shape the tokens score highest is taken."""
 
     def __init__(self, tokenizer, shape_ids: list[list[int]], budgets: list[Counter], steer: str = "none",
-                 colour_ids: list[list[int]] | None = None, evidence: list[torch.Tensor] | None = None,
-                 cells: list[Counter] | None = None):
+                 colour_ids: list[list[int]] | None = None, evidence: list[torch.Tensor] | None = None):
         if steer not in STEERS:
             raise ValueError(f"steer must be one of {STEERS}, got {steer!r}")
-        if steer in _COLOUR_STEERS and colour_ids is None:
+        if steer in ("all", "strict") and colour_ids is None:
             raise ValueError("steering colours bans colour words: give colour_ids")
-        if steer == "sure" and cells is None:
-            raise ValueError("steering to the surer pairs first needs their cells: give cells")
         self.tokenizer, self.budgets, self.steer, self.evidence = tokenizer, budgets, steer, evidence
-        self.cells = cells if steer == "sure" else None
         self.ids = {"shape": dict(zip(SHAPES, shape_ids)), "colour": dict(zip(COLOR_NAMES, colour_ids or []))}
         self.longest = max(len(ids) for words in self.ids.values() for ids in words.values())
         self.bans = 0
@@ -191,10 +170,10 @@ class PairGuide:
             head, typed = row[:len(row) - t], row[len(row) - t:]
             text = self.tokenizer.decode(head, skip_special_tokens=True)
             slot, colour, written = subject_slot(text)
-            if slot is None or (slot == "colour" and self.steer not in _COLOUR_STEERS):
+            if slot is None or (slot == "colour" and self.steer not in ("all", "strict")):
                 continue
             if not typed or any(len(ids) > t and ids[:t] == typed for ids in self.ids[slot].values()):
-                only = slot == "shape" or (self.steer in ("strict", "sure") and after_size(text))
+                only = slot == "shape" or (self.steer == "strict" and after_size(text))
                 return slot, colour, written, typed, only
         return None
 
@@ -205,11 +184,10 @@ class PairGuide:
             if found is None:
                 continue
             slot, colour, written, typed, only = found
-            cells = None if self.cells is None else self.cells[r]
             if slot == "shape":
-                keep = set(allowed_shapes(colour, written, self.budgets[r], self.steer != "none", cells))
+                keep = set(allowed_shapes(colour, written, self.budgets[r], self.steer != "none"))
             else:
-                keep = set(allowed_colours(written, self.budgets[r], cells))
+                keep = set(allowed_colours(written, self.budgets[r]))
             ok, off = set(), set()
             for word, ids in self.ids[slot].items():
                 if len(ids) > len(typed) and ids[:len(typed)] == typed:
@@ -257,7 +235,7 @@ def guide_for(model, images: list, budget: str = "one", steer: str = "none", rep
     """The PairGuide for one batch of images (its budgets in `.budgets`); check_guide's conditions hold."""
     word = model._region_word_ids  # the region-word loss's own tokenisation
     shape_ids, colour_ids = [word(s) for s in SHAPES], [word(c) for c in COLOR_NAMES]
-    budgets, evidence, cells = [Counter() for _ in images], [], []
+    budgets, evidence = [Counter() for _ in images], []
     if "tokens" in (budget, repair):
         side = check_grid(model.prompts.tokens_per_image)
         background_ids = word("background")
@@ -269,11 +247,9 @@ def guide_for(model, images: list, budget: str = "one", steer: str = "none", rep
                 if budget == "tokens":
                     budgets[j] = tokens_budget(shape, colour, background, side)
                 evidence.append(pair_evidence(shape, colour))
-                cells.append(pair_cells(shape, colour, foreground_from_tokens(shape, background)))
-    return PairGuide(model.tokenizer, shape_ids, budgets, steer, colour_ids, evidence if repair == "tokens" else None,
-                     cells)
+    return PairGuide(model.tokenizer, shape_ids, budgets, steer, colour_ids, evidence if repair == "tokens" else None)
 
 
 __all__ = ["BUDGETS", "STEERS", "REPAIRS", "PairGuide", "cell_scores", "foreground_from_tokens", "pair_budget",
            "tokens_budget", "pair_evidence", "subject_slot", "after_size", "owed", "allowed_shapes",
-           "allowed_colours", "check_guide", "guide_for", "word_scores", "pair_cells"]
+           "allowed_colours", "check_guide", "guide_for", "word_scores"]
