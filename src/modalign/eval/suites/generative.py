@@ -125,7 +125,7 @@ def _surface_words(caption: str, hallucinated: set[str], vocabulary: dict) -> li
     return marked
 
 
-def _pair_guide(model, guide: str | None, steer: str, repair: str, num_beams: int):
+def _guide_processors(model, guide: str | None, steer: str, repair: str, num_beams: int):
     """chair's per-batch logits processor maker for `guide`, or None; a ConfigError saying what to change when the
     model or the settings cannot be guided."""
     if guide is None:
@@ -165,7 +165,7 @@ def chair(model, dataset, prompt: str = "Describe the image in detail.", vocabul
         vocabulary = chair_synonyms()
     if vocabulary is None:  # fall back to the objects the dataset names, without synonyms
         vocabulary = {o: [] for r in rows for o in r["objects"]}
-    processor_for = _pair_guide(model, guide, steer, repair, num_beams)
+    processor_for = _guide_processors(model, guide, steer, repair, num_beams)
     hyps = generate(model, [r["image"] for r in rows], [prompt] * len(rows), batch_size, max_new_tokens, progress,
                     repetition_penalty, num_beams, processor_for)
     c = M.chair(hyps, [r["objects"] for r in rows], vocabulary)
