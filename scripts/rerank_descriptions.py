@@ -89,18 +89,21 @@ def choose(texts: list[str], shape: torch.Tensor, colour: torch.Tensor, foregrou
 
 def rerank(model, world, candidates: int = 8, temperature: float = 0.7, mask: str = "tokens", batch_size: int = 16,
            max_new_tokens: int = 128, sample_seed: int = 0, progress: bool = True, guided: bool = False,
-           colour_floor: float | None = None, steer: bool = False):
+           colour_floor: float | None = None, steer: bool | str = False):
     """(greedy descriptions, kept descriptions, how many scenes have a candidate naming every phrase), one per item
     of a `task="chair"` world; `sample_seed` seeds the sampled candidates. `guided`: every candidate is decoded
     writing no colour-shape pair twice (scripts/guided_descriptions.py, budget one); the greedy descriptions returned
     are then the guided greedy ones. `steer` (with `guided`): the guide takes the tokens' budgets and steers each
-    subject's colour and shape to the tokens' pairs not yet written (budget tokens, steer all), which needs a
-    foreground the tokens can be trusted with (the background trained as a region). `colour_floor`: choose() also
-    scores colour_cover above it."""
+    subject's colour and shape to the tokens' pairs not yet written (budget tokens, steer all, or "strict" given
+    steer="strict"), which needs a foreground the tokens can be trusted with (the background trained as a region).
+    `colour_floor`: choose() also scores colour_cover above it."""
     if mask not in MASKS:
         raise ValueError(f"mask must be one of {MASKS}, got {mask!r}")
     if candidates < 1:
         raise ValueError(f"candidates must be >= 1, got {candidates}")
+    mode = "all" if steer is True else steer or "none"
+    if mode not in ("none", "all", "strict"):
+        raise ValueError(f"steer must be False, True (all) or 'strict', got {steer!r}")
     if steer and not guided:
         raise ValueError("steer shapes the guide's budgets: it needs guided")
     side = check_grid(model.prompts.tokens_per_image)
@@ -122,7 +125,7 @@ def rerank(model, world, candidates: int = 8, temperature: float = 0.7, mask: st
             kw = {}
             if guided:  # budget one (no pair twice), or the tokens' budgets and steering
                 budgets = [tokens_budget(sh, co, bg, side) if steer else Counter() for sh, co, bg in scores]
-                kw["logits_processor"] = PairGuide(model.tokenizer, shape_ids, budgets, "all" if steer else "none",
+                kw["logits_processor"] = PairGuide(model.tokenizer, shape_ids, budgets, mode,
                                                    colour_ids if steer else None)
             drawn = [model.generate(images, prompts, max_new_tokens=max_new_tokens, **kw)]
             drawn += [model.generate(images, prompts, max_new_tokens=max_new_tokens, do_sample=True,
@@ -212,9 +215,10 @@ def main(argv=None) -> int:
     ap.add_argument("--temperature", type=float, default=0.7)
     ap.add_argument("--mask", choices=MASKS, default="tokens")
     ap.add_argument("--guided", action="store_true", help="decode every candidate writing no colour-shape pair twice")
-    ap.add_argument("--steer", action="store_true",
+    ap.add_argument("--steer", nargs="?", const="all", choices=("all", "strict"), default=None,
                     help="with --guided: budgets from the tokens, and subjects steered to the tokens' pairs not yet "
-                         "written (for a describer trained with the background as a region)")
+                         "written (for a describer trained with the background as a region); --steer strict lets "
+                         "only their colours follow a subject's size word")
     ap.add_argument("--colour-floor", type=float, default=None,
                     help="also score how well the named colours explain the cells whose best colour word's "
                          "log-probability is above this (e.g. -2.0); off by default")
@@ -240,9 +244,10 @@ def main(argv=None) -> int:
         ap.error(f"{args.checkpoint} tiles images (AnyRes): the reranker needs one grid of tokens per image")
     world = ShapesWorld(task="chair", split=args.split, n=args.scenes, seed=args.seed)
     greedy, kept, ceiling = rerank(model, world, args.candidates, args.temperature, args.mask, guided=args.guided,
-                                   colour_floor=args.colour_floor, steer=args.steer)
+                                   colour_floor=args.colour_floor,
+                                   steer=args.steer or False)
     print(f"{args.scenes} scenes, {args.candidates} candidates (T {args.temperature}), mask {args.mask}"
-          f"{', guided' if args.guided else ''}{' and steered' if args.steer else ''}"
+          f"{', guided' if args.guided else ''}{f' and steered ({args.steer})' if args.steer else ''}"
           f"{'' if args.colour_floor is None else f', colour floor {args.colour_floor:g}'}")
     phrases = print_report(world, {"greedy": greedy, "reranked": kept})
     changed = sum(a != b for a, b in zip(greedy, kept))

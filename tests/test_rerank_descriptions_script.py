@@ -180,7 +180,7 @@ def test_rerank_keeps_the_candidates_that_name_every_object(mask):
     assert kept == greedy
 
 
-@pytest.mark.parametrize("steer", [False, True])
+@pytest.mark.parametrize("steer", [False, True, "strict"])
 def test_rerank_guides_with_no_pair_twice_or_with_the_tokens_budgets_and_steering(monkeypatch, steer):
     guides = []
 
@@ -203,8 +203,8 @@ def test_rerank_guides_with_no_pair_twice_or_with_the_tokens_budgets_and_steerin
         assert budget == (tokens if steer else {})
         if steer:  # the stub's tokens hold exactly the scene's pairs
             assert set(budget) == {(o["color"], o["shape"]) for o in world.scene(i)["objects"]}
-    assert {s for _, s, _ in guides} == {"all" if steer else "none"}
-    assert all((c is not None) == steer for _, _, c in guides)
+    assert {s for _, s, _ in guides} == {"strict" if steer == "strict" else "all" if steer else "none"}
+    assert all((c is not None) == bool(steer) for _, _, c in guides)
 
 
 def test_rerank_refuses_bad_arguments():
@@ -215,6 +215,8 @@ def test_rerank_refuses_bad_arguments():
         RERANK.rerank(_Describer(world, 4), world, candidates=0, progress=False)
     with pytest.raises(ValueError, match="guided"):
         RERANK.rerank(_Describer(world, 4), world, steer=True, progress=False)
+    with pytest.raises(ValueError, match="steer must be"):
+        RERANK.rerank(_Describer(world, 4), world, guided=True, steer="shapes", progress=False)
 
 
 def test_main_runs_on_a_saved_tiny_describer_and_refuses_one_without_region_words(tmp_path, capsys):
@@ -235,7 +237,10 @@ def test_main_runs_on_a_saved_tiny_describer_and_refuses_one_without_region_word
     assert RERANK.main([str(tmp_path / "rw"), "--scenes", "2", "--candidates", "2", "--colour-floor", "-2"]) == 0
     assert "2 scenes, 2 candidates (T 0.7), mask tokens, colour floor -2" in capsys.readouterr().out
     assert RERANK.main([str(tmp_path / "rw"), "--scenes", "2", "--candidates", "2", "--guided", "--steer"]) == 0
-    assert "2 scenes, 2 candidates (T 0.7), mask tokens, guided and steered" in capsys.readouterr().out
+    assert "2 scenes, 2 candidates (T 0.7), mask tokens, guided and steered (all)" in capsys.readouterr().out
+    assert RERANK.main([str(tmp_path / "rw"), "--scenes", "2", "--candidates", "2", "--guided", "--steer",
+                        "strict"]) == 0
+    assert "guided and steered (strict)" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         RERANK.main([str(tmp_path / "rw"), "--scenes", "2", "--steer"])
     assert "needs --guided" in capsys.readouterr().err
