@@ -4,9 +4,10 @@ Decodes a held-out sample of the shapes world greedily, plainly and with the gui
 `chair` eval suite's `guide:`): where a sentence's subject is about to get its shape, every shape whose pair with
 the subject's colour the description has written as often as its budget allows is forbidden. `--budget one`
 (default) writes no pair twice and needs no region words; `--budget tokens` reads budgets off the visual tokens of a
-describer trained with region words. `--steer shapes|all|strict` prefers the tokens' pairs not yet written (strict:
-only those colours may follow a subject's size word); `--repair tokens` lets the tokens pick the shape where the
-LM's own is forbidden. pair_guide's docstring says each exactly.
+describer trained with region words. `--steer shapes|all|strict|complete` prefers the tokens' pairs not yet
+written (strict: only those colours may follow a subject's size word; complete: and no end while a pair on two cells
+or more is unwritten); `--repair tokens` lets the tokens pick the shape where the LM's own is forbidden.
+pair_guide's docstring says each exactly.
 
 It prints CHAIR and phrase coverage (the project's metrics) for the plain greedy and the guided descriptions, and
 with `--budget tokens` how far the budgets are from the scenes' pairs.

@@ -12,7 +12,7 @@ from test_rerank_descriptions_script import WORDS, _scores
 from modalign.data.vocab import COLOR_NAMES, SHAPES
 from modalign.eval import pair_guide as GUIDE
 
-VOCAB = WORDS + ["there", "are", "some", "objects", ".", "a", "is", "here", "small", "large"]
+VOCAB = WORDS + ["there", "are", "some", "objects", ".", "a", "is", "here", "small", "large", "<end>"]
 
 
 class _Tokenizer:
@@ -156,6 +156,42 @@ def test_strict_steering_lets_only_the_owed_colours_follow_a_subject_size_word()
     assert {w for w in VOCAB if torch.isfinite(out[0, VOCAB.index(w)])} == set(COLOR_NAMES)
     with pytest.raises(ValueError, match="colour_ids"):
         GUIDE.PairGuide(_Tokenizer(), shapes, [budget], steer="strict")
+
+
+def test_pair_cells_by_hand():
+    shape, colour, background = _hot(3, {0: ("red", "star"), 1: ("red", "star"), 8: ("blue", "cross")})
+    cells = GUIDE.pair_cells(shape, colour, GUIDE.foreground_from_tokens(shape, background))
+    assert cells == Counter({("red", "star"): 2, ("blue", "cross"): 1})
+
+
+def test_complete_steering_keeps_a_description_going_while_a_pair_on_two_cells_is_unwritten():
+    shapes, colours = [[VOCAB.index(s)] for s in SHAPES], [[VOCAB.index(c)] for c in COLOR_NAMES]
+    end = VOCAB.index("<end>")
+    budget = Counter({("red", "star"): 1, ("blue", "cross"): 1})
+    logits = torch.zeros(1, len(VOCAB))
+    logits[0, end] = 5.0
+    said = _row("there are some objects. a red star is here.")
+
+    def run(cells, row):
+        g = GUIDE.PairGuide(_Tokenizer(), shapes, [budget], steer="complete", colour_ids=colours, cells=[cells],
+                            stop_ids=[end])
+        return g, g(torch.tensor([row]), logits)
+
+    g, out = run(Counter({("red", "star"): 3, ("blue", "cross"): 2}), said)
+    assert out[0, end] == float("-inf") and g.bans == 1  # the blue cross, on two cells, is still to come
+    assert int(out.argmax()) != end
+    _, out = run(Counter({("red", "star"): 3, ("blue", "cross"): 1}), said)
+    assert torch.equal(out, logits)  # on one cell only: the describer may end
+    _, out = run(Counter({("red", "star"): 3, ("blue", "cross"): 2}), said + _row("a blue cross is here."))
+    assert torch.equal(out, logits)  # everything written
+    _, out = run(Counter({("red", "star"): 3, ("blue", "cross"): 2}), said[:-1])
+    assert out[0, end] == 5.0  # mid-sentence: not the guide's business
+    _, out = run(Counter({("red", "star"): 3, ("blue", "cross"): 2}), said + [end])
+    assert out[0, end] == 5.0  # ended already
+    strict = GUIDE.PairGuide(_Tokenizer(), shapes, [budget], steer="strict", colour_ids=colours)
+    assert torch.equal(strict(torch.tensor([said]), logits), logits)  # strict alone lets it end
+    with pytest.raises(ValueError, match="stop_ids"):
+        GUIDE.PairGuide(_Tokenizer(), shapes, [budget], steer="complete", colour_ids=colours, cells=[Counter()])
 
 
 class _Pieces:

@@ -147,6 +147,9 @@ class _GuidableRepeater(_Repeater):
 
     fusion, region_words, tiler = "prefix", 0.3, None
 
+    def stop_token_ids(self):
+        return [VOCAB.index("<end>")]
+
     def generate(self, images, prompts, max_new_tokens=128, do_sample=False, logits_processor=None):
         assert not do_sample
         return super().generate(images, prompts, max_new_tokens, logits_processor)
@@ -155,22 +158,23 @@ class _GuidableRepeater(_Repeater):
         raise AssertionError("not scored")
 
 
-def test_chair_suite_with_a_guide_decodes_as_the_script_and_names_what_the_describer_skips(tmp_path):
+@pytest.mark.parametrize("steer", ["strict", "complete"])
+def test_chair_suite_with_a_guide_decodes_as_the_script_and_names_what_the_describer_skips(steer):
     from modalign.eval.suites import SUITES
     from modalign.registry import ConfigError
 
     n = 24
     world = ShapesWorld(task="chair", split="heldout", n=n)
-    _, guided, _ = GUIDE.guide(_Repeater(world, side=16), world, budget="tokens", steer="strict", batch_size=8,
+    _, guided, _ = GUIDE.guide(_GuidableRepeater(world, side=16), world, budget="tokens", steer=steer, batch_size=8,
                                progress=False)
     model = _GuidableRepeater(world, side=16)
     run = dict(vocabulary="shapes", batch_size=8, n_gallery=n, progress=False)
     plain = SUITES["chair"](model, world, **run)
-    steered = SUITES["chair"](model, world, guide="tokens", steer="strict", **run)
+    steered = SUITES["chair"](model, world, guide="tokens", steer=steer, **run)
     assert [s["answer"] for s in steered["samples"]] == guided
     assert plain["metrics"]["phrases_all_named"] < 1.0 and steered["metrics"]["phrases_all_named"] == 1.0
     assert steered["metrics"]["all_named"] == 1.0
-    assert steered["settings"]["guide"] == {"budget": "tokens", "steer": "strict", "repair": "lm"}
+    assert steered["settings"]["guide"] == {"budget": "tokens", "steer": steer, "repair": "lm"}
     assert plain["settings"]["guide"] is None
     for bad, says in ((dict(steer="all"), "set guide"), (dict(guide="tokens", num_beams=2), "num_beams: 1"),
                       (dict(guide="cells"), "budget must be one of"),

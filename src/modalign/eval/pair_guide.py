@@ -13,8 +13,11 @@ number of 4-connected groups of cells. Steering (budget "tokens"): "shapes" also
 shapes that lead away from the tokens' pairs of that colour not yet written; "all" steers the subject's colour that
 way first (a token is banned when every colour word it would continue is); "strict" as "all", and right after a
 subject's size word only those colours may come (a describer whose colour is banned otherwise escapes into a second
-size word or a shape with no colour: "a large small square"). Repair: where the LM's own shape is forbidden, "lm" lets
-it take its next best allowed shape, "tokens" the allowed shape whose pair scores highest on some cell.
+size word or a shape with no colour: "a large small square"); "complete" as "strict", and a description may not end
+while a pair the tokens show on two cells or more is unwritten (a describer that counts one object short in its
+opening otherwise stops a sentence early; a pair on one cell is mostly the seam between two objects). Repair: where
+the LM's own shape is forbidden, "lm" lets it take its next best allowed shape, "tokens" the allowed shape whose pair
+scores highest on some cell.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from ..data.vocab import COLOR_NAMES, SHAPES, SIZES
 from ..models.region_words import check_grid
 
 BUDGETS = ("tokens", "one")
-STEERS = ("none", "shapes", "all", "strict")
+STEERS = ("none", "shapes", "all", "strict", "complete")
+_COLOUR_STEERS = ("all", "strict", "complete")
 REPAIRS = ("lm", "tokens")
 _WORD = re.compile(r"[a-z]+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -119,6 +123,11 @@ def after_size(text: str) -> bool:
     return bool(words) and words[-1] in SIZES and not any(w in COLOR_NAMES or w in SHAPES for w in words)
 
 
+def pair_cells(shape: torch.Tensor, colour: torch.Tensor, foreground: list[int]) -> Counter:
+    """Per (colour, shape) the number of foreground cells whose best words are that pair."""
+    return Counter((COLOR_NAMES[int(colour[c].argmax())], SHAPES[int(shape[c].argmax())]) for c in foreground)
+
+
 def owed(written: Counter, budget: Counter) -> list[tuple[str, str]]:
     """The budget's pairs not written yet."""
     return [p for p, k in budget.items() if k > 0 and not written[p]]
@@ -144,7 +153,9 @@ class PairGuide:
     """logits_processor for `generate`: row r writes each colour-shape pair at most budgets[r][pair] times (at
     least once); `steer` "shapes": a subject's shape goes to a pair of its colour the budget holds and the row has
     not written, when there is one; "all": its colour goes to such a pair first, while there is one; "strict": as
-    "all", and right after a subject's size word only those colours' tokens may come. After a subject's colour only
+    "all", and right after a subject's size word only those colours' tokens may come; "complete": as "strict", and
+    after a sentence's end no token of `stop_ids` may come while a pair `cells` (pair_cells per row) shows on two
+    cells or more is unwritten. After a subject's colour only
     the tokens of the allowed shapes may come (a describer kept from repeating a pair otherwise escapes into words
     that are no shape); words may take several tokens, and while one is being written only tokens continuing an
     allowed word may come. Before a steered colour, a token is banned when every colour word it would continue is (a
@@ -152,12 +163,17 @@ class PairGuide:
     forbidden, the allowed shape the tokens score highest is taken."""
 
     def __init__(self, tokenizer, shape_ids: list[list[int]], budgets: list[Counter], steer: str = "none",
-                 colour_ids: list[list[int]] | None = None, evidence: list[torch.Tensor] | None = None):
+                 colour_ids: list[list[int]] | None = None, evidence: list[torch.Tensor] | None = None,
+                 cells: list[Counter] | None = None, stop_ids: list[int] | None = None):
         if steer not in STEERS:
             raise ValueError(f"steer must be one of {STEERS}, got {steer!r}")
-        if steer in ("all", "strict") and colour_ids is None:
+        if steer in _COLOUR_STEERS and colour_ids is None:
             raise ValueError("steering colours bans colour words: give colour_ids")
+        if steer == "complete" and (cells is None or not stop_ids):
+            raise ValueError("keeping a description from ending needs the tokens' cells and the stop ids: give cells "
+                             "and stop_ids")
         self.tokenizer, self.budgets, self.steer, self.evidence = tokenizer, budgets, steer, evidence
+        self.cells, self.stop = cells, sorted(stop_ids or [])
         self.ids = {"shape": dict(zip(SHAPES, shape_ids)), "colour": dict(zip(COLOR_NAMES, colour_ids or []))}
         self.longest = max(len(ids) for words in self.ids.values() for ids in words.values())
         self.bans = 0
@@ -170,16 +186,30 @@ class PairGuide:
             head, typed = row[:len(row) - t], row[len(row) - t:]
             text = self.tokenizer.decode(head, skip_special_tokens=True)
             slot, colour, written = subject_slot(text)
-            if slot is None or (slot == "colour" and self.steer not in ("all", "strict")):
+            if slot is None or (slot == "colour" and self.steer not in _COLOUR_STEERS):
                 continue
             if not typed or any(len(ids) > t and ids[:t] == typed for ids in self.ids[slot].values()):
-                only = slot == "shape" or (self.steer == "strict" and after_size(text))
+                only = slot == "shape" or (self.steer in ("strict", "complete") and after_size(text))
                 return slot, colour, written, typed, only
         return None
+
+    def _keep_going(self, r: int, row: list[int], logits: torch.Tensor) -> None:
+        """Ban row r's stop tokens after a sentence's end while a pair on two cells or more is unwritten."""
+        if any(t in self.stop for t in row):  # ended already: what comes next is padding
+            return
+        text = self.tokenizer.decode(row, skip_special_tokens=True).rstrip()
+        if not text.endswith("."):
+            return
+        written = subject_slot(text)[2]
+        if any(self.cells[r][p] >= 2 for p in owed(written, self.budgets[r])):
+            self.bans += int(logits[r].argmax()) in self.stop
+            logits[r, self.stop] = float("-inf")
 
     def __call__(self, generated: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         logits = logits.clone()
         for r, row in enumerate(generated.tolist()):
+            if self.steer == "complete":
+                self._keep_going(r, row, logits)
             found = self._slot(row)
             if found is None:
                 continue
@@ -235,7 +265,7 @@ def guide_for(model, images: list, budget: str = "one", steer: str = "none", rep
     """The PairGuide for one batch of images (its budgets in `.budgets`); check_guide's conditions hold."""
     word = model._region_word_ids  # the region-word loss's own tokenisation
     shape_ids, colour_ids = [word(s) for s in SHAPES], [word(c) for c in COLOR_NAMES]
-    budgets, evidence = [Counter() for _ in images], []
+    budgets, evidence, cells = [Counter() for _ in images], [], []
     if "tokens" in (budget, repair):
         side = check_grid(model.prompts.tokens_per_image)
         background_ids = word("background")
@@ -247,9 +277,12 @@ def guide_for(model, images: list, budget: str = "one", steer: str = "none", rep
                 if budget == "tokens":
                     budgets[j] = tokens_budget(shape, colour, background, side)
                 evidence.append(pair_evidence(shape, colour))
-    return PairGuide(model.tokenizer, shape_ids, budgets, steer, colour_ids, evidence if repair == "tokens" else None)
+                cells.append(pair_cells(shape, colour, foreground_from_tokens(shape, background)))
+    stop_ids = model.stop_token_ids() if steer == "complete" else None
+    return PairGuide(model.tokenizer, shape_ids, budgets, steer, colour_ids, evidence if repair == "tokens" else None,
+                     cells, stop_ids)
 
 
 __all__ = ["BUDGETS", "STEERS", "REPAIRS", "PairGuide", "cell_scores", "foreground_from_tokens", "pair_budget",
            "tokens_budget", "pair_evidence", "subject_slot", "after_size", "owed", "allowed_shapes",
-           "allowed_colours", "check_guide", "guide_for", "word_scores"]
+           "allowed_colours", "check_guide", "guide_for", "word_scores", "pair_cells"]
