@@ -137,7 +137,7 @@ def test_the_background_continuation_fits_the_describer_and_changes_only_the_bac
     # and its descriptions measured once more, steered to the pairs its tokens hold, on 500 held-out scenes
     (steered,) = more.eval[len(describe.eval):]
     assert steered.suite == "chair" and steered.params() | {"n": steered.data.params()["n"]} == {
-        "vocabulary": "shapes", "max_new_tokens": 128, "guide": "tokens", "steer": "strict", "n": 500}
+        "vocabulary": "shapes", "max_new_tokens": 128, "guide": "tokens", "steer": "complete", "n": 500}
 
 
 def test_the_tower_continuation_fits_the_describer_and_trains_the_tower_too():
