@@ -155,10 +155,9 @@ class PairGuide:
     not written, when there is one; "all": its colour goes to such a pair first, while there is one; "strict": as
     "all", and right after a subject's size word only those colours' tokens may come; "complete": as "strict", and
     after a sentence's end no token of `stop_ids` may come while a pair `cells` (pair_cells per row) shows on two
-    cells or more is unwritten. After a subject's colour only
-    the tokens of the allowed shapes may come (a describer kept from repeating a pair otherwise escapes into words
-    that are no shape); words may take several tokens, and while one is being written only tokens continuing an
-    allowed word may come. Before a steered colour, a token is banned when every colour word it would continue is (a
+    cells or more is unwritten. After a subject's colour only the tokens of the allowed shapes may come (a describer
+    kept from repeating a pair otherwise escapes into words that are no shape); words may take several tokens, and
+    while one is being written only tokens continuing an allowed word may come. Before a steered colour, a token is banned when every colour word it would continue is (a
     token that continues none is left alone). `evidence` (pair_evidence per row): where the LM's own shape is
     forbidden, the allowed shape the tokens score highest is taken."""
 
@@ -222,7 +221,7 @@ class PairGuide:
             for word, ids in self.ids[slot].items():
                 if len(ids) > len(typed) and ids[:len(typed)] == typed:
                     (ok if word in keep else off).add(ids[len(typed)])
-            if only and ok:  # a subject's shape (or, strict, colour) comes next, and only an allowed one
+            if only and ok:  # a subject's shape (or, after its size, colour) comes next, and only an allowed one
                 overruled = int(logits[r].argmax()) not in ok
                 if slot == "shape" and overruled and self.evidence is not None and not typed:  # the tokens pick
                     c = COLOR_NAMES.index(colour)
