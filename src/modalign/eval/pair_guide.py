@@ -157,9 +157,10 @@ class PairGuide:
     after a sentence's end no token of `stop_ids` may come while a pair `cells` (pair_cells per row) shows on two
     cells or more is unwritten. After a subject's colour only the tokens of the allowed shapes may come (a describer
     kept from repeating a pair otherwise escapes into words that are no shape); words may take several tokens, and
-    while one is being written only tokens continuing an allowed word may come. Before a steered colour, a token is banned when every colour word it would continue is (a
-    token that continues none is left alone). `evidence` (pair_evidence per row): where the LM's own shape is
-    forbidden, the allowed shape the tokens score highest is taken."""
+    while one is being written only tokens continuing an allowed word may come. Before a steered colour, a token is
+    banned when every colour word it would continue is (a token that continues none is left alone). `evidence`
+    (pair_evidence per row): where the LM's own shape is forbidden, the allowed shape the tokens score highest is
+    taken."""
 
     def __init__(self, tokenizer, shape_ids: list[list[int]], budgets: list[Counter], steer: str = "none",
                  colour_ids: list[list[int]] | None = None, evidence: list[torch.Tensor] | None = None,
