@@ -265,7 +265,10 @@ def guide_for(model, images: list, budget: str = "one", steer: str = "none", rep
     """The PairGuide for one batch of images (its budgets in `.budgets`); check_guide's conditions hold."""
     word = model._region_word_ids  # the region-word loss's own tokenisation
     shape_ids, colour_ids = [word(s) for s in SHAPES], [word(c) for c in COLOR_NAMES]
-    budgets, evidence, cells = [Counter() for _ in images], [], []
+    budgets = [Counter() for _ in images]
+    # each read only where it is used: evidence by the tokens' repair, cells by "complete" steering
+    evidence = [] if repair == "tokens" else None
+    cells = [] if steer == "complete" else None
     if "tokens" in (budget, repair):
         side = check_grid(model.prompts.tokens_per_image)
         background_ids = word("background")
@@ -274,13 +277,15 @@ def guide_for(model, images: list, budget: str = "one", steer: str = "none", rep
         with torch.no_grad():
             for j, toks in enumerate(model.image_embeddings(pixel_values)):
                 shape, colour, background = cell_scores(toks, embedding, shape_ids, colour_ids, background_ids)
+                foreground = foreground_from_tokens(shape, background)
                 if budget == "tokens":
-                    budgets[j] = tokens_budget(shape, colour, background, side)
-                evidence.append(pair_evidence(shape, colour))
-                cells.append(pair_cells(shape, colour, foreground_from_tokens(shape, background)))
+                    budgets[j] = pair_budget(shape, colour, foreground, side)
+                if evidence is not None:
+                    evidence.append(pair_evidence(shape, colour))
+                if cells is not None:
+                    cells.append(pair_cells(shape, colour, foreground))
     stop_ids = model.stop_token_ids() if steer == "complete" else None
-    return PairGuide(model.tokenizer, shape_ids, budgets, steer, colour_ids, evidence if repair == "tokens" else None,
-                     cells, stop_ids)
+    return PairGuide(model.tokenizer, shape_ids, budgets, steer, colour_ids, evidence, cells, stop_ids)
 
 
 __all__ = ["BUDGETS", "STEERS", "REPAIRS", "PairGuide", "cell_scores", "foreground_from_tokens", "pair_budget",
