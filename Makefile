@@ -5,7 +5,7 @@ PIP := $(PY) -m pip -q --disable-pip-version-check
 STAMP := $(VENV)/.modalign-installed
 OUT ?= runs/quickstart
 
-.PHONY: setup demo test test-fast bench clean
+.PHONY: setup demo test test-fast lint bench clean
 
 setup: $(STAMP)
 
@@ -25,6 +25,12 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+# ruff (lint + format check), pinned; installed on its own so that the style check needs no torch
+lint:
+	test -x $(VENV)/bin/ruff || (test -x $(PY) || python3 -m venv $(VENV); $(PIP) install ruff==0.17.6)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow and not dist"

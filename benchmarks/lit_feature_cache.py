@@ -17,13 +17,13 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
+import numpy as np
+import torch
+from PIL import Image
 
-from modalign.config import ModelConfig  # noqa: E402
-from modalign.modalities.cache import FeatureCache  # noqa: E402
-from modalign.models.dual_encoder import DualEncoder  # noqa: E402
+from modalign.config import ModelConfig
+from modalign.encoders.cache import FeatureCache
+from modalign.models.dual_encoder import DualEncoder
 
 COLOURS = ["red", "green", "blue", "yellow", "purple", "orange", "white", "black"]
 SHAPES = ["circle", "square", "triangle", "star"]
@@ -32,14 +32,25 @@ SHAPES = ["circle", "square", "triangle", "star"]
 def make_samples(n: int, size: int) -> list[dict]:
     """Photo-sized random images (decoded and resized by collate, as real data would be) with short captions."""
     rng = np.random.default_rng(0)
-    return [{"id": f"s{i}", "image": Image.fromarray(rng.integers(0, 255, (size * 2, size * 2, 3), dtype=np.uint8)),
-             "text": f"a {COLOURS[i % 8]} {SHAPES[(i // 8) % 4]} number {i}"} for i in range(n)]
+    return [
+        {
+            "id": f"s{i}",
+            "image": Image.fromarray(rng.integers(0, 255, (size * 2, size * 2, 3), dtype=np.uint8)),
+            "text": f"a {COLOURS[i % 8]} {SHAPES[(i // 8) % 4]} number {i}",
+        }
+        for i in range(n)
+    ]
 
 
 def build(image_size: int) -> DualEncoder:
     torch.manual_seed(0)
-    cfg = ModelConfig(kind="dual", vision={"name": "efficientnet-lite0", "image_size": image_size},
-                      text={"name": "minilm", "max_length": 32}, embed_dim=128, loss="clip")
+    cfg = ModelConfig(
+        kind="dual",
+        vision={"name": "efficientnet-lite0", "image_size": image_size},
+        text={"name": "minilm", "max_length": 32},
+        embed_dim=128,
+        loss="clip",
+    )
     model = DualEncoder.from_config(cfg)
     model.lock("vision")
     model.lock("text")
@@ -56,7 +67,7 @@ def run(samples: list[dict], batch: int, epochs: int, image_size: int, cache: Fe
         epoch_times = []
         for a in range(0, len(samples), batch):  # same order every epoch: identical work for both variants
             start = time.perf_counter()
-            out = model.training_loss(model.collate(samples[a:a + batch]), "contrastive")
+            out = model.training_loss(model.collate(samples[a : a + batch]), "contrastive")
             opt.zero_grad(set_to_none=True)
             out["loss"].backward()
             opt.step()
@@ -87,15 +98,19 @@ def main() -> None:
         return steps / sum(sum(e) for e in epoch_times)
 
     later_off, later_on = rate(off["times"][1:]), rate(on["times"][1:])
-    print(f"LiT head training: efficientnet-lite0 ({args.image_size}px) + minilm, both locked; "
-          f"{args.samples} samples, batch {args.batch}, {args.epochs} epochs, 1 thread")
+    print(
+        f"LiT head training: efficientnet-lite0 ({args.image_size}px) + minilm, both locked; "
+        f"{args.samples} samples, batch {args.batch}, {args.epochs} epochs, 1 thread"
+    )
     print(f"{'variant':<34}{'steps/s':>10}")
     print(f"{'cache off, all epochs':<34}{rate(off['times']):>10.2f}")
     print(f"{'cache on, epoch 1 (fills cache)':<34}{rate(on['times'][:1]):>10.2f}")
     print(f"{'cache off, epochs 2+':<34}{later_off:>10.2f}")
     print(f"{'cache on, epochs 2+ (hits)':<34}{later_on:>10.2f}")
-    print(f"speed-up of epochs 2+ with the cache: {later_on / later_off:.1f}x "
-          f"(cache: {len(cache)} entries, {cache.hits} hits, {cache.misses} misses)")
+    print(
+        f"speed-up of epochs 2+ with the cache: {later_on / later_off:.1f}x "
+        f"(cache: {len(cache)} entries, {cache.hits} hits, {cache.misses} misses)"
+    )
     diff = max(abs(a - b) for a, b in zip(off["losses"], on["losses"]))
     print(f"agreement: max |loss diff| over {len(off['losses'])} steps = {diff:.2e}")
     if diff > 1e-4:

@@ -9,14 +9,14 @@ import time
 import numpy as np
 import torch
 
-from modalign.data.grounding import grounding_item
-from modalign.data.language import detailed_caption, short_caption
-from modalign.data.pope import PopeStats, pope_questions
-from modalign.data.probes import probe
-from modalign.data.render import render
-from modalign.data.scenes import layout_scene
-from modalign.data.splits import SplitRule
-from modalign.data.vqa import conversation, vqa_items
+from modalign.data.worlds.shapes.grounding import grounding_item
+from modalign.data.worlds.shapes.language import detailed_caption, short_caption
+from modalign.data.worlds.shapes.pope import PopeStats, pope_questions
+from modalign.data.worlds.shapes.probes import probe
+from modalign.data.worlds.shapes.render import render
+from modalign.data.worlds.shapes.scenes import layout_scene
+from modalign.data.worlds.shapes.splits import SplitRule
+from modalign.data.worlds.shapes.vqa import conversation, vqa_items
 
 GOAL = 1000.0  # scenes per second per core
 

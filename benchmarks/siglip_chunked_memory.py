@@ -89,13 +89,17 @@ def main() -> None:
     print(f"siglip loss forward+backward, B={args.batch}, D={args.dim}, float32, 1 thread")
     print(f"{'variant':<22}{'peak RSS MiB':>14}{'above inputs MiB':>18}{'seconds':>10}{'loss':>14}")
     for name, r in (("unchunked", plain), (f"chunked ({chunk} rows)", chunked)):
-        print(f"{name:<22}{r['peak_mib']:>14.0f}{r['peak_mib'] - r['base_mib']:>18.0f}"
-              f"{r['seconds']:>10.2f}{r['loss']:>14.6f}")
+        print(
+            f"{name:<22}{r['peak_mib']:>14.0f}{r['peak_mib'] - r['base_mib']:>18.0f}"
+            f"{r['seconds']:>10.2f}{r['loss']:>14.6f}"
+        )
     extra_plain = plain["peak_mib"] - plain["base_mib"]
     extra_chunked = max(chunked["peak_mib"] - chunked["base_mib"], 1.0)
-    print(f"memory for the loss, unchunked / chunked: {extra_plain / extra_chunked:.1f}x "
-          f"(peak RSS ratio {plain['peak_mib'] / chunked['peak_mib']:.1f}x); "
-          f"time chunked / unchunked: {chunked['seconds'] / plain['seconds']:.2f}x")
+    print(
+        f"memory for the loss, unchunked / chunked: {extra_plain / extra_chunked:.1f}x "
+        f"(peak RSS ratio {plain['peak_mib'] / chunked['peak_mib']:.1f}x); "
+        f"time chunked / unchunked: {chunked['seconds'] / plain['seconds']:.2f}x"
+    )
     loss_diff = abs(plain["loss"] - chunked["loss"])
     print(f"agreement: |loss diff| = {loss_diff:.2e}, max |grad diff| = {grad_diff:.2e}")
     if not (loss_diff <= 1e-4 * max(1.0, abs(plain["loss"])) and grad_diff <= 1e-5):

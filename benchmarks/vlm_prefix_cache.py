@@ -18,33 +18,52 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
-from transformers import CLIPVisionConfig, CLIPVisionModel, LlavaForConditionalGeneration  # noqa: E402
-from transformers.utils import logging as hf_logging  # noqa: E402
+import numpy as np
+import torch
+from PIL import Image
+from transformers import CLIPVisionConfig, CLIPVisionModel, LlavaForConditionalGeneration
+from transformers.utils import logging as hf_logging
 
-from modalign.config import ModelConfig  # noqa: E402
-from modalign.models.export_llava import export_llava_hf  # noqa: E402
-from modalign.models.vlm import VisionLanguageModel  # noqa: E402
+from modalign.config import ModelConfig
+from modalign.models.export_llava import export_llava_hf
+from modalign.models.vlm import VisionLanguageModel
 
 torch.set_num_threads(1)
 hf_logging.disable_progress_bar()
 N_QUESTIONS, MAX_NEW = 32, 8
-OBJECTS = "circle square triangle star cross ring heart moon".split()
-COLORS = "red green blue yellow purple orange".split()
+OBJECTS = ["circle", "square", "triangle", "star", "cross", "ring", "heart", "moon"]
+COLORS = ["red", "green", "blue", "yellow", "purple", "orange"]
 QUESTIONS = [f"Is there a {c} {o} in the image?" for c in COLORS for o in OBJECTS][:N_QUESTIONS]
-LM = dict(name="tiny-llama", hidden_size=256, num_layers=4, num_heads=4, intermediate_size=768,
-          max_position_embeddings=512, vocab_size=512)
+LM = dict(
+    name="tiny-llama",
+    hidden_size=256,
+    num_layers=4,
+    num_heads=4,
+    intermediate_size=768,
+    max_position_embeddings=512,
+    vocab_size=512,
+)
 
 
 def build(tmp: Path) -> VisionLanguageModel:
     torch.manual_seed(0)
-    clip = CLIPVisionConfig(image_size=224, patch_size=14, hidden_size=128, intermediate_size=512,
-                            num_hidden_layers=4, num_attention_heads=4)
+    clip = CLIPVisionConfig(
+        image_size=224,
+        patch_size=14,
+        hidden_size=128,
+        intermediate_size=512,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+    )
     CLIPVisionModel(clip).save_pretrained(tmp / "clip")
-    cfg = ModelConfig.model_validate({"kind": "vlm", "connector": {"name": "mlp"}, "lm": LM,
-                                      "vision": {"name": "hf", "path": str(tmp / "clip"), "feature_layer": -2}})
+    cfg = ModelConfig.model_validate(
+        {
+            "kind": "vlm",
+            "connector": {"name": "mlp"},
+            "lm": LM,
+            "vision": {"name": "hf", "path": str(tmp / "clip"), "feature_layer": -2},
+        }
+    )
     corpus = QUESTIONS + ["yes", "no", "There is a red circle above a blue square."]
     model = VisionLanguageModel.from_config(cfg, text_corpus=corpus).eval()
     with torch.no_grad():  # a sharper random LM: answers of varied length instead of near-ties
@@ -58,10 +77,16 @@ def llava_one_by_one(llava, model, image) -> list[str]:
     answers = []
     for q in QUESTIONS:
         ids = torch.tensor([model.prompts.encode(model.prompts.chat_prefix(q))[0]])
-        out = llava.generate(input_ids=ids, attention_mask=torch.ones_like(ids), pixel_values=pixels,
-                             max_new_tokens=MAX_NEW, do_sample=False, eos_token_id=stop,
-                             pad_token_id=model.prompts.pad_id)
-        answers += model._detok(out[:, ids.shape[1]:])
+        out = llava.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            pixel_values=pixels,
+            max_new_tokens=MAX_NEW,
+            do_sample=False,
+            eos_token_id=stop,
+            pad_token_id=model.prompts.pad_id,
+        )
+        answers += model._detok(out[:, ids.shape[1] :])
     return answers
 
 
@@ -83,16 +108,21 @@ def main() -> None:
             llava_one_by_one(llava, model, image)
             ours, t_ours = timed(lambda: model.answer_many(image, QUESTIONS, max_new_tokens=MAX_NEW))
             ref, t_ref = timed(lambda: llava_one_by_one(llava, model, image))
-            single, t_single = timed(lambda: [model.generate([image], [q], max_new_tokens=MAX_NEW)[0]
-                                              for q in QUESTIONS])
+            single, t_single = timed(
+                lambda: [model.generate([image], [q], max_new_tokens=MAX_NEW)[0] for q in QUESTIONS]
+            )
     same = sum(a == b for a, b in zip(ours, ref))
-    print(f"{N_QUESTIONS} questions about one image, {model.prompts.tokens_per_image} image tokens, "
-          f"<= {MAX_NEW} new tokens, LM {sum(p.numel() for p in model.base_lm().parameters()) / 1e6:.2f}M params")
+    print(
+        f"{N_QUESTIONS} questions about one image, {model.prompts.tokens_per_image} image tokens, "
+        f"<= {MAX_NEW} new tokens, LM {sum(p.numel() for p in model.base_lm().parameters()) / 1e6:.2f}M params"
+    )
     print(f"  transformers LLaVA generate, one by one: {t_ref:.2f} s")
     print(f"  modalign generate, one by one:           {t_single:.2f} s")
     print(f"  modalign answer_many (prefix KV reuse):  {t_ours:.2f} s")
-    print(f"  speed-up vs LLaVA one by one: {t_ref / t_ours:.1f}x (goal >= 3x); answers identical: {same}/{len(ours)}"
-          f"; same as modalign one by one: {sum(a == b for a, b in zip(ours, single))}/{len(ours)}")
+    print(
+        f"  speed-up vs LLaVA one by one: {t_ref / t_ours:.1f}x (goal >= 3x); answers identical: {same}/{len(ours)}"
+        f"; same as modalign one by one: {sum(a == b for a, b in zip(ours, single))}/{len(ours)}"
+    )
 
 
 if __name__ == "__main__":

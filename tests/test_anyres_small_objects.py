@@ -16,32 +16,54 @@ import pytest
 from PIL import Image
 
 from modalign.config import validate_recipe
-from modalign.data.small_objects import SmallObjects, area_fraction
+from modalign.data.worlds.small_objects import SmallObjects, area_fraction
 from modalign.eval.suites import SUITES
 from modalign.models import load_model
 from modalign.train import run_recipe
 
 IMAGE, TILE = 256, 64
 DATA = {"name": "small-objects", "task": "instruct", "n": 200, "split": "train", "image_size": IMAGE}
-LM = {"name": "tiny-llama", "hidden_size": 64, "num_layers": 2, "num_heads": 4, "intermediate_size": 128,
-      "max_position_embeddings": 256, "vocab_size": 300}
+LM = {
+    "name": "tiny-llama",
+    "hidden_size": 64,
+    "num_layers": 2,
+    "num_heads": 4,
+    "intermediate_size": 128,
+    "max_position_embeddings": 256,
+    "vocab_size": 300,
+}
 
 
 def _recipe(anyres: bool):
     vision = {"name": "efficientnet-lite0", "image_size": TILE}
     if anyres:  # the only difference between the two runs
         vision["anyres"] = {"grid_pinpoints": [[IMAGE, IMAGE]]}
-    return validate_recipe({
-        "name": f"small-objects-{'tiled' if anyres else 'untiled'}", "seed": 0,
-        "model": {"kind": "vlm", "vision": vision, "connector": {"name": "linear"}, "lm": LM},
-        "stages": [{"name": "sft", "objective": "instruct", "data": DATA, "steps": 200, "batch_size": 16,
-                    "lr": 3e-3, "weight_decay": 0.1, "warmup_steps": 10, "log_every": 50,
-                    "train": ["connector", "lm"]}]})
+    return validate_recipe(
+        {
+            "name": f"small-objects-{'tiled' if anyres else 'untiled'}",
+            "seed": 0,
+            "model": {"kind": "vlm", "vision": vision, "connector": {"name": "linear"}, "lm": LM},
+            "stages": [
+                {
+                    "name": "sft",
+                    "objective": "instruct",
+                    "data": DATA,
+                    "steps": 200,
+                    "batch_size": 16,
+                    "lr": 3e-3,
+                    "weight_decay": 0.1,
+                    "warmup_steps": 10,
+                    "log_every": 50,
+                    "train": ["connector", "lm"],
+                }
+            ],
+        }
+    )
 
 
 def _object_pixels(image: Image.Image) -> np.ndarray:
     a = np.asarray(image).astype(int)
-    return (np.abs(a - a[0, 0]).sum(-1) > 30)  # [H, W] pixels that differ from the plain background
+    return np.abs(a - a[0, 0]).sum(-1) > 30  # [H, W] pixels that differ from the plain background
 
 
 def test_scenes_are_deterministic_and_shapes_have_equal_area():
@@ -66,13 +88,13 @@ def test_scenes_are_deterministic_and_shapes_have_equal_area():
 
 
 def test_the_object_is_a_few_pixels_in_the_global_view_and_whole_in_a_tile():
-    from modalign.modalities.tiling import AnyResTiler
-    from modalign.modalities.preprocess import ImageProcessing
+    from modalign.encoders.preprocess import ImageProcessing
+    from modalign.encoders.tiling import AnyResTiler
 
     ds = SmallObjects(task="vqa", n=10, image_size=IMAGE)
     tiler = AnyResTiler(TILE, ImageProcessing.square(TILE), grid_pinpoints=[(IMAGE, IMAGE)])
     for i in range(10):
-        global_view, tiles, grid, _ = tiler.tile(ds[i]["image"])
+        _global_view, tiles, grid, _ = tiler.tile(ds[i]["image"])
         assert grid == (4, 4) and len(tiles) == 16
         x0, y0, x1, y1 = ds.scene(i)["objects"][0]["box"]
         assert max(x1 - x0, y1 - y0) * TILE / IMAGE <= 3.5  # <= 3.5 px across in the squashed view

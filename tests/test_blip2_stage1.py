@@ -12,19 +12,23 @@ from test_vlm_tiny_parts import CORPUS, images, tiny_cfg
 
 from modalign.connectors.qformer import QFormer
 from modalign.models import build_model, load_model
-from modalign.models.blip2_stage1 import (Blip2Stage1, attention_mask, caption_tokens, hard_negatives,
-                                          itc_similarity, stage1_from_blip2)
+from modalign.models.blip2_stage1 import (
+    Blip2Stage1,
+    attention_mask,
+    caption_tokens,
+    hard_negatives,
+    itc_similarity,
+    stage1_from_blip2,
+)
 from modalign.registry import ConfigError
 
 QF = dict(num_queries=4, hidden_dim=16, num_layers=2, heads=2)
 
 
 def test_hard_negatives_are_the_most_similar_non_matching_pairs():
-    sim = torch.tensor([[0.9, 0.8, 0.1],
-                        [0.7, 0.95, 0.6],
-                        [0.2, 0.3, 0.5]])
+    sim = torch.tensor([[0.9, 0.8, 0.1], [0.7, 0.95, 0.6], [0.2, 0.3, 0.5]])
     neg_text, neg_image = hard_negatives(sim)
-    assert neg_text.tolist() == [1, 0, 1]   # row maxima off the diagonal
+    assert neg_text.tolist() == [1, 0, 1]  # row maxima off the diagonal
     assert neg_image.tolist() == [1, 0, 1]  # column maxima off the diagonal
     same = torch.zeros(3, 3, dtype=torch.bool)
     same[0, 1] = same[1, 0] = True  # texts 0 and 1 are the same caption: never each other's negative
@@ -41,11 +45,13 @@ def test_hard_negatives_are_the_most_similar_non_matching_pairs():
 def test_attention_masks():
     text = torch.tensor([[1, 1, 0]])  # two text tokens and a pad; K = 2 queries
     gen = attention_mask(2, text, "generate")[0, 0].int().tolist()
-    assert gen == [[1, 1, 0, 0, 0],   # queries read queries only
-                   [1, 1, 0, 0, 0],
-                   [1, 1, 1, 0, 0],   # text: every query, itself and earlier text
-                   [1, 1, 1, 1, 0],
-                   [1, 1, 1, 1, 0]]   # never the pad
+    assert gen == [
+        [1, 1, 0, 0, 0],  # queries read queries only
+        [1, 1, 0, 0, 0],
+        [1, 1, 1, 0, 0],  # text: every query, itself and earlier text
+        [1, 1, 1, 1, 0],
+        [1, 1, 1, 1, 0],
+    ]  # never the pad
     match = attention_mask(2, text, "match")[0, 0].int()
     assert match.tolist() == [[1, 1, 1, 1, 0]] * 5
     assert attention_mask(2, text, "text")[0, 0].int().tolist() == [[1, 1, 0]] * 3
@@ -58,19 +64,45 @@ def reference():
 
     torch.manual_seed(0)
     cfg = Blip2Config(
-        vision_config=dict(hidden_size=12, intermediate_size=24, num_hidden_layers=1, num_attention_heads=2,
-                           image_size=16, patch_size=8),
-        qformer_config=dict(hidden_size=16, num_hidden_layers=3, num_attention_heads=4, intermediate_size=40,
-                            cross_attention_frequency=2, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
-                            vocab_size=30, max_position_embeddings=12, use_qformer_text_input=True),
-        num_query_tokens=5, image_text_hidden_size=8)
+        vision_config=dict(
+            hidden_size=12,
+            intermediate_size=24,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            image_size=16,
+            patch_size=8,
+        ),
+        qformer_config=dict(
+            hidden_size=16,
+            num_hidden_layers=3,
+            num_attention_heads=4,
+            intermediate_size=40,
+            cross_attention_frequency=2,
+            hidden_dropout_prob=0.0,
+            attention_probs_dropout_prob=0.0,
+            vocab_size=30,
+            max_position_embeddings=12,
+            use_qformer_text_input=True,
+        ),
+        num_query_tokens=5,
+        image_text_hidden_size=8,
+    )
     ref = Blip2ForImageTextRetrieval(cfg).eval()
     with torch.no_grad():  # post_init leaves norms at identity and biases at zero: perturb so the mapping is tested
         for name, p in ref.named_parameters():
             if "LayerNorm" in name or "layernorm" in name or name.endswith("bias") or name == "query_tokens":
                 p.add_(torch.randn_like(p) * 0.1)
-    qformer = QFormer(in_dim=12, out_dim=20, num_queries=5, hidden_dim=16, num_layers=3, heads=4,
-                      intermediate_dim=40, cross_attention_every=2, feature_norm=False).eval()
+    qformer = QFormer(
+        in_dim=12,
+        out_dim=20,
+        num_queries=5,
+        hidden_dim=16,
+        num_layers=3,
+        heads=4,
+        intermediate_dim=40,
+        cross_attention_every=2,
+        feature_norm=False,
+    ).eval()
     stage1 = Blip2Stage1(qformer, vocab_size=30, max_text_len=12, cls_id=1, dec_id=2, embed_dim=8).eval()
     stage1_from_blip2(stage1, qformer, ref.state_dict())
     pixels = torch.randn(3, 3, 16, 16)
@@ -82,10 +114,11 @@ def reference():
 def test_itc_and_itm_match_blip2_image_text_retrieval(reference):
     ref, qformer, stage1, pixels, ids, mask = reference
     with torch.no_grad():
-        feats = ref.vision_model(pixel_values=pixels).last_hidden_state                 # [3, 5, 12]
+        feats = ref.vision_model(pixel_values=pixels).last_hidden_state  # [3, 5, 12]
         itc_ref = ref(pixel_values=pixels, input_ids=ids, attention_mask=mask).logits_per_image
-        itm_ref = ref(pixel_values=pixels, input_ids=ids, attention_mask=mask,
-                      use_image_text_matching_head=True).logits_per_image
+        itm_ref = ref(
+            pixel_values=pixels, input_ids=ids, attention_mask=mask, use_image_text_matching_head=True
+        ).logits_per_image
         text = stage1.text_embeds(stage1.run(qformer, None, ids, mask, "text")[1])
         itc = stage1.similarity(stage1.image_embeds(qformer.encode_queries(feats)), text)
         q, _ = stage1.run(qformer, feats, ids, mask, "match")
@@ -100,9 +133,13 @@ def test_generate_pass_matches_the_reference_under_a_causal_mask(reference):
     with torch.no_grad():
         feats = ref.vision_model(pixel_values=pixels).last_hidden_state
         q, t = stage1.run(qformer, feats, ids, mask, "generate")
-        joint = ref.embeddings(input_ids=ids, query_embeds=ref.query_tokens.expand(3, -1, -1))      # [3, 5+5, 16]
-        expected = ref.qformer(query_embeds=joint, query_length=5, attention_mask=attention_mask(5, mask, "generate"),
-                               encoder_hidden_states=feats).last_hidden_state
+        joint = ref.embeddings(input_ids=ids, query_embeds=ref.query_tokens.expand(3, -1, -1))  # [3, 5+5, 16]
+        expected = ref.qformer(
+            query_embeds=joint,
+            query_length=5,
+            attention_mask=attention_mask(5, mask, "generate"),
+            encoder_hidden_states=feats,
+        ).last_hidden_state
         torch.testing.assert_close(torch.cat([q, t], 1), expected, atol=1e-5, rtol=1e-5)
         # the queries of this pass are the connector's own query outputs (ITC reads them), and text is causal
         torch.testing.assert_close(q, qformer.encode_queries(feats), atol=1e-5, rtol=1e-5)
@@ -120,8 +157,9 @@ def model():
 
 
 def _caption_batch(model, n=3):
-    return model.collate([{"id": str(i), "image": im, "text": t}
-                          for i, (im, t) in enumerate(zip(images(n), CORPUS[:n]))])
+    return model.collate(
+        [{"id": str(i), "image": im, "text": t} for i, (im, t) in enumerate(zip(images(n), CORPUS[:n]))]
+    )
 
 
 def test_losses_are_finite_and_reach_the_qformer(model):
@@ -142,9 +180,18 @@ def test_losses_are_finite_and_reach_the_qformer(model):
     model.zero_grad()
     out["loss"].backward()
     s1 = model.qformer_stage1
-    for p in (qf.query_tokens, qf.layers[0].cross_attn.q_proj.weight, qf.layers[0].self_attn.k_proj.weight,
-              s1.word_embeddings.weight, s1.text_ffn[1].fc1.weight, s1.itm_head.weight, s1.vision_proj.weight,
-              s1.text_proj.weight, s1.lm_bias, s1.temp):
+    for p in (
+        qf.query_tokens,
+        qf.layers[0].cross_attn.q_proj.weight,
+        qf.layers[0].self_attn.k_proj.weight,
+        s1.word_embeddings.weight,
+        s1.text_ffn[1].fc1.weight,
+        s1.itm_head.weight,
+        s1.vision_proj.weight,
+        s1.text_proj.weight,
+        s1.lm_bias,
+        s1.temp,
+    ):
         assert p.grad is not None and p.grad.abs().sum() > 0
     assert qf.proj.weight.grad is None  # the LM projection is stage 2's
     assert all(p.grad is None for p in model.lm.parameters())
@@ -165,8 +212,12 @@ def test_each_loss_moves_with_its_own_inputs(model):
 
 def test_objective_errors(model):
     conv = [{"from": "human", "value": "<image>\nWhat color?"}, {"from": "gpt", "value": "blue"}]
-    batch = model.collate([{"id": "a", "image": images(1)[0], "conversations": conv},
-                           {"id": "b", "image": images(2)[1], "conversations": conv}])
+    batch = model.collate(
+        [
+            {"id": "a", "image": images(1)[0], "conversations": conv},
+            {"id": "b", "image": images(2)[1], "conversations": conv},
+        ]
+    )
     with pytest.raises(ValueError, match="caption data"):
         model.training_loss(batch, "qformer")
     torch.manual_seed(0)
@@ -185,8 +236,9 @@ def test_itc_similarity_and_save_load(model, tmp_path):
     torch.testing.assert_close(itc_similarity(again, images(3), CORPUS[:2]), sim)
     # a model saved before stage 1 existed (no qformer_stage1.* weights) still loads
     state = load_file(tmp_path / "m" / "model.safetensors")
-    save_file({k: v for k, v in state.items() if not k.startswith("qformer_stage1.")},
-              tmp_path / "m" / "model.safetensors")
+    save_file(
+        {k: v for k, v in state.items() if not k.startswith("qformer_stage1.")}, tmp_path / "m" / "model.safetensors"
+    )
     assert load_model(tmp_path / "m").connector.query_tokens.shape == (1, 4, 16)
     state = {k: v for k, v in state.items() if not k.startswith("connector.")}
     save_file(state, tmp_path / "m" / "model.safetensors")
@@ -209,16 +261,39 @@ def test_stage1_training_lowers_the_loss_and_improves_itc_retrieval(tmp_path):
     from modalign.train import run_recipe
 
     torch.manual_seed(0)
-    recipe = RecipeConfig.model_validate({
-        "name": "blip2-stage1-tiny", "seed": 0,
-        "model": {"kind": "vlm", "vision": {"name": "efficientnet-lite0", "image_size": 64},
-                  "connector": {"name": "qformer", "num_queries": 4, "hidden_dim": 64, "num_layers": 2,
-                                "heads": 4},
-                  "lm": {"name": "tiny-llama", "hidden_size": 32, "num_layers": 1, "num_heads": 2,
-                         "intermediate_size": 64, "max_position_embeddings": 128, "vocab_size": 300}},
-        "stages": [{"name": "qformer", "objective": "qformer", "train": ["connector"],
+    recipe = RecipeConfig.model_validate(
+        {
+            "name": "blip2-stage1-tiny",
+            "seed": 0,
+            "model": {
+                "kind": "vlm",
+                "vision": {"name": "efficientnet-lite0", "image_size": 64},
+                "connector": {"name": "qformer", "num_queries": 4, "hidden_dim": 64, "num_layers": 2, "heads": 4},
+                "lm": {
+                    "name": "tiny-llama",
+                    "hidden_size": 32,
+                    "num_layers": 1,
+                    "num_heads": 2,
+                    "intermediate_size": 64,
+                    "max_position_embeddings": 128,
+                    "vocab_size": 300,
+                },
+            },
+            "stages": [
+                {
+                    "name": "qformer",
+                    "objective": "qformer",
+                    "train": ["connector"],
                     "data": {"name": "shapes", "task": "caption", "split": "train", "n": 256, "caption": "short"},
-                    "steps": 100, "batch_size": 16, "lr": 0.002, "warmup_steps": 5, "log_every": 5}]})
+                    "steps": 100,
+                    "batch_size": 16,
+                    "lr": 0.002,
+                    "warmup_steps": 5,
+                    "log_every": 5,
+                }
+            ],
+        }
+    )
     init = {}
 
     def builder(cfg, text_corpus=None):

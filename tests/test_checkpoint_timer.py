@@ -10,14 +10,20 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent / "dist_scripts"))
-from train_toys import DATASETS, final_state, toy_builder, toy_recipe  # noqa: E402
+from train_toys import DATASETS, final_state, toy_builder, toy_recipe
 
-from modalign.registry import ConfigError  # noqa: E402
-from modalign.train import run_recipe, runner  # noqa: E402
+from modalign.registry import ConfigError
+from modalign.train import run_recipe, runner
 
 STAGES = [
-    {"name": "a", "train": ["vision", "head"], "steps": 5, "weight_decay": 0.1, "warmup_steps": 2,
-     "data": {"name": "toy", "n": 10}},
+    {
+        "name": "a",
+        "train": ["vision", "head"],
+        "steps": 5,
+        "weight_decay": 0.1,
+        "warmup_steps": 2,
+        "data": {"name": "toy", "n": 10},
+    },
     {"name": "b", "train": ["head"], "steps": 4, "objective": "instruct", "data": {"name": "toy", "n": 6, "seed": 1}},
 ]
 
@@ -31,8 +37,15 @@ def minute_clock(monkeypatch):
 
 def run(out, minutes, log_every=1, **kw):
     stages = [{**s, "checkpoint_minutes": minutes, "log_every": log_every} for s in STAGES]
-    return run_recipe(toy_recipe(stages), out, progress=False, model_builder=toy_builder(dropout=0.2),
-                      datasets=DATASETS, keep_checkpoints=10, **kw)
+    return run_recipe(
+        toy_recipe(stages),
+        out,
+        progress=False,
+        model_builder=toy_builder(dropout=0.2),
+        datasets=DATASETS,
+        keep_checkpoints=10,
+        **kw,
+    )
 
 
 def saved_at(out_dir) -> list[int]:
@@ -69,5 +82,6 @@ def test_resume_still_refuses_a_changed_training_setting(tmp_path):
     run(tmp_path, 2.5, stop_after_steps=4)
     changed = toy_recipe([{**STAGES[0], "lr": 0.01, "checkpoint_minutes": 2.5}, STAGES[1]])
     with pytest.raises(ConfigError, match="different recipe"):
-        run_recipe(changed, tmp_path, resume=True, progress=False, model_builder=toy_builder(dropout=0.2),
-                   datasets=DATASETS)
+        run_recipe(
+            changed, tmp_path, resume=True, progress=False, model_builder=toy_builder(dropout=0.2), datasets=DATASETS
+        )

@@ -10,14 +10,30 @@ TINY_RECIPE = {
     "seed": 0,
     "model": {
         "kind": "dual",
-        "vision": {"name": "vit", "image_size": 32, "patch_size": 8, "hidden_size": 32, "num_layers": 1,
-                   "num_heads": 2},
+        "vision": {
+            "name": "vit",
+            "image_size": 32,
+            "patch_size": 8,
+            "hidden_size": 32,
+            "num_layers": 1,
+            "num_heads": 2,
+        },
         "text": {"name": "transformer", "hidden_size": 32, "num_layers": 1, "num_heads": 2},
         "embed_dim": 16,
         "loss": "siglip",
     },
-    "stages": [{"name": "align", "objective": "contrastive", "data": {"name": "shapes", "n": 32, "image_size": 32},
-                "steps": 4, "batch_size": 8, "lr": 0.001, "train": ["vision", "text", "head"], "log_every": 1}],
+    "stages": [
+        {
+            "name": "align",
+            "objective": "contrastive",
+            "data": {"name": "shapes", "n": 32, "image_size": 32},
+            "steps": 4,
+            "batch_size": 8,
+            "lr": 0.001,
+            "train": ["vision", "text", "head"],
+            "log_every": 1,
+        }
+    ],
     "eval": [{"suite": "retrieval", "data": {"name": "shapes", "n": 16, "split": "heldout", "image_size": 32}}],
 }
 
@@ -56,7 +72,20 @@ def test_train_then_eval_then_compare_through_the_cli(tmp_path, capsys):
     assert "t2i_R@1" in results["suites"]["retrieval"]["metrics"]
     logged = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert sum("loss" in r and "event" not in r for r in logged) == 4
-    assert main(["eval", str(out / "final"), "--suite", "geometry", "--data", "shapes:n=16,image_size=32",
-                 "--out", str(tmp_path / "ev2")]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                str(out / "final"),
+                "--suite",
+                "geometry",
+                "--data",
+                "shapes:n=16,image_size=32",
+                "--out",
+                str(tmp_path / "ev2"),
+            ]
+        )
+        == 0
+    )
     assert main(["compare", str(out / "eval"), str(tmp_path / "ev2")]) == 0
     assert "t2i_R@1" in capsys.readouterr().out

@@ -35,15 +35,22 @@ def test_unknown_activation_is_a_config_error():
 
 
 def test_mlp_matches_transformers_llava_projector():
-    from transformers import LlamaConfig, LlavaConfig, CLIPVisionConfig
+    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig
     from transformers.models.llava.modeling_llava import LlavaMultiModalProjector
 
     torch.manual_seed(0)
     cfg = LlavaConfig(
-        vision_config=CLIPVisionConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                                       num_attention_heads=2, image_size=32, patch_size=16),
-        text_config=LlamaConfig(hidden_size=24, intermediate_size=48, num_hidden_layers=1,
-                                num_attention_heads=2, vocab_size=50),
+        vision_config=CLIPVisionConfig(
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            image_size=32,
+            patch_size=16,
+        ),
+        text_config=LlamaConfig(
+            hidden_size=24, intermediate_size=48, num_hidden_layers=1, num_attention_heads=2, vocab_size=50
+        ),
         projector_hidden_act="gelu",
     )
     ref = LlavaMultiModalProjector(cfg).eval()

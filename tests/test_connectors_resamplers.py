@@ -59,7 +59,9 @@ def test_pixel_shuffle_matches_idefics3_connector():
     from transformers.models.idefics3.modeling_idefics3 import Idefics3Connector
 
     torch.manual_seed(0)
-    cfg = Idefics3Config(vision_config=dict(hidden_size=8), text_config=dict(hidden_size=12, num_attention_heads=2), scale_factor=2)
+    cfg = Idefics3Config(
+        vision_config=dict(hidden_size=8), text_config=dict(hidden_size=12, num_attention_heads=2), scale_factor=2
+    )
     ref = Idefics3Connector(cfg).eval()
     ours = CONNECTORS["pixel-shuffle"](in_dim=8, out_dim=12, scale=2).eval()
     ours.proj.load_state_dict(ref.modality_projection.proj.state_dict())
@@ -73,16 +75,32 @@ def test_qformer_matches_blip2_qformer():
 
     torch.manual_seed(0)
     # cross-attention every 2nd layer as in BLIP-2, so layers with and without it are both compared.
-    cfg = Blip2QFormerConfig(hidden_size=16, num_hidden_layers=3, num_attention_heads=4, intermediate_size=40,
-                             encoder_hidden_size=12, cross_attention_frequency=2, hidden_dropout_prob=0.0,
-                             attention_probs_dropout_prob=0.0)
+    cfg = Blip2QFormerConfig(
+        hidden_size=16,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        intermediate_size=40,
+        encoder_hidden_size=12,
+        cross_attention_frequency=2,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
     ref = Blip2QFormerModel(cfg).eval()
     with torch.no_grad():  # post_init leaves LayerNorms at identity; perturb them so their mapping is tested
         for name, p in ref.named_parameters():
             if "LayerNorm" in name or "layernorm" in name:
                 p.add_(torch.randn_like(p) * 0.1)
-    ours = CONNECTORS["qformer"](in_dim=12, out_dim=20, num_queries=7, hidden_dim=16, num_layers=3, heads=4,
-                                 intermediate_dim=40, cross_attention_every=2, feature_norm=False).eval()
+    ours = CONNECTORS["qformer"](
+        in_dim=12,
+        out_dim=20,
+        num_queries=7,
+        hidden_dim=16,
+        num_layers=3,
+        heads=4,
+        intermediate_dim=40,
+        cross_attention_every=2,
+        feature_norm=False,
+    ).eval()
     queries = torch.randn(1, 7, 16)
     qformer_from_blip2(ours, ref.state_dict(), queries)
     feats = torch.randn(2, 10, 12)
@@ -91,8 +109,9 @@ def test_qformer_matches_blip2_qformer():
     # A padding mask over image tokens matches the reference's encoder_attention_mask.
     mask = torch.ones(2, 10, dtype=torch.long)
     mask[1, 6:] = 0
-    expected = ref(query_embeds=queries.expand(2, -1, -1), encoder_hidden_states=feats,
-                   encoder_attention_mask=mask).last_hidden_state
+    expected = ref(
+        query_embeds=queries.expand(2, -1, -1), encoder_hidden_states=feats, encoder_attention_mask=mask
+    ).last_hidden_state
     torch.testing.assert_close(ours.encode_queries(feats, mask), expected, atol=1e-5, rtol=1e-5)
     # ...and masked tokens really do not matter.
     changed = feats.clone()
@@ -112,8 +131,16 @@ def test_perceiver_matches_idefics_resampler(qk_norm):
         for name, p in ref.named_parameters():
             if "norm" in name:
                 p.add_(torch.randn_like(p) * 0.1)
-    ours = CONNECTORS["perceiver"](in_dim=16, out_dim=20, num_latents=5, depth=2, heads=2, head_dim=6,
-                                   act="relu", qk_norm="layernorm" if qk_norm else None).eval()
+    ours = CONNECTORS["perceiver"](
+        in_dim=16,
+        out_dim=20,
+        num_latents=5,
+        depth=2,
+        heads=2,
+        head_dim=6,
+        act="relu",
+        qk_norm="layernorm" if qk_norm else None,
+    ).eval()
     perceiver_from_idefics(ours, ref.state_dict())
     feats = torch.randn(3, 9, 16)
     torch.testing.assert_close(ours.resample(feats), ref(feats), atol=1e-5, rtol=1e-5)

@@ -13,9 +13,18 @@ def tiny_llama():
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=4,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
-                      pad_token_id=0, bos_token_id=1, eos_token_id=2)
+    cfg = LlamaConfig(
+        vocab_size=64,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+    )
     return LlamaForCausalLM(cfg).eval()
 
 
@@ -96,7 +105,7 @@ def test_kv_cache_decoding_equals_full_recomputation():
         out = lm(input_ids=cached[:, :4], use_cache=True)
         steps, past = [out.logits], out.past_key_values
         for t in range(4, cached.shape[1]):
-            out = lm(input_ids=cached[:, t:t + 1], past_key_values=past, use_cache=True)
+            out = lm(input_ids=cached[:, t : t + 1], past_key_values=past, use_cache=True)
             steps.append(out.logits)
             past = out.past_key_values
     torch.testing.assert_close(torch.cat(steps, dim=1), full, atol=1e-5, rtol=1e-5)
@@ -157,9 +166,16 @@ def test_block_matches_idefics_gated_cross_attention(alpha_type, qk_norm):
     from transformers.models.idefics.modeling_idefics import IdeficsGatedCrossAttentionLayer
 
     torch.manual_seed(0)
-    cfg = IdeficsConfig(hidden_size=16, intermediate_size=40, num_attention_heads=2, vocab_size=50,
-                        vision_config=dict(embed_dim=8), qk_layer_norms=qk_norm, alpha_type=alpha_type,
-                        alpha_initializer="zeros")
+    cfg = IdeficsConfig(
+        hidden_size=16,
+        intermediate_size=40,
+        num_attention_heads=2,
+        vocab_size=50,
+        vision_config=dict(embed_dim=8),
+        qk_layer_norms=qk_norm,
+        alpha_type=alpha_type,
+        alpha_initializer="zeros",
+    )
     ref = IdeficsGatedCrossAttentionLayer(cfg, layer_idx=0).eval()
     with torch.no_grad():  # open the gates (Idefics' "normal" init fails for float gates) and perturb the norms
         for name, p in ref.named_parameters():
@@ -167,9 +183,17 @@ def test_block_matches_idefics_gated_cross_attention(alpha_type, qk_norm):
                 p.copy_(torch.randn_like(p) * 0.5)
             if "norm" in name:
                 p.add_(torch.randn_like(p) * 0.1)
-    ours = GatedCrossAttentionBlock(d_model=16, d_media=8, heads=2, ff_dim=40, norm="rmsnorm", ffn="swiglu",
-                                    gate=alpha_type, qk_norm="rmsnorm" if qk_norm else None,
-                                    eps=cfg.rms_norm_eps).eval()
+    ours = GatedCrossAttentionBlock(
+        d_model=16,
+        d_media=8,
+        heads=2,
+        ff_dim=40,
+        norm="rmsnorm",
+        ffn="swiglu",
+        gate=alpha_type,
+        qk_norm="rmsnorm" if qk_norm else None,
+        eps=cfg.rms_norm_eps,
+    ).eval()
     xattn_block_from_idefics(ours, ref.state_dict())
     assert ours.attn_gate.abs().sum() > 0 and ours.ff_gate.abs().sum() > 0
     x, media = torch.randn(2, 4, 16), torch.randn(2, 6, 8)
@@ -179,6 +203,5 @@ def test_block_matches_idefics_gated_cross_attention(alpha_type, qk_norm):
     mask = torch.ones(2, 6, dtype=torch.bool)
     mask[0, 4:] = False
     additive = torch.zeros(2, 1, 4, 6).masked_fill(~mask[:, None, None, :], torch.finfo(torch.float32).min)
-    expected = ref(x, image_hidden_states=media, image_attention_mask=additive,
-                   cross_attention_gate=torch.ones(2, 4))
+    expected = ref(x, image_hidden_states=media, image_attention_mask=additive, cross_attention_gate=torch.ones(2, 4))
     torch.testing.assert_close(ours(x, media, mask), expected, atol=1e-5, rtol=1e-5)

@@ -4,22 +4,26 @@ import argparse
 import hashlib
 import json
 
+from modalign.cli.data import add_data_parser, data_main
 from modalign.data import DATASETS
-from modalign.data.cli import add_data_parser, data_main
-from modalign.data.shapes import ShapesWorld
 from modalign.data.shards import iter_shards
+from modalign.data.worlds.shapes import ShapesWorld
 
 
 def _digest(root):
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _run(out, *extra):
     p = argparse.ArgumentParser()
     add_data_parser(p.add_subparsers())
-    return data_main(p.parse_args(["data", "shapes", "--out", str(out), "--n", "6", "--no-progress",
-                                   "--shard-size", "4", *extra]))
+    return data_main(
+        p.parse_args(["data", "shapes", "--out", str(out), "--n", "6", "--no-progress", "--shard-size", "4", *extra])
+    )
 
 
 def test_same_seed_byte_identical_and_readers_roundtrip(tmp_path):

@@ -6,11 +6,11 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from modalign.data.grounding import denotes
-from modalign.data.probes import ARO_ORDER_TYPES, PROBE_TYPES, SUGARCREPE_TYPES, is_true
-from modalign.data.render import render
-from modalign.data.shapes import ShapesWorld
-from modalign.data.vocab import COLORS, SHAPES, chair_synonyms, plural
+from modalign.data.worlds.shapes import ShapesWorld
+from modalign.data.worlds.shapes.grounding import denotes
+from modalign.data.worlds.shapes.probes import ARO_ORDER_TYPES, PROBE_TYPES, SUGARCREPE_TYPES, is_true
+from modalign.data.worlds.shapes.render import render
+from modalign.data.worlds.shapes.vocab import COLORS, SHAPES, chair_synonyms, plural
 
 PLURAL = {plural(s): s for s in SHAPES}
 
@@ -111,16 +111,23 @@ def test_probe_positives_true_and_negatives_false():
 
 
 def test_is_true_on_a_hand_built_scene():
-    scene = {"objects": [{"color": "red", "shape": "circle", "size": "large"},
-                         {"color": "blue", "shape": "square", "size": "small"}],
-             "relations": [[0, "left of", 1], [1, "right of", 0]]}
-    assert is_true({"objects": [(None, "red", "circle"), (None, "blue", "square")], "relation": (0, "left of", 1)},
-                   scene)
-    assert not is_true({"objects": [(None, "blue", "circle"), (None, "red", "square")],
-                        "relation": (0, "left of", 1)}, scene)
+    scene = {
+        "objects": [
+            {"color": "red", "shape": "circle", "size": "large"},
+            {"color": "blue", "shape": "square", "size": "small"},
+        ],
+        "relations": [[0, "left of", 1], [1, "right of", 0]],
+    }
+    assert is_true(
+        {"objects": [(None, "red", "circle"), (None, "blue", "square")], "relation": (0, "left of", 1)}, scene
+    )
+    assert not is_true(
+        {"objects": [(None, "blue", "circle"), (None, "red", "square")], "relation": (0, "left of", 1)}, scene
+    )
     assert not is_true({"objects": [("small", "red", "circle")], "relation": None}, scene)
-    assert not is_true({"objects": [(None, "red", "circle"), (None, "blue", "square")],
-                        "relation": (0, "right of", 1)}, scene)
+    assert not is_true(
+        {"objects": [(None, "red", "circle"), (None, "blue", "square")], "relation": (0, "right of", 1)}, scene
+    )
 
 
 def _relational(caption):
@@ -178,7 +185,7 @@ def test_texts_cover_every_string():
 
 
 def test_instruct_mixes_short_answer_turns_with_exact_answers():
-    from modalign.data.vqa import SHORT_ANSWER
+    from modalign.data.worlds.shapes.vqa import SHORT_ANSWER
 
     ds = ShapesWorld(task="instruct", n=40, seed=5)
     short = long = 0
@@ -195,7 +202,7 @@ def test_instruct_mixes_short_answer_turns_with_exact_answers():
 
 
 def test_instruct_mix_is_configurable():
-    from modalign.data.vqa import SHORT_ANSWER
+    from modalign.data.worlds.shapes.vqa import SHORT_ANSWER
 
     def turns(**kw):
         ds = ShapesWorld(task="instruct", n=30, seed=5, **kw)
@@ -229,22 +236,24 @@ def test_describe_turn_placement():
         humans = [q["value"].removeprefix("<image>\n") for q in convo[::2]]
         k = next(j for j, q in enumerate(humans) if q.startswith(describe))
         pairs = [(q, a["value"]) for q, a in zip(humans, convo[1::2])]
-        return k, pairs[k], pairs[:k] + pairs[k + 1:]
+        return k, pairs[k], pairs[:k] + pairs[k + 1 :]
 
     rand, last, first = convos("random"), convos("last"), convos("first")
     positions = []
-    for r, l, f in zip(rand, last, first):
+    for r, la, f in zip(rand, last, first):
         kr, dr, qr = split(r)
-        kl, dl, ql = split(l)
+        kl, dl, ql = split(la)
         kf, df, qf = split(f)
         positions.append(kr)
-        assert kl == len(l) // 2 - 1 and kf == 0
+        assert kl == len(la) // 2 - 1 and kf == 0
         assert dr == dl == df and qr == ql == qf  # same turns, only the description moved
-        assert l[0]["value"].startswith("<image>\n") and f[0]["value"].startswith("<image>\n")
+        assert la[0]["value"].startswith("<image>\n") and f[0]["value"].startswith("<image>\n")
     assert len(set(positions)) > 1  # "random" does place it in several positions
     alone = ShapesWorld(task="instruct", n=40, seed=2, describe_at="alone", describe_p=0.5)
-    kinds = [tuple(q["value"].removeprefix("<image>\n").startswith(describe) for q in alone[i]["conversations"][::2])
-             for i in range(len(alone))]
+    kinds = [
+        tuple(q["value"].removeprefix("<image>\n").startswith(describe) for q in alone[i]["conversations"][::2])
+        for i in range(len(alone))
+    ]
     assert (True,) in kinds  # a description alone ...
     assert any(len(k) > 1 and not any(k) for k in kinds)  # ... or questions without one, never both
     assert all(k == (True,) or not any(k) for k in kinds)
@@ -252,7 +261,7 @@ def test_describe_turn_placement():
 
 def test_shape_first_descriptions_state_the_same_facts():
     """shape_first_p names the shape first ("The star ... is large and red"); at 0 the data is unchanged."""
-    from modalign.data.language import detailed_caption
+    from modalign.data.worlds.shapes.language import detailed_caption
 
     plain = ShapesWorld(task="instruct", n=20, seed=4)
     same = ShapesWorld(task="instruct", n=20, seed=4, shape_first_p=0.0)
@@ -263,8 +272,11 @@ def test_shape_first_descriptions_state_the_same_facts():
         scene = world.scene(i)
         text = detailed_caption(scene, np.random.default_rng(i), shape_first_p=1.0)
         for obj in scene["objects"]:  # every object's sentence names its shape, colour and size
-            sentence = next(s for s in text.split(". ") if obj["shape"] in s.split(",")[0].split(";")[0]
-                            and obj["color"] in s and obj["size"] in s)
+            sentence = next(
+                s
+                for s in text.split(". ")
+                if obj["shape"] in s.split(",")[0].split(";")[0] and obj["color"] in s and obj["size"] in s
+            )
             assert sentence.index(obj["shape"]) < sentence.index(obj["color"])
             shape_first += 1
         assert "Describe" not in text
@@ -305,7 +317,7 @@ def test_image_last_puts_the_image_after_the_first_request_only():
         a, b = plain[i]["conversations"], last[i]["conversations"]
         assert [t["value"] for t in a[1:]] == [t["value"] for t in b[1:]]  # the rest of the stream is unchanged
         assert a[0]["value"].startswith("<image>\n")
-        assert b[0]["value"] == a[0]["value"][len("<image>\n"):] + "\n<image>"
+        assert b[0]["value"] == a[0]["value"][len("<image>\n") :] + "\n<image>"
         assert sum(t["value"].count("<image>") for t in b) == 1
     with pytest.raises(ValueError, match="image_last_p"):
         ShapesWorld(task="instruct", n=3, image_last_p=-0.1)
@@ -344,14 +356,25 @@ def test_questions_per_type_asks_again_about_other_objects():
     vqa = ShapesWorld(task="vqa", n=40, seed=4, questions_per_type={"position": 3})
     per_scene = Counter(vqa.record(i)["scene_index"] for i in range(len(vqa)) if vqa.record(i)["qtype"] == "position")
     assert max(per_scene.values()) == 3
-    assert all(vqa.record(i) == ShapesWorld(task="vqa", n=40, seed=4).record(i)
-               for i in range(3) if vqa.record(i)["qtype"] in ("existence", "count"))  # before the repeats: as ever
+    assert all(
+        vqa.record(i) == ShapesWorld(task="vqa", n=40, seed=4).record(i)
+        for i in range(3)
+        if vqa.record(i)["qtype"] in ("existence", "count")
+    )  # before the repeats: as ever
     plain = ShapesWorld(task="instruct", n=20, seed=4, max_turns=8)
-    ones = ShapesWorld(task="instruct", n=20, seed=4, max_turns=8,
-                       questions_per_type={"position": 1, "relation": 1, "color": 1, "shape": 1})
+    ones = ShapesWorld(
+        task="instruct",
+        n=20,
+        seed=4,
+        max_turns=8,
+        questions_per_type={"position": 1, "relation": 1, "color": 1, "shape": 1},
+    )
     assert all(plain[i] == ones[i] for i in range(20))
-    for bad, match in [({"count": 2}, "cannot be repeated"), ({"position": 0}, "integer >= 1"),
-                       ({"relation": "2"}, "integer >= 1")]:
+    for bad, match in [
+        ({"count": 2}, "cannot be repeated"),
+        ({"position": 0}, "integer >= 1"),
+        ({"relation": "2"}, "integer >= 1"),
+    ]:
         with pytest.raises(ValueError, match=match):
             ShapesWorld(task="instruct", n=3, questions_per_type=bad)
 
@@ -368,8 +391,11 @@ def test_reading_order_descriptions_name_objects_row_by_row():
             objs = world.scene(i)["objects"]
             text = text_of(world[i])
             # where each object's own sentence starts: its size-colour-shape phrase, or its shape-first opening
-            starts = sorted((text.index(f"{o['size']} {o['color']} {o['shape']}"), o) for o in objs
-                            if f"{o['size']} {o['color']} {o['shape']}" in text)
+            starts = sorted(
+                (text.index(f"{o['size']} {o['color']} {o['shape']}"), o)
+                for o in objs
+                if f"{o['size']} {o['color']} {o['shape']}" in text
+            )
             if len(starts) != len(objs):
                 continue  # a phrase repeated by two objects: order not readable from the text
             cells = [(rows.get(o["position"].split()[0], 1), cols.get(o["position"].split()[-1], 1)) for _, o in starts]
@@ -387,7 +413,7 @@ def test_reading_order_descriptions_name_objects_row_by_row():
 def test_where_first_descriptions_state_the_same_facts_place_first():
     """where_first_p=1: every object's sentence opens with its place, then its size-colour-shape phrase; at 0 the
     data is unchanged (no extra random draw), in instruct turns and detailed captions alike."""
-    from modalign.data.language import detailed_caption, where_phrase
+    from modalign.data.worlds.shapes.language import detailed_caption, where_phrase
 
     plain = ShapesWorld(task="instruct", n=20, seed=8, describe_order="reading")
     same = ShapesWorld(task="instruct", n=20, seed=8, describe_order="reading", where_first_p=0.0)
@@ -403,9 +429,11 @@ def test_where_first_descriptions_state_the_same_facts_place_first():
             where = where_phrase(obj["position"])
             assert sentence.startswith(where[0].upper() + where[1:]), sentence
             # the object's own phrase is the first one after the place (a relation's neighbour comes later)
-            after_place = sentence[len(where):]
-            assert after_place.index(f"{obj['size']} {obj['color']} {obj['shape']}") < after_place.find(" the ") \
-                or " the " not in after_place, sentence
+            after_place = sentence[len(where) :]
+            assert (
+                after_place.index(f"{obj['size']} {obj['color']} {obj['shape']}") < after_place.find(" the ")
+                or " the " not in after_place
+            ), sentence
             checked += 1
     assert checked > 60
     turns = ShapesWorld(task="instruct", n=10, seed=8, describe_at="alone", where_first_p=1.0)
@@ -425,15 +453,16 @@ def test_where_first_descriptions_state_the_same_facts_place_first():
 def test_where_shape_first_sentences_read_the_shape_before_its_colour():
     """where_shape_first_p=1 with place-first sentences: place, then "a/an <shape>", then the object's size and colour
     (no colour word between place and shape); at 0, or without place-first sentences, the data is unchanged."""
-    from modalign.data.language import detailed_caption, reading_order, where_phrase
-    from modalign.data.vocab import COLOR_NAMES
+    from modalign.data.worlds.shapes.language import detailed_caption, reading_order, where_phrase
+    from modalign.data.worlds.shapes.vocab import COLOR_NAMES
 
     world = ShapesWorld(task="caption", n=30, seed=9)
     checked = 0
     for i in range(30):
         scene = world.scene(i)
-        text = detailed_caption(scene, np.random.default_rng(i), order="reading", where_first_p=1.0,
-                                where_shape_first_p=1.0)
+        text = detailed_caption(
+            scene, np.random.default_rng(i), order="reading", where_first_p=1.0, where_shape_first_p=1.0
+        )
         sentences = text.split(". ")[1:]
         assert len(sentences) == len(scene["objects"])
         named = []
@@ -441,9 +470,9 @@ def test_where_shape_first_sentences_read_the_shape_before_its_colour():
             obj = scene["objects"][k]
             where = where_phrase(obj["position"])
             assert sentence.startswith(where[0].upper() + where[1:]), sentence
-            own = sentence[len(where):].split(" the ")[0]  # before a relation's neighbour
+            own = sentence[len(where) :].split(" the ")[0]  # before a relation's neighbour
             assert f"a {obj['shape']}" in own or f"an {obj['shape']}" in own, sentence
-            before_shape = own[:own.index(f" {obj['shape']}")]
+            before_shape = own[: own.index(f" {obj['shape']}")]
             assert not any(c in before_shape.split() for c in COLOR_NAMES), sentence
             assert obj["color"] in own and obj["size"] in own, sentence
             named.append(obj["shape"])
@@ -468,8 +497,8 @@ def test_where_shape_first_sentences_read_the_shape_before_its_colour():
 def test_object_at_questions_name_the_one_object_at_a_place():
     """object_at ("What is in the top left?" -> "small red star"): only when asked for, only about places holding one
     object, answered with that object; the other questions are drawn exactly as without it."""
-    from modalign.data.language import where_phrase
-    from modalign.data.vqa import _long_answer, vqa_items
+    from modalign.data.worlds.shapes.language import where_phrase
+    from modalign.data.worlds.shapes.vqa import _long_answer, vqa_items
 
     asked = 0
     for i in range(60):
@@ -499,6 +528,7 @@ def test_object_at_questions_name_the_one_object_at_a_place():
 
 def test_numbered_descriptions_are_reading_order_sentences_opened_by_ordinals():
     """describe_order="numbered": the reading-order description, each object's sentence prefixed by its ordinal."""
+
     def text_of(record):
         return record["text"] if "text" in record else record["conversations"][-1]["value"]
 
@@ -514,19 +544,39 @@ def test_numbered_descriptions_are_reading_order_sentences_opened_by_ordinals():
             for k in range(1, n + 1):
                 ordinal = ("First", "Second", "Third", "Fourth")[k - 1]
                 assert marked[k] == f"{ordinal}, {plain[k][0].lower()}{plain[k][1:]}", (marked[k], plain[k])
-    crowded = ShapesWorld(task="caption", caption="detailed", n=1, min_objects=11, max_objects=11, image_size=400,
-                          max_overlap=0.5, describe_order="numbered")
+    crowded = ShapesWorld(
+        task="caption",
+        caption="detailed",
+        n=1,
+        min_objects=11,
+        max_objects=11,
+        image_size=400,
+        max_overlap=0.5,
+        describe_order="numbered",
+    )
     sentences = re.split(r"(?<=\.) ", crowded[0]["text"])
-    assert [x.split(",")[0] for x in sentences[1:]] == ["First", "Second", "Third", "Fourth", "Fifth", "Sixth",
-                                                        "Seventh", "Eighth", "Ninth", "Tenth", "Next"]
+    assert [x.split(",")[0] for x in sentences[1:]] == [
+        "First",
+        "Second",
+        "Third",
+        "Fourth",
+        "Fifth",
+        "Sixth",
+        "Seventh",
+        "Eighth",
+        "Ninth",
+        "Tenth",
+        "Next",
+    ]
 
 
 def test_describe_relations_earlier_relates_each_sentence_to_an_object_already_described():
     """describe_relations="earlier": a sentence's relation names the nearest object among those already described
     (the first sentence none), so no object's colour and shape are written before its own sentence; "none": no
     relation at all; "nearest" is the default; anything else is refused."""
-    from modalign.data.language import reading_order
-    from modalign.data.scenes import relations_between
+    from modalign.data.worlds.shapes.language import reading_order
+    from modalign.data.worlds.shapes.scenes import relations_between
+
     tail = re.compile(r", (left of|right of|above|below|next to) the (\w+) (\w+)\.$")
     kw = {"task": "instruct", "describe_at": "alone", "describe_order": "reading", "where_first_p": 0.5}
     earlier = ShapesWorld(n=60, seed=5, describe_relations="earlier", **kw)

@@ -4,9 +4,15 @@ from collections import Counter
 
 import pytest
 
-from modalign.data.scenes import present_objects
-from modalign.data.shapes import ShapesWorld
-from modalign.data.splits import CONFOUND_COLOR, CONFOUND_NEEDS, CONFOUND_SHAPE, CONFOUND_WITH, default_heldout_pairs
+from modalign.data.worlds.shapes import ShapesWorld
+from modalign.data.worlds.shapes.scenes import present_objects
+from modalign.data.worlds.shapes.splits import (
+    CONFOUND_COLOR,
+    CONFOUND_NEEDS,
+    CONFOUND_SHAPE,
+    CONFOUND_WITH,
+    default_heldout_pairs,
+)
 
 
 def test_pope_present_absent_and_samplers():
@@ -33,8 +39,10 @@ def test_pope_present_absent_and_samplers():
         if sampler == "popular":
             assert min(freq[o] for o in absent) >= max(freq[o] for o in others if o not in absent)
         if sampler == "adversarial":
-            def score(o):
+
+            def score(o, present=present):
                 return sum(co[(p, o)] for p in present)
+
             assert min(score(o) for o in absent) >= max(score(o) for o in others if o not in absent)
             assert max(score(o) for o in absent) > 0
 

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from modalign.data.render import object_mask, render
-from modalign.data.scenes import LayoutError, layout_scene
-from modalign.data.shapes import ShapesWorld
-from modalign.data.vocab import COLORS, SHAPES
+from modalign.data.worlds.shapes import ShapesWorld
+from modalign.data.worlds.shapes.render import object_mask, render
+from modalign.data.worlds.shapes.scenes import LayoutError, layout_scene
+from modalign.data.worlds.shapes.vocab import COLORS, SHAPES
 
 
 def _worlds():
@@ -70,8 +70,16 @@ def test_relations_and_nearest_from_pixel_geometry():
                     continue
                 margin = ((boxes[a][1] - boxes[a][0]) + (boxes[b][1] - boxes[b][0])) / 4
                 dx, dy = centers[b][0] - centers[a][0], centers[b][1] - centers[a][1]
-                expected |= {(a, r, b) for r, ok in [("left of", dx > margin), ("right of", -dx > margin),
-                                                    ("above", dy > margin), ("below", -dy > margin)] if ok}
+                expected |= {
+                    (a, r, b)
+                    for r, ok in [
+                        ("left of", dx > margin),
+                        ("right of", -dx > margin),
+                        ("above", dy > margin),
+                        ("below", -dy > margin),
+                    ]
+                    if ok
+                }
         assert {tuple(t) for t in scene["relations"]} == expected
         c = np.array(centers, dtype=float)
         for a, j in enumerate(scene["nearest"]):
@@ -121,10 +129,11 @@ def test_object_count_weights_set_how_often_each_count_is_drawn():
     assert counts[1] == 0
     assert np.all(np.abs(counts - expected) < 4 * np.sqrt(expected + 1)), counts  # within 4 sigma
     uniform = ShapesWorld(task="caption", n=40, seed=4)
-    assert all(ShapesWorld(task="caption", n=40, seed=4, object_count_weights=None).scene(i) == uniform.scene(i)
-               for i in range(40))
-    two_to_three = ShapesWorld(task="caption", n=200, seed=4, min_objects=2, max_objects=3,
-                               object_count_weights=[0, 1])
+    assert all(
+        ShapesWorld(task="caption", n=40, seed=4, object_count_weights=None).scene(i) == uniform.scene(i)
+        for i in range(40)
+    )
+    two_to_three = ShapesWorld(task="caption", n=200, seed=4, min_objects=2, max_objects=3, object_count_weights=[0, 1])
     assert {len(two_to_three.scene(i)["objects"]) for i in range(200)} == {3}
     for bad in ([1, 1, 1], [1, -1, 1, 1], [0, 0, 0, 0], "many"):
         with pytest.raises(ValueError, match="object_count_weights needs 4"):
@@ -155,8 +164,10 @@ def test_shared_color_p_gives_two_objects_one_colour_and_keeps_the_split():
     half = ShapesWorld(task="caption", n=n, seed=4, min_objects=2, shared_color_p=0.5)
     shared = np.mean([_shares_a_color(half.scene(i)) for i in range(n)])
     assert abs(shared - (base + 0.5 * (1 - base))) < 0.1, (shared, base)
-    assert all(ShapesWorld(task="caption", n=40, seed=4, min_objects=2, shared_color_p=0.0).scene(i)
-               == plain.scene(i) for i in range(40))
+    assert all(
+        ShapesWorld(task="caption", n=40, seed=4, min_objects=2, shared_color_p=0.0).scene(i) == plain.scene(i)
+        for i in range(40)
+    )
     # a stream of its own: sizes and layout stay, only the one recoloured object differs from the plain scene
     every = ShapesWorld(task="caption", n=n, seed=4, min_objects=2, shared_color_p=1.0)
     changed = 0

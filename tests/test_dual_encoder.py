@@ -11,8 +11,8 @@ import torch
 from PIL import Image
 
 from modalign.config import ModelConfig
+from modalign.encoders.cache import FeatureCache, image_key
 from modalign.losses import clip_loss, siglip_loss
-from modalign.modalities.cache import FeatureCache, image_key
 from modalign.models import build_model, load_model
 from modalign.models.dual_encoder import DualEncoder
 from modalign.registry import ConfigError
@@ -23,16 +23,24 @@ TINY_TEXT = {"name": "transformer", "hidden_size": 32, "num_layers": 1, "num_hea
 
 def make_model(**overrides) -> DualEncoder:
     torch.manual_seed(0)
-    cfg = ModelConfig.model_validate({"kind": "dual", "vision": TINY_VIT, "text": TINY_TEXT, "embed_dim": 8,
-                                      **overrides})
+    cfg = ModelConfig.model_validate(
+        {"kind": "dual", "vision": TINY_VIT, "text": TINY_TEXT, "embed_dim": 8, **overrides}
+    )
     return DualEncoder.from_config(cfg)
 
 
 def samples(n=4, seed=0):
     rng = np.random.default_rng(seed)
     words = ["a red square", "two blue circles", "a green triangle above", "nothing at all", "one big star"]
-    return [{"id": f"img{i}", "image": Image.fromarray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)),
-             "text": words[i % len(words)] + f" {i}", "label": i % 2} for i in range(n)]
+    return [
+        {
+            "id": f"img{i}",
+            "image": Image.fromarray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)),
+            "text": words[i % len(words)] + f" {i}",
+            "label": i % 2,
+        }
+        for i in range(n)
+    ]
 
 
 def test_build_contract_and_initial_scales():
@@ -113,10 +121,12 @@ def test_save_and_load_round_trip(tmp_path):
     loaded = load_model(tmp_path)
     assert isinstance(loaded, DualEncoder) and loaded.logit_bias.item() == -3.5
     data = samples(3)
-    torch.testing.assert_close(loaded.embed_images([s["image"] for s in data]),
-                               model.embed_images([s["image"] for s in data]))
-    torch.testing.assert_close(loaded.embed_texts([s["text"] for s in data]),
-                               model.embed_texts([s["text"] for s in data]))
+    torch.testing.assert_close(
+        loaded.embed_images([s["image"] for s in data]), model.embed_images([s["image"] for s in data])
+    )
+    torch.testing.assert_close(
+        loaded.embed_texts([s["text"] for s in data]), model.embed_texts([s["text"] for s in data])
+    )
 
 
 def test_locked_vision_tower_uses_feature_cache_and_matches_uncached():

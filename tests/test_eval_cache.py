@@ -5,8 +5,10 @@ MODEL = {"kind": "dual", "vision": {"name": "vit"}, "text": {"name": "transforme
 
 
 def _recipe(*trains):
-    stages = [{"name": f"s{i}", "objective": "contrastive", "data": {"name": "shapes"}, "steps": 1, "train": t}
-              for i, t in enumerate(trains)]
+    stages = [
+        {"name": f"s{i}", "objective": "contrastive", "data": {"name": "shapes"}, "steps": 1, "train": t}
+        for i, t in enumerate(trains)
+    ]
     return validate_recipe({"name": "r", "model": MODEL, "stages": stages})
 
 

@@ -5,11 +5,11 @@ import json
 
 import numpy as np
 import pytest
+from fakes import KeyedDualEncoder, ListDataset, color_image
 
+from modalign.cli.eval import add_compare_parser, add_eval_parser, build_evals, parse_data
 from modalign.config import EvalConfig
-from modalign.eval.cli import add_compare_parser, add_eval_parser, build_evals, parse_data
 from modalign.eval.compare import compare_runs, compare_runs_dict
-from modalign.eval.fakes import KeyedDualEncoder, ListDataset, color_image
 from modalign.eval.runner import run_suites
 from modalign.registry import ConfigError
 
@@ -18,22 +18,32 @@ E = np.eye(4)
 
 def captions(n: int = 4, wrong: int = 0):
     # image k <-> text "tk"; the first `wrong` texts point at the next image's vector
-    return ListDataset([{"id": f"i{k}", "image": color_image(k), "text": f"t{(k + (k < wrong)) % n}", "label": k % 2,
-                         "meta": {}} for k in range(n)], classnames=["even", "odd"], templates=["{}"])
+    return ListDataset(
+        [
+            {"id": f"i{k}", "image": color_image(k), "text": f"t{(k + (k < wrong)) % n}", "label": k % 2, "meta": {}}
+            for k in range(n)
+        ],
+        classnames=["even", "odd"],
+        templates=["{}"],
+    )
 
 
 def model():
-    return KeyedDualEncoder({k: E[k] + 0.5 * E[(k + 1) % 4] for k in range(4)},
-                            lambda t: E[int(t[1])] if t[0] == "t" else (E[0] + E[2] if t == "even" else E[1] + E[3]))
+    return KeyedDualEncoder(
+        {k: E[k] + 0.5 * E[(k + 1) % 4] for k in range(4)},
+        lambda t: E[int(t[1])] if t[0] == "t" else (E[0] + E[2] if t == "even" else E[1] + E[3]),
+    )
 
 
 REGISTRY = {"fake-captions": captions}
 
 
 def test_run_suites_writes_results_and_report(tmp_path):
-    evals = [EvalConfig(suite="retrieval", data={"name": "fake-captions"}, ks=[1, 2]),
-             EvalConfig(suite="geometry", data={"name": "fake-captions"}, k=2),
-             EvalConfig(suite="retrieval", data={"name": "fake-captions", "wrong": 2}, ks=[1])]
+    evals = [
+        EvalConfig(suite="retrieval", data={"name": "fake-captions"}, ks=[1, 2]),
+        EvalConfig(suite="geometry", data={"name": "fake-captions"}, k=2),
+        EvalConfig(suite="retrieval", data={"name": "fake-captions", "wrong": 2}, ks=[1]),
+    ]
     res = run_suites(model(), evals, tmp_path / "a", REGISTRY, progress=False)
     assert list(res["suites"]) == ["retrieval", "geometry", "retrieval:fake-captions"]
     assert res["suites"]["retrieval"]["metrics"]["t2i_R@1"] == 1.0
@@ -55,8 +65,7 @@ def test_bad_evals_fail_before_running(tmp_path):
     with pytest.raises(ConfigError, match="choose one of"):
         run_suites(model(), [EvalConfig(suite="nope", data={"name": "fake-captions"})], tmp_path, REGISTRY)
     with pytest.raises(ConfigError, match="does not take typo"):
-        run_suites(model(), [EvalConfig(suite="retrieval", data={"name": "fake-captions"}, typo=1)], tmp_path,
-                   REGISTRY)
+        run_suites(model(), [EvalConfig(suite="retrieval", data={"name": "fake-captions"}, typo=1)], tmp_path, REGISTRY)
     with pytest.raises(ConfigError, match="unknown dataset"):
         run_suites(model(), [EvalConfig(suite="retrieval", data={"name": "x"})], tmp_path, REGISTRY)
     with pytest.raises(ConfigError, match="no results.json"):

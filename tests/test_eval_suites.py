@@ -4,8 +4,8 @@ import math
 
 import numpy as np
 import pytest
+from fakes import KeyedDualEncoder, ListDataset, ScriptedVLM, color_image
 
-from modalign.eval.fakes import KeyedDualEncoder, ListDataset, ScriptedVLM, color_image
 from modalign.eval.suites import SUITES
 from modalign.registry import ConfigError
 
@@ -17,8 +17,9 @@ def cap(i, key, text, **kw):
 
 
 def test_retrieval_hand_case():
-    model = KeyedDualEncoder({0: E[0], 1: E[1], 2: E[2]},
-                             {"zero": E[0], "zero-bad": E[1], "one": E[1], "two": E[1] + 0.1 * E[2]})
+    model = KeyedDualEncoder(
+        {0: E[0], 1: E[1], 2: E[2]}, {"zero": E[0], "zero-bad": E[1], "one": E[1], "two": E[1] + 0.1 * E[2]}
+    )
     data = ListDataset([cap(0, 0, "zero"), cap(1, 0, "zero-bad"), cap(2, 1, "one"), cap(3, 2, "two")])
     r = SUITES["retrieval"](model, data, progress=False)
     m = r["metrics"]
@@ -78,15 +79,18 @@ def test_caption_groups_references_by_image_and_writes_gallery(tmp_path):
     from modalign.eval.metrics import caption_metrics
 
     assert model.generated == 2  # one generation per unique image
-    assert r["metrics"] == caption_metrics(["a red circle", "a blue square"],
-                                           [["a red circle", "red circle"], ["a green triangle"]])
+    assert r["metrics"] == caption_metrics(
+        ["a red circle", "a blue square"], [["a red circle", "red circle"], ["a green triangle"]]
+    )
     assert (tmp_path / r["samples"][0]["image"]).exists()
 
 
 def test_vqa_per_qtype():
     model = ScriptedVLM(answer=lambda key, p: "Two" if "How many" in p else "blue")
-    rows = [{"id": "q0", "image": color_image(0), "question": "How many?", "answer": "2", "qtype": "count"},
-            {"id": "q1", "image": color_image(0), "question": "What color?", "answer": "red", "qtype": "color"}]
+    rows = [
+        {"id": "q0", "image": color_image(0), "question": "How many?", "answer": "2", "qtype": "count"},
+        {"id": "q1", "image": color_image(0), "question": "What color?", "answer": "red", "qtype": "color"},
+    ]
     r = SUITES["vqa"](model, ListDataset(rows), progress=False)
     assert r["metrics"] == {"accuracy": 0.5, "acc_color": 0.0, "acc_count": 1.0}
 
@@ -94,10 +98,17 @@ def test_vqa_per_qtype():
 def pope_rows():
     present = {0: {"dog"}, 1: {"cat"}}
     rows = []
-    for key, obj, sampler in [(0, "dog", "random"), (0, "cat", "random"), (1, "cat", "popular"),
-                              (1, "car", "popular")]:
-        rows.append({"id": f"{key}-{obj}", "image": color_image(key), "question": f"Is there a {obj} in the image?",
-                     "answer": "yes" if obj in present[key] else "no", "object": obj, "sampler": sampler})
+    for key, obj, sampler in [(0, "dog", "random"), (0, "cat", "random"), (1, "cat", "popular"), (1, "car", "popular")]:
+        rows.append(
+            {
+                "id": f"{key}-{obj}",
+                "image": color_image(key),
+                "question": f"Is there a {obj} in the image?",
+                "answer": "yes" if obj in present[key] else "no",
+                "object": obj,
+                "sampler": sampler,
+            }
+        )
     return rows
 
 
@@ -123,8 +134,9 @@ def test_pope_likelihood_mode():
 def test_chair_suite_highlights_hallucinations(tmp_path):
     model = ScriptedVLM(answer=lambda key, p: "A dog and two cats.")
     rows = [{"id": "c0", "image": color_image(0), "objects": ["dog"]}]
-    r = SUITES["chair"](model, ListDataset(rows, vocabulary={"dog": [], "cat": ["kitten"]}), out_dir=tmp_path,
-                        progress=False)
+    r = SUITES["chair"](
+        model, ListDataset(rows, vocabulary={"dog": [], "cat": ["kitten"]}), out_dir=tmp_path, progress=False
+    )
     assert r["metrics"] == {"CHAIR_i": 0.5, "CHAIR_s": 1.0, "recall": 1.0, "all_named": 1.0}
     assert r["samples"][0]["hallucinated"] == ["cat"] and r["samples"][0]["highlight"] == ["cats"]
 
@@ -161,25 +173,43 @@ def test_description_suites_pass_beams_on_record_the_decoding_and_refuse_bad_one
 
 def test_compositional_strict_per_type_with_dual_encoder():
     model = KeyedDualEncoder({0: E[0]}, {"pos": E[0], "swapped": E[0], "replaced": E[1]})
-    rows = [{"id": "p0", "image": color_image(0), "positive": "pos",
-             "negatives": [{"type": "swap", "text": "swapped"}, {"type": "replace", "text": "replaced"}]}]
+    rows = [
+        {
+            "id": "p0",
+            "image": color_image(0),
+            "positive": "pos",
+            "negatives": [{"type": "swap", "text": "swapped"}, {"type": "replace", "text": "replaced"}],
+        }
+    ]
     r = SUITES["compositional"](model, ListDataset(rows), progress=False)
     assert r["metrics"]["acc_swap"] == 0.0 and r["metrics"]["acc_replace"] == 1.0 and r["metrics"]["macro"] == 0.5
 
 
 def test_winoground_with_generative_scores():
-    table = {(0, "c0"): 2.0, (1, "c0"): 1.0, (0, "c1"): 1.0, (1, "c1"): 3.0,   # item 0: all right
-             (2, "d0"): 2.0, (3, "d0"): 3.0, (2, "d1"): 1.0, (3, "d1"): 1.0}   # item 1: neither
+    table = {
+        (0, "c0"): 2.0,
+        (1, "c0"): 1.0,
+        (0, "c1"): 1.0,
+        (1, "c1"): 3.0,  # item 0: all right
+        (2, "d0"): 2.0,
+        (3, "d0"): 3.0,
+        (2, "d1"): 1.0,
+        (3, "d1"): 1.0,
+    }  # item 1: neither
     model = ScriptedVLM(score=lambda key, text, p: table[(key, text)])
-    rows = [{"id": "w0", "images": [color_image(0), color_image(1)], "captions": ["c0", "c1"]},
-            {"id": "w1", "images": [color_image(2), color_image(3)], "captions": ["d0", "d1"]}]
+    rows = [
+        {"id": "w0", "images": [color_image(0), color_image(1)], "captions": ["c0", "c1"]},
+        {"id": "w1", "images": [color_image(2), color_image(3)], "captions": ["d0", "d1"]},
+    ]
     r = SUITES["winoground"](model, ListDataset(rows), progress=False)
     assert r["metrics"] == {"text": 0.5, "image": 0.5, "group": 0.5}
 
 
 def test_grounding_pixel_and_normalized():
-    rows = [{"id": "g0", "image": color_image(0, size=20), "expression": "the square", "box": [0, 0, 10, 10]},
-            {"id": "g1", "image": color_image(1, size=20), "expression": "the circle", "box": [0, 0, 5, 5]}]
+    rows = [
+        {"id": "g0", "image": color_image(0, size=20), "expression": "the square", "box": [0, 0, 10, 10]},
+        {"id": "g1", "image": color_image(1, size=20), "expression": "the circle", "box": [0, 0, 5, 5]},
+    ]
     model = ScriptedVLM(answer=lambda key, p: "[0, 0, 10, 10]" if key == 0 else "no idea")
     r = SUITES["grounding"](model, ListDataset(rows), progress=False)
     assert r["metrics"] == {"acc@0.5": 0.5, "mean_iou": 0.5, "unparsed": 0.5}

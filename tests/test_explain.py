@@ -17,19 +17,22 @@ from modalign.connectors import CONNECTORS
 from modalign.connectors.attention import Attention
 from modalign.connectors.pixel_shuffle import pixel_shuffle
 from modalign.data import DATASETS
+from modalign.encoders.preprocess import ImageProcessing
 from modalign.explain import attention_rollout, explain, hit_rate, peak_point, pointing_items, resampler_rollout
 from modalign.explain.connector_map import attention_weights, connector_patch_matrix, pixel_shuffle_matrix
 from modalign.explain.overlay import overlay, view_box
 from modalign.explain.targets import resolve_spans, word_spans
 from modalign.explain.vlm_attribution import scored_tokens
 from modalign.models import build_model
-from modalign.modalities.preprocess import ImageProcessing
 from modalign.registry import ConfigError
 
-TINY_DUAL = {"kind": "dual", "embed_dim": 8, "loss": "siglip",
-             "vision": {"name": "vit", "image_size": 16, "patch_size": 4, "hidden_size": 16, "num_layers": 2,
-                        "num_heads": 2},
-             "text": {"name": "transformer", "hidden_size": 16, "num_layers": 1, "num_heads": 2, "max_length": 16}}
+TINY_DUAL = {
+    "kind": "dual",
+    "embed_dim": 8,
+    "loss": "siglip",
+    "vision": {"name": "vit", "image_size": 16, "patch_size": 4, "hidden_size": 16, "num_layers": 2, "num_heads": 2},
+    "text": {"name": "transformer", "hidden_size": 16, "num_layers": 1, "num_heads": 2, "max_length": 16},
+}
 
 
 def vlm(connector="mlp", params=None):
@@ -74,7 +77,7 @@ def test_attention_weights_reproduce_the_module_output():
     attn = Attention(8, 6, heads=2, head_dim=4, bias=True, qk_norm="layernorm")
     x, ctx = torch.randn(2, 3, 8), torch.randn(2, 5, 6)
     mask = torch.tensor([[1, 1, 1, 0, 0], [0, 0, 0, 0, 0]])
-    w = attention_weights(attn, x, ctx, mask)                                           # [2, 2, 3, 5]
+    w = attention_weights(attn, x, ctx, mask)  # [2, 2, 3, 5]
     v = attn.v_proj(ctx).view(2, 5, 2, 4).transpose(1, 2)
     out = attn.o_proj((w @ v).transpose(1, 2).reshape(2, 3, 8))
     assert torch.allclose(out, attn(x, ctx, mask), atol=1e-5)
@@ -85,12 +88,12 @@ def test_attention_weights_reproduce_the_module_output():
 def test_pixel_shuffle_matrix_matches_the_connector_merge(scale, skip):
     side = 6
     n = skip + side * side
-    feats = torch.arange(n, dtype=torch.float32).reshape(1, n, 1)                      # channel = token index
-    merged = pixel_shuffle(feats[:, skip:], scale)[0]                                   # [M, s*s] token indices
+    feats = torch.arange(n, dtype=torch.float32).reshape(1, n, 1)  # channel = token index
+    merged = pixel_shuffle(feats[:, skip:], scale)[0]  # [M, s*s] token indices
     c = pixel_shuffle_matrix(n, scale, skip)
     for m in range(merged.shape[0]):
         expect = torch.zeros(n)
-        expect[merged[m].long()] = 1.0 / scale ** 2
+        expect[merged[m].long()] = 1.0 / scale**2
         assert torch.equal(c[m], expect)
 
 
@@ -113,8 +116,10 @@ def test_token_wise_connectors_are_identity_and_resamplers_hand_checked():
 
 
 # -- VLM and DualEncoder maps --------------------------------------------------------------------------------------
-@pytest.mark.parametrize("connector,params", [("mlp", {}), ("qformer", {"num_queries": 3, "heads": 2}),
-                                              ("perceiver", {"num_latents": 3, "heads": 2})])
+@pytest.mark.parametrize(
+    "connector,params",
+    [("mlp", {}), ("qformer", {"num_queries": 3, "heads": 2}), ("perceiver", {"num_latents": 3, "heads": 2})],
+)
 def test_vlm_maps_have_the_patch_grid_shape(connector, params):
     model, im = vlm(connector, params), images(1)[0]
     for method in ("rollout", "gradient"):
@@ -126,7 +131,7 @@ def test_vlm_maps_have_the_patch_grid_shape(connector, params):
 
 
 def test_pixel_shuffle_rollout_spreads_one_token_evenly():
-    model = vlm("pixel-shuffle", {"scale": 2})                                          # 2x2 grid -> 1 LM token
+    model = vlm("pixel-shuffle", {"scale": 2})  # 2x2 grid -> 1 LM token
     m = explain(model, images(1)[0], "a red circle", method="rollout", spans=["red"])[0].map
     assert np.allclose(m, m[0, 0]) and m[0, 0] > 0
 
@@ -137,7 +142,7 @@ def _directional_fd(fn, eps=1e-2):
 
 def test_vlm_gradient_map_sums_to_the_directional_derivative_of_the_score():
     model, im, text = vlm("linear"), images(1, seed=4)[0], "a red circle"
-    total = explain(model, im, text, method="gradient", spans="text")[0].map.sum()   # sum_n grad_n . x_n
+    total = explain(model, im, text, method="gradient", spans="text")[0].map.sum()  # sum_n grad_n . x_n
     forward = model.vision.forward
 
     def score(scale):  # log p(text | image) with the vision tokens scaled by `scale`
@@ -146,12 +151,13 @@ def test_vlm_gradient_map_sums_to_the_directional_derivative_of_the_score():
             return float(model.score([im], [text], normalize=False)[0])
         finally:
             model.vision.forward = forward
+
     assert total == pytest.approx(_directional_fd(score), rel=0.03, abs=1e-4)
 
 
 def test_dual_pixel_gradient_map_sums_to_the_directional_derivative_of_the_cosine():
     model, im = dual(), images(1, seed=5)[0]
-    pix_map = explain(model, im, "a red circle", spans="text", on="pixels")[0].map      # patch means of grad*x
+    pix_map = explain(model, im, "a red circle", spans="text", on="pixels")[0].map  # patch means of grad*x
     total = pix_map.sum() * (16 // 4) ** 2
     pre = model.vision.preprocess
     text_emb = model.embed_texts(["a red circle"])
@@ -162,6 +168,7 @@ def test_dual_pixel_gradient_map_sums_to_the_directional_derivative_of_the_cosin
             return float(model.embed_images([im]) @ text_emb.T)
         finally:
             model.vision.preprocess = pre
+
     assert total == pytest.approx(_directional_fd(cos), rel=0.03, abs=1e-5)
     layer = explain(model, im, "a red circle", spans=["red", "circle"])
     assert [a.map.shape for a in layer] == [(4, 4), (4, 4)] and not np.allclose(layer[0].map, 0)
@@ -189,9 +196,9 @@ def test_spans_and_the_tokens_they_cover():
         resolve_spans("abc", [(1, 9)])
     model = vlm()
     ids, (red, circle, whole) = scored_tokens(model, "a red circle", [(2, 5), (6, 12), (0, 12)])
-    decode = lambda pos: model.tokenizer.decode(ids[0, pos].tolist())  # noqa: E731
+    decode = lambda pos: model.tokenizer.decode(ids[0, pos].tolist())
     assert decode(red) == " red" and decode(circle) == " circle" and decode(whole) == "a red circle"
-    assert whole[0] == 1 + model.prompts.tokens_per_image                   # after <s> and the image tokens
+    assert whole[0] == 1 + model.prompts.tokens_per_image  # after <s> and the image tokens
 
 
 def test_peak_point_and_view_box():
@@ -208,12 +215,12 @@ def test_overlay_is_enlarged_and_coloured_where_the_map_is_hot():
     out = np.asarray(overlay(im, np.array([[0.0, 0.0], [0.0, 1.0]]), alpha=0.6))
     assert out.shape == (256, 256, 3)
     hot, cold = out[250, 250].astype(int), out[5, 5].astype(int)
-    assert hot[0] > hot[2] and cold[2] > cold[0]              # jet: red where hot, blue where cold
+    assert hot[0] > hot[2] and cold[2] > cold[0]  # jet: red where hot, blue where cold
 
 
 def test_hit_rate_hand_computed():
     r = hit_rate([(5, 5), (20, 20), (10, 5)], [[0, 0, 10, 10], [0, 0, 10, 10], [0, 0, 10, 10]], [(40, 40)] * 3)
-    assert r["hits"] == [True, False, False]                    # boxes are end-exclusive: x = 10 is outside
+    assert r["hits"] == [True, False, False]  # boxes are end-exclusive: x = 10 is outside
     assert r["hit_rate"] == pytest.approx(1 / 3) and r["chance"] == pytest.approx(100 / 1600) and r["n"] == 3
     with pytest.raises(ValueError, match="one box"):
         hit_rate([(1, 1)], [], [])
@@ -232,8 +239,18 @@ def test_pointing_items_from_grounding_and_captions():
 def test_cli_writes_one_overlay_per_word_and_prints_peaks(tmp_path, capsys):
     vlm().save_pretrained(tmp_path / "vlm")
     images(1)[0].save(tmp_path / "im.png")
-    code = main(["explain", str(tmp_path / "vlm"), "--image", str(tmp_path / "im.png"), "--text", "a red circle",
-                 "--out", str(tmp_path / "out")])
+    code = main(
+        [
+            "explain",
+            str(tmp_path / "vlm"),
+            "--image",
+            str(tmp_path / "im.png"),
+            "--text",
+            "a red circle",
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
     assert code == 0
     pngs = sorted(p.name for p in (tmp_path / "out").glob("*.png"))
     assert pngs == ["00_a.png", "01_red.png", "02_circle.png"]
@@ -241,8 +258,32 @@ def test_cli_writes_one_overlay_per_word_and_prints_peaks(tmp_path, capsys):
     assert peaks["method"] == "rollout" and [m["label"] for m in peaks["maps"]] == ["a", "red", "circle"]
     assert "peak cell" in capsys.readouterr().out
     dual().save_pretrained(tmp_path / "dual")
-    code = main(["explain", str(tmp_path / "dual"), "--image", str(tmp_path / "im.png"), "--text", "a red circle",
-                 "--whole", "--out", str(tmp_path / "out2")])
+    code = main(
+        [
+            "explain",
+            str(tmp_path / "dual"),
+            "--image",
+            str(tmp_path / "im.png"),
+            "--text",
+            "a red circle",
+            "--whole",
+            "--out",
+            str(tmp_path / "out2"),
+        ]
+    )
     assert code == 0 and len(list((tmp_path / "out2").glob("*.png"))) == 1
-    assert main(["explain", str(tmp_path / "dual"), "--image", str(tmp_path / "im.png"), "--text", "x",
-                 "--method", "rollout"]) == 2
+    assert (
+        main(
+            [
+                "explain",
+                str(tmp_path / "dual"),
+                "--image",
+                str(tmp_path / "im.png"),
+                "--text",
+                "x",
+                "--method",
+                "rollout",
+            ]
+        )
+        == 2
+    )

@@ -46,7 +46,7 @@ def test_missing_files_say_how_to_get_them(tmp_path):
 
 
 def test_items_classes_and_captions(tiny_root):
-    root, images, labels = tiny_root
+    root, images, _labels = tiny_root
     ds = FashionMNIST("test", root=str(root), exclude=["sandal", "bag"], caption="description")
     assert len(ds) == 16 and "sandal" not in ds.classnames and "bag" not in ds.classnames
     item = ds[3]

@@ -3,25 +3,33 @@
 import json
 
 import pytest
+import test_vlm_tiny_parts  # noqa: F401  (registers the tiny vision tower)
 import torch
 from safetensors.torch import load_file
+from test_vlm_tiny_parts import tiny_cfg
 
 from modalign.config import validate_recipe
 from modalign.registry import ConfigError
 from modalign.train import run_recipe
 
-import test_vlm_tiny_parts  # noqa: F401  (registers the tiny vision tower)
-from test_vlm_tiny_parts import tiny_cfg
-
 
 def _recipe(stages, **top):
-    return validate_recipe({"name": "tiny-vlm", "seed": 0, "model": tiny_cfg("mlp").model_dump(), "stages": stages,
-                            **top})
+    return validate_recipe(
+        {"name": "tiny-vlm", "seed": 0, "model": tiny_cfg("mlp").model_dump(), "stages": stages, **top}
+    )
 
 
 def _stage(name, objective, task, train, steps=3):
-    return {"name": name, "objective": objective, "steps": steps, "batch_size": 4, "lr": 0.01, "log_every": 1,
-            "data": {"name": "shapes", "task": task, "n": 12, "image_size": 32}, "train": train}
+    return {
+        "name": name,
+        "objective": objective,
+        "steps": steps,
+        "batch_size": 4,
+        "lr": 0.01,
+        "log_every": 1,
+        "data": {"name": "shapes", "task": task, "n": 12, "image_size": 32},
+        "train": train,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -45,14 +53,17 @@ def test_continues_from_the_saved_weights_and_tokenizer(tmp_path, first_run):
     fresh = tmp_path / "fresh"
     run_recipe(_recipe([_stage("align", "caption", "caption", ["connector"])]), fresh, progress=False)
     assert any(not torch.equal(saved[k], v) for k, v in _lm_weights(fresh / "final").items())
-    vocab = [json.loads((d / "final" / "tokenizer.json").read_text())["model"]["vocab"]
-             for d in (first_run, tmp_path / "second", fresh)]
+    vocab = [
+        json.loads((d / "final" / "tokenizer.json").read_text())["model"]["vocab"]
+        for d in (first_run, tmp_path / "second", fresh)
+    ]
     assert vocab[0] == vocab[1] and vocab[0] != vocab[2]
 
 
 def test_an_init_from_run_resumes_exactly(tmp_path, first_run):
-    recipe = _recipe([_stage("more", "instruct", "instruct", ["connector", "lm"], steps=4)],
-                     init_from=str(first_run / "final"))
+    recipe = _recipe(
+        [_stage("more", "instruct", "instruct", ["connector", "lm"], steps=4)], init_from=str(first_run / "final")
+    )
     run_recipe(recipe, tmp_path / "whole", progress=False)
     assert run_recipe(recipe, tmp_path / "cut", progress=False, stop_after_steps=2)["stopped"]
     run_recipe(recipe, tmp_path / "cut", progress=False, resume=True)

@@ -33,8 +33,11 @@ def test_tokenizer_round_trips_text_and_keeps_special_tokens_whole(tmp_path):
 
 def test_chat_template_renders_llava_conversations():
     tok = train_tokenizer(CORPUS, 300)
-    conv = [{"from": "system", "value": "Be brief."}, {"from": "human", "value": "<image>\nColor?"},
-            {"from": "gpt", "value": "red"}]
+    conv = [
+        {"from": "system", "value": "Be brief."},
+        {"from": "human", "value": "<image>\nColor?"},
+        {"from": "gpt", "value": "red"},
+    ]
     text = tok.apply_chat_template(to_messages(conv), tokenize=False)
     assert text == "<s><|system|>Be brief.<|end|><|user|><image>\nColor?<|end|><|assistant|>red<|end|>"
     prompt = tok.apply_chat_template(to_messages(conv[:2]), tokenize=False, add_generation_prompt=True)
@@ -44,8 +47,11 @@ def test_chat_template_renders_llava_conversations():
 
 
 def test_tiny_llama_follows_the_config():
-    model, tok = build_lm("tiny-llama", {"hidden_size": 32, "num_layers": 3, "num_heads": 4, "vocab_size": 300,
-                                         "max_position_embeddings": 64}, CORPUS)
+    model, tok = build_lm(
+        "tiny-llama",
+        {"hidden_size": 32, "num_layers": 3, "num_heads": 4, "vocab_size": 300, "max_position_embeddings": 64},
+        CORPUS,
+    )
     c = model.config
     assert (c.hidden_size, c.num_hidden_layers, c.num_attention_heads, c.vocab_size) == (32, 3, 4, len(tok))
     with pytest.raises(ConfigError, match="does not take"):
@@ -56,14 +62,27 @@ def test_tiny_llama_follows_the_config():
 
 def _local_checkpoint(tmp_path):
     """A checkpoint whose tokenizer has neither <image> nor a pad token (like many base LMs)."""
-    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2, **{w: i + 3 for i, w in enumerate("a red circle is there ?".split())}}
+    vocab = {
+        "<unk>": 0,
+        "<s>": 1,
+        "</s>": 2,
+        **{w: i + 3 for i, w in enumerate(["a", "red", "circle", "is", "there", "?"])},
+    }
     backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     tok = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", bos_token="<s>", eos_token="</s>")
     tok.save_pretrained(tmp_path)
     torch.manual_seed(0)
-    LlamaForCausalLM(LlamaConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                                 intermediate_size=64, max_position_embeddings=64)).save_pretrained(tmp_path)
+    LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=len(vocab),
+            hidden_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=64,
+        )
+    ).save_pretrained(tmp_path)
     return tmp_path
 
 
@@ -79,8 +98,14 @@ def test_hf_checkpoint_gets_image_and_pad_tokens_and_resized_embeddings(tmp_path
 
 def test_vlm_on_a_local_hf_lm_saves_and_loads_without_the_original_path(tmp_path):
     path = _local_checkpoint(tmp_path / "lm")
-    cfg = ModelConfig.model_validate({"kind": "vlm", "vision": {"name": "tiny-clip-test"},
-                                      "connector": {"name": "linear"}, "lm": {"name": "hf", "path": str(path)}})
+    cfg = ModelConfig.model_validate(
+        {
+            "kind": "vlm",
+            "vision": {"name": "tiny-clip-test"},
+            "connector": {"name": "linear"},
+            "lm": {"name": "hf", "path": str(path)},
+        }
+    )
     model = VisionLanguageModel.from_config(cfg).eval()
     model.save_pretrained(tmp_path / "vlm")
     shutil.rmtree(path)

@@ -2,6 +2,7 @@
 with zeroed output projections, the result saves, reloads and continues training through init_from; refusals."""
 
 import pytest
+import test_vlm_tiny_parts  # noqa: F401  (registers the tiny vision tower)
 import torch
 from test_vlm_tiny_parts import CORPUS, images, tiny_cfg
 
@@ -12,8 +13,6 @@ from modalign.models.lm_expand import expand_lm_depth, insertion_points
 from modalign.models.vlm import VisionLanguageModel
 from modalign.registry import ConfigError
 from modalign.train import run_recipe
-
-import test_vlm_tiny_parts  # noqa: F401  (registers the tiny vision tower)
 
 QUESTIONS = ["What color is the square?", "Describe the picture."]
 
@@ -67,10 +66,18 @@ def test_expand_cli_saves_a_model_that_init_from_trains_on(model, tmp_path, caps
     ims = images(2, seed=4)
     assert back.generate(ims, QUESTIONS, max_new_tokens=6) == model.generate(ims, QUESTIONS, max_new_tokens=6)
     cfg = tiny_cfg(num_layers=4).model_dump()
-    stage = {"name": "instruct", "objective": "instruct", "steps": 2, "batch_size": 4, "lr": 0.01,
-             "data": {"name": "shapes", "task": "instruct", "n": 8, "image_size": 32}, "train": ["connector", "lm"]}
-    recipe = validate_recipe({"name": "deeper", "seed": 0, "init_from": str(tmp_path / "deep"), "model": cfg,
-                              "stages": [stage]})
+    stage = {
+        "name": "instruct",
+        "objective": "instruct",
+        "steps": 2,
+        "batch_size": 4,
+        "lr": 0.01,
+        "data": {"name": "shapes", "task": "instruct", "n": 8, "image_size": 32},
+        "train": ["connector", "lm"],
+    }
+    recipe = validate_recipe(
+        {"name": "deeper", "seed": 0, "init_from": str(tmp_path / "deep"), "model": cfg, "stages": [stage]}
+    )
     assert run_recipe(recipe, tmp_path / "run", progress=False)["global_step"] == 2
     trained = load_model(tmp_path / "run" / "final")
     new_block = trained.lm.model.layers[3]  # the zero-output copy of layer 2 has started to learn

@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from open_clip_ref import open_clip_loss_module
 
 from modalign.losses import clip_loss, lm_loss, siglip_loss
-from open_clip_ref import open_clip_loss_module
 
 
 def _open_clip_loss_module():
@@ -77,8 +77,12 @@ def test_lm_loss_matches_manual_cross_entropy():
     logits = torch.randn(2, 5, 7, generator=g)
     labels = torch.randint(0, 7, (2, 5), generator=g)
     labels[0, :3] = -100
-    manual = [F.cross_entropy(logits[b, t - 1], labels[b, t], reduction="sum")
-              for b in range(2) for t in range(1, 5) if labels[b, t] != -100]
+    manual = [
+        F.cross_entropy(logits[b, t - 1], labels[b, t], reduction="sum")
+        for b in range(2)
+        for t in range(1, 5)
+        if labels[b, t] != -100
+    ]
     assert lm_loss(logits, labels).item() == pytest.approx(torch.stack(manual).mean().item(), abs=1e-6)
 
 
@@ -126,8 +130,7 @@ def test_siglip_chunked_gradcheck():
     img, txt = _embeddings(b=5, e=3, seed=7)
     scale = torch.tensor(3.0, dtype=torch.float64, requires_grad=True)
     bias = torch.tensor(-2.0, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda i, t, s, b: siglip_loss(i, t, s, b, chunk_size=2),
-                                    (img, txt, scale, bias))
+    assert torch.autograd.gradcheck(lambda i, t, s, b: siglip_loss(i, t, s, b, chunk_size=2), (img, txt, scale, bias))
 
 
 def test_siglip_chunked_keeps_no_block_alive_for_backward():

@@ -24,7 +24,7 @@ def test_bleu_brevity_penalty_uses_closest_reference():
 def test_rouge_l_hand_case():
     # LCS(a b c d, a c d e f) = 3: P = 3/4, R = 3/5
     p, r = 0.75, 0.6
-    score, per = rouge_l(["a b c d"], [["a c d e f"]])
+    score, _per = rouge_l(["a b c d"], [["a c d e f"]])
     assert score == pytest.approx((1 + 1.44) * p * r / (r + 1.44 * p))
 
 
@@ -32,7 +32,7 @@ def test_cider_d_hand_case():
     # Two images with disjoint single references, each hypothesis equal to its reference: every n-gram has
     # df = 1, cosine 1 for n = 1..4, no length penalty -> 1 * 10.
     refs = [["a red ball on grass"], ["two blue cubes stacked high"]]
-    score, per = cider_d([r[0] for r in refs], refs)
+    _score, per = cider_d([r[0] for r in refs], refs)
     assert per == pytest.approx([10.0, 10.0])
     assert cider_d(["zebra zebra", "two blue cubes stacked high"], refs)[1][0] == 0.0
 
@@ -41,12 +41,18 @@ def test_tokenize():
     assert tokenize("A Dog, running!  Fast.") == "a dog running fast"
 
 
-HYPS = ["a red circle above a blue square", "two green triangles", "a small yellow star left of a circle",
-        "the blue square is big"]
-REFS = [["a red circle is above a blue square", "red circle over blue square"],
-        ["two green triangles next to each other", "a pair of green triangles", "green triangles"],
-        ["a yellow star to the left of a red circle", "small star left of the circle"],
-        ["a big blue square", "the square is blue and large", "one big blue square in the middle"]]
+HYPS = [
+    "a red circle above a blue square",
+    "two green triangles",
+    "a small yellow star left of a circle",
+    "the blue square is big",
+]
+REFS = [
+    ["a red circle is above a blue square", "red circle over blue square"],
+    ["two green triangles next to each other", "a pair of green triangles", "green triangles"],
+    ["a yellow star to the left of a red circle", "small star left of the circle"],
+    ["a big blue square", "the square is blue and large", "one big blue square in the middle"],
+]
 
 
 def test_agrees_with_pycocoevalcap():

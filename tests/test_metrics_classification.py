@@ -5,8 +5,14 @@ import math
 import numpy as np
 import pytest
 
-from modalign.eval.metrics import (class_weights, confusion_matrix, linear_probe, mean_per_class_recall,
-                                   topk_accuracy, zeroshot_metrics)
+from modalign.eval.metrics import (
+    class_weights,
+    confusion_matrix,
+    linear_probe,
+    mean_per_class_recall,
+    topk_accuracy,
+    zeroshot_metrics,
+)
 
 
 def test_class_weights_normalise_before_and_after_mean():

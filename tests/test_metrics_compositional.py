@@ -12,9 +12,11 @@ def test_probe_accuracy_is_strict_and_per_type():
 
 
 def test_winoground_hand_case():
-    scores = [[[2, 1], [1, 3]],   # text and image right -> group
-              [[2, 3], [1, 1]],   # neither
-              [[2, 1], [3, 4]]]   # image only
+    scores = [
+        [[2, 1], [1, 3]],  # text and image right -> group
+        [[2, 3], [1, 1]],  # neither
+        [[2, 1], [3, 4]],
+    ]  # image only
     r = winoground_scores(scores)
     assert r["text"] == pytest.approx(1 / 3) and r["image"] == pytest.approx(2 / 3)
     assert r["group"] == pytest.approx(1 / 3)

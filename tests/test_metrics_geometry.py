@@ -5,8 +5,17 @@ import math
 import numpy as np
 import pytest
 
-from modalign.eval.metrics import (alignment, alignment_uniformity, clip_loss, gap_shift_curve, linear_cka,
-                                   modality_gap, mutual_knn, pca_2d, uniformity)
+from modalign.eval.metrics import (
+    alignment,
+    alignment_uniformity,
+    clip_loss,
+    gap_shift_curve,
+    linear_cka,
+    modality_gap,
+    mutual_knn,
+    pca_2d,
+    uniformity,
+)
 
 
 def test_modality_gap_vector_and_norm_on_normalised_inputs():

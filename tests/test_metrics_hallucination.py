@@ -2,8 +2,14 @@
 
 import pytest
 
-from modalign.eval.metrics import (chair, extract_objects, parse_yes_no, phrase_coverage, pope_from_likelihood,
-                                   pope_metrics)
+from modalign.eval.metrics import (
+    chair,
+    extract_objects,
+    parse_yes_no,
+    phrase_coverage,
+    pope_from_likelihood,
+    pope_metrics,
+)
 
 
 def test_pope_parser():

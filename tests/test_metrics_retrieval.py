@@ -5,9 +5,7 @@ import pytest
 
 from modalign.eval.metrics import recall_at_k
 
-SIM = np.array([[0.9, 0.1, 0.5, 0.2],
-                [0.3, 0.8, 0.7, 0.1],
-                [0.2, 0.3, 0.6, 0.4]])  # [3 images, 4 texts]
+SIM = np.array([[0.9, 0.1, 0.5, 0.2], [0.3, 0.8, 0.7, 0.1], [0.2, 0.3, 0.6, 0.4]])  # [3 images, 4 texts]
 T2I = [0, 0, 1, 2]
 
 

@@ -4,8 +4,8 @@ reloaded by path against the original model, and clear errors."""
 import pytest
 import torch
 
-from modalign.modalities import TEXT_ENCODERS
-from modalign.modalities.text import masked_mean, minilm_path
+from modalign.encoders import TEXT_ENCODERS
+from modalign.encoders.text import masked_mean, minilm_path
 from modalign.registry import ConfigError, build
 
 
@@ -55,8 +55,16 @@ def test_minilm_truncates_to_max_length():
 
 def test_transformer_from_scratch_and_rebuild():
     torch.manual_seed(0)
-    tower = build(TEXT_ENCODERS, "text encoder", "transformer", hidden_size=32, num_layers=2, num_heads=4,
-                  max_length=16, pool="cls")
+    tower = build(
+        TEXT_ENCODERS,
+        "text encoder",
+        "transformer",
+        hidden_size=32,
+        num_layers=2,
+        num_heads=4,
+        max_length=16,
+        pool="cls",
+    )
     assert tower.model.config.vocab_size == 30522 and tower.hidden_size == 32  # MiniLM's WordPiece vocabulary
     batch = tower.tokenize(["a small red square", "hi"])
     tower.eval()
@@ -76,8 +84,16 @@ def test_hf_text_dir_matches_original(tmp_path):
 
     torch.manual_seed(0)
     tok = AutoTokenizer.from_pretrained(minilm_path())
-    model = BertModel(BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                                 intermediate_size=64, max_position_embeddings=64)).eval()
+    model = BertModel(
+        BertConfig(
+            vocab_size=len(tok),
+            hidden_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=64,
+        )
+    ).eval()
     model.save_pretrained(tmp_path)
     tok.save_pretrained(tmp_path)
     tower = build(TEXT_ENCODERS, "text encoder", "hf", path=str(tmp_path), max_length=64).eval()

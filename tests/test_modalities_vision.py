@@ -6,12 +6,13 @@ import pytest
 import torch
 from PIL import Image
 
-from modalign.modalities import VISION_ENCODERS
-from modalign.modalities.preprocess import ImageProcessing
+from modalign.encoders import VISION_ENCODERS
+from modalign.encoders.preprocess import ImageProcessing
 from modalign.registry import ConfigError, build
 
-TINY = dict(image_size=32, patch_size=8, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-            num_attention_heads=2)
+TINY = dict(
+    image_size=32, patch_size=8, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2
+)
 
 
 def _images(n=2, seed=0):
@@ -22,8 +23,16 @@ def _images(n=2, seed=0):
 
 def test_vit_shapes_cls_pooling_and_rebuild():
     torch.manual_seed(0)
-    tower = build(VISION_ENCODERS, "vision encoder", "vit", image_size=64, patch_size=8, hidden_size=128,
-                  num_layers=4, num_heads=4)
+    tower = build(
+        VISION_ENCODERS,
+        "vision encoder",
+        "vit",
+        image_size=64,
+        patch_size=8,
+        hidden_size=128,
+        num_layers=4,
+        num_heads=4,
+    )
     assert (tower.hidden_size, tower.image_size, tower.num_tokens) == (128, 64, 64)
     x = tower.preprocess(_images() + [Image.new("L", (10, 10), 255)])
     assert x.shape == (3, 3, 64, 64) and torch.allclose(x[2], torch.ones(3, 64, 64))  # white -> +1 with 0.5/0.5
@@ -71,10 +80,15 @@ def test_preprocess_matches_hf_clip_and_siglip_processors(tmp_path):
 
 
 def _save_clip(path):
-    from transformers import CLIPConfig, CLIPModel, CLIPImageProcessorPil
+    from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel
 
-    cfg = CLIPConfig(text_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                                      num_attention_heads=2, vocab_size=100), vision_config=TINY, projection_dim=16)
+    cfg = CLIPConfig(
+        text_config=dict(
+            hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, vocab_size=100
+        ),
+        vision_config=TINY,
+        projection_dim=16,
+    )
     model = CLIPModel(cfg).eval()
     model.save_pretrained(path)
     CLIPImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(path)
@@ -144,8 +158,9 @@ def _package_network(image_size: int):
     from efficientnet_lite_pytorch import EfficientNet
 
     with contextlib.redirect_stdout(io.StringIO()):
-        return EfficientNet.from_pretrained("efficientnet-lite0", image_size=image_size,
-                                            weights_path=EfficientnetLite0ModelFile.get_model_file_path()).eval()
+        return EfficientNet.from_pretrained(
+            "efficientnet-lite0", image_size=image_size, weights_path=EfficientnetLite0ModelFile.get_model_file_path()
+        ).eval()
 
 
 def test_efficientnet_matches_package_network(effnet):

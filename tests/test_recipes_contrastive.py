@@ -31,8 +31,9 @@ def test_recipe_validates_and_trains_every_tower(name):
     assert recipe.model.loss == ("siglip" if name.startswith("siglip") else "clip")
     # from scratch: both towers and the head train in the one stage
     assert [sorted(s.train) for s in recipe.stages] == [["head", "text", "vision"]]
-    assert {e.suite for e in recipe.eval} >= ({"retrieval", "compositional", "winoground", "geometry"}
-                                              if "shapes" in name else {"zeroshot", "geometry"})
+    assert {e.suite for e in recipe.eval} >= (
+        {"retrieval", "compositional", "winoground", "geometry"} if "shapes" in name else {"zeroshot", "geometry"}
+    )
 
 
 def test_shapes_recipes_differ_only_in_loss():
@@ -46,8 +47,13 @@ def test_shapes_recipes_differ_only_in_loss():
 
 
 def _tiny_overrides(recipe) -> list[str]:
-    sets = ["stages.0.steps=30", "stages.0.batch_size=32", "stages.0.warmup_steps=5", "stages.0.log_every=5",
-            "stages.0.data.n=2000"]
+    sets = [
+        "stages.0.steps=30",
+        "stages.0.batch_size=32",
+        "stages.0.warmup_steps=5",
+        "stages.0.log_every=5",
+        "stages.0.data.n=2000",
+    ]
     for i, ev in enumerate(recipe.eval):
         sets.append(f"eval.{i}.data.n={16 if ev.suite in ('compositional', 'winoground') else 40}")
     return sets

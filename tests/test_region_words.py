@@ -16,8 +16,10 @@ from modalign.registry import ConfigError
 def test_cell_targets_by_hand():
     words = {"red star": [5, 6], "blue circle": [7, 8]}.__getitem__
     # a 4x4 grid on a 64 px image: cell centres at 8, 24, 40, 56
-    regions = [{"box": [0, 0, 30, 20], "text": "red star"},      # centres x 8, 24 / y 8 -> cells 0, 1
-               {"box": [20, 0, 64, 10], "text": "blue circle"}]  # centres x 24, 40, 56 / y 8 -> cells 1, 2, 3 (on top)
+    regions = [
+        {"box": [0, 0, 30, 20], "text": "red star"},  # centres x 8, 24 / y 8 -> cells 0, 1
+        {"box": [20, 0, 64, 10], "text": "blue circle"},
+    ]  # centres x 24, 40, 56 / y 8 -> cells 1, 2, 3 (on top)
     assert cell_targets(regions, 64, 64, 4, words) == [(0, [5, 6]), (1, [7, 8]), (2, [7, 8]), (3, [7, 8])]
     assert cell_targets([], 64, 64, 4, words) == []
     with pytest.raises(ValueError, match="no words"):
@@ -25,10 +27,10 @@ def test_cell_targets_by_hand():
 
 
 def test_loss_matches_a_hand_computation():
-    tokens = torch.tensor([[[1.0, 0.0], [0.0, 2.0]]])          # one image, two cells, D = 2
+    tokens = torch.tensor([[[1.0, 0.0], [0.0, 2.0]]])  # one image, two cells, D = 2
     table = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])  # V = 3
     loss, n = region_words_loss(tokens, table, [[(1, [1, 2])]])
-    logits = [0.0, 2.0, 2.0]                                     # cell 1 . E^T
+    logits = [0.0, 2.0, 2.0]  # cell 1 . E^T
     lse = math.log(sum(math.exp(x) for x in logits))
     want = -0.5 * ((2.0 - lse) + (2.0 - lse))
     assert n == 1 and loss.item() == pytest.approx(want, abs=1e-6)
@@ -41,8 +43,12 @@ def test_training_loss_adds_the_weighted_region_term_and_trains_the_connector():
     cfg = tiny_cfg().model_copy(update={"region_words": 0.5})
     model = VisionLanguageModel.from_config(cfg, text_corpus=CORPUS)
     assert model.num_vision_tokens == 4  # a 2x2 grid on the 16 px tiny tower
-    sample = {"id": "s0", "image": images(1)[0], "text": "a red circle above a blue square",
-              "regions": [{"box": [0, 0, 8, 8], "text": "red circle"}, {"box": [8, 8, 16, 16], "text": "blue square"}]}
+    sample = {
+        "id": "s0",
+        "image": images(1)[0],
+        "text": "a red circle above a blue square",
+        "regions": [{"box": [0, 0, 8, 8], "text": "red circle"}, {"box": [8, 8, 16, 16], "text": "blue square"}],
+    }
     batch = model.collate([sample, {"id": "s1", "image": images(1, seed=1)[0], "text": "two green triangles"}])
     assert [len(t) for t in batch["region_targets"]] == [2, 0]
     out = model.training_loss(batch, "caption")
@@ -57,7 +63,8 @@ def test_training_loss_adds_the_weighted_region_term_and_trains_the_connector():
     # without the weight nothing changes: the plain objective, no region keys
     plain = VisionLanguageModel.from_config(tiny_cfg(), text_corpus=CORPUS)
     assert "region_targets" not in plain.collate([sample]) and "region_words_loss" not in plain.training_loss(
-        plain.collate([sample]), "caption")
+        plain.collate([sample]), "caption"
+    )
 
 
 def test_region_words_needs_a_square_grid_of_prefix_tokens():
@@ -65,12 +72,11 @@ def test_region_words_needs_a_square_grid_of_prefix_tokens():
     with pytest.raises(ConfigError, match="square grid"):
         check_grid(32)
     with pytest.raises(ConfigError, match="prefix connector"):
-        VisionLanguageModel.from_config(tiny_cfg("xattn").model_copy(update={"region_words": 1.0}),
-                                        text_corpus=CORPUS)
+        VisionLanguageModel.from_config(tiny_cfg("xattn").model_copy(update={"region_words": 1.0}), text_corpus=CORPUS)
 
 
 def test_shapes_regions_name_every_object_in_drawing_order():
-    from modalign.data.shapes import ShapesWorld
+    from modalign.data.worlds.shapes import ShapesWorld
 
     world = ShapesWorld(task="instruct", n=3, seed=2)
     item, scene = world[0], world.scene(0)

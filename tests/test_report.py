@@ -16,20 +16,52 @@ def results(tmp_path):
     return {
         "meta": {"model_hash": "abc123", "checkpoint": "runs/x/final"},
         "suites": {
-            "geometry": {"metrics": {"gap_norm": 0.8234, "linear_cka": 0.5},
-                         "settings": {"logit_scale": 100.0, "model_hash": "abc123"},
-                         "figures": {"gap_curve": {"lambdas": [0.0, 0.25, 0.5], "loss": [1.0, 0.9, 1.2],
-                                                   "gap_norm": [0.82, 0.41, 0.0], "logit_scale": 100.0},
-                                     "pca": {"image": rng.normal(size=(5, 2)).tolist(),
-                                             "text": rng.normal(size=(5, 2)).tolist(), "explained": [0.6, 0.2]}}},
-            "zeroshot": {"metrics": {"top1": 0.75}, "settings": {},
-                         "figures": {"confusion": {"matrix": [[2, 0], [1, 1]], "classnames": ["red", "green"]}}},
-            "pope": {"metrics": {"f1": 0.6667, "yes_ratio": 1.0}, "settings": {"prompt": "Is there?"},
-                     "figures": {"pope_samplers": {"random": {"accuracy": 0.5, "f1": 0.66, "yes_ratio": 1.0},
-                                                   "popular": {"accuracy": 0.5, "f1": 0.66, "yes_ratio": 1.0}}}},
-            "chair": {"metrics": {"CHAIR_i": 0.5}, "settings": {},
-                      "samples": [{"id": "c0", "image": "gallery/c0.png", "prompt": "Describe",
-                                   "answer": "A dog and two cats.", "truth": "dog", "highlight": ["cats"]}]},
+            "geometry": {
+                "metrics": {"gap_norm": 0.8234, "linear_cka": 0.5},
+                "settings": {"logit_scale": 100.0, "model_hash": "abc123"},
+                "figures": {
+                    "gap_curve": {
+                        "lambdas": [0.0, 0.25, 0.5],
+                        "loss": [1.0, 0.9, 1.2],
+                        "gap_norm": [0.82, 0.41, 0.0],
+                        "logit_scale": 100.0,
+                    },
+                    "pca": {
+                        "image": rng.normal(size=(5, 2)).tolist(),
+                        "text": rng.normal(size=(5, 2)).tolist(),
+                        "explained": [0.6, 0.2],
+                    },
+                },
+            },
+            "zeroshot": {
+                "metrics": {"top1": 0.75},
+                "settings": {},
+                "figures": {"confusion": {"matrix": [[2, 0], [1, 1]], "classnames": ["red", "green"]}},
+            },
+            "pope": {
+                "metrics": {"f1": 0.6667, "yes_ratio": 1.0},
+                "settings": {"prompt": "Is there?"},
+                "figures": {
+                    "pope_samplers": {
+                        "random": {"accuracy": 0.5, "f1": 0.66, "yes_ratio": 1.0},
+                        "popular": {"accuracy": 0.5, "f1": 0.66, "yes_ratio": 1.0},
+                    }
+                },
+            },
+            "chair": {
+                "metrics": {"CHAIR_i": 0.5},
+                "settings": {},
+                "samples": [
+                    {
+                        "id": "c0",
+                        "image": "gallery/c0.png",
+                        "prompt": "Describe",
+                        "answer": "A dog and two cats.",
+                        "truth": "dog",
+                        "highlight": ["cats"],
+                    }
+                ],
+            },
         },
     }
 
@@ -40,8 +72,13 @@ def test_report_has_numbers_figures_and_highlights(tmp_path):
     for number in ("0.8234", "0.7500", "0.6667", "0.5000"):
         assert number in text
     pngs = set(re.findall(r'src="([^"]+\.png)"', text))
-    assert {"geometry_gap_curve.png", "geometry_pca.png", "zeroshot_confusion.png", "pope_pope.png",
-            "gallery/c0.png"} <= pngs
+    assert {
+        "geometry_gap_curve.png",
+        "geometry_pca.png",
+        "zeroshot_confusion.png",
+        "pope_pope.png",
+        "gallery/c0.png",
+    } <= pngs
     for name in pngs - {"gallery/c0.png"}:
         assert (tmp_path / name).stat().st_size > 1000  # a drawn matplotlib figure, not an empty file
     assert "<mark>cats</mark>" in text and "abc123" in text

@@ -9,24 +9,41 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent / "dist_scripts"))
-from train_toys import DATASETS, final_state, toy_builder, toy_recipe  # noqa: E402
+from train_toys import DATASETS, final_state, toy_builder, toy_recipe
 
-from modalign.registry import ConfigError  # noqa: E402
-from modalign.train import checkpoint as ckpt  # noqa: E402
-from modalign.train import run_recipe  # noqa: E402
+from modalign.registry import ConfigError
+from modalign.train import checkpoint as ckpt
+from modalign.train import run_recipe
 
 STAGES = [
     # 10 samples, batch 4: checkpoints at global steps 2 and 4 fall mid-epoch
-    {"name": "a", "train": ["vision", "head"], "steps": 5, "checkpoint_every": 2, "weight_decay": 0.1,
-     "warmup_steps": 2, "data": {"name": "toy", "n": 10}},
-    {"name": "b", "train": ["lm.lora", "head"], "lora": {"r": 2}, "steps": 4, "checkpoint_every": 3,
-     "objective": "instruct", "grad_accum": 2, "schedule": "linear", "data": {"name": "toy", "n": 6, "seed": 1}},
+    {
+        "name": "a",
+        "train": ["vision", "head"],
+        "steps": 5,
+        "checkpoint_every": 2,
+        "weight_decay": 0.1,
+        "warmup_steps": 2,
+        "data": {"name": "toy", "n": 10},
+    },
+    {
+        "name": "b",
+        "train": ["lm.lora", "head"],
+        "lora": {"r": 2},
+        "steps": 4,
+        "checkpoint_every": 3,
+        "objective": "instruct",
+        "grad_accum": 2,
+        "schedule": "linear",
+        "data": {"name": "toy", "n": 6, "seed": 1},
+    },
 ]
 
 
 def run(out, **kw):
-    return run_recipe(toy_recipe(STAGES), out, progress=False, model_builder=toy_builder(dropout=0.2),
-                      datasets=DATASETS, **kw)
+    return run_recipe(
+        toy_recipe(STAGES), out, progress=False, model_builder=toy_builder(dropout=0.2), datasets=DATASETS, **kw
+    )
 
 
 def losses(out_dir):
@@ -41,8 +58,9 @@ def reference(tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("kills", [[3], [7], [8], [3, 7, 8]], ids=["mid-epoch", "stage-boundary", "lora-stage",
-                                                                   "three-kills"])
+@pytest.mark.parametrize(
+    "kills", [[3], [7], [8], [3, 7, 8]], ids=["mid-epoch", "stage-boundary", "lora-stage", "three-kills"]
+)
 def test_kill_and_resume_equals_uninterrupted(tmp_path, reference, kills):
     first = run(tmp_path, stop_after_steps=kills[0])
     assert first["stopped"] and first["global_step"] == kills[0]
@@ -50,7 +68,8 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path, reference, kills):
         assert run(tmp_path, resume=True, stop_after_steps=stop)["resumed_from"] is not None
     out = run(tmp_path, resume=True)
     assert out["global_step"] == 9 and out["resumed_from"].endswith(
-        {3: "step-00000002", 7: "step-00000005", 8: "step-00000008"}[kills[-1]])
+        {3: "step-00000002", 7: "step-00000005", 8: "step-00000008"}[kills[-1]]
+    )
     want, got = final_state(reference), final_state(tmp_path)
     assert want.keys() == got.keys()
     for k in want:
@@ -77,8 +96,14 @@ def test_checkpoint_files_are_safetensors_and_json(tmp_path):
     run(tmp_path, stop_after_steps=2)
     (latest,) = list(ckpt.checkpoint_dir(tmp_path).iterdir())
     names = sorted(p.name for p in latest.iterdir())
-    assert names == ["model.safetensors", "optimizer.json", "optimizer.safetensors", "rng-rank0.json",
-                     "rng-rank0.safetensors", "state.json"]
+    assert names == [
+        "model.safetensors",
+        "optimizer.json",
+        "optimizer.safetensors",
+        "rng-rank0.json",
+        "rng-rank0.safetensors",
+        "state.json",
+    ]
     state = json.loads((latest / "state.json").read_text())
     assert state["sampler"] == {"epoch": 0, "index": 8, "seed": 0, "num_samples": 10}
     assert (state["stage_index"], state["stage_step"], state["stage_done"]) == (0, 2, False)
@@ -87,12 +112,15 @@ def test_checkpoint_files_are_safetensors_and_json(tmp_path):
 def test_resume_into_a_stage_whose_cache_the_killed_run_filled(tmp_path):
     # The killed run cached stage b's features before its checkpoint; the resumed run then hits where the
     # uninterrupted one computed, in batches of another make-up. Exact only if a sample keeps its first features.
-    stages = [{"name": "a", "train": ["vision", "head"], "steps": 5, "data": {"name": "toy", "n": 10}},
-              {"name": "b", "train": ["head"], "steps": 4, "data": {"name": "toy", "n": 6, "seed": 1}}]
+    stages = [
+        {"name": "a", "train": ["vision", "head"], "steps": 5, "data": {"name": "toy", "n": 10}},
+        {"name": "b", "train": ["head"], "steps": 4, "data": {"name": "toy", "n": 6, "seed": 1}},
+    ]
 
     def go(out, **kw):
-        return run_recipe(toy_recipe(stages), out, progress=False, model_builder=toy_builder(dropout=0.2),
-                          datasets=DATASETS, **kw)
+        return run_recipe(
+            toy_recipe(stages), out, progress=False, model_builder=toy_builder(dropout=0.2), datasets=DATASETS, **kw
+        )
 
     go(tmp_path / "ref")
     go(tmp_path / "cut", stop_after_steps=7)

@@ -2,17 +2,16 @@
 
 import numpy as np
 import pytest
+import test_vlm_tiny_parts  # noqa: F401  (registers the tiny vision tower)
 import torch
+from test_vlm_tiny_parts import tiny_cfg
 
 from modalign.config import validate_recipe
-from modalign.data.shapes import TEXT_ONLY_PROMPTS, ShapesWorld
-from modalign.data.splits import default_heldout_pairs
+from modalign.data.worlds.shapes.splits import default_heldout_pairs
+from modalign.data.worlds.shapes.world import TEXT_ONLY_PROMPTS, ShapesWorld
 from modalign.models import build_model
 from modalign.models.vlm_prompts import IGNORE_INDEX
 from modalign.train import run_recipe
-
-import test_vlm_tiny_parts  # noqa: F401  (registers the tiny vision tower)
-from test_vlm_tiny_parts import tiny_cfg
 
 DESCRIBE = dict(describe_p=1.0, describe_at="alone", describe_order="reading", where_first_p=1.0)
 
@@ -44,9 +43,16 @@ def test_text_only_p_is_checked():
 
 
 def _recipe(steps=3):
-    stage = {"name": "instruct", "objective": "instruct", "steps": steps, "batch_size": 6, "lr": 0.01,
-             "data": {"name": "shapes", "task": "instruct", "n": 12, "image_size": 32, "text_only_p": 0.5, **DESCRIBE},
-             "train": ["connector", "lm"], "log_every": 1}
+    stage = {
+        "name": "instruct",
+        "objective": "instruct",
+        "steps": steps,
+        "batch_size": 6,
+        "lr": 0.01,
+        "data": {"name": "shapes", "task": "instruct", "n": 12, "image_size": 32, "text_only_p": 0.5, **DESCRIBE},
+        "train": ["connector", "lm"],
+        "log_every": 1,
+    }
     return validate_recipe({"name": "tiny-vlm", "seed": 0, "model": tiny_cfg("mlp").model_dump(), "stages": [stage]})
 
 

@@ -5,9 +5,9 @@ import pytest
 import torch
 from PIL import Image
 
-from modalign.modalities import VISION_ENCODERS
-from modalign.modalities.preprocess import ImageProcessing
-from modalign.modalities.tiling import (
+from modalign.encoders import VISION_ENCODERS
+from modalign.encoders.preprocess import ImageProcessing
+from modalign.encoders.tiling import (
     AnyResTiler,
     divide_into_tiles,
     grid_pinpoints_from_max_tiles,
@@ -24,12 +24,12 @@ PINS = [(10, 20), (20, 10), (20, 20), (30, 10), (10, 30)]
 @pytest.mark.parametrize(
     "size, expected",
     [
-        ((30, 10), (30, 10)),    # exact fit keeps all 300 px
-        ((40, 40), (20, 20)),    # square: 20x20 keeps 400 px; 10x20 / 30x10 only 100
-        ((100, 20), (30, 10)),   # 5:1 -> 30x6=180 beats 20x4=80
-        ((12, 30), (10, 30)),    # tall: 10x25=250 beats 8x20=160
-        ((5, 5), (10, 20)),      # tiny: every grid keeps all 25 px; least padding (area 200), first in list wins
-        ((8, 3), (10, 20)),      # all keep 24 px; 10x20 and 20x10 both waste 176: the earlier stays (strict <)
+        ((30, 10), (30, 10)),  # exact fit keeps all 300 px
+        ((40, 40), (20, 20)),  # square: 20x20 keeps 400 px; 10x20 / 30x10 only 100
+        ((100, 20), (30, 10)),  # 5:1 -> 30x6=180 beats 20x4=80
+        ((12, 30), (10, 30)),  # tall: 10x25=250 beats 8x20=160
+        ((5, 5), (10, 20)),  # tiny: every grid keeps all 25 px; least padding (area 200), first in list wins
+        ((8, 3), (10, 20)),  # all keep 24 px; 10x20 and 20x10 both waste 176: the earlier stays (strict <)
     ],
 )
 def test_select_best_resolution_hand_cases(size, expected):
@@ -78,11 +78,11 @@ def test_tiles_reassemble_to_resized_padded_image():
     assert out.pixel_values.shape == (1 + 8, 3, 16, 16)
     assert out.original_size == (83, 37)
     canvas, box = resize_and_pad(image, (64, 32))
-    rows = [torch.cat(list(out.pixel_values[1 + r * 4: 1 + (r + 1) * 4]), dim=2) for r in range(2)]  # [3, 16, 64]
-    stitched = torch.cat(rows, dim=1).permute(1, 2, 0).numpy()                                       # [32, 64, 3]
+    rows = [torch.cat(list(out.pixel_values[1 + r * 4 : 1 + (r + 1) * 4]), dim=2) for r in range(2)]  # [3, 16, 64]
+    stitched = torch.cat(rows, dim=1).permute(1, 2, 0).numpy()  # [32, 64, 3]
     assert np.array_equal(stitched, np.asarray(canvas, dtype=np.float32))
     expected_region = np.asarray(image.resize((box[2] - box[0], box[3] - box[1]), Image.BICUBIC))
-    assert np.array_equal(np.asarray(canvas)[box[1]:box[3], box[0]:box[2]], expected_region)
+    assert np.array_equal(np.asarray(canvas)[box[1] : box[3], box[0] : box[2]], expected_region)
     glob = np.asarray(image.resize((16, 16), Image.BICUBIC), dtype=np.float32)
     assert np.array_equal(out.pixel_values[0].permute(1, 2, 0).numpy(), glob)
 
@@ -102,7 +102,7 @@ def test_tiler_validates_pinpoints():
 def test_merge_tile_features_layout_and_unpad():
     rows, cols, side, d = 1, 3, 4, 2
     feats = torch.zeros(1 + rows * cols, side * side, d)
-    feats[0] = -1.0                                      # global view
+    feats[0] = -1.0  # global view
     for t in range(rows * cols):
         r, c = divmod(t, cols)
         for k in range(side * side):

@@ -2,23 +2,22 @@
 stage option is validated, applied in training, and a killed run resumes to the same weights."""
 
 import pytest
+import test_vlm_tiny_parts  # noqa: F401  (registers the tiny vision tower)
 import torch
 from safetensors.torch import load_file
+from test_vlm_tiny_parts import CORPUS, tiny_cfg
 
 from modalign.config import validate_recipe
 from modalign.models.vlm import VisionLanguageModel
 from modalign.train import run_recipe
 from modalign.train.token_noise import IGNORE_INDEX, corrupt_answer_inputs, replacement_ids
 
-import test_vlm_tiny_parts  # noqa: F401  (registers the tiny vision tower)
-from test_vlm_tiny_parts import CORPUS, tiny_cfg
-
 
 def _batch(b=64, t=40):
-    ids = torch.arange(b * t).reshape(b, t) % 7 + 100                      # real ids, never in the candidates
+    ids = torch.arange(b * t).reshape(b, t) % 7 + 100  # real ids, never in the candidates
     labels = ids.clone()
-    labels[:, :10] = IGNORE_INDEX                                           # a prompt that carries no label
-    labels[::2, -5:] = IGNORE_INDEX                                         # padding on half the rows
+    labels[:, :10] = IGNORE_INDEX  # a prompt that carries no label
+    labels[::2, -5:] = IGNORE_INDEX  # padding on half the rows
     return {"input_ids": ids, "labels": labels, "attention_mask": torch.ones_like(ids)}
 
 
@@ -27,7 +26,7 @@ def test_only_labelled_inputs_change_at_the_asked_rate_and_targets_stay():
     out = corrupt_answer_inputs(batch, 0.25, cands, torch.Generator().manual_seed(0))
     changed = out["input_ids"] != batch["input_ids"]
     labelled = batch["labels"] != IGNORE_INDEX
-    assert not (changed & ~labelled).any()                                  # prompt and padding untouched
+    assert not (changed & ~labelled).any()  # prompt and padding untouched
     assert torch.isin(out["input_ids"][changed], cands).all()
     assert torch.equal(out["labels"], batch["labels"]) and out["attention_mask"] is batch["attention_mask"]
     n = int(labelled.sum())
@@ -50,9 +49,18 @@ def test_replacement_ids_leave_out_every_special_token():
 
 
 def _recipe(token_noise, objective="instruct", steps=4):
-    stage = {"name": "instruct", "objective": objective, "steps": steps, "batch_size": 4, "lr": 0.01,
-             "data": {"name": "shapes", "task": "instruct", "n": 12, "image_size": 32},
-             "train": ["connector", "lm"], "log_every": 1, "checkpoint_every": 2, "token_noise": token_noise}
+    stage = {
+        "name": "instruct",
+        "objective": objective,
+        "steps": steps,
+        "batch_size": 4,
+        "lr": 0.01,
+        "data": {"name": "shapes", "task": "instruct", "n": 12, "image_size": 32},
+        "train": ["connector", "lm"],
+        "log_every": 1,
+        "checkpoint_every": 2,
+        "token_noise": token_noise,
+    }
     return validate_recipe({"name": "tiny-vlm", "seed": 0, "model": tiny_cfg("mlp").model_dump(), "stages": [stage]})
 
 

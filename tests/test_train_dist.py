@@ -28,11 +28,20 @@ def free_port() -> int:
 
 def torchrun(script: str, *args: str) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--nnodes=1",
-           "--master_addr=127.0.0.1", f"--master_port={free_port()}", str(HERE / script), *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--nnodes=1",
+        "--master_addr=127.0.0.1",
+        f"--master_port={free_port()}",
+        str(HERE / script),
+        *args,
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     text = proc.stdout + proc.stderr
-    first_error = text[text.find("Traceback"):][:4000] if "Traceback" in text else text[-4000:]
+    first_error = text[text.find("Traceback") :][:4000] if "Traceback" in text else text[-4000:]
     assert proc.returncode == 0, first_error
 
 
@@ -41,8 +50,9 @@ def test_two_processes_equal_one(tmp_path):
     torchrun("train_ddp_toy.py", str(tmp_path), "caption,instruct", "1,2")
     for objective in ("caption", "instruct"):
         single = tmp_path / f"single-{objective}"
-        run_recipe(ddp_recipe(1, objective), single, progress=False, model_builder=toy_builder(dropout=0.0),
-                   datasets=DATASETS)
+        run_recipe(
+            ddp_recipe(1, objective), single, progress=False, model_builder=toy_builder(dropout=0.0), datasets=DATASETS
+        )
         want = final_state(single)
         for accum in (1, 2):
             got = final_state(tmp_path / f"{objective}-{accum}")

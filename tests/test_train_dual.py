@@ -33,9 +33,9 @@ def test_dual_encoder_lit_then_full_and_exact_resume(tmp_path):
     final = load_model(tmp_path / "whole" / "final").state_dict()
     vision = [k for k in init if k.startswith("vision.") and init[k].is_floating_point()]
     text = [k for k in init if k.startswith("text.") and k.endswith("weight")]
-    assert vision and all(torch.equal(init[k], after_lit[k]) for k in vision)          # LiT: locked
+    assert vision and all(torch.equal(init[k], after_lit[k]) for k in vision)  # LiT: locked
     assert any(not torch.equal(init[k], after_lit[k]) for k in text)
-    assert any(not torch.equal(after_lit[k], final[k]) for k in vision)                # full stage: trains
+    assert any(not torch.equal(after_lit[k], final[k]) for k in vision)  # full stage: trains
 
     # killed mid-LiT (checkpoint at 2), then across the stage boundary (checkpoint at 3, the end of LiT)
     run_recipe(dual_recipe(), tmp_path / "killed", progress=False, stop_after_steps=2)

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent / "dist_scripts"))
-from train_toys import DATASETS, final_state, toy_builder, toy_recipe  # noqa: E402
+from train_toys import DATASETS, final_state, toy_builder, toy_recipe
 
-from modalign.registry import ConfigError  # noqa: E402
-from modalign.train import run_recipe  # noqa: E402
+from modalign.registry import ConfigError
+from modalign.train import run_recipe
 
 
 def run(recipe, out, **kw):
@@ -27,8 +27,13 @@ def assert_close(a, b, tol):
 
 @pytest.mark.parametrize("objective", ["caption", "instruct"])  # example-mean and token-weighted losses
 def test_grad_accumulation_equals_one_big_batch(tmp_path, objective):
-    stage = {"objective": objective, "train": ["vision", "head"], "batch_size": 8, "steps": 3,
-             "cache_frozen_features": False}
+    stage = {
+        "objective": objective,
+        "train": ["vision", "head"],
+        "batch_size": 8,
+        "steps": 3,
+        "cache_frozen_features": False,
+    }
     run(toy_recipe([{**stage, "name": "a", "grad_accum": 1}]), tmp_path / "one")
     run(toy_recipe([{**stage, "name": "a", "grad_accum": 4}]), tmp_path / "four")
     one, four = final_state(tmp_path / "one"), final_state(tmp_path / "four")
@@ -71,14 +76,26 @@ def test_token_weighting_matters(tmp_path):
 
 
 def test_two_stages_freeze_plans_outputs_and_logs(tmp_path):
-    recipe = toy_recipe([
-        {"name": "align", "train": ["head"], "steps": 3, "warmup_steps": 1, "checkpoint_every": 2,
-         "data": {"name": "toy", "n": 8}},
-        {"name": "tune", "train": ["lm.lora", "head"], "lora": {"r": 2}, "steps": 2, "schedule": "linear"},
-    ])
+    recipe = toy_recipe(
+        [
+            {
+                "name": "align",
+                "train": ["head"],
+                "steps": 3,
+                "warmup_steps": 1,
+                "checkpoint_every": 2,
+                "data": {"name": "toy", "n": 8},
+            },
+            {"name": "tune", "train": ["lm.lora", "head"], "lora": {"r": 2}, "steps": 2, "schedule": "linear"},
+        ]
+    )
     seen = []
-    out = run(recipe, tmp_path, model_builder=toy_builder(), evaluate=lambda m, s, step: seen.append(
-        (s.name, step, m.training)) or {"score": float(step)})
+    out = run(
+        recipe,
+        tmp_path,
+        model_builder=toy_builder(),
+        evaluate=lambda m, s, step: seen.append((s.name, step, m.training)) or {"score": float(step)},
+    )
     assert out["global_step"] == 5 and not out["stopped"]
     init = final_state_init()
     stage1 = __import__("safetensors.torch").torch.load_file(str(tmp_path / "stages/align/model.safetensors"))
@@ -134,7 +151,9 @@ def test_bad_record_is_named_and_skip_bad_counts(tmp_path):
     bad = {"name": "toy", "n": 8, "bad_index": 5}
     with pytest.raises(RuntimeError, match="record 5 of dataset 'toy' failed to load"):
         run(toy_recipe([{"name": "a", "train": ["head"], "data": bad, "batch_size": 8, "steps": 1}]), tmp_path / "a")
-    run(toy_recipe([{"name": "a", "train": ["head"], "data": bad, "batch_size": 7, "steps": 1, "skip_bad": True}]),
-        tmp_path / "b")
+    run(
+        toy_recipe([{"name": "a", "train": ["head"], "data": bad, "batch_size": 7, "steps": 1, "skip_bad": True}]),
+        tmp_path / "b",
+    )
     start = json.loads((tmp_path / "b" / "log.jsonl").read_text().splitlines()[0])
     assert start["dataset.skipped"] == 1 and start["dataset_size"] == 7

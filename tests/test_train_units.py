@@ -1,4 +1,4 @@
-"""Unit tests of the trainer's parts: sampler, schedules, optimizer groups, freeze plans, checkpoint (de)serialisation."""
+"""Unit tests of the trainer's parts: sampler, schedules, optimizer groups, freeze plans, checkpoint serialisation."""
 
 import math
 import random
@@ -10,14 +10,14 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent / "dist_scripts"))
-from train_toys import ToyModel  # noqa: E402
+from train_toys import ToyModel
 
-from modalign.config import LoraConfig  # noqa: E402
-from modalign.registry import ConfigError  # noqa: E402
-from modalign.train import checkpoint as ckpt  # noqa: E402
-from modalign.train.freeze import apply_freeze_plan, prepare_stage  # noqa: E402
-from modalign.train.optim import build_optimizer, lr_at, param_groups  # noqa: E402
-from modalign.train.sampler import ResumableSampler, shard  # noqa: E402
+from modalign.config import LoraConfig
+from modalign.registry import ConfigError
+from modalign.train import checkpoint as ckpt
+from modalign.train.freeze import apply_freeze_plan, prepare_stage
+from modalign.train.optim import build_optimizer, lr_at, param_groups
+from modalign.train.sampler import ResumableSampler, shard
 
 
 def test_sampler_epochs_are_permutations_and_batches_cross_epochs():
@@ -41,7 +41,9 @@ def test_sampler_resumes_mid_epoch_exactly():
 
 
 def test_sampler_streams_differ_and_empty_dataset_errors():
-    assert ResumableSampler(20, 0, stream=0).permutation(0).tolist() != ResumableSampler(20, 0, 1).permutation(0).tolist()
+    assert (
+        ResumableSampler(20, 0, stream=0).permutation(0).tolist() != ResumableSampler(20, 0, 1).permutation(0).tolist()
+    )
     with pytest.raises(ValueError, match="empty"):
         ResumableSampler(0, seed=0)
 
@@ -60,7 +62,7 @@ def test_lr_schedules_hand_computed():
     assert lr_at(0, 1.0, 10, 2, "cosine") == 0.5
     assert lr_at(1, 1.0, 10, 2, "cosine") == 1.0
     assert lr_at(2, 1.0, 10, 2, "cosine") == 1.0
-    assert math.isclose(lr_at(6, 1.0, 10, 2, "cosine"), 0.5)          # halfway: (1 + cos(pi/2)) / 2
+    assert math.isclose(lr_at(6, 1.0, 10, 2, "cosine"), 0.5)  # halfway: (1 + cos(pi/2)) / 2
     assert math.isclose(lr_at(4, 1.0, 10, 2, "cosine"), 0.5 * (1 + math.cos(math.pi / 4)))
     assert math.isclose(lr_at(6, 2.0, 10, 2, "linear"), 1.0)
     assert lr_at(9, 2.0, 10, 0, "constant") == 2.0
@@ -93,8 +95,9 @@ def test_lora_plan_trains_only_adapters(tmp_path):
     from modalign.config import StageConfig
 
     model = ToyModel()
-    stage = StageConfig(name="s", objective="caption", data={"name": "toy"}, steps=1, train=["lm.lora"],
-                        lora=LoraConfig(r=2))
+    stage = StageConfig(
+        name="s", objective="caption", data={"name": "toy"}, steps=1, train=["lm.lora"], lora=LoraConfig(r=2)
+    )
     with pytest.raises(ConfigError, match="no LoRA adapters"):
         apply_freeze_plan(model, ["lm.lora"])
     prepare_stage(model, stage)
@@ -118,11 +121,13 @@ def test_optimizer_state_roundtrip_through_safetensors_and_json(tmp_path):
     opt = build_optimizer(model, 1e-2, 0.1)
     for _ in range(2):
         model.training_loss(model.collate([{"id": "toy-1", "x": torch.randn(6), "label": 1}]), "caption")[
-            "loss"].backward()
+            "loss"
+        ].backward()
         opt.step()
     tensors, meta = ckpt.flatten_optimizer(opt.state_dict())
-    from safetensors.torch import load_file, save_file
     import json
+
+    from safetensors.torch import load_file, save_file
 
     save_file(tensors, str(tmp_path / "o.safetensors"))
     restored = ckpt.unflatten_optimizer(load_file(str(tmp_path / "o.safetensors")), json.loads(json.dumps(meta)))

@@ -1,8 +1,10 @@
 """The one trainer with the real VisionLanguageModel: exact token-weighted accumulation, a LoRA stage, and a stage that
 trains the tower."""
 
+import test_vlm_tiny_parts  # noqa: F401  (registers the tiny vision tower)
 import torch
 from safetensors.torch import load_file
+from test_vlm_tiny_parts import tiny_cfg
 
 from modalign.config import validate_recipe
 from modalign.data import DATASETS
@@ -11,9 +13,6 @@ from modalign.train import run_recipe
 from modalign.train.distributed import DistInfo
 from modalign.train.step import train_step
 
-import test_vlm_tiny_parts  # noqa: F401  (registers the tiny vision tower)
-from test_vlm_tiny_parts import tiny_cfg
-
 
 def _recipe(stages):
     model = tiny_cfg("mlp").model_dump()
@@ -21,9 +20,16 @@ def _recipe(stages):
 
 
 def _instruct(**over):
-    stage = {"name": "instruct", "objective": "instruct", "steps": 3, "batch_size": 4, "lr": 0.01,
-             "data": {"name": "shapes", "task": "instruct", "n": 12, "image_size": 32},
-             "train": ["connector", "lm"], "log_every": 1}
+    stage = {
+        "name": "instruct",
+        "objective": "instruct",
+        "steps": 3,
+        "batch_size": 4,
+        "lr": 0.01,
+        "data": {"name": "shapes", "task": "instruct", "n": 12, "image_size": 32},
+        "train": ["connector", "lm"],
+        "log_every": 1,
+    }
     stage.update(over)
     return stage
 
@@ -58,8 +64,15 @@ def test_vlm_grad_accumulation_is_exact_over_answer_tokens():
 
 
 def test_caption_then_lora_instruct_stages(tmp_path):
-    caption = {"name": "align", "objective": "caption", "steps": 2, "batch_size": 4, "lr": 0.01,
-               "data": {"name": "shapes", "task": "caption", "n": 8, "image_size": 32}, "train": ["connector"]}
+    caption = {
+        "name": "align",
+        "objective": "caption",
+        "steps": 2,
+        "batch_size": 4,
+        "lr": 0.01,
+        "data": {"name": "shapes", "task": "caption", "n": 8, "image_size": 32},
+        "train": ["connector"],
+    }
     lora = _instruct(train=["connector", "lm.lora"], lora={"r": 4})
     summary = run_recipe(_recipe([caption, lora]), tmp_path / "run", progress=False)
     assert summary["global_step"] == 5
@@ -76,8 +89,10 @@ def test_a_stage_that_trains_the_tower_updates_it_and_caches_no_features(tmp_pat
     both = run_recipe(_recipe([first, tower]), tmp_path / "b", progress=False)
     assert frozen_only["stages"][0]["cache"] is not None and both["stages"][1]["cache"] is None
     assert both["stages"][1]["frozen"] == 0
-    stage_one, after_one, after_two = (load_file(str(tmp_path / p / "model.safetensors"))
-                                       for p in ("a/final", "b/checkpoints/step-00000002", "b/final"))
+    stage_one, after_one, after_two = (
+        load_file(str(tmp_path / p / "model.safetensors"))
+        for p in ("a/final", "b/checkpoints/step-00000002", "b/final")
+    )
     vision = [k for k in stage_one if k.startswith("vision.")]
     assert vision and all(torch.equal(stage_one[k], after_one[k]) for k in vision)  # frozen through stage one
     assert max(float((after_one[k] - after_two[k]).abs().max()) for k in vision) > 0

@@ -6,12 +6,16 @@ import torch.nn.functional as F
 from test_vlm_tiny_parts import CORPUS, images, tiny_cfg
 
 from modalign.config import LoraConfig
-from modalign.modalities.cache import FeatureCache, image_key
+from modalign.encoders.cache import FeatureCache, image_key
 from modalign.models import build_model, load_model
 from modalign.models.vlm import VisionLanguageModel
 
-CONV = [{"from": "human", "value": "<image>\nWhat color is the square?"}, {"from": "gpt", "value": "blue"},
-        {"from": "human", "value": "Is there a circle?"}, {"from": "gpt", "value": "yes"}]
+CONV = [
+    {"from": "human", "value": "<image>\nWhat color is the square?"},
+    {"from": "gpt", "value": "blue"},
+    {"from": "human", "value": "Is there a circle?"},
+    {"from": "gpt", "value": "yes"},
+]
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +31,9 @@ def _labelled(model, batch, row):
 
 def test_collate_labels_only_answers_and_expands_images(model):
     ims = images(2)
-    batch = model.collate([{"id": "a", "image": ims[0], "text": "a red circle"},
-                           {"id": "b", "image": ims[1], "conversations": CONV}])
+    batch = model.collate(
+        [{"id": "a", "image": ims[0], "text": "a red circle"}, {"id": "b", "image": ims[1], "conversations": CONV}]
+    )
     m = model.prompts.tokens_per_image
     assert (batch["input_ids"] == model.image_token_id).sum(1).tolist() == [m, m]
     assert _labelled(model, batch, 0) == "a red circle</s>"
@@ -77,8 +82,7 @@ def test_components_partition_lora_from_base_weights():
     assert lora_ids and not lora_ids & base_ids
     assert len(lora_ids) + len(base_ids) == len(list(m.lm.parameters()))
     with pytest.raises(Exception, match="target_modules"):
-        VisionLanguageModel.from_config(tiny_cfg(), text_corpus=CORPUS).enable_lora(
-            LoraConfig(target_modules=["nope"]))
+        VisionLanguageModel.from_config(tiny_cfg(), text_corpus=CORPUS).enable_lora(LoraConfig(target_modules=["nope"]))
 
 
 def test_merged_lora_equals_unmerged(tmp_path):
@@ -148,8 +152,9 @@ def test_xattn_fusion_keeps_one_marker_and_conditions_on_the_image():
     assert m.connector.blocks[0].attn_gate.grad is not None
     assert not set(map(id, m.connector.parameters())) & set(map(id, m.components()["lm"].parameters()))
     m.eval()
-    assert m.answer_many(ims[0], ["What color?", "Is there a circle?"], max_new_tokens=4) == \
-        m.generate([ims[0]] * 2, ["What color?", "Is there a circle?"], max_new_tokens=4)
+    assert m.answer_many(ims[0], ["What color?", "Is there a circle?"], max_new_tokens=4) == m.generate(
+        [ims[0]] * 2, ["What color?", "Is there a circle?"], max_new_tokens=4
+    )
 
 
 def test_bad_objective_and_missing_corpus_are_clear():
@@ -169,5 +174,6 @@ def test_connector_positions_true_sizes_the_table_to_the_tower(tmp_path):
     model.save_pretrained(tmp_path / "m")
     back = load_model(tmp_path / "m")
     assert torch.equal(back.connector.pos.table, model.connector.pos.table)
-    assert back.generate(images(2), ["Describe the picture."] * 2, max_new_tokens=4) == \
-        model.generate(images(2), ["Describe the picture."] * 2, max_new_tokens=4)
+    assert back.generate(images(2), ["Describe the picture."] * 2, max_new_tokens=4) == model.generate(
+        images(2), ["Describe the picture."] * 2, max_new_tokens=4
+    )

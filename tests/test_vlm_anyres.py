@@ -3,23 +3,35 @@
 import numpy as np
 import pytest
 import torch
-
-from modalign.modalities.cache import image_key
 from PIL import Image
 from test_vlm_tiny_parts import CORPUS
 
 from modalign.config import ModelConfig
+from modalign.encoders.cache import image_key
 from modalign.models import load_model
 from modalign.models.vlm import VisionLanguageModel
 from modalign.registry import ConfigError
 
-LM = dict(name="tiny-llama", hidden_size=32, num_layers=2, num_heads=4, intermediate_size=64,
-          max_position_embeddings=256, vocab_size=320)
+LM = dict(
+    name="tiny-llama",
+    hidden_size=32,
+    num_layers=2,
+    num_heads=4,
+    intermediate_size=64,
+    max_position_embeddings=256,
+    vocab_size=320,
+)
 
 
 def _cfg(anyres, connector="mlp"):
-    return ModelConfig.model_validate({"kind": "vlm", "lm": LM, "connector": {"name": connector},
-                                       "vision": {"name": "tiny-clip-test", "anyres": anyres}})
+    return ModelConfig.model_validate(
+        {
+            "kind": "vlm",
+            "lm": LM,
+            "connector": {"name": connector},
+            "vision": {"name": "tiny-clip-test", "anyres": anyres},
+        }
+    )
 
 
 def _image(w, h, seed=0):
@@ -39,12 +51,16 @@ def test_token_counts_follow_the_tiling(model):
     assert [g for g, _, _ in layouts] == [(1, 2), (2, 1), (2, 2)]
     # 4 tokens (2x2) per 16-px tile: global view 4 + grid map (+1 newline per map row)
     assert counts == [4 + 2 * 4 + 2, 4 + 4 * 2 + 4, 4 + 4 * 4 + 4]
-    batch = model.collate([{"id": "w", "image": wide, "text": "a red circle"},
-                           {"id": "t", "image": tall, "text": "two green triangles"}])
+    batch = model.collate(
+        [{"id": "w", "image": wide, "text": "a red circle"}, {"id": "t", "image": tall, "text": "two green triangles"}]
+    )
     assert (batch["input_ids"] == model.image_token_id).sum(1).tolist() == counts[:2]
     kw, kt = image_key(wide), image_key(tall)
-    assert batch["pixel_values"].shape[0] == 3 + 3 and batch["image_keys"] == [f"{kw}@0", f"{kw}@1", f"{kw}@2"] + \
-        [f"{kt}@0", f"{kt}@1", f"{kt}@2"]
+    assert batch["pixel_values"].shape[0] == 3 + 3 and batch["image_keys"] == [f"{kw}@0", f"{kw}@1", f"{kw}@2"] + [
+        f"{kt}@0",
+        f"{kt}@1",
+        f"{kt}@2",
+    ]
     model.train()
     loss = model.training_loss(batch, "caption")["loss"]
     loss.backward()

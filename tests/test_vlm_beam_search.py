@@ -46,25 +46,44 @@ def _transformers_beams(model, ims, questions, penalty=1.0, **kw) -> torch.Tenso
     batch = model.prompts.pad(rows, side="left")
     with torch.no_grad():
         embeds = model.prepare_inputs(batch["input_ids"], pixels, counts, None, layouts)
-        out = model.lm.generate(input_ids=batch["input_ids"], inputs_embeds=embeds,
-                                attention_mask=batch["attention_mask"], do_sample=False,
-                                eos_token_id=model.stop_token_ids(), pad_token_id=model.prompts.pad_id,
-                                repetition_penalty=penalty, **kw)
-    return out[:, batch["input_ids"].shape[1]:]
+        out = model.lm.generate(
+            input_ids=batch["input_ids"],
+            inputs_embeds=embeds,
+            attention_mask=batch["attention_mask"],
+            do_sample=False,
+            eos_token_id=model.stop_token_ids(),
+            pad_token_id=model.prompts.pad_id,
+            repetition_penalty=penalty,
+            **kw,
+        )
+    return out[:, batch["input_ids"].shape[1] :]
 
 
-@pytest.mark.parametrize("beams,length_penalty,early_stopping",
-                         [(2, 1.0, False), (3, 1.0, False), (4, 0.5, True), (2, 2.0, "never"), (5, 1.0, False),
-                          (4, -1.0, False)])
+@pytest.mark.parametrize(
+    "beams,length_penalty,early_stopping",
+    [(2, 1.0, False), (3, 1.0, False), (4, 0.5, True), (2, 2.0, "never"), (5, 1.0, False), (4, -1.0, False)],
+)
 def test_beam_search_equals_transformers(model, beams, length_penalty, early_stopping):
     ims = images(4, seed=5)
-    ours = model.generate(ims, QUESTIONS, max_new_tokens=12, num_beams=beams, length_penalty=length_penalty,
-                          early_stopping=early_stopping)
-    theirs = _transformers_beams(model, ims, QUESTIONS, num_beams=beams, max_new_tokens=12,
-                                 length_penalty=length_penalty, early_stopping=early_stopping)
+    ours = model.generate(
+        ims, QUESTIONS, max_new_tokens=12, num_beams=beams, length_penalty=length_penalty, early_stopping=early_stopping
+    )
+    theirs = _transformers_beams(
+        model,
+        ims,
+        QUESTIONS,
+        num_beams=beams,
+        max_new_tokens=12,
+        length_penalty=length_penalty,
+        early_stopping=early_stopping,
+    )
     assert ours == model._detok(theirs)
-    alone = [model.generate([im], [q], max_new_tokens=12, num_beams=beams, length_penalty=length_penalty,
-                            early_stopping=early_stopping)[0] for im, q in zip(ims, QUESTIONS)]
+    alone = [
+        model.generate(
+            [im], [q], max_new_tokens=12, num_beams=beams, length_penalty=length_penalty, early_stopping=early_stopping
+        )[0]
+        for im, q in zip(ims, QUESTIONS)
+    ]
     assert alone == ours  # left padding changes nothing
 
 
@@ -73,8 +92,9 @@ def test_hypotheses_end_on_stop_tokens_and_beams_change_the_text(model):
     theirs = _transformers_beams(model, ims, QUESTIONS, num_beams=5, max_new_tokens=12)
     stopped = torch.isin(theirs, torch.tensor(model.stop_token_ids())).any(-1)
     assert stopped.any() and not stopped.all()  # the comparison above covers both endings
-    assert model.generate(ims, QUESTIONS, max_new_tokens=12, num_beams=3) != \
-        model.generate(ims, QUESTIONS, max_new_tokens=12)
+    assert model.generate(ims, QUESTIONS, max_new_tokens=12, num_beams=3) != model.generate(
+        ims, QUESTIONS, max_new_tokens=12
+    )
 
 
 @pytest.mark.parametrize("beams,penalty", [(2, 1.5), (3, 3.0)])
@@ -88,8 +108,9 @@ def test_beam_search_with_repetition_penalty_equals_transformers(model, beams, p
 
 def test_one_beam_is_greedy_and_bad_arguments_are_refused(model):
     ims = images(2)
-    assert model.generate(ims, QUESTIONS[:2], max_new_tokens=8, num_beams=1) == \
-        model.generate(ims, QUESTIONS[:2], max_new_tokens=8)
+    assert model.generate(ims, QUESTIONS[:2], max_new_tokens=8, num_beams=1) == model.generate(
+        ims, QUESTIONS[:2], max_new_tokens=8
+    )
     for bad in (0, 2.0, True, "3"):
         with pytest.raises(ValueError, match="num_beams"):
             model.generate(ims, QUESTIONS[:2], num_beams=bad)
@@ -107,10 +128,10 @@ def test_cross_attention_fusion_beams_read_their_own_row_image():
     m = _sharpened("xattn", every=1)
     ims = images(3, seed=9)
     batched = m.generate(ims, QUESTIONS[:3], max_new_tokens=8, num_beams=3)
-    assert batched == [m.generate([im], [q], max_new_tokens=8, num_beams=3)[0]
-                       for im, q in zip(ims, QUESTIONS[:3])]
-    assert m.generate(ims, QUESTIONS[:3], max_new_tokens=8, num_beams=1) == \
-        m.generate(ims, QUESTIONS[:3], max_new_tokens=8)
+    assert batched == [m.generate([im], [q], max_new_tokens=8, num_beams=3)[0] for im, q in zip(ims, QUESTIONS[:3])]
+    assert m.generate(ims, QUESTIONS[:3], max_new_tokens=8, num_beams=1) == m.generate(
+        ims, QUESTIONS[:3], max_new_tokens=8
+    )
 
 
 def _logp(*probs) -> torch.Tensor:
@@ -133,7 +154,14 @@ def test_a_row_that_cannot_improve_takes_no_more_hypotheses():
         fed.append(tokens.tolist())
         return torch.stack([row0.get(int(tokens[0]), row1), row1])
 
-    out = beam_search(torch.stack([row0[None], row1]), advance, num_beams=1, max_new_tokens=3, stop_ids=[0],
-                      pad_id=-1, length_penalty=1.0)
+    out = beam_search(
+        torch.stack([row0[None], row1]),
+        advance,
+        num_beams=1,
+        max_new_tokens=3,
+        stop_ids=[0],
+        pad_id=-1,
+        length_penalty=1.0,
+    )
     assert out.tolist() == [[0, -1, -1], [2, 2, 2]]
     assert fed == [[1, 2], [1, 2]]  # row 0 ran on (its 1-then-stop ended but was not taken; 1-then-1 ran)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from test_vlm_tiny_parts import CORPUS, images, tiny_cfg
 
-from modalign.models.chat import chat_main, reply
+from modalign.cli.chat import chat_main, reply
 from modalign.models.vlm import VisionLanguageModel
 
 
@@ -26,8 +26,13 @@ def saved(tmp_path_factory):
 def test_chat_keeps_the_history_and_prints_each_answer(saved):
     d, model = saved
     out = io.StringIO()
-    msgs = chat_main(d / "ckpt", d / "a.png", max_new_tokens=5,
-                     stdin=io.StringIO("What color?\nAnd the shape?\n/quit\nnever read\n"), stdout=out)
+    msgs = chat_main(
+        d / "ckpt",
+        d / "a.png",
+        max_new_tokens=5,
+        stdin=io.StringIO("What color?\nAnd the shape?\n/quit\nnever read\n"),
+        stdout=out,
+    )
     assert [m["role"] for m in msgs] == ["user", "assistant", "user", "assistant"]
     assert msgs[0]["content"].startswith("<image>") and "<image>" not in msgs[2]["content"]
     image = images(1)[0]
@@ -41,8 +46,13 @@ def test_chat_keeps_the_history_and_prints_each_answer(saved):
 def test_reset_and_image_switch_start_over(saved):
     d, _ = saved
     out = io.StringIO()
-    msgs = chat_main(d / "ckpt", d / "a.png", max_new_tokens=3, stdout=out,
-                     stdin=io.StringIO(f"hi\n/reset\nhello\n/image {d / 'missing.png'}\n/image {d / 'b.png'}\nQ?\n"))
+    msgs = chat_main(
+        d / "ckpt",
+        d / "a.png",
+        max_new_tokens=3,
+        stdout=out,
+        stdin=io.StringIO(f"hi\n/reset\nhello\n/image {d / 'missing.png'}\n/image {d / 'b.png'}\nQ?\n"),
+    )
     assert len(msgs) == 2 and msgs[0]["content"] == "<image>\nQ?"
     text = out.getvalue()
     assert "(conversation reset)" in text and "cannot open image" in text and "(new image" in text
@@ -52,11 +62,18 @@ def test_reset_and_image_switch_start_over(saved):
 
 def test_chat_passes_a_repetition_penalty_and_refuses_a_bad_one_up_front(saved):
     d, model = saved
-    msgs = chat_main(d / "ckpt", d / "a.png", max_new_tokens=8, repetition_penalty=3.0,
-                     stdin=io.StringIO("What color?\n"), stdout=io.StringIO())
+    msgs = chat_main(
+        d / "ckpt",
+        d / "a.png",
+        max_new_tokens=8,
+        repetition_penalty=3.0,
+        stdin=io.StringIO("What color?\n"),
+        stdout=io.StringIO(),
+    )
     image = images(1)[0]
     assert msgs[1]["content"] == reply(model, image, msgs[:1], max_new_tokens=8, repetition_penalty=3.0)
     assert msgs[1]["content"] != reply(model, image, msgs[:1], max_new_tokens=8)
     with pytest.raises(ValueError, match="repetition_penalty"):
-        chat_main(d / "no-such-checkpoint", d / "a.png", repetition_penalty=0.0, stdin=io.StringIO(""),
-                  stdout=io.StringIO())
+        chat_main(
+            d / "no-such-checkpoint", d / "a.png", repetition_penalty=0.0, stdin=io.StringIO(""), stdout=io.StringIO()
+        )

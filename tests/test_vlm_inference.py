@@ -28,7 +28,7 @@ def _full_logits(model, image, prompt, generated):
     ids = torch.tensor([ids])
     logits = model.forward_logits(ids, torch.ones_like(ids), model.vision.preprocess([image]), [1])
     n = len(generated)
-    return logits[0, -n - 1:]  # the positions that predicted each generated token and the next one
+    return logits[0, -n - 1 :]  # the positions that predicted each generated token and the next one
 
 
 def test_kv_cache_decoding_equals_full_recomputation_and_batching(model):
@@ -82,8 +82,9 @@ def test_sampling_is_reproducible_with_a_generator_and_top_k_1_is_greedy(model):
     a = model.generate(ims, prompts, max_new_tokens=5, do_sample=True, generator=torch.Generator().manual_seed(3))
     b = model.generate(ims, prompts, max_new_tokens=5, do_sample=True, generator=torch.Generator().manual_seed(3))
     assert a == b
-    assert model.generate(ims, prompts, max_new_tokens=5, do_sample=True, top_k=1, temperature=0.7) == \
-        model.generate(ims, prompts, max_new_tokens=5)
+    assert model.generate(ims, prompts, max_new_tokens=5, do_sample=True, top_k=1, temperature=0.7) == model.generate(
+        ims, prompts, max_new_tokens=5
+    )
     with pytest.raises(ValueError, match="temperature"):
         model.generate(ims, prompts, do_sample=True, temperature=0.0)
 
@@ -163,8 +164,11 @@ def test_logits_processor_sees_what_each_row_generated_and_steers_it(model):
     def ban_first(generated, logits):  # greedy and sampled picks both avoid a banned token
         if generated.shape[1] == 1:
             picked.append(generated[:, 0].clone())
-        return logits.index_put((torch.arange(3), first), torch.tensor(float("-inf"))) if not generated.shape[1] \
+        return (
+            logits.index_put((torch.arange(3), first), torch.tensor(float("-inf")))
+            if not generated.shape[1]
             else logits
+        )
 
     for kw in ({}, {"do_sample": True, "generator": torch.Generator().manual_seed(0)}):
         model.generate(ims, prompts, max_new_tokens=2, logits_processor=ban_first, **kw)

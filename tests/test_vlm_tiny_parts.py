@@ -10,12 +10,19 @@ from PIL import Image
 from transformers import CLIPVisionConfig, CLIPVisionModel
 
 from modalign.config import ModelConfig
-from modalign.modalities import VISION_ENCODERS
-from modalign.modalities.base import EncoderOutput, VisionEncoder
+from modalign.encoders import VISION_ENCODERS
+from modalign.encoders.base import EncoderOutput, VisionEncoder
 
 CORPUS = [
-    "a red circle above a blue square", "two green triangles", "Is there a circle in the image?", "yes", "no",
-    "What color is the square?", "blue", "a small yellow star on the left", "Describe the picture.",
+    "a red circle above a blue square",
+    "two green triangles",
+    "Is there a circle in the image?",
+    "yes",
+    "no",
+    "What color is the square?",
+    "blue",
+    "a small yellow star on the left",
+    "Describe the picture.",
 ]
 
 
@@ -24,15 +31,23 @@ class TinyClipTower(VisionEncoder):
 
     def __init__(self, image_size: int = 16, patch_size: int = 8, hidden_size: int = 24, feature_layer: int = -2):
         super().__init__()
-        cfg = CLIPVisionConfig(image_size=image_size, patch_size=patch_size, hidden_size=hidden_size,
-                               intermediate_size=2 * hidden_size, num_hidden_layers=2, num_attention_heads=2)
+        cfg = CLIPVisionConfig(
+            image_size=image_size,
+            patch_size=patch_size,
+            hidden_size=hidden_size,
+            intermediate_size=2 * hidden_size,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+        )
         self.model = CLIPVisionModel(cfg)
         self.hidden_size, self.image_size, self.feature_layer = hidden_size, image_size, feature_layer
 
     def preprocess(self, images) -> torch.Tensor:
-        arrs = [np.asarray(im.convert("RGB").resize((self.image_size, self.image_size)), dtype=np.float32) / 255.0
-                for im in images]
-        return (torch.from_numpy(np.stack(arrs)).permute(0, 3, 1, 2) - 0.5) / 0.5           # [B, 3, H, W]
+        arrs = [
+            np.asarray(im.convert("RGB").resize((self.image_size, self.image_size)), dtype=np.float32) / 255.0
+            for im in images
+        ]
+        return (torch.from_numpy(np.stack(arrs)).permute(0, 3, 1, 2) - 0.5) / 0.5  # [B, 3, H, W]
 
     def forward(self, pixel_values: torch.Tensor) -> EncoderOutput:
         out = self.model(pixel_values=pixel_values, output_hidden_states=True)
@@ -43,11 +58,24 @@ VISION_ENCODERS.setdefault("tiny-clip-test", TinyClipTower)
 
 
 def tiny_cfg(connector: str = "mlp", connector_params: dict | None = None, **lm) -> ModelConfig:
-    lm_params = dict(name="tiny-llama", hidden_size=32, num_layers=2, num_heads=4, intermediate_size=64,
-                     max_position_embeddings=128, vocab_size=320)
+    lm_params = dict(
+        name="tiny-llama",
+        hidden_size=32,
+        num_layers=2,
+        num_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        vocab_size=320,
+    )
     lm_params.update(lm)
-    return ModelConfig.model_validate({"kind": "vlm", "vision": {"name": "tiny-clip-test"},
-                                       "connector": {"name": connector, **(connector_params or {})}, "lm": lm_params})
+    return ModelConfig.model_validate(
+        {
+            "kind": "vlm",
+            "vision": {"name": "tiny-clip-test"},
+            "connector": {"name": connector, **(connector_params or {})},
+            "lm": lm_params,
+        }
+    )
 
 
 def images(n: int, seed: int = 0) -> list[Image.Image]:
@@ -63,7 +91,7 @@ def test_tiny_tower_drops_cls():
 
 def test_token_probe_leaves_batch_norm_statistics_alone():
     from modalign.connectors import CONNECTORS
-    from modalign.modalities import VISION_ENCODERS
+    from modalign.encoders import VISION_ENCODERS
     from modalign.models.lm import build_lm
     from modalign.models.vlm import VisionLanguageModel, probe_vision_tokens
 

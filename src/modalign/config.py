@@ -32,10 +32,10 @@ class ModelConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: Literal["dual", "vlm"]
     vision: Component
-    text: Component | None = None          # dual encoders
-    connector: Component | None = None     # vision-language models
-    lm: Component | None = None            # vision-language models
-    embed_dim: int = Field(256, gt=0)      # dual encoders: the shared space
+    text: Component | None = None  # dual encoders
+    connector: Component | None = None  # vision-language models
+    lm: Component | None = None  # vision-language models
+    embed_dim: int = Field(256, gt=0)  # dual encoders: the shared space
     head: Literal["linear", "mlp"] = "linear"
     loss: Literal["clip", "siglip"] = "clip"
     siglip_chunk_size: int | None = Field(None, gt=0)
@@ -46,7 +46,7 @@ class ModelConfig(BaseModel):
     region_words: float = Field(0.0, ge=0)
 
     @model_validator(mode="after")
-    def _parts_for_kind(self) -> "ModelConfig":
+    def _parts_for_kind(self) -> ModelConfig:
         if self.kind == "dual" and self.text is None:
             raise ValueError("a dual encoder needs a `text:` tower (e.g. `text: {name: minilm}`)")
         if self.positives == "label" and self.loss != "clip":
@@ -99,14 +99,16 @@ class StageConfig(BaseModel):
         return v
 
     @model_validator(mode="after")
-    def _lora_consistent(self) -> "StageConfig":
+    def _lora_consistent(self) -> StageConfig:
         if "lm.lora" in self.train and self.lora is None:
             raise ValueError("`train` lists lm.lora: add a `lora:` block (e.g. `lora: {r: 8}`)")
         if "lm.lora" in self.train and "lm" in self.train:
             raise ValueError("train either `lm` (full) or `lm.lora` (adapters), not both")
         if self.token_noise > 0 and self.objective not in ("caption", "instruct"):
-            raise ValueError(f"token_noise corrupts the words an LM reads: it applies to objectives caption and "
-                             f"instruct, not {self.objective!r}; remove it from this stage")
+            raise ValueError(
+                f"token_noise corrupts the words an LM reads: it applies to objectives caption and "
+                f"instruct, not {self.objective!r}; remove it from this stage"
+            )
         return self
 
 
@@ -133,7 +135,7 @@ class RecipeConfig(BaseModel):
     eval: list[EvalConfig] = []
 
     @model_validator(mode="after")
-    def _unique_stage_names(self) -> "RecipeConfig":
+    def _unique_stage_names(self) -> RecipeConfig:
         names = [s.name for s in self.stages]
         if len(set(names)) != len(names):
             raise ValueError(f"stage names must be unique, got {names}")

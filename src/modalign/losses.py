@@ -36,11 +36,14 @@ def _world() -> tuple[int, int]:
 
 def _check_pair(image_emb: torch.Tensor, text_emb: torch.Tensor, who: str) -> None:
     if image_emb.dim() != 2 or text_emb.dim() != 2:
-        raise ValueError(f"{who}: embeddings must be [B, E]; got image {tuple(image_emb.shape)}, "
-                         f"text {tuple(text_emb.shape)}")
+        raise ValueError(
+            f"{who}: embeddings must be [B, E]; got image {tuple(image_emb.shape)}, text {tuple(text_emb.shape)}"
+        )
     if image_emb.shape != text_emb.shape:
-        raise ValueError(f"{who}: image and text embeddings must pair up row by row with the same width; got "
-                         f"image {tuple(image_emb.shape)} vs text {tuple(text_emb.shape)}")
+        raise ValueError(
+            f"{who}: image and text embeddings must pair up row by row with the same width; got "
+            f"image {tuple(image_emb.shape)} vs text {tuple(text_emb.shape)}"
+        )
 
 
 def _as_tensor(x, like: torch.Tensor) -> torch.Tensor:
@@ -59,13 +62,13 @@ class _GatherWithGrad(torch.autograd.Function):
         ctx.rows, ctx.rank = x.shape[0], rank
         parts = [torch.empty_like(x) for _ in range(world)]
         dist.all_gather(parts, x.contiguous())
-        return torch.cat(parts, dim=0)                                     # [world * b, E]
+        return torch.cat(parts, dim=0)  # [world * b, E]
 
     @staticmethod
     def backward(ctx, grad):
         grad = grad.contiguous().clone()
-        dist.all_reduce(grad)                                              # sum of every rank's loss gradient
-        return grad[ctx.rank * ctx.rows:(ctx.rank + 1) * ctx.rows], None, None
+        dist.all_reduce(grad)  # sum of every rank's loss gradient
+        return grad[ctx.rank * ctx.rows : (ctx.rank + 1) * ctx.rows], None, None
 
 
 def _all_gather(x: torch.Tensor, with_grad: bool, world: int, rank: int) -> torch.Tensor:
@@ -81,12 +84,13 @@ def _all_gather(x: torch.Tensor, with_grad: bool, world: int, rank: int) -> torc
 # ---------------------------------------------------------------------------------------------------- CLIP
 
 
-def _targets(labels_rows: torch.Tensor | None, labels_cols: torch.Tensor | None, rows: int, offset: int,
-             like: torch.Tensor) -> torch.Tensor:
+def _targets(
+    labels_rows: torch.Tensor | None, labels_cols: torch.Tensor | None, rows: int, offset: int, like: torch.Tensor
+) -> torch.Tensor:
     """Class indices (one positive per row) or, with labels, soft targets spread over same-label columns."""
     if labels_rows is None:
         return torch.arange(rows, device=like.device) + offset
-    same = (labels_rows[:, None] == labels_cols[None, :]).to(like.dtype)   # [r, c], in the logits' precision
+    same = (labels_rows[:, None] == labels_cols[None, :]).to(like.dtype)  # [r, c], in the logits' precision
     return same / same.sum(1, keepdim=True)
 
 
@@ -96,8 +100,15 @@ def _gather_labels(labels: torch.Tensor, world: int) -> torch.Tensor:
     return torch.cat(parts)
 
 
-def clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, logit_scale, *, local_loss: bool = False,
-              gather_with_grad: bool = True, labels: torch.Tensor | None = None) -> torch.Tensor:
+def clip_loss(
+    image_emb: torch.Tensor,
+    text_emb: torch.Tensor,
+    logit_scale,
+    *,
+    local_loss: bool = False,
+    gather_with_grad: bool = True,
+    labels: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Symmetric InfoNCE: mean of image->text and text->image cross entropy over the (global) batch.
 
     `local_loss` (distributed only): each rank scores only its own rows against all columns — [b, W*b] logits
@@ -114,18 +125,18 @@ def clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, logit_scale, *, l
     rank, world = _world()
     b = image_emb.shape[0]
     if world == 1:
-        logits_img = scale * image_emb @ text_emb.T                       # [B, B]
+        logits_img = scale * image_emb @ text_emb.T  # [B, B]
         target = _targets(labels, labels, b, 0, image_emb)
         return (F.cross_entropy(logits_img, target) + F.cross_entropy(logits_img.T, target)) / 2
-    all_img = _all_gather(image_emb, gather_with_grad, world, rank)       # [W*b, E]
-    all_txt = _all_gather(text_emb, gather_with_grad, world, rank)        # [W*b, E]
+    all_img = _all_gather(image_emb, gather_with_grad, world, rank)  # [W*b, E]
+    all_txt = _all_gather(text_emb, gather_with_grad, world, rank)  # [W*b, E]
     all_labels = _gather_labels(labels, world) if labels is not None else None
     if local_loss:
-        logits_img = scale * image_emb @ all_txt.T                        # [b, W*b]
-        logits_txt = scale * text_emb @ all_img.T                         # [b, W*b]
+        logits_img = scale * image_emb @ all_txt.T  # [b, W*b]
+        logits_txt = scale * text_emb @ all_img.T  # [b, W*b]
         target = _targets(labels, all_labels, b, b * rank, image_emb)
     else:
-        logits_img = scale * all_img @ all_txt.T                          # [W*b, W*b]
+        logits_img = scale * all_img @ all_txt.T  # [W*b, W*b]
         logits_txt = logits_img.T
         target = _targets(all_labels, all_labels, world * b, 0, image_emb)
     return (F.cross_entropy(logits_img, target) + F.cross_entropy(logits_txt, target)) / 2
@@ -139,11 +150,11 @@ def _sigmoid_block(x, t, scale, bias, pos_offset: int | None):
 
     y = +1 at column `row + pos_offset` (the positive pair), -1 elsewhere; pos_offset None = all negatives.
     """
-    logits = scale * (x @ t.T) + bias                                      # [c, M]
+    logits = scale * (x @ t.T) + bias  # [c, M]
     sign = torch.full_like(logits, -1.0)
     if pos_offset is not None:
         sign.diagonal(offset=pos_offset).fill_(1.0)
-    return -F.logsigmoid(sign * logits)                                    # [c, M]
+    return -F.logsigmoid(sign * logits)  # [c, M]
 
 
 def _block_logits(x, t, scale: float, bias: float) -> torch.Tensor:
@@ -165,11 +176,11 @@ class _ChunkedSigmoidLoss(torch.autograd.Function):
         s, b = float(scale), float(bias)
         total = torch.zeros((), dtype=torch.float64, device=x.device)  # float64 across chunks: order-insensitive
         for a in range(0, x.shape[0], chunk):
-            z = _block_logits(x[a:a + chunk], t, s, b)                     # [c, M]
-            total += F.softplus(z).sum().double()                          # every pair as a negative ...
+            z = _block_logits(x[a : a + chunk], t, s, b)  # [c, M]
+            total += F.softplus(z).sum().double()  # every pair as a negative ...
             off = _shift(pos_offset, a)
-            if off is not None:                                            # ... then the positives corrected
-                zp = z.diagonal(offset=off)                                # [<=c]
+            if off is not None:  # ... then the positives corrected
+                zp = z.diagonal(offset=off)  # [<=c]
                 total += (F.softplus(-zp) - F.softplus(zp)).sum().double()
         ctx.save_for_backward(x, t, scale, bias)
         ctx.pos_offset, ctx.n, ctx.chunk = pos_offset, n, chunk
@@ -183,16 +194,16 @@ class _ChunkedSigmoidLoss(torch.autograd.Function):
         gs = torch.zeros((), dtype=torch.float64, device=x.device)
         gb = torch.zeros((), dtype=torch.float64, device=x.device)
         for a in range(0, x.shape[0], ctx.chunk):
-            xc = x[a:a + ctx.chunk]                                        # [c, E]
-            g = _block_logits(xc, t, s, b).sigmoid_()                      # [c, M], becomes dL/dz in place
+            xc = x[a : a + ctx.chunk]  # [c, E]
+            g = _block_logits(xc, t, s, b).sigmoid_()  # [c, M], becomes dL/dz in place
             off = _shift(ctx.pos_offset, a)
             if off is not None:
                 g.diagonal(offset=off).sub_(1.0)
             g.mul_(w)
-            gt_rows = g @ t                                                # [c, E] = dL/d(s x) per row
-            gx[a:a + ctx.chunk] = s * gt_rows
-            gt.addmm_(g.T, xc, alpha=s)                                    # [M, E]
-            gs += (xc * gt_rows).sum().double()                            # dL/ds = sum_ij g_ij x_i.t_j
+            gt_rows = g @ t  # [c, E] = dL/d(s x) per row
+            gx[a : a + ctx.chunk] = s * gt_rows
+            gt.addmm_(g.T, xc, alpha=s)  # [M, E]
+            gs += (xc * gt_rows).sum().double()  # dL/ds = sum_ij g_ij x_i.t_j
             gb += g.sum().double()
         return gx, gt, gs.to(scale.dtype).reshape(scale.shape), gb.to(bias.dtype).reshape(bias.shape), None, None, None
 
@@ -204,7 +215,7 @@ def _shift(pos_offset: int | None, row_start: int) -> int | None:
 
 def _sigmoid_loss(x, t, scale, bias, pos_offset: int | None, n: int, chunk_size: int | None) -> torch.Tensor:
     if chunk_size is None or chunk_size >= x.shape[0]:
-        return _sigmoid_block(x, t, scale, bias, pos_offset).sum() / n    # [B, M] blocks held by autograd
+        return _sigmoid_block(x, t, scale, bias, pos_offset).sum() / n  # [B, M] blocks held by autograd
     return _ChunkedSigmoidLoss.apply(x, t, scale, bias, pos_offset, n, chunk_size)
 
 
@@ -229,8 +240,15 @@ def _exchange(x: torch.Tensor, to_rank: int, from_rank: int) -> torch.Tensor:
     return received
 
 
-def siglip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, logit_scale, logit_bias,
-                chunk_size: int | None = None, *, exchange: str = "gather") -> torch.Tensor:
+def siglip_loss(
+    image_emb: torch.Tensor,
+    text_emb: torch.Tensor,
+    logit_scale,
+    logit_bias,
+    chunk_size: int | None = None,
+    *,
+    exchange: str = "gather",
+) -> torch.Tensor:
     """Pairwise sigmoid loss: logits = s * X Y^T + b, labels 2I - 1, L = -sum log sigmoid(labels * logits) / B.
 
     `chunk_size`: rows of image embeddings scored at a time; same value and gradients, peak memory
@@ -250,7 +268,7 @@ def siglip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, logit_scale, lo
     if world == 1:
         return _sigmoid_loss(image_emb, text_emb, scale, bias, 0, b, chunk_size)
     if exchange == "gather":
-        all_txt = _all_gather(text_emb, True, world, rank)                # [W*b, E]; positives at b*rank
+        all_txt = _all_gather(text_emb, True, world, rank)  # [W*b, E]; positives at b*rank
         return _sigmoid_loss(image_emb, all_txt, scale, bias, b * rank, b, chunk_size)
     loss = _sigmoid_loss(image_emb, text_emb, scale, bias, 0, b, chunk_size)
     block = text_emb
@@ -270,10 +288,12 @@ def lm_loss(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int = -100
     logits [B, T, V], labels [B, T] aligned with the input ids (the shift happens here).
     """
     if logits.dim() != 3 or labels.dim() != 2 or logits.shape[:2] != labels.shape:
-        raise ValueError(f"lm_loss: logits must be [B, T, V] and labels [B, T] over the same tokens; got "
-                         f"{tuple(logits.shape)} and {tuple(labels.shape)}")
-    pred = logits[:, :-1].reshape(-1, logits.shape[-1]).float()             # [B*(T-1), V]
-    target = labels[:, 1:].reshape(-1)                                      # [B*(T-1)]
+        raise ValueError(
+            f"lm_loss: logits must be [B, T, V] and labels [B, T] over the same tokens; got "
+            f"{tuple(logits.shape)} and {tuple(labels.shape)}"
+        )
+    pred = logits[:, :-1].reshape(-1, logits.shape[-1]).float()  # [B*(T-1), V]
+    target = labels[:, 1:].reshape(-1)  # [B*(T-1)]
     counted = (target != ignore_index).sum()
     total = F.cross_entropy(pred, target, ignore_index=ignore_index, reduction="sum")
     return total / counted.clamp(min=1)

@@ -25,14 +25,31 @@ PARTS = {
 
 # The numbers each part is judged by (suite key, metric); the full tables are in each part's report.
 HEADLINES = {
-    "lit": [("zeroshot", "top1"), ("zeroshot", "mean_per_class_recall"), ("linear_probe", "test_acc"),
-            ("geometry", "gap_norm")],
+    "lit": [
+        ("zeroshot", "top1"),
+        ("zeroshot", "mean_per_class_recall"),
+        ("linear_probe", "test_acc"),
+        ("geometry", "gap_norm"),
+    ],
     # the first retrieval / compositional entries of siglip-shapes are on the held-out compositions
-    "siglip": [("retrieval", "t2i_R@1"), ("retrieval", "i2t_R@1"), ("compositional", "acc_replace-att"),
-               ("compositional", "acc_swap-att"), ("compositional", "acc_swap-obj"), ("geometry", "gap_norm")],
+    "siglip": [
+        ("retrieval", "t2i_R@1"),
+        ("retrieval", "i2t_R@1"),
+        ("compositional", "acc_replace-att"),
+        ("compositional", "acc_swap-att"),
+        ("compositional", "acc_swap-obj"),
+        ("geometry", "gap_norm"),
+    ],
     # "pope:shapes" is the second POPE entry: the confounded test split with all three samplers
-    "llava": [("vqa", "accuracy"), ("pope", "random_f1"), ("pope", "random_yes_ratio"), ("caption", "CIDEr-D"),
-              ("pope:shapes", "random_f1"), ("pope:shapes", "popular_f1"), ("pope:shapes", "adversarial_f1")],
+    "llava": [
+        ("vqa", "accuracy"),
+        ("pope", "random_f1"),
+        ("pope", "random_yes_ratio"),
+        ("caption", "CIDEr-D"),
+        ("pope:shapes", "random_f1"),
+        ("pope:shapes", "popular_f1"),
+        ("pope:shapes", "adversarial_f1"),
+    ],
 }
 
 
@@ -83,8 +100,13 @@ def run_part(part: str, out: Path, fast: bool, overrides: list[str], progress: b
     train_s = time.time() - start
     model = prepare_for_eval(load_model(part_dir / "final"), recipe, part_dir)
     results = run_suites(model, recipe.eval, part_dir / "eval", DATASETS, progress=progress)
-    return {"recipe": str(path), "overrides": sets, "train_seconds": round(train_s, 1),
-            "eval_seconds": round(time.time() - start - train_s, 1), "suites": results["suites"]}
+    return {
+        "recipe": str(path),
+        "overrides": sets,
+        "train_seconds": round(train_s, 1),
+        "eval_seconds": round(time.time() - start - train_s, 1),
+        "suites": results["suites"],
+    }
 
 
 def _headline_rows(part: str, res: dict) -> list[tuple[str, str, float]]:
@@ -131,23 +153,28 @@ def write_summary(out: Path, summary: dict) -> Path:
     (out / "metrics.json").write_text(json.dumps(summary, indent=2, default=float))
     parts = list(summary["parts"])
     loss_png = _loss_plot(out, parts)
-    body = ["<!doctype html><html><head><meta charset='utf-8'><title>modalign quickstart</title>",
-            "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}td,th{padding:2px 10px;"
-            "border-bottom:1px solid #ddd;text-align:left}img{max-width:100%}</style></head><body>",
-            "<h1>modalign quickstart</h1>",
-            f"<p>Total time {summary['seconds']:.0f} s. Every number below was measured by modalign's evaluation "
-            "code on held-out data; each part's full report has all metrics, figures and settings.</p>",
-            "<table><tr><th>part</th><th>suite</th><th>metric</th><th>value</th></tr>"]
+    body = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>modalign quickstart</title>",
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}td,th{padding:2px 10px;"
+        "border-bottom:1px solid #ddd;text-align:left}img{max-width:100%}</style></head><body>",
+        "<h1>modalign quickstart</h1>",
+        f"<p>Total time {summary['seconds']:.0f} s. Every number below was measured by modalign's evaluation "
+        "code on held-out data; each part's full report has all metrics, figures and settings.</p>",
+        "<table><tr><th>part</th><th>suite</th><th>metric</th><th>value</th></tr>",
+    ]
     for part, res in summary["parts"].items():
         for key, metric, value in _headline_rows(part, res):
-            body.append(f"<tr><td>{part}</td><td>{html.escape(key)}</td><td>{html.escape(metric)}</td>"
-                        f"<td>{value:.4f}</td></tr>")
+            body.append(
+                f"<tr><td>{part}</td><td>{html.escape(key)}</td><td>{html.escape(metric)}</td><td>{value:.4f}</td></tr>"
+            )
     body.append("</table>")
     if loss_png:
         body.append(f"<h2>Training loss</h2><img src='{loss_png}'>")
     for part, res in summary["parts"].items():
-        body.append(f"<h2>{part}</h2><p>recipe {html.escape(res['recipe'])}; train {res['train_seconds']} s, "
-                    f"eval {res['eval_seconds']} s. <a href='{part}/eval/report.html'>full report</a></p>")
+        body.append(
+            f"<h2>{part}</h2><p>recipe {html.escape(res['recipe'])}; train {res['train_seconds']} s, "
+            f"eval {res['eval_seconds']} s. <a href='{part}/eval/report.html'>full report</a></p>"
+        )
         for png in sorted((out / part / "eval").glob("*.png"))[:6]:
             body.append(f"<img src='{part}/eval/{png.name}' style='max-width:32%'>")
     body.append("</body></html>")
@@ -163,8 +190,7 @@ def _llava_overrides(out: Path, parts: list[str]) -> list[str]:
     return []
 
 
-def _run_group(out: Path, fast: bool, group: list[str], parts: list[str], threads: int | None,
-               progress: bool) -> dict:
+def _run_group(out: Path, fast: bool, group: list[str], parts: list[str], threads: int | None, progress: bool) -> dict:
     """Run some parts in order in this process (a worker of the parallel quickstart, or the only one)."""
     if threads is not None:
         import torch
@@ -201,8 +227,11 @@ def run_quickstart(out: str | Path, fast: bool = False, parts: list[str] | None 
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
-        print(f"== quickstart: {' | '.join(' -> '.join(g) for g in groups)} in {len(groups)} processes "
-              "(progress bars off; each part prints when it ends)", flush=True)
+        print(
+            f"== quickstart: {' | '.join(' -> '.join(g) for g in groups)} in {len(groups)} processes "
+            "(progress bars off; each part prints when it ends)",
+            flush=True,
+        )
         with ProcessPoolExecutor(len(groups), mp_context=mp.get_context("spawn")) as pool:
             futures = [pool.submit(_run_group, out, fast, g, parts, 1, False) for g in groups]
             for future in futures:

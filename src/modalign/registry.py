@@ -8,7 +8,8 @@ parameter into a message a user can act on.
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 
 class ConfigError(ValueError):
@@ -30,7 +31,8 @@ def build(registry: Mapping[str, Callable[..., Any]], family: str, name: str, /,
                 f"{family} {name!r} does not take {', '.join(unknown)}; its parameters are: {', '.join(allowed)}"
             )
         missing = [
-            n for n, p in sig.parameters.items()
+            n
+            for n, p in sig.parameters.items()
             if p.default is p.empty and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and n not in params
         ]
         if missing:

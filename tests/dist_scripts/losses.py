@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from modalign.losses import clip_loss, siglip_loss
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the shared reference loader
-from open_clip_ref import open_clip_loss_module  # noqa: E402
+from open_clip_ref import open_clip_loss_module
 
 
 def reference_module():
@@ -58,10 +58,12 @@ def check(name, ours_fn, ref_fn, img, txt, scalars, rank, world, feature_factor)
     dist.all_reduce(mean_loss)
     mean_loss /= world
     torch.testing.assert_close(mean_loss, ref_loss, rtol=0, atol=1e-10, msg=lambda m: f"{name} loss: {m}")
-    torch.testing.assert_close(li.grad, feature_factor * ref_gi[rows], rtol=0, atol=1e-10,
-                               msg=lambda m: f"{name} image grad: {m}")
-    torch.testing.assert_close(lt.grad, feature_factor * ref_gt[rows], rtol=0, atol=1e-10,
-                               msg=lambda m: f"{name} text grad: {m}")
+    torch.testing.assert_close(
+        li.grad, feature_factor * ref_gi[rows], rtol=0, atol=1e-10, msg=lambda m: f"{name} image grad: {m}"
+    )
+    torch.testing.assert_close(
+        lt.grad, feature_factor * ref_gt[rows], rtol=0, atol=1e-10, msg=lambda m: f"{name} text grad: {m}"
+    )
     for s, ref in zip(ls, ref_gs):
         g = s.grad.clone()
         dist.all_reduce(g)  # what DDP does to a replicated parameter's gradient, before dividing by world
@@ -96,24 +98,55 @@ def main():
 
     clip_ref, siglip_ref = ref.ClipLoss(), ref.SigLipLoss()
     for local in (False, True):
-        check(f"clip gather_with_grad local_loss={local}",
-              lambda i, t, s, local=local: clip_loss(i, t, s, local_loss=local, gather_with_grad=True),
-              clip_ref, img, txt, [scale], rank, world, feature_factor=world)
-    check("clip gather without grad",
-          lambda i, t, s: clip_loss(i, t, s, gather_with_grad=False),
-          clip_ref, img, txt, [scale], rank, world, feature_factor=1)
+        check(
+            f"clip gather_with_grad local_loss={local}",
+            lambda i, t, s, local=local: clip_loss(i, t, s, local_loss=local, gather_with_grad=True),
+            clip_ref,
+            img,
+            txt,
+            [scale],
+            rank,
+            world,
+            feature_factor=world,
+        )
+    check(
+        "clip gather without grad",
+        lambda i, t, s: clip_loss(i, t, s, gather_with_grad=False),
+        clip_ref,
+        img,
+        txt,
+        [scale],
+        rank,
+        world,
+        feature_factor=1,
+    )
     labels = torch.arange(world * b_local) % 3  # classes shared across ranks
-    b_rows = lambda: slice(rank * b_local, (rank + 1) * b_local)  # noqa: E731
+    b_rows = lambda: slice(rank * b_local, (rank + 1) * b_local)
     for local in (False, True):
-        check(f"clip with labels local_loss={local}",
-              lambda i, t, s, local=local: clip_loss(i, t, s, local_loss=local, labels=labels[b_rows()]),
-              labelled_reference(labels), img, txt, [scale], rank, world, feature_factor=world)
+        check(
+            f"clip with labels local_loss={local}",
+            lambda i, t, s, local=local: clip_loss(i, t, s, local_loss=local, labels=labels[b_rows()]),
+            labelled_reference(labels),
+            img,
+            txt,
+            [scale],
+            rank,
+            world,
+            feature_factor=world,
+        )
     for exchange in ("gather", "ring"):
         for chunk in (None, 2):
-            check(f"siglip exchange={exchange} chunk_size={chunk}",
-                  lambda i, t, s, bb, ex=exchange, c=chunk: siglip_loss(i, t, s, bb, chunk_size=c, exchange=ex),
-                  siglip_ref, img, txt, [torch.tensor(10.0, dtype=torch.float64), bias], rank, world,
-                  feature_factor=world)
+            check(
+                f"siglip exchange={exchange} chunk_size={chunk}",
+                lambda i, t, s, bb, ex=exchange, c=chunk: siglip_loss(i, t, s, bb, chunk_size=c, exchange=ex),
+                siglip_ref,
+                img,
+                txt,
+                [torch.tensor(10.0, dtype=torch.float64), bias],
+                rank,
+                world,
+                feature_factor=world,
+            )
     dist.barrier()
     if rank == 0:
         print("ALL OK", flush=True)

@@ -10,9 +10,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from train_toys import DDP_LR, dual_recipe  # noqa: E402
+from train_toys import DDP_LR, dual_recipe
 
-from modalign.train import run_recipe  # noqa: E402
+from modalign.train import run_recipe
 
 if __name__ == "__main__":
     torch.set_num_threads(1)

@@ -10,9 +10,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from train_toys import DATASETS, ddp_recipe, toy_builder  # noqa: E402
+from train_toys import DATASETS, ddp_recipe, toy_builder
 
-from modalign.train import run_recipe  # noqa: E402
+from modalign.train import run_recipe
 
 if __name__ == "__main__":
     torch.set_num_threads(1)
@@ -22,7 +22,12 @@ if __name__ == "__main__":
     out_dir = Path(sys.argv[1])
     for objective in sys.argv[2].split(","):
         for accum in map(int, sys.argv[3].split(",")):
-            summary = run_recipe(ddp_recipe(accum, objective), out_dir / f"{objective}-{accum}", progress=False,
-                                 model_builder=toy_builder(dropout=0.0), datasets=DATASETS)
+            summary = run_recipe(
+                ddp_recipe(accum, objective),
+                out_dir / f"{objective}-{accum}",
+                progress=False,
+                model_builder=toy_builder(dropout=0.0),
+                datasets=DATASETS,
+            )
             assert summary["world_size"] == 2, summary
     torch.distributed.destroy_process_group()

@@ -19,8 +19,8 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from modalign.config import RecipeConfig
-from modalign.modalities.base import EncoderOutput
-from modalign.modalities.cache import cached_forward
+from modalign.encoders.base import EncoderOutput
+from modalign.encoders.cache import cached_forward
 from modalign.models.base import AlignmentModel
 
 DIM, HIDDEN, CLASSES = 6, 8, 3
@@ -81,8 +81,11 @@ class ToyModel(AlignmentModel):
         self.lm.lora_B = nn.Parameter(torch.zeros(HIDDEN, cfg.r))
 
     def collate(self, samples):
-        return {"ids": [s["id"] for s in samples], "x": torch.stack([s["x"] for s in samples]),
-                "label": torch.tensor([s["label"] for s in samples])}
+        return {
+            "ids": [s["id"] for s in samples],
+            "x": torch.stack([s["x"] for s in samples]),
+            "label": torch.tensor([s["label"] for s in samples]),
+        }
 
     def enable_feature_cache(self, cache):
         self.cache = cache
@@ -100,7 +103,7 @@ class ToyModel(AlignmentModel):
     def training_loss(self, batch, objective):
         h = self.lm(self.encode_image(batch))  # [B, H]
         if objective == "contrastive":
-            from modalign.losses import clip_loss  # noqa: PLC0415  (written in parallel; optional here)
+            from modalign.losses import clip_loss
 
             t = self.text(batch["label"])
             return {"loss": clip_loss(F.normalize(h, dim=-1), F.normalize(t, dim=-1), torch.tensor(10.0))}
@@ -127,13 +130,23 @@ DATASETS = {"toy": ToyPairs}
 
 
 def toy_recipe(stages: list[dict], seed: int = 0) -> RecipeConfig:
-    base = {"objective": "caption", "data": {"name": "toy"}, "steps": 4, "batch_size": 4, "lr": 0.05,
-            "log_every": 1, "max_grad_norm": None}
-    return RecipeConfig.model_validate({
-        "name": "toy", "seed": seed,
-        "model": {"kind": "dual", "vision": {"name": "toy"}, "text": {"name": "toy"}},
-        "stages": [{**base, **s} for s in stages],
-    })
+    base = {
+        "objective": "caption",
+        "data": {"name": "toy"},
+        "steps": 4,
+        "batch_size": 4,
+        "lr": 0.05,
+        "log_every": 1,
+        "max_grad_norm": None,
+    }
+    return RecipeConfig.model_validate(
+        {
+            "name": "toy",
+            "seed": seed,
+            "model": {"kind": "dual", "vision": {"name": "toy"}, "text": {"name": "toy"}},
+            "stages": [{**base, **s} for s in stages],
+        }
+    )
 
 
 def final_state(out_dir) -> dict[str, torch.Tensor]:
@@ -144,31 +157,68 @@ def final_state(out_dir) -> dict[str, torch.Tensor]:
 
 def ddp_recipe(grad_accum: int, objective: str) -> RecipeConfig:
     """The recipe the 2-process test runs, and its single-process reference."""
-    return toy_recipe([
-        {"name": "a", "objective": objective, "train": ["vision", "head"], "batch_size": 8, "steps": 3,
-         "grad_accum": grad_accum, "weight_decay": 0.1, "max_grad_norm": 0.5, "data": {"name": "toy", "n": 12}},
-        # `text` gets no gradient from these objectives: DDP then needs find_unused_parameters (probed)
-        {"name": "b", "objective": objective, "train": ["head", "text"], "batch_size": 4, "steps": 2,
-         "grad_accum": grad_accum},
-    ])
+    return toy_recipe(
+        [
+            {
+                "name": "a",
+                "objective": objective,
+                "train": ["vision", "head"],
+                "batch_size": 8,
+                "steps": 3,
+                "grad_accum": grad_accum,
+                "weight_decay": 0.1,
+                "max_grad_norm": 0.5,
+                "data": {"name": "toy", "n": 12},
+            },
+            # `text` gets no gradient from these objectives: DDP then needs find_unused_parameters (probed)
+            {
+                "name": "b",
+                "objective": objective,
+                "train": ["head", "text"],
+                "batch_size": 4,
+                "steps": 2,
+                "grad_accum": grad_accum,
+            },
+        ]
+    )
 
 
 def dual_recipe(loss: str = "clip", steps: tuple[int, int] = (3, 2), n: int = 8, lr: float = 0.01) -> RecipeConfig:
     """A real DualEncoder (from-scratch ViT + transformer text tower) at toy size on the shapes world:
     a LiT stage (vision locked, features cached) then a full stage."""
     data = {"name": "shapes", "n": n, "image_size": 32}
-    stage = {"objective": "contrastive", "data": data, "batch_size": 4, "lr": lr, "log_every": 1,
-             "checkpoint_every": 2}
-    return RecipeConfig.model_validate({
-        "name": "dual", "model": {
-            "kind": "dual", "embed_dim": 16, "loss": loss,
-            "vision": {"name": "vit", "image_size": 32, "patch_size": 8, "hidden_size": 16, "num_layers": 1,
-                       "num_heads": 2, "mlp_ratio": 2},
-            "text": {"name": "transformer", "hidden_size": 16, "num_layers": 1, "num_heads": 2, "mlp_ratio": 2,
-                     "max_length": 16}},
-        "stages": [{**stage, "name": "lit", "steps": steps[0], "train": ["text", "head"]},
-                   {**stage, "name": "full", "steps": steps[1], "train": ["vision", "text", "head"]}],
-    })
+    stage = {"objective": "contrastive", "data": data, "batch_size": 4, "lr": lr, "log_every": 1, "checkpoint_every": 2}
+    return RecipeConfig.model_validate(
+        {
+            "name": "dual",
+            "model": {
+                "kind": "dual",
+                "embed_dim": 16,
+                "loss": loss,
+                "vision": {
+                    "name": "vit",
+                    "image_size": 32,
+                    "patch_size": 8,
+                    "hidden_size": 16,
+                    "num_layers": 1,
+                    "num_heads": 2,
+                    "mlp_ratio": 2,
+                },
+                "text": {
+                    "name": "transformer",
+                    "hidden_size": 16,
+                    "num_layers": 1,
+                    "num_heads": 2,
+                    "mlp_ratio": 2,
+                    "max_length": 16,
+                },
+            },
+            "stages": [
+                {**stage, "name": "lit", "steps": steps[0], "train": ["text", "head"]},
+                {**stage, "name": "full", "steps": steps[1], "train": ["vision", "text", "head"]},
+            ],
+        }
+    )
 
 
 # Adam divides by sqrt(v): for entries whose gradient is near zero, float-summation-order differences between one

@@ -25,6 +25,12 @@ CONNECTORS: dict = {
 }
 
 __all__ = [
-    "CONNECTORS", "LinearProjector", "MLPProjector", "PixelShuffleConnector", "QFormer", "PerceiverResampler",
-    "GatedCrossAttentionBlock", "XAttnConnector",
+    "CONNECTORS",
+    "GatedCrossAttentionBlock",
+    "LinearProjector",
+    "MLPProjector",
+    "PerceiverResampler",
+    "PixelShuffleConnector",
+    "QFormer",
+    "XAttnConnector",
 ]

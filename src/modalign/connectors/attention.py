@@ -37,8 +37,17 @@ def split_heads(heads: int, dim: int, head_dim: int | None, who: str) -> int:
 class Attention(nn.Module):
     """Queries from `x` [B, Nq, q_dim] attend to `context` [B, Nk, kv_dim]; returns [B, Nq, out_dim]."""
 
-    def __init__(self, q_dim: int, kv_dim: int, heads: int, head_dim: int, out_dim: int | None = None,
-                 bias: bool = False, qk_norm: str | None = None, qk_norm_eps: float = 1e-5):
+    def __init__(
+        self,
+        q_dim: int,
+        kv_dim: int,
+        heads: int,
+        head_dim: int,
+        out_dim: int | None = None,
+        bias: bool = False,
+        qk_norm: str | None = None,
+        qk_norm_eps: float = 1e-5,
+    ):
         super().__init__()
         self.heads, self.head_dim = heads, head_dim
         inner = heads * head_dim

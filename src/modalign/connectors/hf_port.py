@@ -9,14 +9,19 @@ by anyone starting from a released BLIP-2 Q-Former / Idefics checkpoint.
 from __future__ import annotations
 
 import re
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import torch
 from torch import nn
 
 
-def load_renamed(module: nn.Module, state: Mapping[str, torch.Tensor], rules: Iterable[tuple[str, str]],
-                 skip: Iterable[str] = (), extra: Mapping[str, torch.Tensor] | None = None) -> nn.Module:
+def load_renamed(
+    module: nn.Module,
+    state: Mapping[str, torch.Tensor],
+    rules: Iterable[tuple[str, str]],
+    skip: Iterable[str] = (),
+    extra: Mapping[str, torch.Tensor] | None = None,
+) -> nn.Module:
     """Rename `state` by the first matching rule, drop keys matching `skip`, add `extra`, load strictly."""
     rules, skip = list(rules), [re.compile(s) for s in skip]
     target = module.state_dict()
@@ -55,9 +60,13 @@ BLIP2_QFORMER_RULES = [
 ]
 
 
-def qformer_from_blip2(qformer: nn.Module, hf_qformer_state: Mapping[str, torch.Tensor],
-                       query_tokens: torch.Tensor, projection_state: Mapping[str, torch.Tensor] | None = None,
-                       feature_norm_state: Mapping[str, torch.Tensor] | None = None) -> nn.Module:
+def qformer_from_blip2(
+    qformer: nn.Module,
+    hf_qformer_state: Mapping[str, torch.Tensor],
+    query_tokens: torch.Tensor,
+    projection_state: Mapping[str, torch.Tensor] | None = None,
+    feature_norm_state: Mapping[str, torch.Tensor] | None = None,
+) -> nn.Module:
     """Fill a `QFormer` from `Blip2QFormerModel.state_dict()`, BLIP-2's `query_tokens` [1, K, H] and optionally its
     `language_projection` / vision `post_layernorm` states. The text-only branch (`intermediate.`, `output.`, used
     when `use_qformer_text_input`) has no counterpart and is skipped; unset parts keep their current values."""
@@ -66,9 +75,14 @@ def qformer_from_blip2(qformer: nn.Module, hf_qformer_state: Mapping[str, torch.
     for prefix, given in (("proj.", projection_state), ("feature_norm.", feature_norm_state)):
         for name, value in current.items():
             if name.startswith(prefix):
-                extra[name] = given[name[len(prefix):]] if given is not None else value
-    return load_renamed(qformer, hf_qformer_state, BLIP2_QFORMER_RULES,
-                        skip=[r"layer\.\d+\.intermediate\.", r"layer\.\d+\.output\."], extra=extra)
+                extra[name] = given[name[len(prefix) :]] if given is not None else value
+    return load_renamed(
+        qformer,
+        hf_qformer_state,
+        BLIP2_QFORMER_RULES,
+        skip=[r"layer\.\d+\.intermediate\.", r"layer\.\d+\.output\."],
+        extra=extra,
+    )
 
 
 IDEFICS_PERCEIVER_RULES = [

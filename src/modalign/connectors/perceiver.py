@@ -46,9 +46,21 @@ class PerceiverResampler(nn.Module):
 
     fusion = "prefix"
 
-    def __init__(self, in_dim: int, out_dim: int, num_latents: int = 64, depth: int = 2, heads: int = 8,
-                 head_dim: int | None = None, ff_mult: int = 4, act: str = "gelu", qk_norm: str | None = None,
-                 max_frames: int = 1, max_positions: int = 0, project: bool = True):
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        num_latents: int = 64,
+        depth: int = 2,
+        heads: int = 8,
+        head_dim: int | None = None,
+        ff_mult: int = 4,
+        act: str = "gelu",
+        qk_norm: str | None = None,
+        max_frames: int = 1,
+        max_positions: int = 0,
+        project: bool = True,
+    ):
         super().__init__()
         if num_latents < 1 or depth < 1 or max_frames < 1:
             raise ConfigError("perceiver needs num_latents >= 1, depth >= 1 and max_frames >= 1")

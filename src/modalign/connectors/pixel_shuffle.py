@@ -40,8 +40,16 @@ class PixelShuffleConnector(nn.Module):
 
     fusion = "prefix"
 
-    def __init__(self, in_dim: int, out_dim: int, scale: int = 2, projector: str = "linear",
-                 bias: bool = False, skip_tokens: int = 0, positions: int = 0):
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        scale: int = 2,
+        projector: str = "linear",
+        bias: bool = False,
+        skip_tokens: int = 0,
+        positions: int = 0,
+    ):
         super().__init__()
         if scale < 1:
             raise ConfigError(f"pixel-shuffle scale must be >= 1, got {scale}")
@@ -69,5 +77,5 @@ class PixelShuffleConnector(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         check_features(features, self.in_dim, "pixel-shuffle connector")
-        x = pixel_shuffle(self.pos(features[:, self.skip_tokens:]), self.scale)  # [B, N/s^2, s^2*Din]
+        x = pixel_shuffle(self.pos(features[:, self.skip_tokens :]), self.scale)  # [B, N/s^2, s^2*Din]
         return self.proj(self.norm(x))  # [B, N/s^2, Dout]

@@ -90,8 +90,10 @@ class TokenPositions(nn.Module):
         if self.table is None:
             return features
         if features.shape[1] != self.positions:
-            raise ValueError(f"the connector was built with positions={self.positions} but got {features.shape[1]} "
-                             "tokens; set positions to the vision tower's token count (num_tokens)")
+            raise ValueError(
+                f"the connector was built with positions={self.positions} but got {features.shape[1]} "
+                "tokens; set positions to the vision tower's token count (num_tokens)"
+            )
         return features + self.table
 
 
@@ -100,8 +102,15 @@ class LinearProjector(nn.Module):
 
     fusion = "prefix"
 
-    def __init__(self, in_dim: int, out_dim: int, bias: bool = True, positions: int = 0,
-                 positions_init: str = "zeros", input_norm: bool = False):
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        bias: bool = True,
+        positions: int = 0,
+        positions_init: str = "zeros",
+        input_norm: bool = False,
+    ):
         super().__init__()
         self.in_dim, self.out_dim = in_dim, out_dim
         self.pos = TokenPositions(positions, in_dim, positions_init, input_norm)
@@ -120,8 +129,17 @@ class MLPProjector(nn.Module):
 
     fusion = "prefix"
 
-    def __init__(self, in_dim: int, out_dim: int, hidden_dim: int | None = None, act: str = "gelu",
-                 bias: bool = True, positions: int = 0, positions_init: str = "zeros", input_norm: bool = False):
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        hidden_dim: int | None = None,
+        act: str = "gelu",
+        bias: bool = True,
+        positions: int = 0,
+        positions_init: str = "zeros",
+        input_norm: bool = False,
+    ):
         super().__init__()
         self.in_dim, self.out_dim = in_dim, out_dim
         self.pos = TokenPositions(positions, in_dim, positions_init, input_norm)

@@ -29,8 +29,9 @@ from modalign.registry import ConfigError
 class QFormerLayer(nn.Module):
     """Self-attention, optional cross-attention to features, FFN; each sub-block `norm(x + f(x))`."""
 
-    def __init__(self, hidden: int, in_dim: int, heads: int, intermediate: int, cross: bool, act: str,
-                 eps: float, dropout: float):
+    def __init__(
+        self, hidden: int, in_dim: int, heads: int, intermediate: int, cross: bool, act: str, eps: float, dropout: float
+    ):
         super().__init__()
         head_dim = split_heads(heads, hidden, None, "qformer")
         self.self_attn = Attention(hidden, hidden, heads, head_dim, bias=True)
@@ -55,10 +56,22 @@ class QFormer(nn.Module):
 
     fusion = "prefix"
 
-    def __init__(self, in_dim: int, out_dim: int, num_queries: int = 32, hidden_dim: int | None = None,
-                 num_layers: int = 2, heads: int = 8, intermediate_dim: int | None = None,
-                 cross_attention_every: int = 1, act: str = "gelu", feature_norm: bool = True,
-                 layer_norm_eps: float = 1e-12, dropout: float = 0.0, positions: int = 0):
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        num_queries: int = 32,
+        hidden_dim: int | None = None,
+        num_layers: int = 2,
+        heads: int = 8,
+        intermediate_dim: int | None = None,
+        cross_attention_every: int = 1,
+        act: str = "gelu",
+        feature_norm: bool = True,
+        layer_norm_eps: float = 1e-12,
+        dropout: float = 0.0,
+        positions: int = 0,
+    ):
         super().__init__()
         if num_queries < 1 or num_layers < 1 or cross_attention_every < 1:
             raise ConfigError("qformer needs num_queries >= 1, num_layers >= 1 and cross_attention_every >= 1")
@@ -71,8 +84,16 @@ class QFormer(nn.Module):
         self.query_tokens = nn.Parameter(torch.randn(1, num_queries, hidden) * 0.02)  # [1, K, H]
         self.input_norm = nn.LayerNorm(hidden, eps=layer_norm_eps)
         self.layers = nn.ModuleList(
-            QFormerLayer(hidden, in_dim, heads, intermediate_dim or 4 * hidden,
-                         cross=(i % cross_attention_every == 0), act=act, eps=layer_norm_eps, dropout=dropout)
+            QFormerLayer(
+                hidden,
+                in_dim,
+                heads,
+                intermediate_dim or 4 * hidden,
+                cross=(i % cross_attention_every == 0),
+                act=act,
+                eps=layer_norm_eps,
+                dropout=dropout,
+            )
             for i in range(num_layers)
         )
         self.dropout = nn.Dropout(dropout)

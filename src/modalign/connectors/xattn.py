@@ -52,17 +52,28 @@ class FeedForward(nn.Module):
 class GatedCrossAttentionBlock(nn.Module):
     """Text hidden states [B, T, d_model] read media [B, N, d_media]; returns [B, T, d_model]."""
 
-    def __init__(self, d_model: int, d_media: int, heads: int, head_dim: int | None = None,
-                 ff_dim: int | None = None, norm: str = "layernorm", ffn: str = "gelu", gate: str = "float",
-                 qk_norm: str | None = None, eps: float = 1e-5):
+    def __init__(
+        self,
+        d_model: int,
+        d_media: int,
+        heads: int,
+        head_dim: int | None = None,
+        ff_dim: int | None = None,
+        norm: str = "layernorm",
+        ffn: str = "gelu",
+        gate: str = "float",
+        qk_norm: str | None = None,
+        eps: float = 1e-5,
+    ):
         super().__init__()
         if gate not in ("float", "vector"):
             raise ConfigError(f"unknown gate {gate!r}; choose float (one scalar, Flamingo) or vector (per channel)")
         head_dim = split_heads(heads, d_model, head_dim, "xattn")
         self.d_model, self.d_media = d_model, d_media
         self.attn_norm = make_norm(norm, d_model, eps)
-        self.attn = Attention(d_model, d_media, heads, head_dim, out_dim=d_model, bias=False, qk_norm=qk_norm,
-                              qk_norm_eps=eps)
+        self.attn = Attention(
+            d_model, d_media, heads, head_dim, out_dim=d_model, bias=False, qk_norm=qk_norm, qk_norm_eps=eps
+        )
         self.ff_norm = make_norm(norm, d_model, eps)
         self.ff = FeedForward(d_model, ff_dim or 4 * d_model, ffn)
         gate_shape = (1,) if gate == "float" else (d_model,)
@@ -88,19 +99,48 @@ class XAttnConnector(nn.Module):
 
     fusion = "xattn"
 
-    def __init__(self, in_dim: int, out_dim: int, every: int = 1, heads: int = 8, head_dim: int | None = None,
-                 ff_dim: int | None = None, norm: str = "layernorm", ffn: str = "gelu", gate: str = "float",
-                 qk_norm: str | None = None, eps: float = 1e-5, num_latents: int = 0, resampler_depth: int = 2,
-                 num_layers: int | None = None, positions: int = 0):
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        every: int = 1,
+        heads: int = 8,
+        head_dim: int | None = None,
+        ff_dim: int | None = None,
+        norm: str = "layernorm",
+        ffn: str = "gelu",
+        gate: str = "float",
+        qk_norm: str | None = None,
+        eps: float = 1e-5,
+        num_latents: int = 0,
+        resampler_depth: int = 2,
+        num_layers: int | None = None,
+        positions: int = 0,
+    ):
         super().__init__()
         if every < 1:
             raise ConfigError(f"xattn every must be >= 1 (a block before every n-th LM layer), got {every}")
         self.in_dim, self.out_dim, self.every = in_dim, out_dim, every
-        self._block_args = dict(d_model=out_dim, d_media=in_dim, heads=heads, head_dim=head_dim, ff_dim=ff_dim,
-                                norm=norm, ffn=ffn, gate=gate, qk_norm=qk_norm, eps=eps)
+        self._block_args = dict(
+            d_model=out_dim,
+            d_media=in_dim,
+            heads=heads,
+            head_dim=head_dim,
+            ff_dim=ff_dim,
+            norm=norm,
+            ffn=ffn,
+            gate=gate,
+            qk_norm=qk_norm,
+            eps=eps,
+        )
         self.pos = TokenPositions(positions, in_dim)  # learned places for CNN cells (see projectors.py)
-        self.resampler = (PerceiverResampler(in_dim, in_dim, num_latents=num_latents, depth=resampler_depth,
-                                             heads=heads, project=False) if num_latents else None)
+        self.resampler = (
+            PerceiverResampler(
+                in_dim, in_dim, num_latents=num_latents, depth=resampler_depth, heads=heads, project=False
+            )
+            if num_latents
+            else None
+        )
         self.blocks = nn.ModuleList()
         self.num_layers: int | None = None
         if num_layers is not None:
@@ -139,15 +179,17 @@ class XAttnConnector(nn.Module):
     def clear_media(self) -> None:
         self._media, self._media_mask = None, None
 
-    def install(self, decoder_layers: nn.ModuleList) -> "XAttnConnector":
+    def install(self, decoder_layers: nn.ModuleList) -> XAttnConnector:
         """Run a gated block on the hidden states entering layers 0, every, 2*every, ... of `decoder_layers`."""
         if self._hooks:
             raise RuntimeError("xattn connector is already installed; call uninstall() first")
         if self.num_layers is None:
             self._make_blocks(len(decoder_layers))
         elif self.num_layers != len(decoder_layers):
-            raise ConfigError(f"xattn connector was built for num_layers={self.num_layers} but the LM has "
-                              f"{len(decoder_layers)} decoder layers; set num_layers to match")
+            raise ConfigError(
+                f"xattn connector was built for num_layers={self.num_layers} but the LM has "
+                f"{len(decoder_layers)} decoder layers; set num_layers to match"
+            )
         for block, index in zip(self.blocks, range(0, len(decoder_layers), self.every)):
             hook = decoder_layers[index].register_forward_pre_hook(self._make_hook(block), with_kwargs=True)
             self._hooks.append(hook)
@@ -172,6 +214,7 @@ class XAttnConnector(nn.Module):
             if from_kwargs:
                 return args, {**kwargs, "hidden_states": hidden}
             return (hidden, *args[1:]), kwargs
+
         return pre_hook
 
     def _expand_media(self, batch: int) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -180,7 +223,9 @@ class XAttnConnector(nn.Module):
         if media.shape[0] == batch:
             return media, mask
         if batch % media.shape[0] != 0:
-            raise ValueError(f"xattn media were set for batch {media.shape[0]} but the LM runs batch {batch}; "
-                             f"call set_media with one entry per sequence")
+            raise ValueError(
+                f"xattn media were set for batch {media.shape[0]} but the LM runs batch {batch}; "
+                f"call set_media with one entry per sequence"
+            )
         reps = batch // media.shape[0]
         return media.repeat_interleave(reps, 0), None if mask is None else mask.repeat_interleave(reps, 0)

@@ -1,4 +1,4 @@
-"""Layer 1: worlds, readers and collators. Knows nothing of models.
+"""Layer 1: readers of real data and the built-in worlds (worlds/). Knows nothing of models.
 
 `DATASETS[name](**params)` builds a map-style torch Dataset whose items follow docs/INTERFACES.md:
 - "shapes": the built-in shapes world (captions, instructions, VQA, POPE, probes, Winoground, grounding, CHAIR);
@@ -11,8 +11,7 @@
 
 from .fashion_mnist import FashionMNIST
 from .readers import ImageCaptions, LlavaJson, ShardDataset
-from .shapes import ShapesWorld
-from .small_objects import SmallObjects
+from .worlds import ShapesWorld, SmallObjects
 
 DATASETS: dict = {
     "shapes": ShapesWorld,

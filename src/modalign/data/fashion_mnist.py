@@ -19,7 +19,16 @@ from torch.utils.data import Dataset
 DEFAULT_ROOT = Path("/usr/share/datasets/fashion-mnist")
 
 CLASSNAMES = [
-    "t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot",
+    "t-shirt",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "ankle boot",
 ]
 
 TEMPLATES = [
@@ -84,8 +93,10 @@ DESCRIPTIONS = {
     ],
 }
 
-_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-          "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
 
 
 class FashionMNISTMissing(FileNotFoundError):
@@ -141,8 +152,16 @@ class FashionMNIST(Dataset):
     `meta["class_id"]` keeps the original 0..9 id.
     """
 
-    def __init__(self, split: str = "train", root: str | None = None, caption: str = "mixed",
-                 classes: list | None = None, exclude: list | None = None, n: int | None = None, seed: int = 0):
+    def __init__(
+        self,
+        split: str = "train",
+        root: str | None = None,
+        caption: str = "mixed",
+        classes: list | None = None,
+        exclude: list | None = None,
+        n: int | None = None,
+        seed: int = 0,
+    ):
         if split not in _FILES:
             raise ValueError(f"split must be 'train' or 'test', got {split!r}")
         if caption not in ("name", "description", "mixed"):
@@ -187,8 +206,13 @@ class FashionMNIST(Dataset):
         j = int(self.index[i])
         class_id = int(self.labels[j])
         image = Image.fromarray(self.images[j]).convert("RGB")
-        return {"id": f"fmnist-{self.split}-{j}", "image": image, "text": self._caption(i, class_id),
-                "label": self.class_ids.index(class_id), "meta": {"class": CLASSNAMES[class_id], "class_id": class_id}}
+        return {
+            "id": f"fmnist-{self.split}-{j}",
+            "image": image,
+            "text": self._caption(i, class_id),
+            "label": self.class_ids.index(class_id),
+            "meta": {"class": CLASSNAMES[class_id], "class_id": class_id},
+        }
 
     def texts(self):
         for name in self.classnames:

@@ -113,8 +113,12 @@ class ImageCaptions(_LazyImageDataset):
         return rec
 
     def _load(self, rec: dict) -> dict:
-        item = {"id": rec["id"], "image": decode_image(rec["path"], rec["where"]), "text": rec["text"],
-                "meta": {"source": rec["where"]}}
+        item = {
+            "id": rec["id"],
+            "image": decode_image(rec["path"], rec["where"]),
+            "text": rec["text"],
+            "meta": {"source": rec["where"]},
+        }
         if "label" in rec:
             item["label"] = rec["label"]
         return item
@@ -131,8 +135,7 @@ class LlavaJson(_LazyImageDataset):
     equal the number of images. Records without an image are bad unless `allow_text_only=True` (then image=None).
     """
 
-    def __init__(self, path: str, image_root: str | None = None, skip_bad: bool = False,
-                 allow_text_only: bool = False):
+    def __init__(self, path: str, image_root: str | None = None, skip_bad: bool = False, allow_text_only: bool = False):
         super().__init__(skip_bad)
         self.path = Path(path)
         if not self.path.is_file():
@@ -159,8 +162,10 @@ class LlavaJson(_LazyImageDataset):
             rows = json.loads(raw.decode("utf-8"))
         except UnicodeDecodeError as err:
             line = raw[: err.start].count(b"\n") + 1
-            raise BadRecord(f"{self.path}:{line}: bytes are not UTF-8; a JSON list cannot skip one record, "
-                            f"fix the file or convert it to JSONL") from err
+            raise BadRecord(
+                f"{self.path}:{line}: bytes are not UTF-8; a JSON list cannot skip one record, "
+                f"fix the file or convert it to JSONL"
+            ) from err
         except ValueError as err:
             raise BadRecord(f"{self.path}: invalid JSON ({err})") from err
         if not isinstance(rows, list):
@@ -223,8 +228,12 @@ class ShardDataset(_LazyImageDataset):
         if sample["image_ext"] is None:
             raise BadRecord(f"{where}: no image member (.png/.jpg/...)")
         meta = parse_meta(read_member(sample["shard"], sample["members"]["json"]), where, sample["key"])
-        return {"meta": meta, "shard": sample["shard"], "image": sample["members"][sample["image_ext"]],
-                "where": f"{where}.{sample['image_ext']}"}
+        return {
+            "meta": meta,
+            "shard": sample["shard"],
+            "image": sample["members"][sample["image_ext"]],
+            "where": f"{where}.{sample['image_ext']}",
+        }
 
     def _load(self, rec: dict) -> dict:
         data = read_member(rec["shard"], rec["image"])

@@ -41,7 +41,8 @@ class ShardWriter:
             self.close()
             path = self.dir / f"{self.prefix}-{len(self.paths):06d}.tar"
             self.paths.append(path)
-            self._tar = tarfile.open(path, "w", format=tarfile.USTAR_FORMAT)
+            # kept open across add() calls and closed by close() / the next shard
+            self._tar = tarfile.open(path, "w", format=tarfile.USTAR_FORMAT)  # noqa: SIM115
         self._add(f"{key}.png", image_png)
         self._add(f"{key}.json", json.dumps(meta, ensure_ascii=False).encode("utf-8"))
         self.count += 1
@@ -92,8 +93,11 @@ def _samples(shard: Path, policy: SkipPolicy, with_data: bool):
                 key = k
                 current[ext] = tar.extractfile(m).read() if with_data else (m.offset_data, m.size)
     except (tarfile.TarError, OSError, EOFError) as err:
-        policy.handle(BadRecord(f"{shard}: shard is truncated or corrupt after key {key!r} ({err}); "
-                                f"the samples before it are kept"))
+        policy.handle(
+            BadRecord(
+                f"{shard}: shard is truncated or corrupt after key {key!r} ({err}); the samples before it are kept"
+            )
+        )
         current = {}
     if current:
         yield key, current
@@ -105,8 +109,9 @@ def index_shards(path, policy: SkipPolicy) -> list[dict]:
     for shard in shard_paths(path):
         for key, members in _samples(shard, policy, with_data=False):
             image_ext = next((e for e in IMAGE_EXTENSIONS if e in members), None)
-            out.append({"shard": shard, "key": key, "members": members, "image_ext": image_ext,
-                        "where": f"{shard}:{key}"})
+            out.append(
+                {"shard": shard, "key": key, "members": members, "image_ext": image_ext, "where": f"{shard}:{key}"}
+            )
     return out
 
 

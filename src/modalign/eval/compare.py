@@ -41,8 +41,7 @@ def compare_runs_dict(paths) -> dict:
             for metric, value in res.get("metrics", {}).items():
                 if isinstance(value, (int, float)) and not isinstance(value, bool):
                     rows.setdefault(f"{suite}/{metric}", [None] * len(runs))[j] = value
-    return {"runs": labels, "rows": rows,
-            "model_hash": [d.get("meta", {}).get("model_hash") for d in runs]}
+    return {"runs": labels, "rows": rows, "model_hash": [d.get("meta", {}).get("model_hash") for d in runs]}
 
 
 def compare_runs(paths) -> str:

@@ -16,8 +16,8 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 _CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}
@@ -62,7 +62,7 @@ def _pca(pca: dict, out: Path, key: str) -> str:
     for name, color in (("image", "C0"), ("text", "C3")):
         p = np.asarray(pca[name]).reshape(-1, 2)
         ax.scatter(p[:, 0], p[:, 1], s=8, c=color, alpha=0.6, label=name)
-    for (a, b) in zip(np.asarray(pca["image"])[:30], np.asarray(pca["text"])[:30]):  # a few pair lines show the gap
+    for a, b in zip(np.asarray(pca["image"])[:30], np.asarray(pca["text"])[:30]):  # a few pair lines show the gap
         ax.plot([a[0], b[0]], [a[1], b[1]], color="grey", lw=0.3)
     ev = pca.get("explained", [0, 0])
     ax.set_xlabel(f"PC1 ({100 * ev[0]:.0f}%)")
@@ -115,10 +115,11 @@ def _gallery(samples: list[dict]) -> str:
         img = f'<img class="thumb" src="{html.escape(s["image"])}">' if s.get("image") else ""
         cls = "" if "correct" not in s else (' class="ok"' if s["correct"] else ' class="wrong"')
         answer = _highlight(str(s.get("answer", "")), s.get("highlight", []))
-        rows.append(f"<tr><td>{img}</td><td>{html.escape(str(s.get('prompt', '')))}</td>"
-                    f"<td{cls}>{answer}</td><td>{html.escape(str(s.get('truth', '')))}</td></tr>")
-    return ("<table><tr><th>image</th><th>prompt</th><th>answer</th><th>truth</th></tr>" + "".join(rows)
-            + "</table>")
+        rows.append(
+            f"<tr><td>{img}</td><td>{html.escape(str(s.get('prompt', '')))}</td>"
+            f"<td{cls}>{answer}</td><td>{html.escape(str(s.get('truth', '')))}</td></tr>"
+        )
+    return "<table><tr><th>image</th><th>prompt</th><th>answer</th><th>truth</th></tr>" + "".join(rows) + "</table>"
 
 
 def _figures_for(key: str, res: dict, out: Path) -> list[str]:
@@ -130,11 +131,25 @@ def _figures_for(key: str, res: dict, out: Path) -> list[str]:
     if "confusion" in f:
         figs.append(_confusion(f["confusion"], out, key))
     if "pope_samplers" in f:
-        figs.append(_bars(f["pope_samplers"], ["accuracy", "precision", "recall", "f1", "yes_ratio"], out,
-                          f"{key}_pope.png", "POPE"))
+        figs.append(
+            _bars(
+                f["pope_samplers"],
+                ["accuracy", "precision", "recall", "f1", "yes_ratio"],
+                out,
+                f"{key}_pope.png",
+                "POPE",
+            )
+        )
     if "per_type" in f:
-        figs.append(_bars({t: {"accuracy": v} for t, v in f["per_type"].items()}, ["accuracy"], out,
-                          f"{key}_per_type.png", "accuracy (chance 0.5)"))
+        figs.append(
+            _bars(
+                {t: {"accuracy": v} for t, v in f["per_type"].items()},
+                ["accuracy"],
+                out,
+                f"{key}_per_type.png",
+                "accuracy (chance 0.5)",
+            )
+        )
     return figs
 
 
@@ -146,8 +161,10 @@ def write_report(results: dict, out_dir, extra_figures: dict[str, str] | None = 
     if not isinstance(suites, dict):
         raise ValueError("write_report expects {'meta': ..., 'suites': {name: suite_result}} (see eval.runner)")
     meta = results.get("meta", {})
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>modalign eval</title><style>{_CSS}</style>"
-             "</head><body><h1>modalign evaluation</h1>"]
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>modalign eval</title><style>{_CSS}</style>"
+        "</head><body><h1>modalign evaluation</h1>"
+    ]
     if meta:
         parts.append(_table([(k, v) for k, v in meta.items()], ("", "")))
     summary = [(key, k, v) for key, r in suites.items() for k, v in r.get("metrics", {}).items()]
@@ -169,8 +186,10 @@ def write_report(results: dict, out_dir, extra_figures: dict[str, str] | None = 
                 raise FileNotFoundError(f"extra figure {caption!r}: {src} does not exist")
             if src.resolve().parent != out.resolve():
                 shutil.copy(src, out / src.name)
-            parts.append(f'<figure><img class="fig" src="{html.escape(src.name)}">'
-                         f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+            parts.append(
+                f'<figure><img class="fig" src="{html.escape(src.name)}">'
+                f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+            )
     parts.append("</body></html>")
     path = out / "report.html"
     path.write_text("\n".join(parts))

@@ -44,8 +44,10 @@ def _check(ev: EvalConfig, datasets_registry) -> None:
     allowed = set(inspect.signature(SUITES[ev.suite]).parameters) - {"model", "dataset", "out_dir"}
     unknown = sorted(set(ev.params()) - allowed)
     if unknown:
-        raise ConfigError(f"eval suite {ev.suite!r} does not take {', '.join(unknown)}; "
-                          f"its parameters are: {', '.join(sorted(allowed))}")
+        raise ConfigError(
+            f"eval suite {ev.suite!r} does not take {', '.join(unknown)}; "
+            f"its parameters are: {', '.join(sorted(allowed))}"
+        )
 
 
 def result_key(ev: EvalConfig, taken: set[str]) -> str:
@@ -59,8 +61,15 @@ def result_key(ev: EvalConfig, taken: set[str]) -> str:
     return key
 
 
-def run_suites(model, evals: list[EvalConfig], out_dir, datasets_registry=None, progress: bool = True,
-               meta: dict | None = None, report: bool = True) -> dict:
+def run_suites(
+    model,
+    evals: list[EvalConfig],
+    out_dir,
+    datasets_registry=None,
+    progress: bool = True,
+    meta: dict | None = None,
+    report: bool = True,
+) -> dict:
     """Run every eval; returns {"meta": ..., "suites": {key: result}} (also written to out_dir/results.json)."""
     if datasets_registry is None:
         from ..data import DATASETS as datasets_registry
@@ -71,9 +80,15 @@ def run_suites(model, evals: list[EvalConfig], out_dir, datasets_registry=None, 
         _check(ev, datasets_registry)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    results = {"meta": {"model_hash": model_fingerprint(model), "model_class": type(model).__name__,
-                        "created": time.strftime("%Y-%m-%d %H:%M:%S"), **(meta or {})},
-               "suites": {}}
+    results = {
+        "meta": {
+            "model_hash": model_fingerprint(model),
+            "model_class": type(model).__name__,
+            "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+            **(meta or {}),
+        },
+        "suites": {},
+    }
     for ev in evals:
         dataset = build(datasets_registry, "dataset", ev.data.name, **ev.data.params())
         params = ev.params()

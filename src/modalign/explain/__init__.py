@@ -15,5 +15,16 @@ from .hits import hit_rate, pointing_game, pointing_items
 from .overlay import overlay, peak_cell, peak_point, save_overlay
 from .rollout import attention_rollout, resampler_rollout
 
-__all__ = ["Attribution", "explain", "hit_rate", "pointing_game", "pointing_items", "overlay", "peak_cell",
-           "peak_point", "save_overlay", "attention_rollout", "resampler_rollout"]
+__all__ = [
+    "Attribution",
+    "attention_rollout",
+    "explain",
+    "hit_rate",
+    "overlay",
+    "peak_cell",
+    "peak_point",
+    "pointing_game",
+    "pointing_items",
+    "resampler_rollout",
+    "save_overlay",
+]

@@ -23,11 +23,11 @@ METHODS = ("rollout", "gradient")
 
 @dataclass
 class Attribution:
-    label: str                       # the explained word / phrase / text
-    span: tuple[int, int]            # its characters in the text
-    map: np.ndarray                  # [h, w] over the vision tower's patch grid
-    peak: tuple[int, int]            # (row, col) of the map's maximum
-    point: tuple[float, float]       # that cell's centre in the original image's pixels (x, y)
+    label: str  # the explained word / phrase / text
+    span: tuple[int, int]  # its characters in the text
+    map: np.ndarray  # [h, w] over the vision tower's patch grid
+    peak: tuple[int, int]  # (row, col) of the map's maximum
+    point: tuple[float, float]  # that cell's centre in the original image's pixels (x, y)
 
 
 def model_kind(model) -> str:
@@ -46,8 +46,9 @@ def default_method(model) -> str:
     return "rollout" if model_kind(model) == "vlm" and model.fusion == "prefix" else "gradient"
 
 
-def explain(model, image, text: str, method: str | None = None, spans="words", prompt: str | None = None,
-            on: str | None = None) -> list[Attribution]:
+def explain(
+    model, image, text: str, method: str | None = None, spans="words", prompt: str | None = None, on: str | None = None
+) -> list[Attribution]:
     """Attribution maps for `spans` of `text` ("words", "text", or a list of phrases / (start, end) spans).
 
     method: "rollout" (VLM, prefix fusion) or "gradient"; `prompt`: a VLM question the text answers (default: the
@@ -72,5 +73,7 @@ def explain(model, image, text: str, method: str | None = None, spans="words", p
     else:
         maps = gradient_maps(model, image, text, span_list, prompt, on=on or "tokens")
     box = view_box(model.vision, image.size)
-    return [Attribution(label=text[a:b], span=(a, b), map=m, peak=peak_cell(m), point=peak_point(m, box))
-            for (a, b), m in zip(span_list, maps)]
+    return [
+        Attribution(label=text[a:b], span=(a, b), map=m, peak=peak_cell(m), point=peak_point(m, box))
+        for (a, b), m in zip(span_list, maps)
+    ]

@@ -27,18 +27,19 @@ from ..registry import ConfigError
 from .rollout import resampler_rollout
 
 
-def attention_weights(attn: Attention, x: torch.Tensor, context: torch.Tensor,
-                      mask: torch.Tensor | None = None) -> torch.Tensor:
+def attention_weights(
+    attn: Attention, x: torch.Tensor, context: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """The softmax weights [B, H, Nq, Nk] that `attn(x, context, mask)` applies (same masking rule)."""
     b, nq, _ = x.shape
     nk = context.shape[1]
-    q = attn.q_proj(x).view(b, nq, attn.heads, attn.head_dim).transpose(1, 2)          # [B, H, Nq, hd]
-    k = attn.k_proj(context).view(b, nk, attn.heads, attn.head_dim).transpose(1, 2)    # [B, H, Nk, hd]
+    q = attn.q_proj(x).view(b, nq, attn.heads, attn.head_dim).transpose(1, 2)  # [B, H, Nq, hd]
+    k = attn.k_proj(context).view(b, nk, attn.heads, attn.head_dim).transpose(1, 2)  # [B, H, Nk, hd]
     if attn.q_norm is not None:
         q, k = attn.q_norm(q), attn.k_norm(k)
-    scores = q @ k.transpose(-1, -2) / math.sqrt(attn.head_dim)                        # [B, H, Nq, Nk]
+    scores = q @ k.transpose(-1, -2) / math.sqrt(attn.head_dim)  # [B, H, Nq, Nk]
     if mask is not None:
-        keep = mask.bool() | ~mask.bool().any(dim=-1, keepdim=True)                     # [B, Nk]
+        keep = mask.bool() | ~mask.bool().any(dim=-1, keepdim=True)  # [B, Nk]
         scores = scores.masked_fill(~keep[:, None, None, :], float("-inf"))
     return F.softmax(scores.float(), dim=-1)
 
@@ -48,15 +49,17 @@ def pixel_shuffle_matrix(n_in: int, scale: int, skip_tokens: int = 0) -> torch.T
     n = n_in - skip_tokens
     side = math.isqrt(n)
     if side * side != n or side % scale:
-        raise ValueError(f"pixel-shuffle with scale={scale} needs a square grid whose side is a multiple of the "
-                         f"scale; got {n} patch tokens")
+        raise ValueError(
+            f"pixel-shuffle with scale={scale} needs a square grid whose side is a multiple of the "
+            f"scale; got {n} patch tokens"
+        )
     g = side // scale
     c = torch.zeros(g * g, n_in)
     for gy in range(g):
         for gx in range(g):
             for dy in range(scale):
                 for dx in range(scale):
-                    c[gy * g + gx, skip_tokens + (gy * scale + dy) * side + gx * scale + dx] = 1.0 / scale ** 2
+                    c[gy * g + gx, skip_tokens + (gy * scale + dy) * side + gx * scale + dx] = 1.0 / scale**2
     return c
 
 
@@ -65,10 +68,12 @@ def _capture(modules: dict, run) -> list[tuple[str, torch.Tensor]]:
     calls: list[tuple[str, torch.Tensor]] = []
     handles = []
     for module, tag in modules.items():
+
         def hook(mod, args, kwargs, output, tag=tag):
             x, context = args[0], args[1] if len(args) > 1 else kwargs["context"]
             mask = args[2] if len(args) > 2 else kwargs.get("mask")
             calls.append((tag, attention_weights(mod, x, context, mask)))
+
         handles.append(module.register_forward_hook(hook, with_kwargs=True))
     try:
         with torch.no_grad():
@@ -112,5 +117,7 @@ def connector_patch_matrix(connector, features: torch.Tensor) -> torch.Tensor:
         return qformer_matrix(connector, features)
     if isinstance(connector, PerceiverResampler):
         return perceiver_matrix(connector, features)
-    raise ConfigError(f"attention rollout cannot map a {type(connector).__name__} connector back to patches; "
-                      f"supported: linear, mlp, pixel-shuffle, qformer, perceiver (use --method gradient instead)")
+    raise ConfigError(
+        f"attention rollout cannot map a {type(connector).__name__} connector back to patches; "
+        f"supported: linear, mlp, pixel-shuffle, qformer, perceiver (use --method gradient instead)"
+    )

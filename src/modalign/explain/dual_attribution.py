@@ -37,19 +37,19 @@ def dual_gradient_maps(model, image, texts: list[str], on: str | None = None, la
         raise ValueError(f"the {type(model.vision).__name__} tower has no transformer layers: use on='pixels'")
     if on == "layer" and not -len(layers) <= layer < len(layers):
         raise ValueError(f"layer={layer} is outside the tower's {len(layers)} layers")
-    pixel_values = model.vision.preprocess([image])                                     # [1, 3, H, W]
+    pixel_values = model.vision.preprocess([image])  # [1, 3, H, W]
     side = grid_side(_n_patches(model, pixel_values))
-    text_emb = model.embed_texts(list(texts))                                           # [K, E], no grad
+    text_emb = model.embed_texts(list(texts))  # [K, E], no grad
     with eval_mode(model), torch.enable_grad():
         if on == "pixels":
             pixel_values.requires_grad_(True)
-            img = model.encode_image(pixel_values)                                      # [1, E]
+            img = model.encode_image(pixel_values)  # [1, E]
             wrt = pixel_values
         else:
             with layer_norm_leaf(layers[layer]) as grab:
-                img = model.encode_image(pixel_values)                                  # [1, E]
-            wrt = grab.leaf                                                             # [1, (1+)N, D]
-        sims = (img @ text_emb.T)[0]                                                    # [K] cosines
+                img = model.encode_image(pixel_values)  # [1, E]
+            wrt = grab.leaf  # [1, (1+)N, D]
+        sims = (img @ text_emb.T)[0]  # [K] cosines
         maps = []
         for k in range(len(texts)):
             (grad,) = torch.autograd.grad(sims[k], wrt, retain_graph=k < len(texts) - 1)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data.language import join_list, with_article
+from ..data.worlds.shapes.language import join_list, with_article
 from .api import explain
 
 
@@ -29,8 +29,7 @@ def point_in_box(point, box) -> bool:
 def hit_rate(points: list, boxes: list, image_sizes: list) -> dict:
     """{"hit_rate", "chance", "n", "hits"}: fraction of points inside their box, and mean box area / image area."""
     if not len(points) == len(boxes) == len(image_sizes):
-        raise ValueError(f"need one box and image size per point, got {len(points)}, {len(boxes)}, "
-                         f"{len(image_sizes)}")
+        raise ValueError(f"need one box and image size per point, got {len(points)}, {len(boxes)}, {len(image_sizes)}")
     if not points:
         raise ValueError("hit_rate needs at least one point")
     hits = [point_in_box(p, b) for p, b in zip(points, boxes)]
@@ -38,8 +37,12 @@ def hit_rate(points: list, boxes: list, image_sizes: list) -> dict:
     for (x0, y0, x1, y1), (w, h) in zip(boxes, image_sizes):
         area = max(0.0, min(x1, w) - max(x0, 0)) * max(0.0, min(y1, h) - max(y0, 0))
         shares.append(area / (w * h))
-    return {"hit_rate": float(np.mean(hits)), "chance": float(np.mean(shares)), "n": len(hits),
-            "hits": [bool(h) for h in hits]}
+    return {
+        "hit_rate": float(np.mean(hits)),
+        "chance": float(np.mean(shares)),
+        "n": len(hits),
+        "hits": [bool(h) for h in hits],
+    }
 
 
 def object_targets(scene: dict) -> list[tuple[str, list[int]]]:
@@ -54,8 +57,13 @@ def pointing_items(dataset, limit: int | None = None) -> list[dict]:
     for idx in range(len(dataset) if limit is None else min(limit, len(dataset))):
         item = dataset[idx]
         if "expression" in item and "box" in item:
-            out.append({"image": item["image"], "text": item["expression"],
-                        "targets": [(item["expression"], list(item["box"]))]})
+            out.append(
+                {
+                    "image": item["image"],
+                    "text": item["expression"],
+                    "targets": [(item["expression"], list(item["box"]))],
+                }
+            )
         elif "scene" in item.get("meta", {}):
             scene = item["meta"]["scene"]
             targets = object_targets(scene)
@@ -63,8 +71,10 @@ def pointing_items(dataset, limit: int | None = None) -> list[dict]:
                 text = join_list([with_article(f"{o['color']} {o['shape']}") for o in scene["objects"]])
                 out.append({"image": item["image"], "text": text, "targets": targets})
         else:
-            raise ValueError(f"item {item.get('id')!r} has neither a grounding box nor a scene graph in "
-                             f"meta['scene']: use the shapes world's grounding or caption task")
+            raise ValueError(
+                f"item {item.get('id')!r} has neither a grounding box nor a scene graph in "
+                f"meta['scene']: use the shapes world's grounding or caption task"
+            )
     return out
 
 

@@ -31,13 +31,13 @@ def encoder_layers(tower: nn.Module) -> nn.ModuleList | None:
     """The tower's stack of transformer layers (the longest `...layers` / `...layer` list), or None (a CNN)."""
     best = None
     for name, module in tower.named_modules():
-        if isinstance(module, nn.ModuleList) and name.split(".")[-1] in ("layers", "layer"):
-            if best is None or len(module) > len(best):
-                best = module
+        is_stack = isinstance(module, nn.ModuleList) and name.split(".")[-1] in ("layers", "layer")
+        if is_stack and (best is None or len(module) > len(best)):
+            best = module
     return best
 
 
-def layer_norm_leaf(layer: nn.Module) -> "OutputLeaf":
+def layer_norm_leaf(layer: nn.Module) -> OutputLeaf:
     """An `OutputLeaf` on the first LayerNorm inside `layer` (ViT `layernorm_before`, CLIP/SigLIP `layer_norm1`)."""
     norm = next((m for m in layer.modules() if isinstance(m, nn.LayerNorm)), None)
     if norm is None:
@@ -58,7 +58,7 @@ class OutputLeaf:
         self.leaf = output.detach().requires_grad_(True)
         return self.leaf
 
-    def __enter__(self) -> "OutputLeaf":
+    def __enter__(self) -> OutputLeaf:
         self._handle = self.module.register_forward_hook(self._hook)
         return self
 

@@ -52,12 +52,18 @@ def normalise(attr_map: np.ndarray) -> np.ndarray:
 
 def upsample(attr_map: np.ndarray, height: int, width: int) -> np.ndarray:
     """Bilinear [h, w] -> [height, width]."""
-    t = torch.as_tensor(np.asarray(attr_map, dtype=np.float32))[None, None]           # [1, 1, h, w]
+    t = torch.as_tensor(np.asarray(attr_map, dtype=np.float32))[None, None]  # [1, 1, h, w]
     return F.interpolate(t, size=(height, width), mode="bilinear", align_corners=False)[0, 0].numpy()
 
 
-def overlay(image: Image.Image, attr_map: np.ndarray, box=None, alpha: float = 0.5, min_side: int = 256,
-            label: str | None = None) -> Image.Image:
+def overlay(
+    image: Image.Image,
+    attr_map: np.ndarray,
+    box=None,
+    alpha: float = 0.5,
+    min_side: int = 256,
+    label: str | None = None,
+) -> Image.Image:
     """The image (enlarged to at least `min_side` pixels) with the map in a jet colour scale blended on top."""
     from matplotlib import colormaps
 
@@ -66,8 +72,8 @@ def overlay(image: Image.Image, attr_map: np.ndarray, box=None, alpha: float = 0
     zoom = max(1, -(-min_side // min(image.size)))
     big = image.resize((image.width * zoom, image.height * zoom), Image.NEAREST)
     x0, y0, x1, y1 = (int(round(v * zoom)) for v in box)
-    heat = upsample(normalise(attr_map), max(1, y1 - y0), max(1, x1 - x0))               # [H', W']
-    rgb = (colormaps["jet"](heat)[..., :3] * 255).astype(np.uint8)                       # [H', W', 3]
+    heat = upsample(normalise(attr_map), max(1, y1 - y0), max(1, x1 - x0))  # [H', W']
+    rgb = (colormaps["jet"](heat)[..., :3] * 255).astype(np.uint8)  # [H', W', 3]
     base = np.asarray(big, dtype=np.float32)
     region = base[y0:y1, x0:x1]
     base[y0:y1, x0:x1] = (1 - alpha) * region + alpha * rgb[: region.shape[0], : region.shape[1]]
@@ -79,8 +85,9 @@ def overlay(image: Image.Image, attr_map: np.ndarray, box=None, alpha: float = 0
     return out
 
 
-def save_overlay(image: Image.Image, attr_map: np.ndarray, path: str | Path, box=None, label: str | None = None
-                 ) -> Path:
+def save_overlay(
+    image: Image.Image, attr_map: np.ndarray, path: str | Path, box=None, label: str | None = None
+) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     overlay(image, attr_map, box=box, label=label).save(path, format="PNG")

@@ -11,7 +11,7 @@ carrying: R_qp (query -> patch) and R_qq (query -> initial query).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -34,8 +34,9 @@ def _row_normalise(a: torch.Tensor) -> torch.Tensor:
     return a / a.sum(dim=-1, keepdim=True).clamp(min=1e-12)
 
 
-def attention_rollout(attentions: Sequence[torch.Tensor], head_fusion: str = "mean",
-                      add_identity: bool = True) -> torch.Tensor:
+def attention_rollout(
+    attentions: Sequence[torch.Tensor], head_fusion: str = "mean", add_identity: bool = True
+) -> torch.Tensor:
     """Rollout of a stack of self-attention maps, first layer first: [B, T, T], row t = position t's sources.
 
     R = Â_L @ ... @ Â_1 with Â_l = rownorm(mean_h A_l + I): with softmax rows (summing to 1) that is the paper's
@@ -45,12 +46,12 @@ def attention_rollout(attentions: Sequence[torch.Tensor], head_fusion: str = "me
         raise ValueError("attention_rollout needs at least one layer's attention weights")
     rollout = None
     for layer, attn in enumerate(attentions):
-        a = fuse_heads(attn.float(), head_fusion)                                    # [B, T, T]
+        a = fuse_heads(attn.float(), head_fusion)  # [B, T, T]
         if a.shape[-1] != a.shape[-2]:
             raise ValueError(f"layer {layer}: self-attention must be square, got {tuple(a.shape)}")
         if add_identity:
             a = _row_normalise(a + torch.eye(a.shape[-1], dtype=a.dtype))
-        rollout = a if rollout is None else a @ rollout                              # [B, T, T]
+        rollout = a if rollout is None else a @ rollout  # [B, T, T]
     return rollout
 
 
@@ -69,8 +70,8 @@ def resampler_rollout(steps: Sequence[dict], n_patches: int, head_fusion: str = 
         a_qp, a_qq = step.get("to_patches"), step.get("to_queries")
         if a_qp is None and a_qq is None:
             raise ValueError(f"resampler step {i} has neither to_patches nor to_queries")
-        a_qp = None if a_qp is None else fuse_heads(a_qp.float(), head_fusion)         # [B, K, N]
-        a_qq = None if a_qq is None else fuse_heads(a_qq.float(), head_fusion)         # [B, K, K]
+        a_qp = None if a_qp is None else fuse_heads(a_qp.float(), head_fusion)  # [B, K, N]
+        a_qq = None if a_qq is None else fuse_heads(a_qq.float(), head_fusion)  # [B, K, K]
         ref = a_qp if a_qp is not None else a_qq
         b, k = ref.shape[0], ref.shape[1]
         if a_qp is None:
@@ -79,12 +80,12 @@ def resampler_rollout(steps: Sequence[dict], n_patches: int, head_fusion: str = 
             raise ValueError(f"resampler step {i}: attention to {a_qp.shape[-1]} patches, expected {n_patches}")
         if a_qq is None:
             a_qq = ref.new_zeros(b, k, k)
-        a_qq = a_qq + torch.eye(k, dtype=a_qq.dtype)                                   # the residual
+        a_qq = a_qq + torch.eye(k, dtype=a_qq.dtype)  # the residual
         norm = (a_qp.sum(-1, keepdim=True) + a_qq.sum(-1, keepdim=True)).clamp(min=1e-12)
         a_qp, a_qq = a_qp / norm, a_qq / norm
         if r_qp is None:
             r_qp, r_qq = a_qp.new_zeros(b, k, n_patches), torch.eye(k, dtype=a_qq.dtype).expand(b, k, k)
-        r_qp, r_qq = a_qp + a_qq @ r_qp, a_qq @ r_qq                                   # [B, K, N], [B, K, K]
+        r_qp, r_qq = a_qp + a_qq @ r_qp, a_qq @ r_qq  # [B, K, N], [B, K, K]
     if r_qp is None:
         raise ValueError("resampler_rollout needs at least one step")
     return r_qp

@@ -47,6 +47,8 @@ def grid_side(n_patches: int) -> int:
     """Side of the square patch grid of `n_patches` tokens (towers here give square grids)."""
     side = math.isqrt(n_patches)
     if side * side != n_patches:
-        raise ValueError(f"the vision tower gives {n_patches} tokens, not a square grid: maps need an h x w grid "
-                         f"(a tower with a CLS token must drop it from `tokens`)")
+        raise ValueError(
+            f"the vision tower gives {n_patches} tokens, not a square grid: maps need an h x w grid "
+            f"(a tower with a CLS token must drop it from `tokens`)"
+        )
     return side

@@ -46,8 +46,7 @@ def scored_tokens(model, text: str, spans: list[tuple[int, int]], prompt: str | 
         ids = row if ids is None else ids
         toks = [t for t, lab in enumerate(labels) if lab != IGNORE_INDEX and t >= 1]
         if not toks:
-            raise ValueError(f"span {text[a:b]!r} covers no token of the scored text (cut off by the LM's max "
-                             f"length?)")
+            raise ValueError(f"span {text[a:b]!r} covers no token of the scored text (cut off by the LM's max length?)")
         positions.append(toks)
     return torch.tensor([ids]), positions
 
@@ -66,53 +65,65 @@ def eager_attention(lm):
 def rollout_maps(model, image, text: str, spans: list[tuple[int, int]], prompt: str | None = None) -> list[np.ndarray]:
     """Attention-rollout map [h, w] per span (prefix-fusion VLMs)."""
     if model.fusion != "prefix":
-        raise ConfigError(f"attention rollout needs image tokens in the LM sequence; a {model.fusion} model has "
-                          f"none: use method='gradient'")
+        raise ConfigError(
+            f"attention rollout needs image tokens in the LM sequence; a {model.fusion} model has "
+            f"none: use method='gradient'"
+        )
     ids, positions = scored_tokens(model, text, spans, prompt)
-    pixel_values = model.vision.preprocess([image])                                     # [1, 3, H, W]
+    pixel_values = model.vision.preprocess([image])  # [1, 3, H, W]
     with eval_mode(model), torch.no_grad(), eager_attention(model.base_lm()):
-        feats = model.vision(pixel_values).tokens                                       # [1, N, Dv]
-        embeds = model.merge_embeddings(ids, model.connector(feats))                    # [1, T, D]
+        feats = model.vision(pixel_values).tokens  # [1, N, Dv]
+        embeds = model.merge_embeddings(ids, model.connector(feats))  # [1, T, D]
         t = ids.shape[1]
-        out = model.lm(inputs_embeds=embeds, attention_mask=torch.ones_like(ids),
-                       position_ids=torch.arange(t)[None], use_cache=False, output_attentions=True)
-        rollout = attention_rollout(out.attentions)[0]                                  # [T, T]
-        to_patches = connector_patch_matrix(model.connector, feats)[0]                  # [M, N]
-    image_pos = (ids[0] == model.image_token_id).nonzero().squeeze(-1)                  # [M]
+        out = model.lm(
+            inputs_embeds=embeds,
+            attention_mask=torch.ones_like(ids),
+            position_ids=torch.arange(t)[None],
+            use_cache=False,
+            output_attentions=True,
+        )
+        rollout = attention_rollout(out.attentions)[0]  # [T, T]
+        to_patches = connector_patch_matrix(model.connector, feats)[0]  # [M, N]
+    image_pos = (ids[0] == model.image_token_id).nonzero().squeeze(-1)  # [M]
     side = grid_side(feats.shape[1])
     maps = []
     for toks in positions:
-        rows = rollout[[p - 1 for p in toks]][:, image_pos].mean(0)                     # [M]
-        maps.append((rows @ to_patches).reshape(side, side).numpy())                    # [h, w]
+        rows = rollout[[p - 1 for p in toks]][:, image_pos].mean(0)  # [M]
+        maps.append((rows @ to_patches).reshape(side, side).numpy())  # [h, w]
     return maps
 
 
 def _span_logprobs(logits: torch.Tensor, ids: torch.Tensor, positions: list[list[int]]) -> list[torch.Tensor]:
-    logp = logits[0].float().log_softmax(-1)                                            # [T, V]
+    logp = logits[0].float().log_softmax(-1)  # [T, V]
     return [sum(logp[p - 1, ids[0, p]] for p in toks) for toks in positions]
 
 
-def gradient_maps(model, image, text: str, spans: list[tuple[int, int]], prompt: str | None = None,
-                  on: str = "tokens") -> list[np.ndarray]:
+def gradient_maps(
+    model, image, text: str, spans: list[tuple[int, int]], prompt: str | None = None, on: str = "tokens"
+) -> list[np.ndarray]:
     """Gradient x input map [h, w] per span, on the vision tokens or on the pixels."""
     if on not in ("tokens", "pixels"):
         raise ValueError(f"gradient maps of a VLM are taken on 'tokens' or 'pixels', not {on!r}")
     ids, positions = scored_tokens(model, text, spans, prompt)
-    pixel_values = model.vision.preprocess([image])                                     # [1, 3, H, W]
+    pixel_values = model.vision.preprocess([image])  # [1, 3, H, W]
     with eval_mode(model), torch.enable_grad():
         if on == "pixels":
             pixel_values.requires_grad_(True)
-        feats = model.vision(pixel_values).tokens                                       # [1, N, Dv]
+        feats = model.vision(pixel_values).tokens  # [1, N, Dv]
         leaf = feats.detach().requires_grad_(True) if on == "tokens" else feats
         try:
             if model.fusion == "xattn":
                 model.connector.set_media(leaf)
-                embeds = model.lm.get_input_embeddings()(ids)                            # [1, T, D]
+                embeds = model.lm.get_input_embeddings()(ids)  # [1, T, D]
             else:
-                embeds = model.merge_embeddings(ids, model.connector(leaf))              # [1, T, D]
+                embeds = model.merge_embeddings(ids, model.connector(leaf))  # [1, T, D]
             t = ids.shape[1]
-            logits = model.lm(inputs_embeds=embeds, attention_mask=torch.ones_like(ids),
-                              position_ids=torch.arange(t)[None], use_cache=False).logits  # [1, T, V]
+            logits = model.lm(
+                inputs_embeds=embeds,
+                attention_mask=torch.ones_like(ids),
+                position_ids=torch.arange(t)[None],
+                use_cache=False,
+            ).logits  # [1, T, V]
         finally:
             if model.fusion == "xattn":
                 model.connector.clear_media()
@@ -129,6 +140,6 @@ def gradient_maps(model, image, text: str, spans: list[tuple[int, int]], prompt:
 def gradient_times_input(grad: torch.Tensor, value: torch.Tensor, side: int, on: str) -> np.ndarray:
     """Sum over channels of grad * input, as an [side, side] grid (pixels are averaged over each patch)."""
     if on == "pixels":
-        m = (grad * value).sum(1, keepdim=True)                                         # [1, 1, H, W]
-        return F.adaptive_avg_pool2d(m, side)[0, 0].numpy()                             # [h, w]
-    return (grad * value).sum(-1)[0, -side * side:].reshape(side, side).numpy()         # [h, w]
+        m = (grad * value).sum(1, keepdim=True)  # [1, 1, H, W]
+        return F.adaptive_avg_pool2d(m, side)[0, 0].numpy()  # [h, w]
+    return (grad * value).sum(-1)[0, -side * side :].reshape(side, side).numpy()  # [h, w]

@@ -14,7 +14,7 @@ The caller gives the first step's logits (rows repeated K times: row b's beams a
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -36,10 +36,17 @@ def _gather(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def beam_search(logits: torch.Tensor, advance: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-                num_beams: int, max_new_tokens: int, stop_ids: list[int], pad_id: int,
-                length_penalty: float = 1.0, early_stopping: bool | str = False,
-                process: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+def beam_search(
+    logits: torch.Tensor,
+    advance: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    num_beams: int,
+    max_new_tokens: int,
+    stop_ids: list[int],
+    pad_id: int,
+    length_penalty: float = 1.0,
+    early_stopping: bool | str = False,
+    process: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+) -> torch.Tensor:
     """Best hypothesis per row, tokens [B, S] (stop token included, padded with `pad_id`).
 
     logits: [B*K, V] for the first new token. `process(log_probs [B*K, V], sequences [B*K, t])` may reshape the
@@ -51,7 +58,7 @@ def beam_search(logits: torch.Tensor, advance: Callable[[torch.Tensor, torch.Ten
     stop = torch.tensor(stop_ids, dtype=torch.long)
     keep = min(max(2, 1 + len(stop_ids)) * k, k * v)
     run_scores = torch.full((b, k), NEG)
-    run_scores[:, 0] = 0.0                              # the K copies of a row start as one beam
+    run_scores[:, 0] = 0.0  # the K copies of a row start as one beam
     run_seqs = torch.zeros(b, k, 0, dtype=torch.long)
     fin_seqs = torch.full((b, k, max_new_tokens), pad_id, dtype=torch.long)
     fin_scores = torch.full((b, k), NEG)
@@ -64,9 +71,9 @@ def beam_search(logits: torch.Tensor, advance: Callable[[torch.Tensor, torch.Ten
         if process is not None:
             logp = process(logp, run_seqs.reshape(bk, t))
         acc = (logp.view(b, k, v) + run_scores[:, :, None]).view(b, k * v)
-        top_scores, top_idx = acc.topk(keep, dim=-1)                                # [B, 2K]
+        top_scores, top_idx = acc.topk(keep, dim=-1)  # [B, 2K]
         src, tok = top_idx // v, top_idx % v
-        cand = torch.cat([_gather(run_seqs, src), tok[:, :, None]], dim=2)          # [B, 2K, t+1]
+        cand = torch.cat([_gather(run_seqs, src), tok[:, :, None]], dim=2)  # [B, 2K, t+1]
         hits = torch.isin(tok, stop) | (t + 1 == max_new_tokens)
         # the best K continuations that did not stop keep running
         live = top_scores + hits.float() * NEG

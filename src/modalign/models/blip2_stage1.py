@@ -37,8 +37,9 @@ from ..losses import lm_loss
 IGNORE_INDEX = -100
 
 
-def hard_negatives(sim: torch.Tensor, same: torch.Tensor | None = None, sample: bool = False,
-                   generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def hard_negatives(
+    sim: torch.Tensor, same: torch.Tensor | None = None, sample: bool = False, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """sim [B, B] (image i vs text j) -> (negative text per image [B], negative image per text [B]).
 
     A pair is a candidate unless it matches: the diagonal, and pairs with `same[i, j]` (e.g. identical captions).
@@ -50,11 +51,13 @@ def hard_negatives(sim: torch.Tensor, same: torch.Tensor | None = None, sample: 
     if same is not None:
         match = match | same.bool()
     if bool(match.all(dim=1).any()):
-        raise ValueError("ITM needs a non-matching text for every image: use batches of at least 2 different "
-                         "captions (batch_size >= 2)")
+        raise ValueError(
+            "ITM needs a non-matching text for every image: use batches of at least 2 different "
+            "captions (batch_size >= 2)"
+        )
     out = []
     for s, m in ((sim, match), (sim.T, match.T)):
-        s = s.detach().float().masked_fill(m, float("-inf"))                         # [B, B]
+        s = s.detach().float().masked_fill(m, float("-inf"))  # [B, B]
         if sample:
             out.append(torch.multinomial(s.softmax(dim=1), 1, generator=generator).squeeze(1))
         else:
@@ -65,11 +68,12 @@ def hard_negatives(sim: torch.Tensor, same: torch.Tensor | None = None, sample: 
 def _self_attention(attn: Attention, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
     """The Q-Former's self-attention weights under a full [B, 1, L, L] mask (its own forward takes key masks only)."""
     b, n, _ = x.shape
-    q, k, v = (p(x).view(b, n, attn.heads, attn.head_dim).transpose(1, 2)
-               for p in (attn.q_proj, attn.k_proj, attn.v_proj))                       # [B, h, L, hd]
+    q, k, v = (
+        p(x).view(b, n, attn.heads, attn.head_dim).transpose(1, 2) for p in (attn.q_proj, attn.k_proj, attn.v_proj)
+    )  # [B, h, L, hd]
     if attn.q_norm is not None:
         q, k = attn.q_norm(q), attn.k_norm(k)
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)                    # [B, h, L, hd]
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)  # [B, h, L, hd]
     return attn.o_proj(out.transpose(1, 2).reshape(b, n, attn.heads * attn.head_dim))  # [B, L, H]
 
 
@@ -79,10 +83,10 @@ def attention_mask(num_queries: int, text_mask: torch.Tensor, mode: str) -> torc
         raise ValueError(f"unknown stage-1 mode {mode!r}; choose text, match or generate")
     b, t = text_mask.shape
     k = 0 if mode == "text" else num_queries
-    keys = torch.cat([text_mask.new_ones(b, k), text_mask], dim=1).bool()               # [B, L]
-    allowed = keys[:, None, :].repeat(1, k + t, 1)                                       # [B, L, L]
+    keys = torch.cat([text_mask.new_ones(b, k), text_mask], dim=1).bool()  # [B, L]
+    allowed = keys[:, None, :].repeat(1, k + t, 1)  # [B, L, L]
     if mode == "generate":
-        allowed[:, :k, k:] = False                                                      # queries never read text
+        allowed[:, :k, k:] = False  # queries never read text
         allowed[:, k:, k:] &= torch.ones(t, t, dtype=torch.bool, device=keys.device).tril()
     return allowed[:, None]
 
@@ -96,14 +100,22 @@ class TextFFN(nn.Module):
         self.norm, self.dropout = nn.LayerNorm(hidden, eps=eps), nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.norm(x + self.dropout(self.fc2(self.act(self.fc1(x)))))              # [B, T, H]
+        return self.norm(x + self.dropout(self.fc2(self.act(self.fc1(x)))))  # [B, T, H]
 
 
 class Blip2Stage1(nn.Module):
     """Text side and ITC/ITM/ITG heads for a `QFormer`. `vocab_size` counts the [CLS] and [DEC] ids."""
 
-    def __init__(self, qformer: QFormer, vocab_size: int, max_text_len: int, cls_id: int, dec_id: int,
-                 embed_dim: int = 256, temperature: float = 0.07):
+    def __init__(
+        self,
+        qformer: QFormer,
+        vocab_size: int,
+        max_text_len: int,
+        cls_id: int,
+        dec_id: int,
+        embed_dim: int = 256,
+        temperature: float = 0.07,
+    ):
         super().__init__()
         if not isinstance(qformer, QFormer):
             raise TypeError(f"BLIP-2 stage 1 trains a QFormer connector, got {type(qformer).__name__}")
@@ -114,40 +126,48 @@ class Blip2Stage1(nn.Module):
         self.sample_negatives = False  # True: LAVIS's softmax-sampled ITM negatives
         self.word_embeddings = nn.Embedding(vocab_size, hidden)
         self.position_embeddings = nn.Embedding(max_text_len, hidden)
-        self.text_ffn = nn.ModuleList(TextFFN(hidden, layer.fc1.out_features, copy.deepcopy(layer.act), eps, drop)
-                                      for layer in qformer.layers)
+        self.text_ffn = nn.ModuleList(
+            TextFFN(hidden, layer.fc1.out_features, copy.deepcopy(layer.act), eps, drop) for layer in qformer.layers
+        )
         self.vision_proj, self.text_proj = nn.Linear(hidden, embed_dim), nn.Linear(hidden, embed_dim)
         self.itm_head = nn.Linear(hidden, 2)
         # BERT's LM head: transform, then the word embeddings (tied) plus a bias
-        self.lm_transform = nn.Sequential(nn.Linear(hidden, hidden), copy.deepcopy(first.act),
-                                          nn.LayerNorm(hidden, eps=eps))
+        self.lm_transform = nn.Sequential(
+            nn.Linear(hidden, hidden), copy.deepcopy(first.act), nn.LayerNorm(hidden, eps=eps)
+        )
         self.lm_bias = nn.Parameter(torch.zeros(vocab_size))
         self.temp = nn.Parameter(torch.tensor(float(temperature)))
         for emb in (self.word_embeddings, self.position_embeddings):  # BERT init; the tied LM head reads these
             nn.init.normal_(emb.weight, std=0.02)
 
     # -- passes -----------------------------------------------------------------------------------------------
-    def run(self, qformer: QFormer, features: torch.Tensor | None, text_ids: torch.Tensor,
-            text_mask: torch.Tensor, mode: str) -> tuple[torch.Tensor | None, torch.Tensor]:
+    def run(
+        self,
+        qformer: QFormer,
+        features: torch.Tensor | None,
+        text_ids: torch.Tensor,
+        text_mask: torch.Tensor,
+        mode: str,
+    ) -> tuple[torch.Tensor | None, torch.Tensor]:
         """Query outputs [B, K, H] (None in text mode) and text outputs [B, T, H] of one pass over [queries; text].
         `text_ids` [B, T] start with [CLS] (text, match) or [DEC] (generate); `features` [B, N, Din] the tower's."""
         b, t = text_ids.shape
         if t > self.max_text_len:
             raise ValueError(f"a {t}-token text exceeds the stage-1 text length {self.max_text_len}; shorten captions")
         pos = torch.arange(t, device=text_ids.device)
-        x = self.word_embeddings(text_ids) + self.position_embeddings(pos)[None]        # [B, T, H]
+        x = self.word_embeddings(text_ids) + self.position_embeddings(pos)[None]  # [B, T, H]
         k = 0
         if mode != "text":
             if features is None:
                 raise ValueError(f"stage-1 mode {mode!r} reads the image: pass the tower features [B, N, Din]")
             k = self.num_queries
-            x = torch.cat([qformer.query_tokens.expand(b, -1, -1), x], dim=1)           # [B, K+T, H]
-            features = qformer.feature_norm(features)                                    # [B, N, Din]
+            x = torch.cat([qformer.query_tokens.expand(b, -1, -1), x], dim=1)  # [B, K+T, H]
+            features = qformer.feature_norm(features)  # [B, N, Din]
         x = qformer.dropout(qformer.input_norm(x))  # BLIP-2 normalises queries and text embeddings alike
-        allowed = attention_mask(self.num_queries, text_mask, mode)                      # [B, 1, L, L]
+        allowed = attention_mask(self.num_queries, text_mask, mode)  # [B, 1, L, L]
         for layer, text_ffn in zip(qformer.layers, self.text_ffn):
             x = layer.self_norm(x + layer.dropout(_self_attention(layer.self_attn, x, allowed)))
-            q, txt = x[:, :k], text_ffn(x[:, k:])                                        # [B, K, H], [B, T, H]
+            q, txt = x[:, :k], text_ffn(x[:, k:])  # [B, K, H], [B, T, H]
             if k:
                 if layer.cross_attn is not None:
                     q = layer.cross_norm(q + layer.dropout(layer.cross_attn(q, features)))
@@ -156,10 +176,10 @@ class Blip2Stage1(nn.Module):
         return (x[:, :k] if k else None), x[:, k:]
 
     def image_embeds(self, query_out: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.vision_proj(query_out), dim=-1)                          # [B, K, E]
+        return F.normalize(self.vision_proj(query_out), dim=-1)  # [B, K, E]
 
     def text_embeds(self, text_out: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.text_proj(text_out[:, 0]), dim=-1)                       # [B, E] from [CLS]
+        return F.normalize(self.text_proj(text_out[:, 0]), dim=-1)  # [B, E] from [CLS]
 
     @staticmethod
     def similarity(image_emb: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:
@@ -174,8 +194,10 @@ class Blip2Stage1(nn.Module):
     def itc_scores(self, qformer: QFormer, features: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor):
         """ITC similarity [B_img, B_txt] of images (tower features) and caption tokens (without [CLS])."""
         ids, m = self.with_mode_token(tokens, mask, self.cls_id)
-        return self.similarity(self.image_embeds(qformer.encode_queries(features)),
-                               self.text_embeds(self.run(qformer, None, ids, m, "text")[1]))
+        return self.similarity(
+            self.image_embeds(qformer.encode_queries(features)),
+            self.text_embeds(self.run(qformer, None, ids, m, "text")[1]),
+        )
 
     # -- losses -----------------------------------------------------------------------------------------------
     def losses(self, qformer: QFormer, features: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor) -> dict:
@@ -195,24 +217,30 @@ class Blip2Stage1(nn.Module):
         # ITC: captions identical token for token are positives of each other
         cls_ids, cls_mask = self.with_mode_token(tokens, mask, self.cls_id)
         text_emb = self.text_embeds(self.run(qformer, None, cls_ids, cls_mask, "text")[1])  # [B, E]
-        sim = self.similarity(self.image_embeds(query_out), text_emb)                    # [B, B]
+        sim = self.similarity(self.image_embeds(query_out), text_emb)  # [B, B]
         padded = tokens.masked_fill(mask == 0, -1)
-        same = (padded[:, None] == padded[None]).all(dim=-1)                              # [B, B]
+        same = (padded[:, None] == padded[None]).all(dim=-1)  # [B, B]
         target = same.float() / same.sum(dim=1, keepdim=True)
         logits_itc = sim / self.temp
         itc = (F.cross_entropy(logits_itc, target) + F.cross_entropy(logits_itc.T, target.T)) / 2
 
         # ITM: positives, a hard negative text per image, a hard negative image per text
         neg_text, neg_image = hard_negatives(sim, same, sample=self.sample_negatives)
-        feats = torch.cat([features, features, features[neg_image]])                    # [3B, N, Din]
-        ids = torch.cat([cls_ids, cls_ids[neg_text], cls_ids])                           # [3B, 1+T]
+        feats = torch.cat([features, features, features[neg_image]])  # [3B, N, Din]
+        ids = torch.cat([cls_ids, cls_ids[neg_text], cls_ids])  # [3B, 1+T]
         ids_mask = torch.cat([cls_mask, cls_mask[neg_text], cls_mask])
-        match_q, _ = self.run(qformer, feats, ids, ids_mask, "match")                    # [3B, K, H]
-        itm_logits = self.itm_head(match_q).mean(dim=1)                                  # [3B, 2]
+        match_q, _ = self.run(qformer, feats, ids, ids_mask, "match")  # [3B, K, H]
+        itm_logits = self.itm_head(match_q).mean(dim=1)  # [3B, 2]
         itm_labels = torch.cat([tokens.new_ones(b), tokens.new_zeros(2 * b)])
         itm = F.cross_entropy(itm_logits, itm_labels)
-        return {"loss": itc + itm + itg, "itc": itc, "itm": itm, "itg": itg,  # parts keep their graph (tests)
-                "itm_acc": (itm_logits.argmax(-1) == itm_labels).float().mean().detach(), "temp": self.temp.detach()}
+        return {
+            "loss": itc + itm + itg,
+            "itc": itc,
+            "itm": itm,
+            "itg": itg,  # parts keep their graph (tests)
+            "itm_acc": (itm_logits.argmax(-1) == itm_labels).float().mean().detach(),
+            "temp": self.temp.detach(),
+        }
 
 
 # -------------------------------------------------------------------------------------------------- VLM glue
@@ -235,14 +263,16 @@ def caption_tokens(batch: dict, image_token_id: int) -> tuple[torch.Tensor, torc
     """
     rows = []
     for ids, labels in zip(batch["input_ids"], batch["labels"]):
-        lab = (labels != IGNORE_INDEX).nonzero().squeeze(1)                              # [n]
+        lab = (labels != IGNORE_INDEX).nonzero().squeeze(1)  # [n]
         img = (ids == image_token_id).nonzero().squeeze(1)
         if not len(lab) or not len(img) or lab[0] != img[-1] + 1 or lab[-1] - lab[0] + 1 != len(lab):
-            raise ValueError("objective qformer trains on image-caption pairs: give the stage caption data "
-                             "(e.g. data: {name: shapes, task: caption}), not instruct conversations")
+            raise ValueError(
+                "objective qformer trains on image-caption pairs: give the stage caption data "
+                "(e.g. data: {name: shapes, task: caption}), not instruct conversations"
+            )
         rows.append(ids[lab])
     width = max(len(r) for r in rows)
-    tokens = torch.zeros(len(rows), width, dtype=torch.long)                             # [B, T]
+    tokens = torch.zeros(len(rows), width, dtype=torch.long)  # [B, T]
     mask = torch.zeros(len(rows), width, dtype=torch.long)
     for i, r in enumerate(rows):
         tokens[i, : len(r)], mask[i, : len(r)] = r, 1
@@ -254,26 +284,27 @@ def stage1_loss(model, batch: dict) -> dict:
     from ..registry import ConfigError
 
     if getattr(model, "qformer_stage1", None) is None:
-        raise ConfigError(f"objective qformer trains a Q-Former: set connector: {{name: qformer}} (this model's "
-                          f"connector is {model.cfg.connector.name!r})")
+        raise ConfigError(
+            f"objective qformer trains a Q-Former: set connector: {{name: qformer}} (this model's "
+            f"connector is {model.cfg.connector.name!r})"
+        )
     if batch.get("image_layouts") is not None or any(c != 1 for c in batch["image_counts"]):
         raise ConfigError("objective qformer takes one untiled image per caption: remove vision.anyres")
     tokens, mask = caption_tokens(batch, model.image_token_id)
-    features = model.encode_images(batch["pixel_values"], batch.get("image_keys"))      # [B, N, Dv]
+    features = model.encode_images(batch["pixel_values"], batch.get("image_keys"))  # [B, N, Dv]
     return model.qformer_stage1.losses(model.connector, features, tokens, mask)
 
 
 @torch.no_grad()
 def itc_similarity(model, images: list, texts: list[str]) -> torch.Tensor:
     """ITC scores [n_images, n_texts] of a VisionLanguageModel with a `qformer` connector (e.g. for retrieval)."""
-    enc = [model.tokenizer(t + (model.tokenizer.eos_token or ""), add_special_tokens=False)["input_ids"]
-           for t in texts]
+    enc = [model.tokenizer(t + (model.tokenizer.eos_token or ""), add_special_tokens=False)["input_ids"] for t in texts]
     width = max(len(e) for e in enc)
-    tokens = torch.zeros(len(enc), width, dtype=torch.long)                              # [C, T]
+    tokens = torch.zeros(len(enc), width, dtype=torch.long)  # [C, T]
     mask = torch.zeros(len(enc), width, dtype=torch.long)
     for i, e in enumerate(enc):
         tokens[i, : len(e)], mask[i, : len(e)] = torch.tensor(e), 1
-    features = model.encode_images(model.vision.preprocess(list(images)))                # [B, N, Dv]
+    features = model.encode_images(model.vision.preprocess(list(images)))  # [B, N, Dv]
     return model.qformer_stage1.itc_scores(model.connector, features, tokens, mask)
 
 
@@ -294,9 +325,21 @@ BLIP2_STAGE1_RULES = [
 def stage1_from_blip2(stage1: Blip2Stage1, qformer: QFormer, hf_state: dict) -> None:
     """Fill `qformer` and `stage1` from `Blip2ForImageTextRetrieval.state_dict()` (a model built with
     `use_qformer_text_input=True`). Parts the reference lacks (ITG head, temperature) keep their values."""
-    qformer_from_blip2(qformer, {k[len("qformer."):]: v for k, v in hf_state.items() if k.startswith("qformer.")},
-                       hf_state["query_tokens"])
+    qformer_from_blip2(
+        qformer,
+        {k[len("qformer.") :]: v for k, v in hf_state.items() if k.startswith("qformer.")},
+        hf_state["query_tokens"],
+    )
     keep = {k: v for k, v in stage1.state_dict().items() if k.startswith(("lm_", "temp"))}
-    load_renamed(stage1, hf_state, BLIP2_STAGE1_RULES, extra=keep,
-                 skip=[r"^vision_model\.", r"^query_tokens$", r"^qformer\.(layernorm|encoder\.layer\.\d+\."
-                       r"(attention|crossattention|intermediate_query|output_query))"])
+    load_renamed(
+        stage1,
+        hf_state,
+        BLIP2_STAGE1_RULES,
+        extra=keep,
+        skip=[
+            r"^vision_model\.",
+            r"^query_tokens$",
+            r"^qformer\.(layernorm|encoder\.layer\.\d+\."
+            r"(attention|crossattention|intermediate_query|output_query))",
+        ],
+    )

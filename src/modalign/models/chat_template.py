@@ -25,10 +25,19 @@ SPECIAL_TOKENS = (PAD_TOKEN, BOS_TOKEN, EOS_TOKEN, IMAGE_TOKEN) + ROLE_MARKERS
 CHAT_TEMPLATE = (
     "{{ bos_token }}"
     "{% for message in messages %}"
-    "{% if message['role'] == 'system' %}" + SYSTEM_MARKER + "{{ message['content'] }}" + END_OF_TURN +
-    "{% elif message['role'] == 'user' %}" + USER_MARKER + "{{ message['content'] }}" + END_OF_TURN +
-    "{% elif message['role'] == 'assistant' %}" + ASSISTANT_MARKER + "{{ message['content'] }}" + END_OF_TURN +
-    "{% else %}{{ raise_exception('unknown role ' + message['role'] + '; use system, user or assistant') }}"
+    "{% if message['role'] == 'system' %}"
+    + SYSTEM_MARKER
+    + "{{ message['content'] }}"
+    + END_OF_TURN
+    + "{% elif message['role'] == 'user' %}"
+    + USER_MARKER
+    + "{{ message['content'] }}"
+    + END_OF_TURN
+    + "{% elif message['role'] == 'assistant' %}"
+    + ASSISTANT_MARKER
+    + "{{ message['content'] }}"
+    + END_OF_TURN
+    + "{% else %}{{ raise_exception('unknown role ' + message['role'] + '; use system, user or assistant') }}"
     "{% endif %}"
     "{% endfor %}"
     "{% if add_generation_prompt %}" + ASSISTANT_MARKER + "{% endif %}"

@@ -22,9 +22,9 @@ from safetensors.torch import save_model as save_safetensors
 from torch import nn
 
 from ..config import ModelConfig
+from ..encoders.base import EncoderOutput
+from ..encoders.cache import cached_forward, image_key
 from ..losses import clip_loss, siglip_loss
-from ..modalities.base import EncoderOutput
-from ..modalities.cache import cached_forward, image_key
 from ..registry import ConfigError, build
 from .base import AlignmentModel
 from .heads import ContrastiveHead
@@ -60,8 +60,8 @@ class DualEncoder(AlignmentModel):
 
     # -- building, saving, loading ------------------------------------------------------------------------------
     @classmethod
-    def from_config(cls, cfg: ModelConfig) -> "DualEncoder":
-        from ..modalities import TEXT_ENCODERS, VISION_ENCODERS
+    def from_config(cls, cfg: ModelConfig) -> DualEncoder:
+        from ..encoders import TEXT_ENCODERS, VISION_ENCODERS
 
         if cfg.kind != "dual" or cfg.text is None:
             raise ConfigError("DualEncoder needs `kind: dual` with `vision:` and `text:` towers")
@@ -70,7 +70,7 @@ class DualEncoder(AlignmentModel):
         return cls(cfg, vision, text)
 
     @classmethod
-    def load(cls, directory: str | Path) -> "DualEncoder":
+    def load(cls, directory: str | Path) -> DualEncoder:
         directory = Path(directory)
         if not (directory / "config.json").is_file() or not (directory / "model.safetensors").is_file():
             raise ConfigError(f"{directory} is not a saved DualEncoder (needs config.json and model.safetensors)")
@@ -97,7 +97,7 @@ class DualEncoder(AlignmentModel):
         parts[component].requires_grad_(False)
         parts[component].eval()
 
-    def train(self, mode: bool = True) -> "DualEncoder":
+    def train(self, mode: bool = True) -> DualEncoder:
         super().train(mode)
         for tower in (self.vision, self.text):  # a frozen tower is a fixed function: no dropout, no BN drift
             if _frozen(tower):
@@ -137,7 +137,7 @@ class DualEncoder(AlignmentModel):
     def training_loss(self, batch: dict, objective: str = "contrastive") -> dict:
         if objective != "contrastive":
             raise ConfigError(f"a DualEncoder trains with objective `contrastive`, not {objective!r}")
-        img = self.encode_image(batch["pixel_values"], batch.get("ids"))                      # [B, E]
+        img = self.encode_image(batch["pixel_values"], batch.get("ids"))  # [B, E]
         txt = self.encode_text(batch["input_ids"], batch["attention_mask"], batch.get("texts"))  # [B, E]
         scale = self.logit_scale
         if self.cfg.loss == "clip":
@@ -145,8 +145,10 @@ class DualEncoder(AlignmentModel):
             labels = None
             if self.cfg.positives == "label":
                 if "labels" not in batch:
-                    raise ConfigError("positives: label needs items with an integer 'label' (e.g. fashion-mnist); "
-                                      "use positives: pair for caption data without labels")
+                    raise ConfigError(
+                        "positives: label needs items with an integer 'label' (e.g. fashion-mnist); "
+                        "use positives: pair for caption data without labels"
+                    )
                 labels = torch.as_tensor(batch["labels"])
             loss = clip_loss(img, txt, scale, local_loss=True, gather_with_grad=True, labels=labels)
             return {"loss": loss, "logit_scale": scale.detach()}
@@ -166,27 +168,33 @@ class DualEncoder(AlignmentModel):
         """Vision tower output; a frozen tower's comes from the feature cache by sample id."""
         cache = self._cache_for(self.vision)
         if pixel_values is None and (cache is None or ids is None or any(cache.get(k) is None for k in ids)):
-            raise ValueError("pixel_values is None but the images are not all in the feature cache; "
-                             "collate the batch again (the cache or the freeze plan changed since)")
+            raise ValueError(
+                "pixel_values is None but the images are not all in the feature cache; "
+                "collate the batch again (the cache or the freeze plan changed since)"
+            )
         return cached_forward(cache, ids, lambda: self.vision(pixel_values))
 
-    def text_features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                      texts: list[str] | None = None) -> EncoderOutput:
+    def text_features(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, texts: list[str] | None = None
+    ) -> EncoderOutput:
         keys = ["text:" + t for t in texts] if texts is not None else None
         cache = self._cache_for(self.text)
         if input_ids is None and (cache is None or keys is None or any(cache.get(k) is None for k in keys)):
-            raise ValueError("input_ids is None but the texts are not all in the feature cache; "
-                             "collate the batch again (the cache or the freeze plan changed since)")
+            raise ValueError(
+                "input_ids is None but the texts are not all in the feature cache; "
+                "collate the batch again (the cache or the freeze plan changed since)"
+            )
         return cached_forward(cache, keys, lambda: self.text(input_ids, attention_mask))
 
     def encode_image(self, pixel_values: torch.Tensor | None, ids: list[str] | None = None) -> torch.Tensor:
-        pooled = self.image_features(pixel_values, ids).pooled                 # [B, Dv]
-        return F.normalize(self.head.image_proj(pooled), dim=-1)               # [B, E]
+        pooled = self.image_features(pixel_values, ids).pooled  # [B, Dv]
+        return F.normalize(self.head.image_proj(pooled), dim=-1)  # [B, E]
 
-    def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                    texts: list[str] | None = None) -> torch.Tensor:
-        pooled = self.text_features(input_ids, attention_mask, texts).pooled   # [B, Dt]
-        return F.normalize(self.head.text_proj(pooled), dim=-1)                # [B, E]
+    def encode_text(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, texts: list[str] | None = None
+    ) -> torch.Tensor:
+        pooled = self.text_features(input_ids, attention_mask, texts).pooled  # [B, Dt]
+        return F.normalize(self.head.text_proj(pooled), dim=-1)  # [B, E]
 
     def _pooled_image_features(self, chunk: list) -> torch.Tensor:
         """Pooled tower features of PIL images; a frozen tower with a cache computes each picture only once."""
@@ -200,16 +208,16 @@ class DualEncoder(AlignmentModel):
         out = []
         with _inference(self):
             for a in range(0, len(images), batch_size):
-                pooled = self._pooled_image_features(list(images[a:a + batch_size]))
+                pooled = self._pooled_image_features(list(images[a : a + batch_size]))
                 out.append(F.normalize(self.head.image_proj(pooled), dim=-1))
         return torch.cat(out) if out else torch.zeros(0, self.cfg.embed_dim)
 
     def embed_image_features(self, images: list, batch_size: int = 64) -> torch.Tensor:
-        """PIL images -> [N, Dv] pooled vision-tower features before the head (what a linear probe of the tower reads)."""
+        """PIL images -> [N, Dv] pooled tower features before the head (what a linear probe of the tower reads)."""
         out = []
         with _inference(self):
             for a in range(0, len(images), batch_size):
-                out.append(self._pooled_image_features(list(images[a:a + batch_size])))
+                out.append(self._pooled_image_features(list(images[a : a + batch_size])))
         return torch.cat(out) if out else torch.zeros(0, self.vision.hidden_size)
 
     def embed_texts(self, texts: list[str], batch_size: int = 256) -> torch.Tensor:
@@ -219,7 +227,7 @@ class DualEncoder(AlignmentModel):
         out = []
         with _inference(self):
             for a in range(0, len(texts), batch_size):
-                chunk = list(texts[a:a + batch_size])
+                chunk = list(texts[a : a + batch_size])
                 tok = self.text.tokenize(chunk)
                 out.append(self.encode_text(tok["input_ids"], tok["attention_mask"], chunk))
         return torch.cat(out) if out else torch.zeros(0, self.cfg.embed_dim)

@@ -19,12 +19,16 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from transformers import AutoModelForCausalLM, AutoTokenizer, LlavaConfig, LlavaForConditionalGeneration
-from transformers import PreTrainedModel
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    LlavaConfig,
+    LlavaForConditionalGeneration,
+    PreTrainedModel,
+)
 
 from ..config import ModelConfig
 from ..registry import ConfigError
-
 
 
 def _check_exportable(model) -> tuple[nn.Module, PreTrainedModel]:
@@ -33,10 +37,16 @@ def _check_exportable(model) -> tuple[nn.Module, PreTrainedModel]:
     if model.lora_enabled:
         raise ConfigError("the VLM has unmerged LoRA adapters: call model.merge_lora() before exporting")
     c = model.connector
-    if not (hasattr(c, "linear_1") and hasattr(c, "linear_2")) or not isinstance(getattr(c, "act", None), nn.GELU) \
-            or c.act.approximate != "none" or c.linear_1.bias is None:
-        raise ConfigError("LLaVA's projector is linear_1 -> exact GELU -> linear_2 with biases: use "
-                          "`connector: {name: mlp}` (act: gelu, bias: true)")
+    if (
+        not (hasattr(c, "linear_1") and hasattr(c, "linear_2"))
+        or not isinstance(getattr(c, "act", None), nn.GELU)
+        or c.act.approximate != "none"
+        or c.linear_1.bias is None
+    ):
+        raise ConfigError(
+            "LLaVA's projector is linear_1 -> exact GELU -> linear_2 with biases: use "
+            "`connector: {name: mlp}` (act: gelu, bias: true)"
+        )
     if getattr(getattr(c, "pos", None), "positions", 0):
         raise ConfigError("LLaVA's projector has no position embedding: export an mlp connector without `positions`")
     if getattr(getattr(c, "pos", None), "norm", None) is not None:
@@ -45,8 +55,10 @@ def _check_exportable(model) -> tuple[nn.Module, PreTrainedModel]:
         raise ConfigError("LLaVA's projector hidden width is the LM width: leave the mlp connector's hidden_dim unset")
     hf_vision = getattr(model.vision, "model", None)
     if not isinstance(hf_vision, PreTrainedModel):
-        raise ConfigError("LLaVA export needs a transformers vision tower (vision `hf` with a CLIP/SigLIP/ViT "
-                          "checkpoint, or `vit`); this tower has no `.model` PreTrainedModel")
+        raise ConfigError(
+            "LLaVA export needs a transformers vision tower (vision `hf` with a CLIP/SigLIP/ViT "
+            "checkpoint, or `vit`); this tower has no `.model` PreTrainedModel"
+        )
     return c, hf_vision
 
 
@@ -56,14 +68,16 @@ def find_feature_selection(tower: nn.Module, hf_vision: PreTrainedModel) -> tupl
     size = tower.image_size
     gen = torch.Generator().manual_seed(0)
     pixels = torch.randn(2, 3, size, size, generator=gen)
-    ours = tower(pixels).tokens                                                        # [2, N, D]
+    ours = tower(pixels).tokens  # [2, N, D]
     hidden = hf_vision(pixel_values=pixels, output_hidden_states=True).hidden_states  # L+1 x [2, 1?+N, D]
     for idx in range(len(hidden) - 1, -1, -1):
         for strategy, feats in (("default", hidden[idx][:, 1:]), ("full", hidden[idx])):
             if feats.shape == ours.shape and torch.allclose(feats, ours, atol=1e-6, rtol=0):
                 return idx - len(hidden), strategy
-    raise ConfigError("the vision tower's tokens are not any hidden layer of its HF model (with or without CLS), so "
-                      "LLaVA cannot reproduce them; give the tower a `feature_layer` (e.g. -2 as LLaVA does)")
+    raise ConfigError(
+        "the vision tower's tokens are not any hidden layer of its HF model (with or without CLS), so "
+        "LLaVA cannot reproduce them; give the tower a `feature_layer` (e.g. -2 as LLaVA does)"
+    )
 
 
 def _preprocessor_config(tower) -> dict:
@@ -71,10 +85,20 @@ def _preprocessor_config(tower) -> dict:
     if p is None:
         return {}
     size = {"shortest_edge": p.shortest_edge} if p.shortest_edge else {"height": p.height, "width": p.width}
-    return {"image_processor_type": "CLIPImageProcessor", "do_resize": True, "size": size,
-            "do_center_crop": bool(p.shortest_edge), "crop_size": {"height": p.height, "width": p.width},
-            "resample": int(p.resample), "do_rescale": True, "rescale_factor": p.rescale_factor,
-            "do_normalize": True, "image_mean": list(p.mean), "image_std": list(p.std), "do_convert_rgb": True}
+    return {
+        "image_processor_type": "CLIPImageProcessor",
+        "do_resize": True,
+        "size": size,
+        "do_center_crop": bool(p.shortest_edge),
+        "crop_size": {"height": p.height, "width": p.width},
+        "resample": int(p.resample),
+        "do_rescale": True,
+        "rescale_factor": p.rescale_factor,
+        "do_normalize": True,
+        "image_mean": list(p.mean),
+        "image_std": list(p.std),
+        "do_convert_rgb": True,
+    }
 
 
 def export_llava_hf(model, out_dir: str | Path) -> Path:
@@ -84,10 +108,15 @@ def export_llava_hf(model, out_dir: str | Path) -> Path:
     layer, strategy = find_feature_selection(model.vision, hf_vision)
     lm = model.base_lm()
     config = LlavaConfig(
-        vision_config=hf_vision.config.to_dict(), text_config=lm.config.to_dict(),
-        image_token_index=model.image_token_id, image_seq_length=model.prompts.tokens_per_image,
-        projector_hidden_act="gelu", vision_feature_layer=layer, vision_feature_select_strategy=strategy,
-        multimodal_projector_bias=True, tie_word_embeddings=bool(lm.config.tie_word_embeddings),
+        vision_config=hf_vision.config.to_dict(),
+        text_config=lm.config.to_dict(),
+        image_token_index=model.image_token_id,
+        image_seq_length=model.prompts.tokens_per_image,
+        projector_hidden_act="gelu",
+        vision_feature_layer=layer,
+        vision_feature_select_strategy=strategy,
+        multimodal_projector_bias=True,
+        tie_word_embeddings=bool(lm.config.tie_word_embeddings),
     )
     llava = LlavaForConditionalGeneration(config).eval()
     missing, unexpected = llava.model.vision_tower.load_state_dict(hf_vision.state_dict(), strict=False)
@@ -110,7 +139,7 @@ def export_llava_hf(model, out_dir: str | Path) -> Path:
 def import_llava_hf(directory: str | Path):
     """A LLaVA checkpoint directory -> VisionLanguageModel (vision `hf`, connector `mlp`, LM `hf`)."""
     from ..connectors import CONNECTORS
-    from ..modalities.hf_vision import build_hf_vision
+    from ..encoders.hf_vision import build_hf_vision
     from .vlm import VisionLanguageModel
 
     directory = Path(directory)
@@ -124,8 +153,10 @@ def import_llava_hf(directory: str | Path):
     tower = build_hf_vision(path=str(vt_dir), feature_layer=int(cfg.vision_feature_layer))
     has_cls = tower.family != "siglip"
     if has_cls != (cfg.vision_feature_select_strategy == "default"):
-        raise ConfigError(f"vision_feature_select_strategy={cfg.vision_feature_select_strategy!r} with a "
-                          f"{tower.family} tower is not what modalign's hf tower computes (it drops CLS iff present)")
+        raise ConfigError(
+            f"vision_feature_select_strategy={cfg.vision_feature_select_strategy!r} with a "
+            f"{tower.family} tower is not what modalign's hf tower computes (it drops CLS iff present)"
+        )
     tower.model.load_state_dict(llava.model.vision_tower.state_dict(), strict=False)
     proj = llava.model.multi_modal_projector
     connector = CONNECTORS["mlp"](in_dim=proj.linear_1.in_features, out_dim=proj.linear_2.out_features, act="gelu")
@@ -136,11 +167,18 @@ def import_llava_hf(directory: str | Path):
     lm.get_output_embeddings().load_state_dict(llava.lm_head.state_dict())
     tok = AutoTokenizer.from_pretrained(str(directory))
     tok.padding_side = "left"
-    mcfg = ModelConfig.model_validate({
-        "kind": "vlm", "vision": {"name": "hf", "path": str(vt_dir), "feature_layer": int(cfg.vision_feature_layer)},
-        "connector": {"name": "mlp"}, "lm": {"name": "hf", "path": str(directory)}})
+    mcfg = ModelConfig.model_validate(
+        {
+            "kind": "vlm",
+            "vision": {"name": "hf", "path": str(vt_dir), "feature_layer": int(cfg.vision_feature_layer)},
+            "connector": {"name": "mlp"},
+            "lm": {"name": "hf", "path": str(directory)},
+        }
+    )
     model = VisionLanguageModel(mcfg, tower, connector, lm, tok)
     if model.image_token_id != cfg.image_token_id:
-        raise ConfigError(f"the tokenizer's <image> id {model.image_token_id} differs from the checkpoint's "
-                          f"image_token_index {cfg.image_token_id}")
+        raise ConfigError(
+            f"the tokenizer's <image> id {model.image_token_id} differs from the checkpoint's "
+            f"image_token_index {cfg.image_token_id}"
+        )
     return model.eval()

@@ -13,8 +13,8 @@ original corpus or checkpoint path is not needed.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import (
@@ -69,12 +69,21 @@ def train_tokenizer(text_corpus: Iterable[str], vocab_size: int = 512) -> PreTra
 
 
 def _tiny_llama_config(vocab_size: int, params: dict) -> LlamaConfig:
-    allowed = {"hidden_size", "num_layers", "num_heads", "num_kv_heads", "intermediate_size",
-               "max_position_embeddings", "vocab_size", "rope_theta"}
+    allowed = {
+        "hidden_size",
+        "num_layers",
+        "num_heads",
+        "num_kv_heads",
+        "intermediate_size",
+        "max_position_embeddings",
+        "vocab_size",
+        "rope_theta",
+    }
     unknown = sorted(set(params) - allowed)
     if unknown:
-        raise ConfigError(f"lm 'tiny-llama' does not take {', '.join(unknown)}; its parameters are: "
-                          f"{', '.join(sorted(allowed))}")
+        raise ConfigError(
+            f"lm 'tiny-llama' does not take {', '.join(unknown)}; its parameters are: {', '.join(sorted(allowed))}"
+        )
     hidden = int(params.get("hidden_size", 128))
     heads = int(params.get("num_heads", 4))
     if hidden % heads:
@@ -109,8 +118,10 @@ def build_lm(name: str, params: dict, text_corpus: Iterable[str] | None = None):
     """A fresh (tiny-llama) or checkpoint (hf) causal LM and its tokenizer -> (model, tokenizer)."""
     if name == "tiny-llama":
         if text_corpus is None:
-            raise ConfigError("lm 'tiny-llama' trains its tokenizer on the recipe's text: pass text_corpus= "
-                              "(e.g. the training dataset's texts()) to VisionLanguageModel.from_config")
+            raise ConfigError(
+                "lm 'tiny-llama' trains its tokenizer on the recipe's text: pass text_corpus= "
+                "(e.g. the training dataset's texts()) to VisionLanguageModel.from_config"
+            )
         tok = train_tokenizer(text_corpus, int(params.get("vocab_size", 512)))
         model = LlamaForCausalLM(_tiny_llama_config(len(tok), params))
         return model, tok

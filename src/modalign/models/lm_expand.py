@@ -21,17 +21,23 @@ _ZEROED = ("self_attn.o_proj.weight", "self_attn.o_proj.bias", "mlp.down_proj.we
 def insertion_points(n_layers: int, add: int) -> list[int]:
     """The original layers each followed by a new block: the last of each of `add` equal groups."""
     if not 1 <= add <= n_layers:
-        raise ConfigError(f"add between 1 and the LM's {n_layers} layers new blocks (one after each group of "
-                          f"layers), got {add}; expand twice for more")
+        raise ConfigError(
+            f"add between 1 and the LM's {n_layers} layers new blocks (one after each group of "
+            f"layers), got {add}; expand twice for more"
+        )
     return [((g + 1) * n_layers) // add - 1 for g in range(add)]
 
 
 def _decoder_layers(lm):
     layers = getattr(getattr(lm, "model", None), "layers", None)
-    if layers is None or not all(hasattr(b, "self_attn") and hasattr(getattr(b, "self_attn"), "o_proj")
-                                 and hasattr(getattr(b, "mlp", None), "down_proj") for b in layers):
-        raise ConfigError(f"{type(lm).__name__}: block expansion needs a Llama-style decoder (model.layers with "
-                          "self_attn.o_proj and mlp.down_proj)")
+    if layers is None or not all(
+        hasattr(b, "self_attn") and hasattr(b.self_attn, "o_proj") and hasattr(getattr(b, "mlp", None), "down_proj")
+        for b in layers
+    ):
+        raise ConfigError(
+            f"{type(lm).__name__}: block expansion needs a Llama-style decoder (model.layers with "
+            "self_attn.o_proj and mlp.down_proj)"
+        )
     return layers
 
 
@@ -42,8 +48,10 @@ def expand_lm_depth(model, add: int):
     if getattr(model, "_lora_cfg", None) is not None:
         raise ConfigError("this model carries LoRA adapters: merge them first (model.merge_lora()), then expand")
     if model.fusion == "xattn":
-        raise ConfigError("the xattn connector places its gated blocks by LM layer: expanding the LM under it is not "
-                          "supported (retrain with a deeper `lm:` instead)")
+        raise ConfigError(
+            "the xattn connector places its gated blocks by LM layer: expanding the LM under it is not "
+            "supported (retrain with a deeper `lm:` instead)"
+        )
     base = model.base_lm()
     n = len(_decoder_layers(base))
     after = set(insertion_points(n, add))
@@ -61,7 +69,7 @@ def expand_lm_depth(model, add: int):
         prefix = f"model.layers.{i}."
         for k, v in old.items():
             if k.startswith(prefix):
-                rest = k[len(prefix):]
+                rest = k[len(prefix) :]
                 state[f"model.layers.{j}.{rest}"] = v.new_zeros(v.shape) if is_new and rest in _ZEROED else v.clone()
     new_lm.load_state_dict(state, strict=True)
 
@@ -71,7 +79,8 @@ def expand_lm_depth(model, add: int):
     expanded = VisionLanguageModel._assemble(cfg, new_lm, model.tokenizer)
     rest = {k: v for k, v in model.state_dict().items() if not k.startswith("lm.")}
     missing, unexpected = expanded.load_state_dict(
-        {**rest, **{f"lm.{k}": v for k, v in new_lm.state_dict().items()}}, strict=False)
+        {**rest, **{f"lm.{k}": v for k, v in new_lm.state_dict().items()}}, strict=False
+    )
     if missing or unexpected:
         raise RuntimeError(f"expanded model does not fit: missing {missing}, unexpected {unexpected}")
     return expanded.train(model.training)

@@ -23,8 +23,10 @@ def check_grid(tokens_per_image: int) -> int:
     """Side of the square token grid, or a ConfigError naming what to change."""
     side = square_side(tokens_per_image)
     if side is None:
-        raise ConfigError(f"region_words needs a square grid of image tokens; this connector gives "
-                          f"{tokens_per_image} per image (use linear, mlp or pixel-shuffle, or set region_words: 0)")
+        raise ConfigError(
+            f"region_words needs a square grid of image tokens; this connector gives "
+            f"{tokens_per_image} per image (use linear, mlp or pixel-shuffle, or set region_words: 0)"
+        )
     return side
 
 
@@ -49,8 +51,9 @@ def cell_targets(regions: list[dict], width: int, height: int, side: int, word_i
     return sorted(owner.items())
 
 
-def region_words_loss(tokens: torch.Tensor, embedding: torch.Tensor, targets: list[list[tuple[int, list[int]]]]
-                      ) -> tuple[torch.Tensor, int]:
+def region_words_loss(
+    tokens: torch.Tensor, embedding: torch.Tensor, targets: list[list[tuple[int, list[int]]]]
+) -> tuple[torch.Tensor, int]:
     """Mean over annotated cells of the cross-entropy between softmax(token . E^T) and the cell's words (uniform).
 
     tokens [n_img, M, D] (connector outputs), embedding [V, D] (the LM's input table), targets one list per image.
@@ -68,8 +71,8 @@ def region_words_loss(tokens: torch.Tensor, embedding: torch.Tensor, targets: li
             n += 1
     if n == 0:
         return tokens.sum() * 0.0, 0
-    picked = torch.stack([tokens[i, c] for i, c in which])                              # [n, D]
-    logp = F.log_softmax(picked @ embedding.t(), dim=-1)                                # [n, V]
+    picked = torch.stack([tokens[i, c] for i, c in which])  # [n, D]
+    logp = F.log_softmax(picked @ embedding.t(), dim=-1)  # [n, V]
     target = torch.zeros_like(logp)
     target[torch.tensor(rows), torch.tensor(cols)] = torch.tensor(weights, dtype=logp.dtype)
     return -(target * logp).sum(-1).mean(), n

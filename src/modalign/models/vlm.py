@@ -23,9 +23,9 @@ from safetensors.torch import save_model as save_safetensors
 from torch import nn
 
 from ..config import LoraConfig, ModelConfig
+from ..encoders import VISION_ENCODERS
+from ..encoders.cache import cached_forward, image_key
 from ..losses import lm_loss
-from ..modalities import VISION_ENCODERS
-from ..modalities.cache import cached_forward, image_key
 from ..registry import ConfigError, build
 from .base import AlignmentModel
 from .blip2_stage1 import build_stage1, stage1_loss
@@ -63,8 +63,16 @@ def _sample_images(sample: dict) -> list:
 
 
 class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
-    def __init__(self, cfg: ModelConfig, vision: nn.Module, connector: nn.Module, lm: nn.Module, tokenizer,
-                 anyres: dict | None = None, num_vision_tokens: int | None = None):
+    def __init__(
+        self,
+        cfg: ModelConfig,
+        vision: nn.Module,
+        connector: nn.Module,
+        lm: nn.Module,
+        tokenizer,
+        anyres: dict | None = None,
+        num_vision_tokens: int | None = None,
+    ):
         super().__init__()
         self.cfg = cfg
         self.vision = vision
@@ -84,8 +92,10 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
         self.region_words = cfg.region_words
         if self.region_words > 0:
             if self.fusion != "prefix" or anyres is not None:
-                raise ConfigError("region_words trains the tokens a prefix connector puts into the LM: not with "
-                                  "xattn or AnyRes tiling (set region_words: 0)")
+                raise ConfigError(
+                    "region_words trains the tokens a prefix connector puts into the LM: not with "
+                    "xattn or AnyRes tiling (set region_words: 0)"
+                )
             self._region_side = check_grid(per_image)
         self.qformer_stage1 = build_stage1(connector, tokenizer, self.base_lm().config.max_position_embeddings)
         self.tiler = None
@@ -111,8 +121,14 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
         tokens = None
         if cparams.get("positions") is True:  # `positions: true` = one learned position per tower token
             cparams["positions"] = tokens = probe_vision_tokens(vision)
-        connector = build(_connectors(), "connector", cfg.connector.name,
-                          in_dim=vision.hidden_size, out_dim=lm.config.hidden_size, **cparams)
+        connector = build(
+            _connectors(),
+            "connector",
+            cfg.connector.name,
+            in_dim=vision.hidden_size,
+            out_dim=lm.config.hidden_size,
+            **cparams,
+        )
         return cls(cfg, vision, connector, lm, tok, anyres=anyres, num_vision_tokens=tokens)
 
     @classmethod
@@ -153,7 +169,8 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
             lm_part: nn.Module = self.lm
         else:  # xattn blocks and LoRA weights live inside the LM's modules: give the base weights on their own
             lm_part = ParameterView(
-                (n, p) for n, p in self.lm.named_parameters() if id(p) not in connector_ids | lora_ids)
+                (n, p) for n, p in self.lm.named_parameters() if id(p) not in connector_ids | lora_ids
+            )
         connector: nn.Module = self.connector
         if self.qformer_stage1 is not None:  # BLIP-2 trains the Q-Former's text side with it
             connector = nn.ModuleList([self.connector, self.qformer_stage1])
@@ -186,7 +203,7 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
         pixel_values, token_counts, layouts = self.image_inputs(images) if images else (None, [], None)
         encoded, start = [], 0
         for text, spans, n in rows:
-            encoded.append(self.prompts.encode(text, spans, token_counts[start: start + n]))
+            encoded.append(self.prompts.encode(text, spans, token_counts[start : start + n]))
             start += n
         batch = self.prompts.pad([e[0] for e in encoded], [e[1] for e in encoded], side="right")
         batch["pixel_values"] = pixel_values
@@ -221,8 +238,9 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
         if objective == "qformer":
             return stage1_loss(self, batch)
         if objective not in ("caption", "instruct"):
-            raise ConfigError(f"VisionLanguageModel trains with objective caption, instruct or qformer, not "
-                              f"{objective!r}")
+            raise ConfigError(
+                f"VisionLanguageModel trains with objective caption, instruct or qformer, not {objective!r}"
+            )
         region = None
         if self.region_words > 0 and batch.get("pixel_values") is not None:
             img = self.image_embeddings(batch["pixel_values"], batch.get("image_keys"))
@@ -230,9 +248,14 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
             # the connector's tokens feed both losses: computed once
             logits = self._lm_logits(self.merge_embeddings(batch["input_ids"], img), batch["attention_mask"])
         else:
-            logits = self.forward_logits(batch["input_ids"], batch["attention_mask"], batch.get("pixel_values"),
-                                         batch.get("image_counts"), batch.get("image_keys"),
-                                         batch.get("image_layouts"))
+            logits = self.forward_logits(
+                batch["input_ids"],
+                batch["attention_mask"],
+                batch.get("pixel_values"),
+                batch.get("image_counts"),
+                batch.get("image_keys"),
+                batch.get("image_layouts"),
+            )
         labels = batch["labels"]
         # next-token prediction (the shift is inside lm_loss); only answer/caption tokens carry labels
         loss = lm_loss(logits, labels, ignore_index=IGNORE_INDEX)
@@ -256,25 +279,27 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
     def image_embeddings(self, pixel_values: torch.Tensor, keys: list[str] | None = None, layouts=None):
         """Prefix fusion: connector output [n_img, M, D_lm] for the images in text order (AnyRes: [sum M_i, D_lm],
         each image's tiles joined by `merge_tile_features`)."""
-        feats = self.connector(self.encode_images(pixel_values, keys))                  # [n_tiles, m, D]
+        feats = self.connector(self.encode_images(pixel_values, keys))  # [n_tiles, m, D]
         return feats if layouts is None else self._merge_tiles(feats, layouts)
 
     def merge_embeddings(self, input_ids: torch.Tensor, image_embeds: torch.Tensor | None) -> torch.Tensor:
         """Token embeddings [B, T, D] with the `<image>` placeholders overwritten row-major by `image_embeds`."""
-        embeds = self.lm.get_input_embeddings()(input_ids)                              # [B, T, D]
-        mask = input_ids == self.image_token_id                                         # [B, T]
+        embeds = self.lm.get_input_embeddings()(input_ids)  # [B, T, D]
+        mask = input_ids == self.image_token_id  # [B, T]
         n_slots = int(mask.sum())
         n_feats = 0 if image_embeds is None else image_embeds.numel() // embeds.shape[-1]
         if n_slots != n_feats:
-            raise ValueError(f"{n_slots} image placeholder tokens but {n_feats} image embeddings: each image needs "
-                             f"one <image> marker in its text")
+            raise ValueError(
+                f"{n_slots} image placeholder tokens but {n_feats} image embeddings: each image needs "
+                f"one <image> marker in its text"
+            )
         if image_embeds is None:
             return embeds
         return embeds.masked_scatter(mask.unsqueeze(-1), image_embeds.to(embeds.dtype).reshape(-1, embeds.shape[-1]))
 
     def set_media(self, pixel_values, counts, keys=None) -> None:
         """Cross-attention fusion: hand each sample's image tokens [B, K*N, Dv] (+ mask) to the installed blocks."""
-        feats = self.encode_images(pixel_values, keys) if pixel_values is not None else None       # [n_img, N, Dv]
+        feats = self.encode_images(pixel_values, keys) if pixel_values is not None else None  # [n_img, N, Dv]
         n = self.num_vision_tokens
         k = max(counts) if counts else 0
         d = self.vision.hidden_size if feats is None else feats.shape[-1]
@@ -283,7 +308,7 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
         start = 0
         for i, c in enumerate(counts):
             if c:
-                media[i, : c * n] = feats[start: start + c].reshape(c * n, d)
+                media[i, : c * n] = feats[start : start + c].reshape(c * n, d)
                 mask[i, : c * n] = 1
             start += c
         self.connector.set_media(media, mask=None if bool(mask.all()) else mask)
@@ -307,19 +332,22 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
 
     def _lm_logits(self, embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)  # correct for left and right padding alike
-        return self.lm(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids,
-                       use_cache=False).logits
+        return self.lm(
+            inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids, use_cache=False
+        ).logits
 
     # -- AnyRes tiling (LLaVA-1.6) -----------------------------------------------------------------------------
     def _setup_anyres(self, params: dict) -> None:
-        from ..modalities.tiling import AnyResTiler
+        from ..encoders.tiling import AnyResTiler
 
         if self.fusion != "prefix":
             raise ConfigError("vision.anyres tiling works with prefix connectors, not xattn")
         unknown = set(params) - {"grid_pinpoints", "max_tiles", "pad_color", "unpad"}
         if unknown:
-            raise ConfigError(f"vision.anyres does not take {sorted(unknown)}; use grid_pinpoints or max_tiles "
-                              f"(and optionally pad_color, unpad)")
+            raise ConfigError(
+                f"vision.anyres does not take {sorted(unknown)}; use grid_pinpoints or max_tiles "
+                f"(and optionally pad_color, unpad)"
+            )
         self.unpad = bool(params.pop("unpad", True))
         self.tiler = AnyResTiler.for_encoder(self.vision, **params)
         # the learned separator after each row of tile tokens (LLaVA-1.6 `image_newline`)
@@ -332,16 +360,18 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
         tiled = [self.tiler(im) for im in images]
         layouts = [(t.grid, t.original_size, t.num_tiles) for t in tiled]
         m = self.prompts.tokens_per_image
-        counts = [self._merge_tiles(torch.zeros(n, m, 1), [(g, size, n)], newline=torch.zeros(1)).shape[0]
-                  for g, size, n in layouts]
+        counts = [
+            self._merge_tiles(torch.zeros(n, m, 1), [(g, size, n)], newline=torch.zeros(1)).shape[0]
+            for g, size, n in layouts
+        ]
         return torch.cat([t.pixel_values for t in tiled]), counts, layouts
 
     def _merge_tiles(self, feats: torch.Tensor, layouts, newline=None) -> torch.Tensor:
-        from ..modalities.tiling import merge_tile_features
+        from ..encoders.tiling import merge_tile_features
 
         newline = self.image_newline if newline is None else newline
         out, start = [], 0
         for grid, size, n in layouts:
-            out.append(merge_tile_features(feats[start: start + n], grid, size if self.unpad else None, newline))
+            out.append(merge_tile_features(feats[start : start + n], grid, size if self.unpad else None, newline))
             start += n
-        return torch.cat(out)                                                            # [sum M_i, D]
+        return torch.cat(out)  # [sum M_i, D]

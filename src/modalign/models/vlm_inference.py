@@ -25,8 +25,9 @@ from .chat_template import IMAGE_TOKEN
 
 def check_repetition_penalty(penalty: float) -> None:
     if not isinstance(penalty, (int, float)) or isinstance(penalty, bool) or not penalty > 0:
-        raise ValueError(f"repetition_penalty must be a number > 0 (1.0 = none, > 1 discourages repeats), "
-                         f"got {penalty!r}")
+        raise ValueError(
+            f"repetition_penalty must be a number > 0 (1.0 = none, > 1 discourages repeats), got {penalty!r}"
+        )
 
 
 def penalize_repeats(logits: torch.Tensor, seen: torch.Tensor, penalty: float) -> torch.Tensor:
@@ -69,38 +70,78 @@ class InferenceMixin:
 
     # -- generation --------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def generate(self, images, prompts=None, max_new_tokens: int = 32, do_sample: bool = False,
-                 temperature: float = 1.0, top_k: int | None = None, generator: torch.Generator | None = None,
-                 return_logits: bool = False, repetition_penalty: float = 1.0, num_beams: int = 1,
-                 length_penalty: float = 1.0, early_stopping: bool | str = False, logits_processor=None):
+    def generate(
+        self,
+        images,
+        prompts=None,
+        max_new_tokens: int = 32,
+        do_sample: bool = False,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        generator: torch.Generator | None = None,
+        return_logits: bool = False,
+        repetition_penalty: float = 1.0,
+        num_beams: int = 1,
+        length_penalty: float = 1.0,
+        early_stopping: bool | str = False,
+        logits_processor=None,
+    ):
         """One answer per image (list[str]); with `return_logits` also the per-step logits [B, S, V] (as the model
         gave them, before any repetition penalty or `logits_processor`). `num_beams` > 1: beam search (greedy only),
         the best of the hypotheses scored by summed log-probability / length ** `length_penalty`."""
         n = len(images) if images is not None else len(prompts)
         texts = self._prompt_texts(n, prompts, images is not None)
-        return self.complete(images, texts, max_new_tokens, do_sample, temperature, top_k, generator, return_logits,
-                             repetition_penalty, num_beams, length_penalty, early_stopping, logits_processor)
+        return self.complete(
+            images,
+            texts,
+            max_new_tokens,
+            do_sample,
+            temperature,
+            top_k,
+            generator,
+            return_logits,
+            repetition_penalty,
+            num_beams,
+            length_penalty,
+            early_stopping,
+            logits_processor,
+        )
 
     @torch.no_grad()
-    def complete(self, images, texts: list[str], max_new_tokens: int = 32, do_sample: bool = False,
-                 temperature: float = 1.0, top_k: int | None = None, generator: torch.Generator | None = None,
-                 return_logits: bool = False, repetition_penalty: float = 1.0, num_beams: int = 1,
-                 length_penalty: float = 1.0, early_stopping: bool | str = False, logits_processor=None):
+    def complete(
+        self,
+        images,
+        texts: list[str],
+        max_new_tokens: int = 32,
+        do_sample: bool = False,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        generator: torch.Generator | None = None,
+        return_logits: bool = False,
+        repetition_penalty: float = 1.0,
+        num_beams: int = 1,
+        length_penalty: float = 1.0,
+        early_stopping: bool | str = False,
+        logits_processor=None,
+    ):
         """Continue already rendered prompt strings (one `<image>` marker each, e.g. a multi-turn chat history);
         row i is about images[i]."""
         check_repetition_penalty(repetition_penalty)
         check_beam_args(num_beams, length_penalty, early_stopping)
         if logits_processor is not None and not callable(logits_processor):
-            raise ValueError(f"logits_processor must be callable as f(generated [B, t], logits [B, V]), "
-                             f"got {type(logits_processor).__name__}")
+            raise ValueError(
+                f"logits_processor must be callable as f(generated [B, t], logits [B, V]), "
+                f"got {type(logits_processor).__name__}"
+            )
         if num_beams > 1:
             if logits_processor is not None:
                 raise ValueError("logits_processor applies to greedy and sampled decoding: use num_beams=1")
             if do_sample:
                 raise ValueError("beam search is greedy here: use num_beams=1 to sample")
             if return_logits:
-                raise ValueError("return_logits gives one row of logits per step, which beams do not have: "
-                                 "use num_beams=1")
+                raise ValueError(
+                    "return_logits gives one row of logits per step, which beams do not have: use num_beams=1"
+                )
             images = None if images is None else [im for im in images for _ in range(num_beams)]
             texts = [t for t in texts for _ in range(num_beams)]  # row b's beams are rows b*K .. b*K+K-1
         pixel_values, counts, token_counts, layouts = self._pixels(images)
@@ -110,17 +151,34 @@ class InferenceMixin:
         try:
             mask = batch["attention_mask"]
             pos = (mask.cumsum(-1) - 1).clamp(min=0)
-            out = self.lm(inputs_embeds=embeds, attention_mask=mask, position_ids=pos,
-                          past_key_values=DynamicCache(), use_cache=True)
+            out = self.lm(
+                inputs_embeds=embeds,
+                attention_mask=mask,
+                position_ids=pos,
+                past_key_values=DynamicCache(),
+                use_cache=True,
+            )
             seen = None
             if repetition_penalty != 1.0:
                 seen = self._seen_tokens(batch["input_ids"], mask, out.logits.shape[-1])
             if num_beams > 1:
-                tokens = self._beam_decode(out, mask, pos, max_new_tokens, num_beams, length_penalty, early_stopping,
-                                           repetition_penalty, seen)
+                tokens = self._beam_decode(
+                    out, mask, pos, max_new_tokens, num_beams, length_penalty, early_stopping, repetition_penalty, seen
+                )
                 return self._detok(tokens)
-            tokens, logits = self._decode(out, mask, pos, max_new_tokens, do_sample, temperature, top_k, generator,
-                                          repetition_penalty, seen, logits_processor)
+            tokens, logits = self._decode(
+                out,
+                mask,
+                pos,
+                max_new_tokens,
+                do_sample,
+                temperature,
+                top_k,
+                generator,
+                repetition_penalty,
+                seen,
+                logits_processor,
+            )
         finally:
             if self.fusion == "xattn":
                 self.connector.clear_media()
@@ -133,14 +191,26 @@ class InferenceMixin:
         counts = torch.zeros(input_ids.shape[0], vocab_size, dtype=torch.long)
         return counts.scatter_add_(1, input_ids, mask.long()) > 0
 
-    def _decode(self, out, mask, pos, max_new_tokens, do_sample, temperature, top_k, generator,
-                repetition_penalty: float = 1.0, seen: torch.Tensor | None = None, logits_processor=None):
+    def _decode(
+        self,
+        out,
+        mask,
+        pos,
+        max_new_tokens,
+        do_sample,
+        temperature,
+        top_k,
+        generator,
+        repetition_penalty: float = 1.0,
+        seen: torch.Tensor | None = None,
+        logits_processor=None,
+    ):
         """Continue from a prefilled cache: pick, append, feed back one token at a time."""
         stop = torch.tensor(self.stop_token_ids(), dtype=torch.long)
         b = mask.shape[0]
         done = torch.zeros(b, dtype=torch.bool)
         tokens, step_logits = [], []
-        logits = out.logits[:, -1]                                                       # [B, V]
+        logits = out.logits[:, -1]  # [B, V]
         for _ in range(max_new_tokens):
             step_logits.append(logits)
             if seen is not None:
@@ -148,7 +218,7 @@ class InferenceMixin:
             if logits_processor is not None:
                 so_far = torch.stack(tokens, 1) if tokens else torch.zeros(b, 0, dtype=torch.long)
                 logits = logits_processor(so_far, logits)
-            nxt = self._pick(logits, do_sample, temperature, top_k, generator)          # [B]
+            nxt = self._pick(logits, do_sample, temperature, top_k, generator)  # [B]
             nxt = torch.where(done, torch.full_like(nxt, self.prompts.pad_id), nxt)
             tokens.append(nxt)
             if seen is not None:
@@ -158,34 +228,64 @@ class InferenceMixin:
                 break
             mask = torch.cat([mask, torch.ones(b, 1, dtype=mask.dtype)], dim=1)
             pos = pos[:, -1:] + 1
-            out = self.lm(input_ids=nxt[:, None], attention_mask=mask, position_ids=pos,
-                          past_key_values=out.past_key_values, use_cache=True)
+            out = self.lm(
+                input_ids=nxt[:, None],
+                attention_mask=mask,
+                position_ids=pos,
+                past_key_values=out.past_key_values,
+                use_cache=True,
+            )
             logits = out.logits[:, -1]
-        toks = torch.stack(tokens, dim=1) if tokens else torch.zeros(b, 0, dtype=torch.long)       # [B, S]
+        toks = torch.stack(tokens, dim=1) if tokens else torch.zeros(b, 0, dtype=torch.long)  # [B, S]
         return toks, torch.stack(step_logits, dim=1) if step_logits else None
 
-    def _beam_decode(self, out, mask, pos, max_new_tokens, num_beams, length_penalty, early_stopping,
-                     repetition_penalty: float = 1.0, seen: torch.Tensor | None = None) -> torch.Tensor:
+    def _beam_decode(
+        self,
+        out,
+        mask,
+        pos,
+        max_new_tokens,
+        num_beams,
+        length_penalty,
+        early_stopping,
+        repetition_penalty: float = 1.0,
+        seen: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         state = {"out": out, "mask": mask, "pos": pos}
 
         def advance(tokens, order):
             state["out"].past_key_values.reorder_cache(order)
             state["mask"] = torch.cat([state["mask"], torch.ones(len(tokens), 1, dtype=state["mask"].dtype)], dim=1)
             state["pos"] = state["pos"][:, -1:] + 1  # a row's beams share its padding: `order` leaves these alone
-            state["out"] = self.lm(input_ids=tokens[:, None], attention_mask=state["mask"], position_ids=state["pos"],
-                                   past_key_values=state["out"].past_key_values, use_cache=True)
+            state["out"] = self.lm(
+                input_ids=tokens[:, None],
+                attention_mask=state["mask"],
+                position_ids=state["pos"],
+                past_key_values=state["out"].past_key_values,
+                use_cache=True,
+            )
             return state["out"].logits[:, -1]
 
         process = None
         if seen is not None:
+
             def process(logp, seqs):  # the prompt's tokens (same for a row's beams) and the beam's own
                 now = seen.clone()
                 if seqs.shape[1]:
                     now.scatter_(1, seqs, True)
                 return penalize_repeats(logp, now, repetition_penalty)
 
-        return beam_search(out.logits[:, -1], advance, num_beams, max_new_tokens, self.stop_token_ids(),
-                           self.prompts.pad_id, length_penalty, early_stopping, process)
+        return beam_search(
+            out.logits[:, -1],
+            advance,
+            num_beams,
+            max_new_tokens,
+            self.stop_token_ids(),
+            self.prompts.pad_id,
+            length_penalty,
+            early_stopping,
+            process,
+        )
 
     @staticmethod
     def _pick(logits, do_sample, temperature, top_k, generator) -> torch.Tensor:
@@ -217,12 +317,15 @@ class InferenceMixin:
         if any(IMAGE_TOKEN in t for t in texts):
             raise ValueError(f"scored texts must not contain {IMAGE_TOKEN}")
         pixel_values, counts, token_counts, layouts = self._pixels(images)
-        rows, labels = self._encode_rows([p + t for p, t in zip(prefixes, texts)], token_counts,
-                                         [[(len(p), len(p) + len(t))] for p, t in zip(prefixes, texts)])
+        rows, labels = self._encode_rows(
+            [p + t for p, t in zip(prefixes, texts)],
+            token_counts,
+            [[(len(p), len(p) + len(t))] for p, t in zip(prefixes, texts)],
+        )
         batch = self.prompts.pad(rows, labels, side="right")
         logits = self.forward_logits(batch["input_ids"], batch["attention_mask"], pixel_values, counts, None, layouts)
-        logp = logits[:, :-1].float().log_softmax(-1)                                   # [B, T-1, V]
-        target = batch["labels"][:, 1:]                                                 # [B, T-1]
+        logp = logits[:, :-1].float().log_softmax(-1)  # [B, T-1, V]
+        target = batch["labels"][:, 1:]  # [B, T-1]
         keep = target != -100
         tok_logp = logp.gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1) * keep  # [B, T-1]
         total = tok_logp.sum(-1)
@@ -242,18 +345,26 @@ class InferenceMixin:
         texts = self._prompt_texts(len(questions), questions, True)
         pixel_values, counts, token_counts, layouts = self._pixels(images)
         rows, _ = self._encode_rows(texts, token_counts)
-        batch = self.prompts.pad(rows, side="left")                     # left: the last position is the answer's
-        probs = self.forward_logits(batch["input_ids"], batch["attention_mask"], pixel_values, counts, None,
-                                    layouts)[:, -1]
-        probs = probs.float().softmax(-1)                                               # [B, V]
+        batch = self.prompts.pad(rows, side="left")  # left: the last position is the answer's
+        probs = self.forward_logits(batch["input_ids"], batch["attention_mask"], pixel_values, counts, None, layouts)[
+            :, -1
+        ]
+        probs = probs.float().softmax(-1)  # [B, V]
         p_yes = probs[:, self._answer_token_ids(["yes", "Yes", " yes", " Yes"])].sum(-1)
         p_no = probs[:, self._answer_token_ids(["no", "No", " no", " No"])].sum(-1)
         return p_yes / (p_yes + p_no).clamp(min=1e-12)
 
     # -- one image, many questions -----------------------------------------------------------------------------
     @torch.no_grad()
-    def answer_many(self, image, questions: list[str], max_new_tokens: int = 32, batch_size: int = 32,
-                    return_logits: bool = False, repetition_penalty: float = 1.0):
+    def answer_many(
+        self,
+        image,
+        questions: list[str],
+        max_new_tokens: int = 32,
+        batch_size: int = 32,
+        return_logits: bool = False,
+        repetition_penalty: float = 1.0,
+    ):
         """Answers to every question about `image` (greedy). The shared prompt prefix (template + image tokens) is
         run once; its KV cache is copied over each batch of questions, so only the question tokens are computed."""
         check_repetition_penalty(repetition_penalty)
@@ -265,14 +376,19 @@ class InferenceMixin:
             common += 1  # keep >= 1 token of every row out of the prefix: its logits start the answer
         if rows[0][:common].count(self.image_token_id) != rows[0].count(self.image_token_id):
             raise ValueError("answer_many needs the image at the start of every prompt (the shared prefix)")
-        prefix = torch.tensor([rows[0][:common]])                                       # [1, L]
+        prefix = torch.tensor([rows[0][:common]])  # [1, L]
         embeds = self.prepare_inputs(prefix, pixel_values, counts, None, layouts)
         answers, all_logits = [], []
         try:
-            pre_out = self.lm(inputs_embeds=embeds, attention_mask=torch.ones_like(prefix),
-                              position_ids=torch.arange(common)[None], past_key_values=DynamicCache(), use_cache=True)
+            pre_out = self.lm(
+                inputs_embeds=embeds,
+                attention_mask=torch.ones_like(prefix),
+                position_ids=torch.arange(common)[None],
+                past_key_values=DynamicCache(),
+                use_cache=True,
+            )
             for lo in range(0, len(rows), batch_size):
-                chunk = [r[common:] for r in rows[lo: lo + batch_size]]
+                chunk = [r[common:] for r in rows[lo : lo + batch_size]]
                 b = len(chunk)
                 if self.fusion == "xattn":  # media of one image, repeated for the batch
                     self.set_media(pixel_values.expand(b, *pixel_values.shape[1:]), [1] * b)
@@ -281,14 +397,20 @@ class InferenceMixin:
                 suffix = self.prompts.pad(chunk, side="left")
                 mask = torch.cat([torch.ones(b, common, dtype=torch.long), suffix["attention_mask"]], dim=1)
                 pos = common + (suffix["attention_mask"].cumsum(-1) - 1).clamp(min=0)
-                out = self.lm(input_ids=suffix["input_ids"], attention_mask=mask, position_ids=pos,
-                              past_key_values=cache, use_cache=True)
+                out = self.lm(
+                    input_ids=suffix["input_ids"],
+                    attention_mask=mask,
+                    position_ids=pos,
+                    past_key_values=cache,
+                    use_cache=True,
+                )
                 seen = None
                 if repetition_penalty != 1.0:
                     ids = torch.cat([prefix.expand(b, common), suffix["input_ids"]], dim=1)
                     seen = self._seen_tokens(ids, mask, out.logits.shape[-1])
-                toks, logits = self._decode(out, mask, pos, max_new_tokens, False, 1.0, None, None,
-                                            repetition_penalty, seen)
+                toks, logits = self._decode(
+                    out, mask, pos, max_new_tokens, False, 1.0, None, None, repetition_penalty, seen
+                )
                 answers += self._detok(toks)
                 all_logits += list(logits) if logits is not None else []
         finally:

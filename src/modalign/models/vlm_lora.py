@@ -8,7 +8,7 @@ The freeze plan names `lm` (base weights) and `lm.lora` (adapters) separately: a
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from torch import nn
 
@@ -43,12 +43,19 @@ class LoraMixin:
         names = {n.rsplit(".", 1)[-1] for n, _ in self.lm.named_modules()}
         missing = [t for t in cfg.target_modules if t not in names]
         if missing:
-            raise ConfigError(f"lora.target_modules {missing} are not module names of the LM "
-                              f"(Llama has q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)")
+            raise ConfigError(
+                f"lora.target_modules {missing} are not module names of the LM "
+                f"(Llama has q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)"
+            )
         # peft freezes every base weight; the trainer's freeze plan decides afterwards, so keep the current flags.
         flags = {n: p.requires_grad for n, p in self.lm.named_parameters()}
-        peft_cfg = PeftLoraConfig(r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
-                                  target_modules=list(cfg.target_modules), bias="none")
+        peft_cfg = PeftLoraConfig(
+            r=cfg.r,
+            lora_alpha=cfg.alpha,
+            lora_dropout=cfg.dropout,
+            target_modules=list(cfg.target_modules),
+            bias="none",
+        )
         self.lm = get_peft_model(self.lm, peft_cfg)
         for n, p in self.lm.get_base_model().named_parameters():
             if n in flags:

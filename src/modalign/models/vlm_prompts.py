@@ -52,8 +52,10 @@ class PromptBuilder:
             first_user = next(i for i, m in enumerate(messages) if m["role"] == "user")
             messages[first_user] = {"role": "user", "content": IMAGE_TOKEN + "\n" + messages[first_user]["content"]}
         elif n_markers != n_images:
-            raise ValueError(f"conversation has {n_markers} {IMAGE_TOKEN} markers but the sample has {n_images} "
-                             f"image(s): give one marker per image (several images go in the sample's `images`)")
+            raise ValueError(
+                f"conversation has {n_markers} {IMAGE_TOKEN} markers but the sample has {n_images} "
+                f"image(s): give one marker per image (several images go in the sample's `images`)"
+            )
         text = self.render(messages)
         spans = []
         for i, m in enumerate(messages):
@@ -69,8 +71,9 @@ class PromptBuilder:
         return text, spans
 
     # -- tokens ------------------------------------------------------------------------------------------------
-    def encode(self, text: str, spans: list[tuple[int, int]] = (), counts: list[int] | None = None
-               ) -> tuple[list[int], list[int]]:
+    def encode(
+        self, text: str, spans: list[tuple[int, int]] = (), counts: list[int] | None = None
+    ) -> tuple[list[int], list[int]]:
         """Token ids and labels (the id inside a span, IGNORE_INDEX outside) of one rendered string, with the k-th
         image marker repeated counts[k] times (default: tokens_per_image each)."""
         enc = self.tok(text, add_special_tokens=False, return_offsets_mapping=True)
@@ -90,16 +93,18 @@ class PromptBuilder:
             n_img = ids.count(self.image_token_id)
             ids, labels = ids[: self.max_length], labels[: self.max_length]
             if ids.count(self.image_token_id) != n_img:
-                raise ValueError(f"a {len(enc['input_ids'])}-token example cut to the LM's {self.max_length} "
-                                 f"positions would split an image: raise lm.max_position_embeddings or shorten text")
+                raise ValueError(
+                    f"a {len(enc['input_ids'])}-token example cut to the LM's {self.max_length} "
+                    f"positions would split an image: raise lm.max_position_embeddings or shorten text"
+                )
         return ids, labels
 
     def pad(self, rows: list[list[int]], labels: list[list[int]] | None = None, side: str = "right") -> dict:
         """Pad to the longest row: right for training and scoring, left for generation (answers start aligned)."""
         width = max(len(r) for r in rows)
-        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)            # [B, T]
-        mask = torch.zeros(len(rows), width, dtype=torch.long)                           # [B, T]
-        lab = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long)             # [B, T]
+        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)  # [B, T]
+        mask = torch.zeros(len(rows), width, dtype=torch.long)  # [B, T]
+        lab = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long)  # [B, T]
         for i, r in enumerate(rows):
             sl = slice(0, len(r)) if side == "right" else slice(width - len(r), width)
             ids[i, sl] = torch.tensor(r, dtype=torch.long)

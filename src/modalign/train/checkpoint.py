@@ -36,10 +36,11 @@ def latest_checkpoint(out_dir: Path) -> Path | None:
     if not root.is_dir():
         return None
     done = [p for p in root.iterdir() if p.name.startswith(PREFIX) and (p / "state.json").exists()]
-    return max(done, key=lambda p: int(p.name[len(PREFIX):]), default=None)
+    return max(done, key=lambda p: int(p.name[len(PREFIX) :]), default=None)
 
 
 # ---- optimizer state <-> (tensors, JSON) -------------------------------------------------------------------------
+
 
 def flatten_optimizer(state_dict: dict) -> tuple[dict[str, torch.Tensor], dict]:
     tensors: dict[str, torch.Tensor] = {}
@@ -50,8 +51,7 @@ def flatten_optimizer(state_dict: dict) -> tuple[dict[str, torch.Tensor], dict]:
                 tensors[f"{pid}.{key}"] = value.detach().contiguous().clone()
             else:
                 scalars.setdefault(str(pid), {})[key] = value
-    meta = {"param_groups": state_dict["param_groups"], "scalars": scalars,
-            "tensor_keys": sorted(tensors)}
+    meta = {"param_groups": state_dict["param_groups"], "scalars": scalars, "tensor_keys": sorted(tensors)}
     return tensors, meta
 
 
@@ -63,12 +63,15 @@ def unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
     for pid, entry in meta["scalars"].items():
         state.setdefault(int(pid), {}).update(entry)
     # JSON turns tuples (AdamW's betas) into lists; give hyperparameters back their tuple form.
-    groups = [{k: tuple(v) if isinstance(v, list) and k not in ("params", "names") else v for k, v in g.items()}
-              for g in meta["param_groups"]]
+    groups = [
+        {k: tuple(v) if isinstance(v, list) and k not in ("params", "names") else v for k, v in g.items()}
+        for g in meta["param_groups"]
+    ]
     return {"state": state, "param_groups": groups}
 
 
 # ---- RNG states ---------------------------------------------------------------------------------------------------
+
 
 def rng_state() -> tuple[dict[str, torch.Tensor], dict]:
     tensors = {"torch_cpu": torch.get_rng_state()}  # uint8 tensor
@@ -77,8 +80,10 @@ def rng_state() -> tuple[dict[str, torch.Tensor], dict]:
             tensors[f"torch_cuda_{i}"] = s
     kind, keys, pos, has_gauss, cached = np.random.get_state()
     version, internal, gauss = random.getstate()
-    meta = {"numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)],
-            "python": [version, list(internal), gauss]}
+    meta = {
+        "numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)],
+        "python": [version, list(internal), gauss],
+    }
     return tensors, meta
 
 
@@ -94,6 +99,7 @@ def set_rng_state(tensors: dict[str, torch.Tensor], meta: dict) -> None:
 
 
 # ---- save / load --------------------------------------------------------------------------------------------------
+
 
 def tmp_path(out_dir: Path, global_step: int) -> Path:
     return checkpoint_dir(out_dir) / f".tmp-{PREFIX}{global_step:08d}"
@@ -122,15 +128,18 @@ def publish(out_dir: Path, global_step: int, keep: int) -> Path:
     if final.exists():  # a rerun of the same step after resume: replace it whole
         shutil.rmtree(final)
     tmp.rename(final)  # atomic on one filesystem
-    done = sorted((p for p in checkpoint_dir(out_dir).iterdir() if p.name.startswith(PREFIX)),
-                  key=lambda p: int(p.name[len(PREFIX):]))
+    done = sorted(
+        (p for p in checkpoint_dir(out_dir).iterdir() if p.name.startswith(PREFIX)),
+        key=lambda p: int(p.name[len(PREFIX) :]),
+    )
     for old in done[:-keep] if keep > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
     return final
 
 
-def save_checkpoint(out_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict,
-                    info: DistInfo, keep: int) -> None:
+def save_checkpoint(
+    out_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict, info: DistInfo, keep: int
+) -> None:
     """Collective: every rank adds its RNG state, rank 0 the rest, then rank 0 publishes the directory."""
     tmp = tmp_path(out_dir, state["global_step"])
     if info.is_main:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..config import RecipeConfig
-from ..modalities.cache import FeatureCache
+from ..encoders.cache import FeatureCache
 
 
 def training_feature_cache(recipe: RecipeConfig, out_dir) -> FeatureCache | None:

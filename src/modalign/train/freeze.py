@@ -19,14 +19,18 @@ from ..registry import ConfigError
 
 @dataclass
 class FreezeReport:
-    trainable: int = 0                                    # parameter elements that train
-    frozen: int = 0                                       # parameter elements that do not
+    trainable: int = 0  # parameter elements that train
+    frozen: int = 0  # parameter elements that do not
     per_component: dict[str, dict[str, int]] = field(default_factory=dict)
-    unassigned: list[str] = field(default_factory=list)   # parameters in no component (frozen)
+    unassigned: list[str] = field(default_factory=list)  # parameters in no component (frozen)
 
     def as_dict(self) -> dict:
-        return {"trainable": self.trainable, "frozen": self.frozen, "per_component": self.per_component,
-                "unassigned": self.unassigned}
+        return {
+            "trainable": self.trainable,
+            "frozen": self.frozen,
+            "per_component": self.per_component,
+            "unassigned": self.unassigned,
+        }
 
 
 def prepare_stage(model: nn.Module, stage: StageConfig) -> None:

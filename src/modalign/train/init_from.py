@@ -22,13 +22,17 @@ def check_init_from(recipe: RecipeConfig) -> Path | None:
     directory = Path(recipe.init_from)
     cfg_path = directory / "config.json"
     if not cfg_path.exists() or not (directory / "model.safetensors").exists():
-        raise ConfigError(f"init_from: {directory} is not a saved model directory (config.json + model.safetensors, "
-                          "e.g. runs/NAME/final); train the run it names first or fix the path")
+        raise ConfigError(
+            f"init_from: {directory} is not a saved model directory (config.json + model.safetensors, "
+            "e.g. runs/NAME/final); train the run it names first or fix the path"
+        )
     # through the schema, so fields added since the model was saved compare at their defaults
     saved = ModelConfig.model_validate(json.loads(cfg_path.read_text())["model"]).model_dump(mode="json")
     wanted = recipe.model.model_dump(mode="json")
     if saved != wanted:
         diff = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
-        raise ConfigError(f"init_from: the model saved in {directory} differs from this recipe's `model:` in "
-                          f"{diff}; copy the saved model's settings (its config.json) into `model:`")
+        raise ConfigError(
+            f"init_from: the model saved in {directory} differs from this recipe's `model:` in "
+            f"{diff}; copy the saved model's settings (its config.json) into `model:`"
+        )
     return directory

@@ -51,8 +51,9 @@ class RunLogger:
     def event(self, kind: str, global_step: int, **fields) -> None:
         """A non-scalar record: stage start (freeze report, dataset size), checkpoint, stage end."""
         if self.enabled:
-            self._file.write(json.dumps({"event": kind, "global_step": global_step, "time": time.time(), **fields})
-                             + "\n")
+            self._file.write(
+                json.dumps({"event": kind, "global_step": global_step, "time": time.time(), **fields}) + "\n"
+            )
 
     def scalars(self, global_step: int, values: dict[str, float], **fields) -> None:
         if not self.enabled:

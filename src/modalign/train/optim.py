@@ -17,9 +17,10 @@ from ..registry import ConfigError
 
 def _is_norm(module: nn.Module) -> bool:
     # Matches LayerNorm, BatchNorm*, GroupNorm and the RMSNorm classes HF models define (LlamaRMSNorm, ...).
-    return isinstance(module, (nn.LayerNorm, nn.GroupNorm, nn.modules.batchnorm._BatchNorm)) or "Norm" in type(
-        module
-    ).__name__
+    return (
+        isinstance(module, (nn.LayerNorm, nn.GroupNorm, nn.modules.batchnorm._BatchNorm))
+        or "Norm" in type(module).__name__
+    )
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:

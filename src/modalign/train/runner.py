@@ -20,11 +20,10 @@ import numpy as np
 import torch
 
 from ..config import RecipeConfig, StageConfig
-from ..modalities.cache import FeatureCache
+from ..encoders.cache import FeatureCache
 from ..registry import ConfigError
 from . import checkpoint as ckpt
-from .distributed import (DistInfo, barrier, broadcast_object, has_unused_trainable, init_distributed,
-                          shutdown, wrap)
+from .distributed import DistInfo, barrier, broadcast_object, has_unused_trainable, init_distributed, shutdown, wrap
 from .freeze import apply_freeze_plan, prepare_stage, set_train_modes
 from .init_from import check_init_from
 from .logs import RunLogger
@@ -50,15 +49,20 @@ _clock = time.monotonic  # tests replace it to make the checkpoint timer determi
 
 def _comparable(recipe: RecipeConfig) -> dict:
     # What must not change across a resume; eval settings and descriptions may.
-    return {"seed": recipe.seed, "model": recipe.model.model_dump(mode="json"),
-            **({"init_from": recipe.init_from} if recipe.init_from else {}),
-            "stages": [s.model_dump(mode="json") for s in recipe.stages]}
+    return {
+        "seed": recipe.seed,
+        "model": recipe.model.model_dump(mode="json"),
+        **({"init_from": recipe.init_from} if recipe.init_from else {}),
+        "stages": [s.model_dump(mode="json") for s in recipe.stages],
+    }
 
 
 def _training_part(comparable: dict) -> dict:
     # Checkpoints store the whole comparable dict (older ones lack newer fields), so both sides are cut the same way.
-    return {**comparable, "stages": [{k: v for k, v in s.items() if k not in _BOOKKEEPING}
-                                     for s in comparable["stages"]]}
+    return {
+        **comparable,
+        "stages": [{k: v for k, v in s.items() if k not in _BOOKKEEPING} for s in comparable["stages"]],
+    }
 
 
 def _evaluate(evaluate: Evaluate, model, stage: StageConfig, global_step: int, info: DistInfo, log: RunLogger):
@@ -101,8 +105,18 @@ def run_recipe(
     """
     info = init_distributed()
     try:
-        return _run(recipe, Path(out_dir), resume, evaluate, progress, stop_after_steps, model_builder, datasets,
-                    keep_checkpoints, info)
+        return _run(
+            recipe,
+            Path(out_dir),
+            resume,
+            evaluate,
+            progress,
+            stop_after_steps,
+            model_builder,
+            datasets,
+            keep_checkpoints,
+            info,
+        )
     finally:
         shutdown(info)
 
@@ -115,12 +129,16 @@ def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_bu
     init_dir = check_init_from(recipe)
     latest = ckpt.latest_checkpoint(out_dir)
     if latest is not None and not resume:
-        raise ConfigError(f"{out_dir} already holds checkpoints of a run: pass resume (--resume) to continue it, "
-                          "or choose a new output directory")
+        raise ConfigError(
+            f"{out_dir} already holds checkpoints of a run: pass resume (--resume) to continue it, "
+            "or choose a new output directory"
+        )
     state = ckpt.read_state(latest) if (resume and latest is not None) else None
     if state is not None and _training_part(state["recipe"]) != _training_part(_comparable(recipe)):
-        raise ConfigError(f"{latest} was written by a different recipe (model, seed or stages changed); resume "
-                          "with the same recipe or choose a new output directory")
+        raise ConfigError(
+            f"{latest} was written by a different recipe (model, seed or stages changed); resume "
+            "with the same recipe or choose a new output directory"
+        )
     if state is None and info.is_main:
         shutil.rmtree(out_dir / "cache", ignore_errors=True)  # features of another run's towers
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -139,14 +157,19 @@ def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_bu
     start_stage, start_step, global_step = 0, 0, 0
     if state is not None:
         start_stage, start_step, global_step = state["stage_index"], state["stage_step"], state["global_step"]
-        for stage in recipe.stages[:start_stage + 1]:
+        for stage in recipe.stages[: start_stage + 1]:
             prepare_stage(model, stage)  # replay structural changes so the saved weights fit
         ckpt.load_weights(latest, model)
         if state["stage_done"]:
             start_stage, start_step = start_stage + 1, 0
     log = RunLogger(out_dir, info.is_main, progress, resume_step=global_step if state is not None else None)
-    summary = {"out_dir": str(out_dir), "world_size": info.world_size, "stages": [], "stopped": False,
-               "resumed_from": str(latest) if state is not None else None}
+    summary = {
+        "out_dir": str(out_dir),
+        "world_size": info.world_size,
+        "stages": [],
+        "stopped": False,
+        "resumed_from": str(latest) if state is not None else None,
+    }
 
     try:
         for s in range(start_stage, len(recipe.stages)):
@@ -156,10 +179,16 @@ def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_bu
                 _seed_all(recipe.seed, s + 1, info.rank)
             prepare_stage(model, stage)
             report = apply_freeze_plan(model, stage.train)
-            frozen_towers = [c for c in ("vision", "text") if report.per_component.get(c, {}).get("trainable") == 0
-                             and c in report.per_component]
-            cache = FeatureCache(out_dir / "cache" / _cache_name(recipe, s)) \
-                if stage.cache_frozen_features and frozen_towers else None
+            frozen_towers = [
+                c
+                for c in ("vision", "text")
+                if report.per_component.get(c, {}).get("trainable") == 0 and c in report.per_component
+            ]
+            cache = (
+                FeatureCache(out_dir / "cache" / _cache_name(recipe, s))
+                if stage.cache_frozen_features and frozen_towers
+                else None
+            )
             model.enable_feature_cache(cache)
             optimizer = build_optimizer(model, stage.lr, stage.weight_decay)
             sampler = ResumableSampler(len(ds), seed=recipe.seed, stream=s)
@@ -171,24 +200,43 @@ def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_bu
             noise_ids = noise_candidates(model, stage)
             find_unused = False
             if info.active:
-                first = shard([i % len(ds) for i in range(stage.batch_size)], info.rank, info.world_size,
-                              stage.grad_accum)[:1]
+                first = shard(
+                    [i % len(ds) for i in range(stage.batch_size)], info.rank, info.world_size, stage.grad_accum
+                )[:1]
                 probe_batch = micro_batches(model, ds, first, stage, noise_ids)[0][0]
                 find_unused = has_unused_trainable(model, probe_batch, stage.objective, info)
             wrapped = wrap(model, info, find_unused)
-            log.event("stage_start", global_step, stage=stage.name, index=s, resumed_at=step if mid else None,
-                      objective=stage.objective, dataset_size=len(ds), freeze=report.as_dict(),
-                      frozen_cached=frozen_towers if cache else [], find_unused_parameters=find_unused,
-                      **({"dataset.skipped": ds.skipped} if hasattr(ds, "skipped") else {}))
+            log.event(
+                "stage_start",
+                global_step,
+                stage=stage.name,
+                index=s,
+                resumed_at=step if mid else None,
+                objective=stage.objective,
+                dataset_size=len(ds),
+                freeze=report.as_dict(),
+                frozen_cached=frozen_towers if cache else [],
+                find_unused_parameters=find_unused,
+                **({"dataset.skipped": ds.skipped} if hasattr(ds, "skipped") else {}),
+            )
             log.start_bar(stage.steps, step, stage.name)
             t0, done_here, logged = time.perf_counter(), 0, {}
             last_save = _clock()
             while step < stage.steps:
-                groups = shard(sampler.next_global_batch(stage.batch_size), info.rank, info.world_size,
-                               stage.grad_accum)
+                groups = shard(
+                    sampler.next_global_batch(stage.batch_size), info.rank, info.world_size, stage.grad_accum
+                )
                 lr = lr_at(step, stage.lr, stage.steps, stage.warmup_steps, stage.schedule)
-                logged = train_step(wrapped, optimizer, micro_batches(model, ds, groups, stage, noise_ids),
-                                    stage.objective, stage.batch_size, info, lr, stage.max_grad_norm)
+                logged = train_step(
+                    wrapped,
+                    optimizer,
+                    micro_batches(model, ds, groups, stage, noise_ids),
+                    stage.objective,
+                    stage.batch_size,
+                    info,
+                    lr,
+                    stage.max_grad_norm,
+                )
                 step, global_step, done_here = step + 1, global_step + 1, done_here + 1
                 logged["steps_per_s"] = done_here / (time.perf_counter() - t0)
                 log.update_bar(logged["loss"], lr, logged["steps_per_s"])
@@ -205,14 +253,29 @@ def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_bu
                     # rank 0's clock decides, so that every rank joins the same save
                     due = broadcast_object(_clock() - last_save >= 60 * stage.checkpoint_minutes, info)
                 if due:
-                    ckpt.save_checkpoint(out_dir, model, optimizer, {
-                        "stage_index": s, "stage_name": stage.name, "stage_step": step,
-                        "stage_done": step == stage.steps, "global_step": global_step,
-                        "sampler": sampler.state_dict(), "recipe": _comparable(recipe),
-                        "schedule": {"name": stage.schedule, "lr": stage.lr, "warmup_steps": stage.warmup_steps,
-                                     "total_steps": stage.steps, "next_lr": lr_at(step, stage.lr, stage.steps,
-                                                                                  stage.warmup_steps, stage.schedule)},
-                    }, info, keep)
+                    ckpt.save_checkpoint(
+                        out_dir,
+                        model,
+                        optimizer,
+                        {
+                            "stage_index": s,
+                            "stage_name": stage.name,
+                            "stage_step": step,
+                            "stage_done": step == stage.steps,
+                            "global_step": global_step,
+                            "sampler": sampler.state_dict(),
+                            "recipe": _comparable(recipe),
+                            "schedule": {
+                                "name": stage.schedule,
+                                "lr": stage.lr,
+                                "warmup_steps": stage.warmup_steps,
+                                "total_steps": stage.steps,
+                                "next_lr": lr_at(step, stage.lr, stage.steps, stage.warmup_steps, stage.schedule),
+                            },
+                        },
+                        info,
+                        keep,
+                    )
                     log.event("checkpoint", global_step, stage=stage.name, step=step)
                     last_save = _clock()
                 if stop_after_steps is not None and global_step >= stop_after_steps:
@@ -220,9 +283,16 @@ def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_bu
                     return summary
             log.close_bar()
             model.enable_feature_cache(None)
-            summary["stages"].append({"name": stage.name, "steps": stage.steps, "loss": logged.get("loss"),
-                                      "trainable": report.trainable, "frozen": report.frozen,
-                                      "cache": {"hits": cache.hits, "misses": cache.misses} if cache else None})
+            summary["stages"].append(
+                {
+                    "name": stage.name,
+                    "steps": stage.steps,
+                    "loss": logged.get("loss"),
+                    "trainable": report.trainable,
+                    "frozen": report.frozen,
+                    "cache": {"hits": cache.hits, "misses": cache.misses} if cache else None,
+                }
+            )
             log.event("stage_end", global_step, stage=stage.name, loss=logged.get("loss"))
         if info.is_main:
             model.save_pretrained(out_dir / "final")

@@ -44,7 +44,7 @@ class ResumableSampler:
         while len(out) < batch_size:
             perm = self.permutation(self.epoch)
             take = min(batch_size - len(out), self.num_samples - self.index)
-            out.extend(int(i) for i in perm[self.index:self.index + take])
+            out.extend(int(i) for i in perm[self.index : self.index + take])
             self.index += take
             if self.index == self.num_samples:
                 self.epoch += 1
@@ -72,6 +72,6 @@ def shard(global_batch: list[int], rank: int, world_size: int, grad_accum: int) 
             f"make batch_size a multiple of {world_size * grad_accum}"
         )
     per_rank = n // world_size
-    mine = global_batch[rank * per_rank:(rank + 1) * per_rank]
+    mine = global_batch[rank * per_rank : (rank + 1) * per_rank]
     micro = per_rank // grad_accum
-    return [mine[k * micro:(k + 1) * micro] for k in range(grad_accum)]
+    return [mine[k * micro : (k + 1) * micro] for k in range(grad_accum)]

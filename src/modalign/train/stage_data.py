@@ -45,11 +45,14 @@ def build_stage_dataset(stage: StageConfig, registry: dict | None = None):
     try:
         size = len(dataset)
     except TypeError:
-        raise ConfigError(f"stage {stage.name!r}: dataset {stage.data.name!r} has no length; the trainer needs a "
-                          "map-style dataset") from None
+        raise ConfigError(
+            f"stage {stage.name!r}: dataset {stage.data.name!r} has no length; the trainer needs a map-style dataset"
+        ) from None
     if size == 0:
-        raise ConfigError(f"stage {stage.name!r}: dataset {stage.data.name!r} with {params} is empty; check its "
-                          "path / split / class filters")
+        raise ConfigError(
+            f"stage {stage.name!r}: dataset {stage.data.name!r} with {params} is empty; check its "
+            "path / split / class filters"
+        )
     return dataset
 
 
@@ -66,10 +69,15 @@ def check_stage(stage: StageConfig, world_size: int, dataset_size: int) -> None:
         warnings.warn(
             f"stage {stage.name!r}: grad_accum={stage.grad_accum} with a contrastive objective averages losses of "
             f"micro-batches of {stage.batch_size // stage.grad_accum} (fewer negatives), which is not the loss of "
-            "one global batch", stacklevel=2)
+            "one global batch",
+            stacklevel=2,
+        )
     if dataset_size < stage.batch_size:
-        warnings.warn(f"stage {stage.name!r}: the dataset ({dataset_size}) is smaller than one batch "
-                      f"({stage.batch_size}); batches will repeat samples", stacklevel=2)
+        warnings.warn(
+            f"stage {stage.name!r}: the dataset ({dataset_size}) is smaller than one batch "
+            f"({stage.batch_size}); batches will repeat samples",
+            stacklevel=2,
+        )
 
 
 def text_corpus(recipe: RecipeConfig, datasets: list):
@@ -98,8 +106,9 @@ def noise_candidates(model, stage: StageConfig) -> torch.Tensor | None:
     return replacement_ids(model.tokenizer) if stage.token_noise > 0 else None
 
 
-def micro_batches(model, dataset, index_groups: list[list[int]], stage: StageConfig,
-                  candidates: torch.Tensor | None) -> list[tuple[dict, int]]:
+def micro_batches(
+    model, dataset, index_groups: list[list[int]], stage: StageConfig, candidates: torch.Tensor | None
+) -> list[tuple[dict, int]]:
     """`candidates`: the stage's `noise_candidates` (None without token noise)."""
     batches = [(model.collate(load_samples(dataset, idx, stage)), len(idx)) for idx in index_groups]
     if stage.token_noise > 0:  # drawn from the global RNG, which checkpoints save and restore (exact resume)

@@ -25,8 +25,9 @@ def replacement_ids(tokenizer) -> torch.Tensor:
     return ids
 
 
-def corrupt_answer_inputs(batch: dict, p: float, candidates: torch.Tensor,
-                          generator: torch.Generator | None = None) -> dict:
+def corrupt_answer_inputs(
+    batch: dict, p: float, candidates: torch.Tensor, generator: torch.Generator | None = None
+) -> dict:
     """A copy of `batch` whose input_ids at labelled positions are replaced with probability p by a token drawn
     uniformly from `candidates`; labels (the targets) are unchanged."""
     if not 0 <= p < 1:
@@ -34,6 +35,6 @@ def corrupt_answer_inputs(batch: dict, p: float, candidates: torch.Tensor,
     if p == 0:
         return batch
     ids, labels = batch["input_ids"], batch["labels"]
-    hit = (labels != IGNORE_INDEX) & (torch.rand(ids.shape, generator=generator) < p)            # [B, T]
-    draws = candidates[torch.randint(len(candidates), ids.shape, generator=generator)]         # [B, T]
+    hit = (labels != IGNORE_INDEX) & (torch.rand(ids.shape, generator=generator) < p)  # [B, T]
+    draws = candidates[torch.randint(len(candidates), ids.shape, generator=generator)]  # [B, T]
     return {**batch, "input_ids": torch.where(hit, draws, ids)}

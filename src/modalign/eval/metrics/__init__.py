@@ -1,22 +1,76 @@
 """Pure metric functions: arrays and strings in, numbers out. One module per family of measurements."""
 
 from .captioning import bleu, caption_metrics, cider_d, rouge_l, tokenize
-from .classification import (class_weights, confusion_matrix, linear_probe, mean_per_class_recall, topk_accuracy,
-                             zeroshot_metrics)
+from .classification import (
+    class_weights,
+    confusion_matrix,
+    linear_probe,
+    mean_per_class_recall,
+    topk_accuracy,
+    zeroshot_metrics,
+)
 from .compositional import probe_accuracy, winoground_scores
-from .geometry import (alignment, alignment_uniformity, clip_loss, gap_shift_curve, l2_normalize, linear_cka,
-                       modality_gap, mutual_knn, pca_2d, uniformity)
+from .geometry import (
+    alignment,
+    alignment_uniformity,
+    clip_loss,
+    gap_shift_curve,
+    l2_normalize,
+    linear_cka,
+    modality_gap,
+    mutual_knn,
+    pca_2d,
+    uniformity,
+)
 from .grounding import box_iou, grounding_accuracy, parse_box
-from .hallucination import (chair, extract_objects, parse_yes_no, phrase_coverage, pope_from_likelihood, pope_metrics,
-                            singularize)
+from .hallucination import (
+    chair,
+    extract_objects,
+    parse_yes_no,
+    phrase_coverage,
+    pope_from_likelihood,
+    pope_metrics,
+    singularize,
+)
 from .retrieval import recall_at_k
 from .vqa import normalize_answer, vqa_accuracy, vqa_score
 
 __all__ = [
-    "alignment", "alignment_uniformity", "bleu", "box_iou", "caption_metrics", "chair", "cider_d", "class_weights",
-    "clip_loss", "confusion_matrix", "extract_objects", "gap_shift_curve", "grounding_accuracy", "l2_normalize",
-    "linear_cka", "linear_probe", "mean_per_class_recall", "modality_gap", "mutual_knn", "normalize_answer",
-    "parse_box", "parse_yes_no", "pca_2d", "phrase_coverage", "pope_from_likelihood", "pope_metrics", "probe_accuracy",
-    "recall_at_k", "rouge_l", "singularize", "tokenize", "topk_accuracy", "uniformity", "vqa_accuracy", "vqa_score",
-    "winoground_scores", "zeroshot_metrics",
+    "alignment",
+    "alignment_uniformity",
+    "bleu",
+    "box_iou",
+    "caption_metrics",
+    "chair",
+    "cider_d",
+    "class_weights",
+    "clip_loss",
+    "confusion_matrix",
+    "extract_objects",
+    "gap_shift_curve",
+    "grounding_accuracy",
+    "l2_normalize",
+    "linear_cka",
+    "linear_probe",
+    "mean_per_class_recall",
+    "modality_gap",
+    "mutual_knn",
+    "normalize_answer",
+    "parse_box",
+    "parse_yes_no",
+    "pca_2d",
+    "phrase_coverage",
+    "pope_from_likelihood",
+    "pope_metrics",
+    "probe_accuracy",
+    "recall_at_k",
+    "rouge_l",
+    "singularize",
+    "tokenize",
+    "topk_accuracy",
+    "uniformity",
+    "vqa_accuracy",
+    "vqa_score",
+    "winoground_scores",
+    "zeroshot_metrics",
 ]

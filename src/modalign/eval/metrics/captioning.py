@@ -25,7 +25,7 @@ def tokenize(text: str) -> str:
 
 
 def _ngrams(words: list[str], n: int) -> Counter:
-    return Counter(tuple(words[i:i + n]) for i in range(len(words) - n + 1))
+    return Counter(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
 
 
 def _check(hyps, refs) -> None:
@@ -86,7 +86,7 @@ def rouge_l(hyps: list[str], refs: list[list[str]], beta: float = 1.2) -> tuple[
             prec.append(lcs / len(h) if h else 0.0)
             rec.append(lcs / len(rw) if rw else 0.0)
         p, r_ = max(prec), max(rec)
-        scores.append((1 + beta ** 2) * p * r_ / (r_ + beta ** 2 * p) if p > 0 and r_ > 0 else 0.0)
+        scores.append((1 + beta**2) * p * r_ / (r_ + beta**2 * p) if p > 0 and r_ > 0 else 0.0)
     return float(np.mean(scores)), scores
 
 
@@ -111,7 +111,7 @@ def cider_d(hyps: list[str], refs: list[list[str]], n: int = 4, sigma: float = 6
         for r, rgrams in zip(refs[len(scores)], rg):
             rvec, rnorm = tfidf(rgrams)
             delta = len(hw) - len(r.split())
-            penalty = math.exp(-(delta ** 2) / (2 * sigma ** 2))
+            penalty = math.exp(-(delta**2) / (2 * sigma**2))
             for k in range(n):
                 dot = sum(min(v, rvec[k].get(g, 0.0)) * rvec[k].get(g, 0.0) for g, v in hvec[k].items())
                 if hnorm[k] > 0 and rnorm[k] > 0:
@@ -126,5 +126,8 @@ def caption_metrics(hyps: list[str], refs: list[list[str]]) -> dict[str, float]:
     th = [tokenize(h) for h in hyps]
     tr = [[tokenize(r) for r in rs] for rs in refs]
     b = bleu(th, tr)
-    return {**{f"BLEU-{i + 1}": v for i, v in enumerate(b)}, "ROUGE-L": rouge_l(th, tr)[0],
-            "CIDEr-D": cider_d(th, tr)[0]}
+    return {
+        **{f"BLEU-{i + 1}": v for i, v in enumerate(b)},
+        "ROUGE-L": rouge_l(th, tr)[0],
+        "CIDEr-D": cider_d(th, tr)[0],
+    }

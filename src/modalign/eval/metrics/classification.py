@@ -58,16 +58,27 @@ def zeroshot_metrics(logits, labels) -> dict:
     logits, labels = _check_labels(logits, labels)
     n_classes = logits.shape[1]
     preds = logits.argmax(1)
-    out = {"top1": topk_accuracy(logits, labels, 1),
-           "mean_per_class_recall": mean_per_class_recall(preds, labels, n_classes),
-           "confusion": confusion_matrix(preds, labels, n_classes).tolist()}
+    out = {
+        "top1": topk_accuracy(logits, labels, 1),
+        "mean_per_class_recall": mean_per_class_recall(preds, labels, n_classes),
+        "confusion": confusion_matrix(preds, labels, n_classes).tolist(),
+    }
     if n_classes > 5:
         out["top5"] = topk_accuracy(logits, labels, 5)
     return out
 
 
-def linear_probe(train_x, train_y, val_x, val_y, test_x, test_y, cs=(0.01, 0.1, 1.0, 10.0, 100.0),
-                 max_iter: int = 1000, seed: int = 0) -> dict:
+def linear_probe(
+    train_x,
+    train_y,
+    val_x,
+    val_y,
+    test_x,
+    test_y,
+    cs=(0.01, 0.1, 1.0, 10.0, 100.0),
+    max_iter: int = 1000,
+    seed: int = 0,
+) -> dict:
     """Sweep C on the validation split, refit on train+val with the best C, report test accuracy."""
     from sklearn.linear_model import LogisticRegression
 
@@ -81,9 +92,14 @@ def linear_probe(train_x, train_y, val_x, val_y, test_x, test_y, cs=(0.01, 0.1, 
         sweep[float(c)] = float((clf.predict(vx) == vy).mean())
     best = max(sweep, key=lambda c: (sweep[c], -c))  # ties go to the stronger regulariser (smaller C)
     clf = LogisticRegression(C=best, max_iter=max_iter, random_state=seed).fit(
-        np.concatenate([tx, vx]), np.concatenate([ty, vy]))
+        np.concatenate([tx, vx]), np.concatenate([ty, vy])
+    )
     preds = clf.predict(sx)
     n_classes = int(max(ty.max(), vy.max(), sy.max()) + 1)
-    return {"best_C": best, "val_acc_by_C": {str(k): v for k, v in sweep.items()},
-            "val_acc": sweep[best], "test_acc": float((preds == sy).mean()),
-            "mean_per_class_recall": mean_per_class_recall(preds, sy, n_classes)}
+    return {
+        "best_C": best,
+        "val_acc_by_C": {str(k): v for k, v in sweep.items()},
+        "val_acc": sweep[best],
+        "test_acc": float((preds == sy).mean()),
+        "mean_per_class_recall": mean_per_class_recall(preds, sy, n_classes),
+    }

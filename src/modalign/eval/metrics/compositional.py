@@ -20,8 +20,12 @@ def probe_accuracy(pos_scores, neg_scores, types: list[str]) -> dict:
     for t in sorted(set(types)):
         mask = np.array([x == t for x in types])
         per_type[t] = float(correct[mask].mean())
-    return {"per_type": per_type, "macro": float(np.mean(list(per_type.values()))),
-            "overall": float(correct.mean()), "n": len(types)}
+    return {
+        "per_type": per_type,
+        "macro": float(np.mean(list(per_type.values()))),
+        "overall": float(correct.mean()),
+        "n": len(types),
+    }
 
 
 def winoground_scores(scores) -> dict[str, float]:
@@ -32,5 +36,9 @@ def winoground_scores(scores) -> dict[str, float]:
     c0i0, c0i1, c1i0, c1i1 = s[:, 0, 0], s[:, 0, 1], s[:, 1, 0], s[:, 1, 1]
     text = (c0i0 > c1i0) & (c1i1 > c0i1)
     image = (c0i0 > c0i1) & (c1i1 > c1i0)
-    return {"text": float(text.mean()), "image": float(image.mean()), "group": float((text & image).mean()),
-            "n": int(s.shape[0])}
+    return {
+        "text": float(text.mean()),
+        "image": float(image.mean()),
+        "group": float((text & image).mean()),
+        "n": int(s.shape[0]),
+    }

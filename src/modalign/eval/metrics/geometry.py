@@ -62,15 +62,19 @@ def gap_shift_curve(x, y, lambdas, logit_scale: float) -> dict:
         ys = l2_normalize(yn + lam * gap)  # [N, D]
         losses.append(clip_loss(xs, ys, logit_scale))
         norms.append(modality_gap(xs, ys)[1])
-    return {"lambdas": [float(v) for v in lambdas], "loss": losses, "gap_norm": norms,
-            "logit_scale": float(logit_scale)}
+    return {
+        "lambdas": [float(v) for v in lambdas],
+        "loss": losses,
+        "gap_norm": norms,
+        "logit_scale": float(logit_scale),
+    }
 
 
 def alignment(x, y, alpha: float = 2.0) -> float:
     """L_align = E_pos ||f(x) - f(y)||^alpha over positive pairs (normalised features)."""
     x, y = _paired(x, y)
     d = np.linalg.norm(l2_normalize(x) - l2_normalize(y), axis=1)  # [N]
-    return float((d ** alpha).mean())
+    return float((d**alpha).mean())
 
 
 def uniformity(x, t: float = 2.0) -> float:
@@ -142,5 +146,5 @@ def pca_2d(x, y) -> tuple[np.ndarray, np.ndarray, list[float]]:
     p = zc @ vt[:2].T  # [2N, 2]
     if p.shape[1] < 2:
         p = np.pad(p, ((0, 0), (0, 2 - p.shape[1])))
-    var = (s ** 2) / max((s ** 2).sum(), 1e-12)
-    return p[: len(x)], p[len(x):], [float(v) for v in var[:2]]
+    var = (s**2) / max((s**2).sum(), 1e-12)
+    return p[: len(x)], p[len(x) :], [float(v) for v in var[:2]]

@@ -38,5 +38,9 @@ def grounding_accuracy(pred_boxes: list, gt_boxes: list, threshold: float = 0.5)
     if len(pred_boxes) != len(gt_boxes) or not gt_boxes:
         raise ValueError(f"need one prediction per ground-truth box, got {len(pred_boxes)} and {len(gt_boxes)}")
     ious = np.array([0.0 if p is None else box_iou(p, g) for p, g in zip(pred_boxes, gt_boxes)])
-    return {f"acc@{threshold}": float((ious >= threshold).mean()), "mean_iou": float(ious.mean()),
-            "unparsed": float(np.mean([p is None for p in pred_boxes])), "ious": ious.tolist()}
+    return {
+        f"acc@{threshold}": float((ious >= threshold).mean()),
+        "mean_iou": float(ious.mean()),
+        "unparsed": float(np.mean([p is None for p in pred_boxes])),
+        "ious": ious.tolist(),
+    }

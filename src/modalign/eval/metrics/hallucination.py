@@ -37,8 +37,14 @@ def pope_metrics(preds: list[str], labels: list[str]) -> dict[str, float]:
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"accuracy": float((p == t).mean()), "precision": precision, "recall": recall, "f1": f1,
-            "yes_ratio": float(p.mean()), "n": len(preds)}
+    return {
+        "accuracy": float((p == t).mean()),
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "yes_ratio": float(p.mean()),
+        "n": len(preds),
+    }
 
 
 def pope_from_likelihood(logp_yes, logp_no) -> list[str]:
@@ -49,9 +55,23 @@ def pope_from_likelihood(logp_yes, logp_no) -> list[str]:
 
 def singularize(word: str) -> str:
     """Rule-based English singular for object nouns (enough for captions; irregulars listed)."""
-    irregular = {"people": "person", "men": "man", "women": "woman", "children": "child", "mice": "mouse",
-                 "geese": "goose", "feet": "foot", "teeth": "tooth", "knives": "knife", "leaves": "leaf",
-                 "shelves": "shelf", "wolves": "wolf", "halves": "half", "buses": "bus", "glasses": "glass"}
+    irregular = {
+        "people": "person",
+        "men": "man",
+        "women": "woman",
+        "children": "child",
+        "mice": "mouse",
+        "geese": "goose",
+        "feet": "foot",
+        "teeth": "tooth",
+        "knives": "knife",
+        "leaves": "leaf",
+        "shelves": "shelf",
+        "wolves": "wolf",
+        "halves": "half",
+        "buses": "bus",
+        "glasses": "glass",
+    }
     if word in irregular:
         return irregular[word]
     if len(word) <= 3 or word.endswith(("ss", "us", "is")):
@@ -76,7 +96,7 @@ def extract_objects(caption: str, vocabulary: dict[str, list[str]]) -> list[str]
     found, i = [], 0
     while i < len(words):
         for n in range(min(max_len, len(words) - i), 0, -1):
-            canon = phrases.get(tuple(words[i:i + n]))
+            canon = phrases.get(tuple(words[i : i + n]))
             if canon is not None:
                 found.append(canon)
                 i += n
@@ -107,9 +127,14 @@ def chair(captions: list[str], truths: list[list[str]], vocabulary: dict[str, li
         total_truth += len(truth_set)
         complete += truth_set <= named
         per.append({"mentioned": objs, "hallucinated": sorted(set(hall))})
-    return {"CHAIR_i": hallucinated / mentions if mentions else 0.0, "CHAIR_s": bad_caps / len(captions),
-            "recall": covered / total_truth if total_truth else 0.0, "all_named": complete / len(captions),
-            "mentions": mentions, "per_caption": per}
+    return {
+        "CHAIR_i": hallucinated / mentions if mentions else 0.0,
+        "CHAIR_s": bad_caps / len(captions),
+        "recall": covered / total_truth if total_truth else 0.0,
+        "all_named": complete / len(captions),
+        "mentions": mentions,
+        "per_caption": per,
+    }
 
 
 def phrase_coverage(captions: list[str], phrases: list[list[str]]) -> dict[str, float]:
@@ -121,6 +146,7 @@ def phrase_coverage(captions: list[str], phrases: list[list[str]]) -> dict[str, 
     """
     if len(captions) != len(phrases) or not captions:
         raise ValueError(f"need one phrase list per caption (non-empty), got {len(captions)} and {len(phrases)}")
+
     def padded_words(text: str) -> str:  # " a large red circle ": substring tests then match whole words only
         return " " + " ".join(_WORD.findall(text.lower())) + " "
 

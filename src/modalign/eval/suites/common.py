@@ -8,8 +8,9 @@ Suites talk to models only through docs/INTERFACES.md: a dual encoder has `embed
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -55,7 +56,7 @@ def batches(seq: list, size: int, desc: str, progress: bool = True) -> Iterator[
     if size <= 0:
         raise ConfigError(f"batch_size must be positive, got {size}")
     for i in tqdm(range(0, len(seq), size), desc=desc, disable=not progress, leave=False):
-        yield seq[i:i + size]
+        yield seq[i : i + size]
 
 
 def _to_numpy(t) -> np.ndarray:
@@ -87,8 +88,9 @@ def _distinct(values: list, key) -> tuple[np.ndarray, list]:
 
 
 @torch.no_grad()
-def pair_scores(model, images: list, texts: list[str], prompt: str | list[str], batch_size: int,
-                progress: bool = True) -> np.ndarray:
+def pair_scores(
+    model, images: list, texts: list[str], prompt: str | list[str], batch_size: int, progress: bool = True
+) -> np.ndarray:
     """One score per (image_i, text_i): cosine for dual encoders, log p(text | image, prompt) for generative.
 
     `prompt` is one string for every pair or one per pair (ignored by dual encoders).
@@ -101,7 +103,7 @@ def pair_scores(model, images: list, texts: list[str], prompt: str | list[str], 
         img_index, unique_images = _distinct(images, key=id)
         txt_index, unique_texts = _distinct(texts, key=lambda t: t)
         x = embed_images(model, unique_images, batch_size, progress)[img_index]  # [N, E]
-        y = embed_texts(model, unique_texts, batch_size, progress)[txt_index]    # [N, E]
+        y = embed_texts(model, unique_texts, batch_size, progress)[txt_index]  # [N, E]
         return (x * y).sum(1)  # [N], embeddings are normalised per the interface
     if not is_generative(model):
         raise ConfigError(f"{type(model).__name__} has neither embed_images/embed_texts nor score")
@@ -113,12 +115,18 @@ def pair_scores(model, images: list, texts: list[str], prompt: str | list[str], 
 
 
 @torch.no_grad()
-def generate(model, images: list, prompts: list[str], batch_size: int, max_new_tokens: int,
-             progress: bool = True, repetition_penalty: float = 1.0, num_beams: int = 1,
-             processor_for=None) -> list[str]:
+def generate(
+    model,
+    images: list,
+    prompts: list[str],
+    batch_size: int,
+    max_new_tokens: int,
+    progress: bool = True,
+    repetition_penalty: float = 1.0,
+    num_beams: int = 1,
+) -> list[str]:
     """Greedy answers, or beam search with `num_beams` > 1 (transformers' semantics); `repetition_penalty` != 1 is
-    passed on (transformers' meaning: > 1 discourages tokens already in the prompt or the answer).
-    `processor_for(images)`, when given, makes each batch's `logits_processor` (e.g. eval.pair_guide.guide_for)."""
+    passed on (transformers' meaning: > 1 discourages tokens already in the prompt or the answer)."""
     from ...models.beam_search import check_beam_args
     from ...models.vlm_inference import check_repetition_penalty
 
@@ -133,11 +141,11 @@ def generate(model, images: list, prompts: list[str], batch_size: int, max_new_t
     pairs = list(zip(images, prompts))
     out: list[str] = []
     for b in batches(pairs, batch_size, "generate", progress):
-        images_b = [p[0] for p in b]
-        if processor_for is not None:
-            extra["logits_processor"] = processor_for(images_b)
-        out.extend(model.generate(images_b, [p[1] for p in b], max_new_tokens=max_new_tokens, do_sample=False,
-                                  **extra))
+        out.extend(
+            model.generate(
+                [p[0] for p in b], [p[1] for p in b], max_new_tokens=max_new_tokens, do_sample=False, **extra
+            )
+        )
     return out
 
 
@@ -158,13 +166,20 @@ def logit_scale_of(model, override: float | None = None) -> float:
 
 def settings(model, dataset, seed: int | None = None, **kw: Any) -> dict:
     """What a result was measured with: model hash, dataset, seed and the suite's own knobs."""
-    return {"model_hash": model_fingerprint(model), "model_class": type(model).__name__,
-            "dataset": type(dataset).__name__, "split": getattr(dataset, "split", None),
-            "dataset_size": len(dataset), "seed": seed, **kw}
+    return {
+        "model_hash": model_fingerprint(model),
+        "model_class": type(model).__name__,
+        "dataset": type(dataset).__name__,
+        "split": getattr(dataset, "split", None),
+        "dataset_size": len(dataset),
+        "seed": seed,
+        **kw,
+    }
 
 
-def save_thumbnails(images: Iterable, names: list[str], out_dir: str | Path | None, sub: str,
-                    size: int = 128) -> list[str | None]:
+def save_thumbnails(
+    images: Iterable, names: list[str], out_dir: str | Path | None, sub: str, size: int = 128
+) -> list[str | None]:
     """Write small PNGs for the report gallery; returns paths relative to out_dir (None when out_dir is None)."""
     if out_dir is None:
         return [None] * len(names)

@@ -27,17 +27,21 @@ def _group_by_image(rows: list[dict]) -> tuple[list, list[str], list[int], list[
     return images, texts, t2i, list(index)
 
 
-def retrieval(model, dataset, batch_size: int = 64, limit: int | None = None, ks=(1, 5, 10),
-              progress: bool = True) -> dict:
+def retrieval(
+    model, dataset, batch_size: int = 64, limit: int | None = None, ks=(1, 5, 10), progress: bool = True
+) -> dict:
     require(model, "dual", "retrieval")
     rows = items(dataset, limit, "retrieval", progress)
     images, texts, t2i, _ = _group_by_image(rows)
     x = embed_images(model, images, batch_size, progress)  # [I, E]
     y = embed_texts(model, texts, batch_size, progress)  # [T, E]
     metrics = M.recall_at_k(x @ y.T, t2i, ks=tuple(ks))
-    return {"suite": "retrieval", "metrics": metrics,
-            "settings": settings(model, dataset, ks=list(ks), n_images=len(images), n_texts=len(texts), limit=limit),
-            "figures": {}}
+    return {
+        "suite": "retrieval",
+        "metrics": metrics,
+        "settings": settings(model, dataset, ks=list(ks), n_images=len(images), n_texts=len(texts), limit=limit),
+        "figures": {},
+    }
 
 
 def _format(template: str, classname: str) -> str:
@@ -48,8 +52,17 @@ def _format(template: str, classname: str) -> str:
     raise ConfigError(f"template {template!r} has no '{{}}' or '{{c}}' slot for the class name")
 
 
-def zeroshot(model, dataset, classnames=None, templates=None, descriptions=None, prompts: str = "templates",
-             batch_size: int = 64, limit: int | None = None, progress: bool = True) -> dict:
+def zeroshot(
+    model,
+    dataset,
+    classnames=None,
+    templates=None,
+    descriptions=None,
+    prompts: str = "templates",
+    batch_size: int = 64,
+    limit: int | None = None,
+    progress: bool = True,
+) -> dict:
     """Prompt-ensemble zero-shot classification.
 
     Class prompts come from `descriptions` (one list of strings per class, or {class: [...]}) or `templates`
@@ -84,7 +97,7 @@ def zeroshot(model, dataset, classnames=None, templates=None, descriptions=None,
     emb = embed_texts(model, flat, batch_size, progress)  # [sum T_c, E]
     per_class, start = [], 0
     for ps in class_prompts:  # classes may have different numbers of descriptions: ensemble each separately
-        per_class.append(M.class_weights(emb[None, start:start + len(ps)])[0])
+        per_class.append(M.class_weights(emb[None, start : start + len(ps)])[0])
         start += len(ps)
     w = np.stack(per_class)  # [C, E]
     rows = items(dataset, limit, "zeroshot", progress)
@@ -94,13 +107,25 @@ def zeroshot(model, dataset, classnames=None, templates=None, descriptions=None,
     x = embed_images(model, [r["image"] for r in rows], batch_size, progress)  # [N, E]
     z = M.zeroshot_metrics(x @ w.T, labels)
     confusion = z.pop("confusion")
-    return {"suite": "zeroshot", "metrics": z,
-            "settings": settings(model, dataset, prompts=prompt_setting, classnames=list(classnames), limit=limit),
-            "figures": {"confusion": {"matrix": confusion, "classnames": list(classnames)}}}
+    return {
+        "suite": "zeroshot",
+        "metrics": z,
+        "settings": settings(model, dataset, prompts=prompt_setting, classnames=list(classnames), limit=limit),
+        "figures": {"confusion": {"matrix": confusion, "classnames": list(classnames)}},
+    }
 
 
-def geometry(model, dataset, batch_size: int = 64, limit: int | None = None, k: int = 10, lambdas=None,
-             logit_scale: float | None = None, max_points: int = 400, progress: bool = True) -> dict:
+def geometry(
+    model,
+    dataset,
+    batch_size: int = 64,
+    limit: int | None = None,
+    k: int = 10,
+    lambdas=None,
+    logit_scale: float | None = None,
+    max_points: int = 400,
+    progress: bool = True,
+) -> dict:
     """Modality gap (+ shift curve), alignment/uniformity, mutual kNN and CKA between paired image/text embeddings."""
     require(model, "dual", "geometry")
     rows = items(dataset, limit, "geometry", progress)
@@ -116,16 +141,25 @@ def geometry(model, dataset, batch_size: int = 64, limit: int | None = None, k: 
     _, gap_norm = M.modality_gap(x, y)
     curve = M.gap_shift_curve(x, y, lambdas, scale)
     k_eff = min(k, n - 1)
-    metrics = {"gap_norm": gap_norm, **M.alignment_uniformity(x, y),
-               f"mutual_knn@{k_eff}": M.mutual_knn(x, y, k_eff), "linear_cka": M.linear_cka(x, y),
-               "contrastive_loss": curve["loss"][curve["lambdas"].index(0.0)],
-               "mean_cos_pos": float((M.l2_normalize(x) * M.l2_normalize(y)).sum(1).mean())}
+    metrics = {
+        "gap_norm": gap_norm,
+        **M.alignment_uniformity(x, y),
+        f"mutual_knn@{k_eff}": M.mutual_knn(x, y, k_eff),
+        "linear_cka": M.linear_cka(x, y),
+        "contrastive_loss": curve["loss"][curve["lambdas"].index(0.0)],
+        "mean_cos_pos": float((M.l2_normalize(x) * M.l2_normalize(y)).sum(1).mean()),
+    }
     keep = np.random.default_rng(0).permutation(n)[:max_points]  # a fixed subsample keeps the figure legible
     px, py, var = M.pca_2d(x[keep], y[keep])
-    return {"suite": "geometry", "metrics": metrics,
-            "settings": settings(model, dataset, k=k_eff, logit_scale=scale, limit=limit),
-            "figures": {"gap_curve": curve,
-                        "pca": {"image": px.round(5).tolist(), "text": py.round(5).tolist(), "explained": var}}}
+    return {
+        "suite": "geometry",
+        "metrics": metrics,
+        "settings": settings(model, dataset, k=k_eff, logit_scale=scale, limit=limit),
+        "figures": {
+            "gap_curve": curve,
+            "pca": {"image": px.round(5).tolist(), "text": py.round(5).tolist(), "explained": var},
+        },
+    }
 
 
 def _probe_features(model, images: list, features: str, batch_size: int, progress: bool) -> np.ndarray:
@@ -133,14 +167,26 @@ def _probe_features(model, images: list, features: str, batch_size: int, progres
         return embed_images(model, images, batch_size, progress)  # [N, E]
     if not hasattr(model, "embed_image_features"):
         raise ConfigError("linear_probe features='tower' needs a model with embed_image_features (a DualEncoder)")
-    out = [np.asarray(model.embed_image_features(b), dtype=np.float64)
-           for b in batches(images, batch_size, "tower features", progress)]
+    out = [
+        np.asarray(model.embed_image_features(b), dtype=np.float64)
+        for b in batches(images, batch_size, "tower features", progress)
+    ]
     return M.l2_normalize(np.concatenate(out, 0))  # [N, Dv]
 
 
-def linear_probe(model, dataset, val_fraction: float = 0.2, test_fraction: float = 0.2, seed: int = 0,
-                 cs=(0.01, 0.1, 1.0, 10.0, 100.0), batch_size: int = 64, limit: int | None = None,
-                 features: str = "embedding", train_data: dict | None = None, progress: bool = True) -> dict:
+def linear_probe(
+    model,
+    dataset,
+    val_fraction: float = 0.2,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    cs=(0.01, 0.1, 1.0, 10.0, 100.0),
+    batch_size: int = 64,
+    limit: int | None = None,
+    features: str = "embedding",
+    train_data: dict | None = None,
+    progress: bool = True,
+) -> dict:
     """Logistic regression on frozen, normalised image features (`embedding`: the model's image embeddings,
     `tower`: the vision tower's pooled features).
 
@@ -175,11 +221,22 @@ def linear_probe(model, dataset, val_fraction: float = 0.2, test_fraction: float
         n_val, n_test = int(round(val_fraction * len(rows))), int(round(test_fraction * len(rows)))
         if min(n_val, n_test, len(rows) - n_val - n_test) < 1:
             raise ConfigError(f"linear_probe: {len(rows)} items are too few for a train/val/test split")
-        te, va, tr = order[:n_test], order[n_test:n_test + n_val], order[n_test + n_val:]
+        te, va, tr = order[:n_test], order[n_test : n_test + n_val], order[n_test + n_val :]
         r = M.linear_probe(x[tr], y[tr], x[va], y[va], x[te], y[te], cs=tuple(cs), seed=seed)
         sizes = [len(tr), len(va), len(te)]
     sweep = r.pop("val_acc_by_C")
-    return {"suite": "linear_probe", "metrics": r,
-            "settings": settings(model, dataset, seed=seed, split_sizes=sizes, cs=list(cs), features=features,
-                                 train_data=train_data, limit=limit),
-            "figures": {"c_sweep": sweep}}
+    return {
+        "suite": "linear_probe",
+        "metrics": r,
+        "settings": settings(
+            model,
+            dataset,
+            seed=seed,
+            split_sizes=sizes,
+            cs=list(cs),
+            features=features,
+            train_data=train_data,
+            limit=limit,
+        ),
+        "figures": {"c_sweep": sweep},
+    }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from ...data.vqa import SHORT_ANSWER  # the instruction the built-in instruct data pairs with bare answers
+from ...data.worlds.shapes.vqa import SHORT_ANSWER  # the instruction the built-in instruct data pairs with bare answers
 from ...registry import ConfigError
 from .. import metrics as M
 from .common import decoding, generate, items, pair_scores, param_from, require, save_thumbnails, settings
@@ -16,8 +16,9 @@ from .common import decoding, generate, items, pair_scores, param_from, require,
 
 def _gallery(rows, answers, truths, prompts, out_dir, sub, n, extra=None) -> list[dict]:
     n = min(n, len(rows))
-    paths = save_thumbnails([r["image"] if "image" in r else r["images"][0] for r in rows[:n]],
-                            [r["id"] for r in rows[:n]], out_dir, sub)
+    paths = save_thumbnails(
+        [r["image"] if "image" in r else r["images"][0] for r in rows[:n]], [r["id"] for r in rows[:n]], out_dir, sub
+    )
     samples = []
     for i in range(n):
         s = {"id": rows[i]["id"], "image": paths[i], "prompt": prompts[i], "answer": answers[i], "truth": truths[i]}
@@ -27,9 +28,19 @@ def _gallery(rows, answers, truths, prompts, out_dir, sub, n, extra=None) -> lis
     return samples
 
 
-def caption(model, dataset, prompt: str = "Describe the image.", max_new_tokens: int = 32, batch_size: int = 16,
-            limit: int | None = None, n_gallery: int = 8, out_dir=None, progress: bool = True,
-            repetition_penalty: float = 1.0, num_beams: int = 1) -> dict:
+def caption(
+    model,
+    dataset,
+    prompt: str = "Describe the image.",
+    max_new_tokens: int = 32,
+    batch_size: int = 16,
+    limit: int | None = None,
+    n_gallery: int = 8,
+    out_dir=None,
+    progress: bool = True,
+    repetition_penalty: float = 1.0,
+    num_beams: int = 1,
+) -> dict:
     """Caption each unique image (items sharing an id are its references); BLEU-1..4, ROUGE-L, CIDEr-D.
     Greedy decoding, or beam search with `num_beams` > 1; `repetition_penalty` > 1 discourages repeated tokens
     (transformers' meaning)."""
@@ -41,21 +52,48 @@ def caption(model, dataset, prompt: str = "Describe the image.", max_new_tokens:
         refs.setdefault(r["id"], []).append(r["text"])
         first.setdefault(r["id"], r)
     uniq = list(first.values())
-    hyps = generate(model, [r["image"] for r in uniq], [prompt] * len(uniq), batch_size, max_new_tokens, progress,
-                    repetition_penalty, num_beams)
+    hyps = generate(
+        model,
+        [r["image"] for r in uniq],
+        [prompt] * len(uniq),
+        batch_size,
+        max_new_tokens,
+        progress,
+        repetition_penalty,
+        num_beams,
+    )
     ref_lists = [refs[r["id"]] for r in uniq]
     metrics = M.caption_metrics(hyps, ref_lists)
-    return {"suite": "caption", "metrics": metrics,
-            "settings": settings(model, dataset, prompt=prompt, max_new_tokens=max_new_tokens,
-                                 decoding=decoding(num_beams), repetition_penalty=repetition_penalty,
-                                 tokenizer="modalign.eval.metrics.captioning.tokenize", limit=limit),
-            "samples": _gallery(uniq, hyps, [" | ".join(r) for r in ref_lists], [prompt] * len(uniq), out_dir,
-                                "caption", n_gallery)}
+    return {
+        "suite": "caption",
+        "metrics": metrics,
+        "settings": settings(
+            model,
+            dataset,
+            prompt=prompt,
+            max_new_tokens=max_new_tokens,
+            decoding=decoding(num_beams),
+            repetition_penalty=repetition_penalty,
+            tokenizer="modalign.eval.metrics.captioning.tokenize",
+            limit=limit,
+        ),
+        "samples": _gallery(
+            uniq, hyps, [" | ".join(r) for r in ref_lists], [prompt] * len(uniq), out_dir, "caption", n_gallery
+        ),
+    }
 
 
-def vqa(model, dataset, prompt: str = "{question} " + SHORT_ANSWER, max_new_tokens: int = 8,
-        batch_size: int = 16, limit: int | None = None, n_gallery: int = 8, out_dir=None,
-        progress: bool = True) -> dict:
+def vqa(
+    model,
+    dataset,
+    prompt: str = "{question} " + SHORT_ANSWER,
+    max_new_tokens: int = 8,
+    batch_size: int = 16,
+    limit: int | None = None,
+    n_gallery: int = 8,
+    out_dir=None,
+    progress: bool = True,
+) -> dict:
     """VQAv2 accuracy overall and per question type; `answer` may be one string or a list of annotator answers."""
     require(model, "generative", "vqa")
     if "{question}" not in prompt:
@@ -66,16 +104,30 @@ def vqa(model, dataset, prompt: str = "{question} " + SHORT_ANSWER, max_new_toke
     s = M.vqa_score(preds, [r["answer"] for r in rows], [r.get("qtype", "all") for r in rows])
     metrics = {"accuracy": s["accuracy"], **{f"acc_{t}": v for t, v in s["per_qtype"].items()}}
     truths = [r["answer"] if isinstance(r["answer"], str) else "/".join(r["answer"]) for r in rows]
-    return {"suite": "vqa", "metrics": metrics,
-            "settings": settings(model, dataset, prompt=prompt, max_new_tokens=max_new_tokens,
-                                 parser="VQAv2 normalisation", limit=limit),
-            "samples": _gallery(rows, preds, truths, prompts, out_dir, "vqa", n_gallery,
-                                [{"correct": a > 0} for a in s["per_item"]])}
+    return {
+        "suite": "vqa",
+        "metrics": metrics,
+        "settings": settings(
+            model, dataset, prompt=prompt, max_new_tokens=max_new_tokens, parser="VQAv2 normalisation", limit=limit
+        ),
+        "samples": _gallery(
+            rows, preds, truths, prompts, out_dir, "vqa", n_gallery, [{"correct": a > 0} for a in s["per_item"]]
+        ),
+    }
 
 
-def pope(model, dataset, mode: str = "generate", prompt: str = "{question} " + SHORT_ANSWER,
-         max_new_tokens: int = 8, batch_size: int = 16, limit: int | None = None, n_gallery: int = 8, out_dir=None,
-         progress: bool = True) -> dict:
+def pope(
+    model,
+    dataset,
+    mode: str = "generate",
+    prompt: str = "{question} " + SHORT_ANSWER,
+    max_new_tokens: int = 8,
+    batch_size: int = 16,
+    limit: int | None = None,
+    n_gallery: int = 8,
+    out_dir=None,
+    progress: bool = True,
+) -> dict:
     """POPE per sampler and overall. mode 'generate' parses the answer; 'likelihood' compares P(yes) and P(no)."""
     require(model, "generative", "pope")
     if mode not in ("generate", "likelihood"):
@@ -99,15 +151,25 @@ def pope(model, dataset, mode: str = "generate", prompt: str = "{question} " + S
     overall = M.pope_metrics(preds, labels)
     metrics = {k: overall[k] for k in ("accuracy", "precision", "recall", "f1", "yes_ratio")}
     for sampler, m in per_sampler.items():
-        metrics.update({f"{sampler}_f1": m["f1"], f"{sampler}_accuracy": m["accuracy"],
-                        f"{sampler}_yes_ratio": m["yes_ratio"]})
-    return {"suite": "pope", "metrics": metrics,
-            "settings": settings(model, dataset, prompt=prompt, mode=mode,
-                                 parser="first sentence; 'no'/'not' -> no" if mode == "generate" else "P(yes)>P(no)",
-                                 limit=limit),
-            "figures": {"pope_samplers": per_sampler},
-            "samples": _gallery(rows, raw, labels, prompts, out_dir, "pope", n_gallery,
-                                [{"correct": p == t} for p, t in zip(preds, labels)])}
+        metrics.update(
+            {f"{sampler}_f1": m["f1"], f"{sampler}_accuracy": m["accuracy"], f"{sampler}_yes_ratio": m["yes_ratio"]}
+        )
+    return {
+        "suite": "pope",
+        "metrics": metrics,
+        "settings": settings(
+            model,
+            dataset,
+            prompt=prompt,
+            mode=mode,
+            parser="first sentence; 'no'/'not' -> no" if mode == "generate" else "P(yes)>P(no)",
+            limit=limit,
+        ),
+        "figures": {"pope_samplers": per_sampler},
+        "samples": _gallery(
+            rows, raw, labels, prompts, out_dir, "pope", n_gallery, [{"correct": p == t} for p, t in zip(preds, labels)]
+        ),
+    }
 
 
 def _surface_words(caption: str, hallucinated: set[str], vocabulary: dict) -> list[str]:
@@ -118,40 +180,34 @@ def _surface_words(caption: str, hallucinated: set[str], vocabulary: dict) -> li
         if set(M.extract_objects(w, vocabulary)) & hallucinated:
             marked.append(w)
         # two-word names ("traffic light") whose words name nothing on their own
-        pair = words[i:i + 2]
-        if len(pair) == 2 and not any(M.extract_objects(p, vocabulary) for p in pair) \
-                and set(M.extract_objects(" ".join(pair), vocabulary)) & hallucinated:
+        pair = words[i : i + 2]
+        if (
+            len(pair) == 2
+            and not any(M.extract_objects(p, vocabulary) for p in pair)
+            and set(M.extract_objects(" ".join(pair), vocabulary)) & hallucinated
+        ):
             marked.extend(pair)
     return marked
 
 
-def _guide_processors(model, guide: str | None, steer: str, repair: str, num_beams: int):
-    """chair's per-batch logits processor maker for `guide`, or None; a ConfigError saying what to change when the
-    model or the settings cannot be guided."""
-    if guide is None:
-        if (steer, repair) != ("none", "lm"):
-            raise ConfigError(f"chair: steer {steer!r} and repair {repair!r} shape a guide: set guide (one or tokens)")
-        return None
-    from ..pair_guide import check_guide, guide_for
-
-    if num_beams != 1:
-        raise ConfigError(f"chair: the guide decodes greedily; set num_beams: 1 (got {num_beams}) or drop guide")
-    try:
-        check_guide(model, guide, steer, repair)
-    except ValueError as err:
-        raise ConfigError(f"chair guide: {err}") from err
-    return lambda images: guide_for(model, images, guide, steer, repair)
-
-
-def chair(model, dataset, prompt: str = "Describe the image in detail.", vocabulary=None, max_new_tokens: int = 48,
-          batch_size: int = 16, limit: int | None = None, n_gallery: int = 8, out_dir=None,
-          progress: bool = True, repetition_penalty: float = 1.0, num_beams: int = 1, guide: str | None = None,
-          steer: str = "none", repair: str = "lm") -> dict:
+def chair(
+    model,
+    dataset,
+    prompt: str = "Describe the image in detail.",
+    vocabulary=None,
+    max_new_tokens: int = 48,
+    batch_size: int = 16,
+    limit: int | None = None,
+    n_gallery: int = 8,
+    out_dir=None,
+    progress: bool = True,
+    repetition_penalty: float = 1.0,
+    num_beams: int = 1,
+) -> dict:
     """CHAIR_i / CHAIR_s / recall / all_named of free captions against each image's object list; when the items
     carry attribute phrases (the shapes world's "red circle"), also phrase_recall and phrases_all_named.
     Greedy decoding, or beam search with `num_beams` > 1; `repetition_penalty` > 1 discourages repeated tokens
-    (transformers' meaning). `guide` ("one" or "tokens"; greedy only): decode with the shapes world's colour-shape
-    guide (eval/pair_guide.py), no pair written beyond its budget, with its `steer` and `repair`.
+    (transformers' meaning).
 
     vocabulary: {canonical: [synonyms]}, "shapes" for the built-in world's table, else the dataset's `vocabulary`
     attribute, else the canonical names found in the items (no synonyms).
@@ -160,32 +216,68 @@ def chair(model, dataset, prompt: str = "Describe the image in detail.", vocabul
     rows = items(dataset, limit, "chair", progress)
     vocabulary = param_from(vocabulary, dataset, "vocabulary")
     if vocabulary == "shapes":  # the built-in world's synonym table
-        from ...data.vocab import chair_synonyms
+        from ...data.worlds.shapes.vocab import chair_synonyms
 
         vocabulary = chair_synonyms()
     if vocabulary is None:  # fall back to the objects the dataset names, without synonyms
         vocabulary = {o: [] for r in rows for o in r["objects"]}
-    processor_for = _guide_processors(model, guide, steer, repair, num_beams)
-    hyps = generate(model, [r["image"] for r in rows], [prompt] * len(rows), batch_size, max_new_tokens, progress,
-                    repetition_penalty, num_beams, processor_for)
+    hyps = generate(
+        model,
+        [r["image"] for r in rows],
+        [prompt] * len(rows),
+        batch_size,
+        max_new_tokens,
+        progress,
+        repetition_penalty,
+        num_beams,
+    )
     c = M.chair(hyps, [r["objects"] for r in rows], vocabulary)
     metrics = {k: c[k] for k in ("CHAIR_i", "CHAIR_s", "recall", "all_named")}
     if all("phrases" in r for r in rows):
         metrics.update(M.phrase_coverage(hyps, [r["phrases"] for r in rows]))
-    extra = [{"hallucinated": p["hallucinated"], "highlight": _surface_words(h, set(p["hallucinated"]), vocabulary)}
-             for h, p in zip(hyps, c["per_caption"])]
-    return {"suite": "chair", "metrics": metrics,
-            "settings": settings(model, dataset, prompt=prompt, max_new_tokens=max_new_tokens,
-                                 decoding=decoding(num_beams), repetition_penalty=repetition_penalty,
-                                 vocabulary_size=len(vocabulary), limit=limit,
-                                 guide=None if guide is None else {"budget": guide, "steer": steer, "repair": repair}),
-            "samples": _gallery(rows, hyps, [", ".join(r["objects"]) for r in rows], [prompt] * len(rows), out_dir,
-                                "chair", n_gallery, extra)}
+    extra = [
+        {"hallucinated": p["hallucinated"], "highlight": _surface_words(h, set(p["hallucinated"]), vocabulary)}
+        for h, p in zip(hyps, c["per_caption"])
+    ]
+    return {
+        "suite": "chair",
+        "metrics": metrics,
+        "settings": settings(
+            model,
+            dataset,
+            prompt=prompt,
+            max_new_tokens=max_new_tokens,
+            decoding=decoding(num_beams),
+            repetition_penalty=repetition_penalty,
+            vocabulary_size=len(vocabulary),
+            limit=limit,
+        ),
+        "samples": _gallery(
+            rows,
+            hyps,
+            [", ".join(r["objects"]) for r in rows],
+            [prompt] * len(rows),
+            out_dir,
+            "chair",
+            n_gallery,
+            extra,
+        ),
+    }
 
 
-def grounding(model, dataset, prompt: str = "Give the bounding box [x0, y0, x1, y1] of: {expression}",
-              coords: str = "pixel", threshold: float = 0.5, max_new_tokens: int = 24, batch_size: int = 16,
-              limit: int | None = None, n_gallery: int = 8, out_dir=None, progress: bool = True) -> dict:
+def grounding(
+    model,
+    dataset,
+    prompt: str = "Give the bounding box [x0, y0, x1, y1] of: {expression}",
+    coords: str = "pixel",
+    threshold: float = 0.5,
+    max_new_tokens: int = 24,
+    batch_size: int = 16,
+    limit: int | None = None,
+    n_gallery: int = 8,
+    out_dir=None,
+    progress: bool = True,
+) -> dict:
     """Parse a box from each generation; accuracy at IoU >= threshold. coords='normalized' scales [0,1] boxes."""
     require(model, "generative", "grounding")
     if coords not in ("pixel", "normalized"):
@@ -202,11 +294,23 @@ def grounding(model, dataset, prompt: str = "Give the bounding box [x0, y0, x1, 
         boxes.append(b)
     g = M.grounding_accuracy(boxes, [r["box"] for r in rows], threshold)
     metrics = {k: g[k] for k in (f"acc@{threshold}", "mean_iou", "unparsed")}
-    return {"suite": "grounding", "metrics": metrics,
-            "settings": settings(model, dataset, prompt=prompt, coords=coords, parser="first [x0, y0, x1, y1]",
-                                 limit=limit),
-            "samples": _gallery(rows, raw, [str(r["box"]) for r in rows], prompts, out_dir, "grounding", n_gallery,
-                                [{"correct": iou >= threshold} for iou in g["ious"]])}
+    return {
+        "suite": "grounding",
+        "metrics": metrics,
+        "settings": settings(
+            model, dataset, prompt=prompt, coords=coords, parser="first [x0, y0, x1, y1]", limit=limit
+        ),
+        "samples": _gallery(
+            rows,
+            raw,
+            [str(r["box"]) for r in rows],
+            prompts,
+            out_dir,
+            "grounding",
+            n_gallery,
+            [{"correct": iou >= threshold} for iou in g["ious"]],
+        ),
+    }
 
 
-__all__ = ["caption", "vqa", "pope", "chair", "grounding"]
+__all__ = ["caption", "chair", "grounding", "pope", "vqa"]

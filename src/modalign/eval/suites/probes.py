@@ -17,8 +17,9 @@ def _kind(model) -> str:
     return "cosine" if hasattr(model, "embed_images") else "log p(text | image, prompt)"
 
 
-def compositional(model, dataset, prompt: str = "", batch_size: int = 32, limit: int | None = None,
-                  progress: bool = True) -> dict:
+def compositional(
+    model, dataset, prompt: str = "", batch_size: int = 32, limit: int | None = None, progress: bool = True
+) -> dict:
     """Items {"id", "image", "positive", "negatives": [{"type", "text"}]}: one trial per negative, accuracy per type."""
     rows = items(dataset, limit, "compositional", progress)
     images, texts, owner, types = [], [], [], []
@@ -39,13 +40,17 @@ def compositional(model, dataset, prompt: str = "", batch_size: int = 32, limit:
     trial = [j for j in range(len(s)) if types[j] is not None]
     r = M.probe_accuracy([pos_score[owner[j]] for j in trial], [s[j] for j in trial], [types[j] for j in trial])
     metrics = {"macro": r["macro"], "overall": r["overall"], **{f"acc_{t}": v for t, v in r["per_type"].items()}}
-    return {"suite": "compositional", "metrics": metrics,
-            "settings": settings(model, dataset, prompt=prompt, score=_kind(model), trials=r["n"], limit=limit),
-            "figures": {"per_type": r["per_type"]}}
+    return {
+        "suite": "compositional",
+        "metrics": metrics,
+        "settings": settings(model, dataset, prompt=prompt, score=_kind(model), trials=r["n"], limit=limit),
+        "figures": {"per_type": r["per_type"]},
+    }
 
 
-def winoground(model, dataset, prompt: str = "", batch_size: int = 32, limit: int | None = None,
-               progress: bool = True) -> dict:
+def winoground(
+    model, dataset, prompt: str = "", batch_size: int = 32, limit: int | None = None, progress: bool = True
+) -> dict:
     """Items {"id", "images": [I0, I1], "captions": [C0, C1]}: text / image / group scores."""
     rows = items(dataset, limit, "winoground", progress)
     images, texts = [], []
@@ -58,6 +63,10 @@ def winoground(model, dataset, prompt: str = "", batch_size: int = 32, limit: in
                 texts.append(r["captions"][c])
     s = pair_scores(model, images, texts, prompt, batch_size, progress).reshape(len(rows), 2, 2)  # [N, cap, img]
     w = M.winoground_scores(s)
-    return {"suite": "winoground", "metrics": {k: w[k] for k in ("text", "image", "group")},
-            "settings": settings(model, dataset, prompt=prompt, score=_kind(model), limit=limit),
-            "figures": {}, "raw_scores": np.round(s, 6).tolist()[:50]}
+    return {
+        "suite": "winoground",
+        "metrics": {k: w[k] for k in ("text", "image", "group")},
+        "settings": settings(model, dataset, prompt=prompt, score=_kind(model), limit=limit),
+        "figures": {},
+        "raw_scores": np.round(s, 6).tolist()[:50],
+    }
