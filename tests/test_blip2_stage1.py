@@ -234,7 +234,8 @@ def test_itc_similarity_and_save_load(model, tmp_path):
     model.save_pretrained(tmp_path / "m")
     again = load_model(tmp_path / "m")
     torch.testing.assert_close(itc_similarity(again, images(3), CORPUS[:2]), sim)
-    # a model saved before stage 1 existed (no qformer_stage1.* weights) still loads
+    # a model saved before stage 1 existed (no qformer_stage1.* weights, no manifest) still loads
+    (tmp_path / "m" / "manifest.json").unlink()
     state = load_file(tmp_path / "m" / "model.safetensors")
     save_file(
         {k: v for k, v in state.items() if not k.startswith("qformer_stage1.")}, tmp_path / "m" / "model.safetensors"
@@ -242,7 +243,7 @@ def test_itc_similarity_and_save_load(model, tmp_path):
     assert load_model(tmp_path / "m").connector.query_tokens.shape == (1, 4, 16)
     state = {k: v for k, v in state.items() if not k.startswith("connector.")}
     save_file(state, tmp_path / "m" / "model.safetensors")
-    with pytest.raises(RuntimeError, match="missing"):
+    with pytest.raises(ConfigError, match="missing"):
         load_model(tmp_path / "m")
 
 

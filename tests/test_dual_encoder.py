@@ -116,7 +116,7 @@ def test_save_and_load_round_trip(tmp_path):
     with torch.no_grad():
         model.head.logit_bias.fill_(-3.5)
     model.save_pretrained(tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "model.safetensors"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "manifest.json", "model.safetensors"]
     assert json.loads((tmp_path / "config.json").read_text())["model"]["vision"]["hidden_size"] == 32
     loaded = load_model(tmp_path)
     assert isinstance(loaded, DualEncoder) and loaded.logit_bias.item() == -3.5

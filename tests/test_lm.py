@@ -1,5 +1,6 @@
 """The VLM's language model: the BPE tokenizer and chat template of tiny-llama, and local `hf` checkpoints."""
 
+import json
 import shutil
 
 import pytest
@@ -96,7 +97,7 @@ def test_hf_checkpoint_gets_image_and_pad_tokens_and_resized_embeddings(tmp_path
         build_lm("hf", {"path": str(tmp_path / "nowhere")})
 
 
-def test_vlm_on_a_local_hf_lm_saves_and_loads_without_the_original_path(tmp_path):
+def test_vlm_on_a_local_hf_lm_names_it_in_a_save_or_stores_it_with_full(tmp_path):
     path = _local_checkpoint(tmp_path / "lm")
     cfg = ModelConfig.model_validate(
         {
@@ -107,8 +108,15 @@ def test_vlm_on_a_local_hf_lm_saves_and_loads_without_the_original_path(tmp_path
         }
     )
     model = VisionLanguageModel.from_config(cfg).eval()
-    model.save_pretrained(tmp_path / "vlm")
-    shutil.rmtree(path)
-    again = VisionLanguageModel.load(tmp_path / "vlm")
+    model.save_pretrained(tmp_path / "vlm")  # the frozen LM is named (path + sha256), not stored
+    model.save_pretrained(tmp_path / "vlm-full", full=True)
+    assert json.loads((tmp_path / "vlm" / "config.json").read_text())["references"]["lm"]["path"] == str(path)
+    assert not json.loads((tmp_path / "vlm-full" / "config.json").read_text())["references"]
     im = images(1)
+    again = VisionLanguageModel.load(tmp_path / "vlm")
     assert torch.allclose(model.score(im, ["a red circle"]), again.score(im, ["a red circle"]))
+    shutil.rmtree(path)
+    with pytest.raises(ConfigError, match="not a Hugging Face checkpoint directory"):
+        VisionLanguageModel.load(tmp_path / "vlm")
+    full = VisionLanguageModel.load(tmp_path / "vlm-full")  # self-contained
+    assert torch.allclose(model.score(im, ["a red circle"]), full.score(im, ["a red circle"]))

@@ -17,14 +17,16 @@ from pathlib import Path
 import pytest
 
 from modalign.config import load_recipe
+from modalign.recipes import path as recipe_path
 
 ROOT = Path(__file__).resolve().parents[1]
+RECIPES_DIR = recipe_path("siglip-shapes").parent
 RECIPES = ["siglip-shapes", "clip-shapes", "clip-fashion-mnist", "siglip-fashion-mnist"]
 
 
 @pytest.mark.parametrize("name", RECIPES)
 def test_recipe_validates_and_trains_every_tower(name):
-    recipe = load_recipe(ROOT / "recipes" / f"{name}.yaml")
+    recipe = load_recipe(RECIPES_DIR / f"{name}.yaml")
     assert recipe.name == name
     assert recipe.model.kind == "dual" and recipe.model.vision.name == "vit"
     assert recipe.model.text.name == "transformer"
@@ -37,8 +39,8 @@ def test_recipe_validates_and_trains_every_tower(name):
 
 
 def test_shapes_recipes_differ_only_in_loss():
-    a = load_recipe(ROOT / "recipes" / "siglip-shapes.yaml")
-    b = load_recipe(ROOT / "recipes" / "clip-shapes.yaml")
+    a = load_recipe(RECIPES_DIR / "siglip-shapes.yaml")
+    b = load_recipe(RECIPES_DIR / "clip-shapes.yaml")
     da, db = a.model.model_dump(), b.model.model_dump()
     assert (da.pop("loss"), db.pop("loss")) == ("siglip", "clip") and da == db
     sa, sb = a.stages[0].model_dump(), b.stages[0].model_dump()
@@ -61,7 +63,7 @@ def _tiny_overrides(recipe) -> list[str]:
 
 @pytest.mark.slow
 def test_tiny_siglip_shapes_through_the_cli(tmp_path):
-    recipe_path = ROOT / "recipes" / "siglip-shapes.yaml"
+    recipe_path = RECIPES_DIR / "siglip-shapes.yaml"
     recipe = load_recipe(recipe_path)
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "modalign.cli", "train", str(recipe_path), "--out", str(out)]

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from modalign.config import load_recipe
+from modalign.recipes import path as recipe_path
 from modalign.data import DATASETS
 from modalign.models import build_model
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+RECIPES = recipe_path("llava-shapes").parent
 TINY_LM = (
     "model.lm={name: tiny-llama, hidden_size: 32, num_layers: 2, num_heads: 2, intermediate_size: 64, "
     "max_position_embeddings: 256, vocab_size: 300}"

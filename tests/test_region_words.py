@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
 import torch
 from test_vlm_tiny_parts import CORPUS, images, tiny_cfg
 
+from modalign.models.aux_losses import AUX_LOSSES
 from modalign.models.region_words import cell_targets, check_grid, region_words_loss
 from modalign.models.vlm import VisionLanguageModel
 from modalign.registry import ConfigError
@@ -40,8 +42,8 @@ def test_loss_matches_a_hand_computation():
 
 def test_training_loss_adds_the_weighted_region_term_and_trains_the_connector():
     torch.manual_seed(0)
-    cfg = tiny_cfg().model_copy(update={"region_words": 0.5})
-    model = VisionLanguageModel.from_config(cfg, text_corpus=CORPUS)
+    model = VisionLanguageModel.from_config(tiny_cfg(), text_corpus=CORPUS)
+    model.set_aux_losses([AUX_LOSSES["region_words"](weight=0.5)])
     assert model.num_vision_tokens == 4  # a 2x2 grid on the 16 px tiny tower
     sample = {
         "id": "s0",
@@ -60,7 +62,7 @@ def test_training_loss_adds_the_weighted_region_term_and_trains_the_connector():
     loss, _ = region_words_loss(img, model.lm.get_input_embeddings().weight, batch["region_targets"])
     loss.backward()
     assert model.connector.linear_1.weight.grad.abs().sum() > 0
-    # without the weight nothing changes: the plain objective, no region keys
+    # without the auxiliary loss nothing changes: the plain objective, no region keys
     plain = VisionLanguageModel.from_config(tiny_cfg(), text_corpus=CORPUS)
     assert "region_targets" not in plain.collate([sample]) and "region_words_loss" not in plain.training_loss(
         plain.collate([sample]), "caption"
@@ -71,8 +73,36 @@ def test_region_words_needs_a_square_grid_of_prefix_tokens():
     assert check_grid(64) == 8
     with pytest.raises(ConfigError, match="square grid"):
         check_grid(32)
+    xattn = VisionLanguageModel.from_config(tiny_cfg("xattn"), text_corpus=CORPUS)
     with pytest.raises(ConfigError, match="prefix connector"):
-        VisionLanguageModel.from_config(tiny_cfg("xattn").model_copy(update={"region_words": 1.0}), text_corpus=CORPUS)
+        xattn.set_aux_losses([AUX_LOSSES["region_words"](weight=1.0)])
+    with pytest.raises(ConfigError, match="weight must be > 0"):
+        AUX_LOSSES["region_words"](weight=0)
+
+
+def test_a_stage_names_the_auxiliary_loss_and_logs_it(tmp_path):
+    from modalign.config import validate_recipe
+    from modalign.train import run_recipe
+
+    stage = {
+        "name": "align",
+        "objective": "caption",
+        "steps": 2,
+        "batch_size": 2,
+        "lr": 0.01,
+        "log_every": 1,
+        "data": {"name": "shapes", "task": "caption", "n": 8, "image_size": 32},
+        "train": ["connector"],
+        "aux_losses": [{"name": "region_words", "weight": 0.5}],
+    }
+    recipe = validate_recipe({"name": "t", "model": tiny_cfg().model_dump(), "stages": [stage]})
+    run_recipe(recipe, tmp_path, progress=False)
+    logged = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    steps = [r for r in logged if "loss" in r and "event" not in r]
+    assert steps and all("region_words_loss" in r and "lm_loss" in r for r in steps)
+    bad = {**stage, "aux_losses": [{"name": "regions"}]}
+    with pytest.raises(ConfigError, match="unknown auxiliary loss 'regions'; choose one of: region_words"):
+        run_recipe(validate_recipe({"name": "t", "model": tiny_cfg().model_dump(), "stages": [bad]}), tmp_path / "b")
 
 
 def test_shapes_regions_name_every_object_in_drawing_order():

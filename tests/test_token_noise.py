@@ -9,6 +9,7 @@ from test_vlm_tiny_parts import CORPUS, tiny_cfg
 
 from modalign.config import validate_recipe
 from modalign.models.vlm import VisionLanguageModel
+from modalign.registry import ConfigError
 from modalign.train import run_recipe
 from modalign.train.token_noise import IGNORE_INDEX, corrupt_answer_inputs, replacement_ids
 
@@ -59,16 +60,16 @@ def _recipe(token_noise, objective="instruct", steps=4):
         "train": ["connector", "lm"],
         "log_every": 1,
         "checkpoint_every": 2,
-        "token_noise": token_noise,
+        "transforms": [{"name": "token_noise", "p": token_noise}] if token_noise else [],
     }
     return validate_recipe({"name": "tiny-vlm", "seed": 0, "model": tiny_cfg("mlp").model_dump(), "stages": [stage]})
 
 
-def test_the_stage_option_is_validated():
-    with pytest.raises(ValueError, match="token_noise corrupts the words an LM reads"):
-        _recipe(0.1, objective="contrastive")
-    with pytest.raises(ValueError, match="token_noise"):
-        _recipe(1.0)
+def test_the_stage_option_is_validated(tmp_path):
+    with pytest.raises(ConfigError, match="token_noise' applies to objectives caption, instruct, not 'contrastive'"):
+        run_recipe(_recipe(0.1, objective="contrastive"), tmp_path / "a", progress=False)
+    with pytest.raises(ConfigError, match="token_noise: p is the share"):
+        run_recipe(_recipe(1.0), tmp_path / "b", progress=False)
 
 
 def _weights(out):

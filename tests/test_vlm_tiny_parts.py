@@ -101,7 +101,7 @@ def test_token_probe_leaves_batch_norm_statistics_alone():
     lm, tok = build_lm(cfg.lm.name, cfg.lm.params(), ["a red circle", "a blue square"])
     connector = CONNECTORS["mlp"](in_dim=vision.hidden_size, out_dim=lm.config.hidden_size)
     vision.train()
-    model = VisionLanguageModel(cfg, vision, connector, lm, tok)
+    model = VisionLanguageModel.from_modules(cfg, vision, connector, lm, tok)
     assert model.num_vision_tokens == 1 and vision.training  # the build probed the tower in eval mode ...
     assert probe_vision_tokens(model.vision) == 1 and vision.training  # ... and so does a later probe
     after = {k: v for k, v in vision.state_dict().items() if "running" in k}

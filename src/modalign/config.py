@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, field_validator, model_validator
 
 from .registry import ConfigError
 
@@ -28,6 +28,35 @@ class Component(BaseModel):
         return dict(self.model_extra or {})
 
 
+def _as_data(value: Any) -> Any:
+    """A dataset spec (a name or a mapping -> Component) or a dataset object (anything with len and indexing)."""
+    if isinstance(value, Component) or value is None:
+        return value
+    if isinstance(value, str):
+        return Component(name=value)
+    if isinstance(value, dict):
+        return Component.model_validate(value)
+    if hasattr(value, "__getitem__") and hasattr(value, "__len__"):
+        return value
+    raise ValueError(
+        f"data must be a dataset name, a spec {{name: ..., **params}} or a map-style Dataset object, "
+        f"got {type(value).__name__}"
+    )
+
+
+def data_dump(value: Any) -> Any:
+    """How a dataset object appears in a saved recipe / checkpoint state: its class and size."""
+    if isinstance(value, Component) or value is None:
+        return value.model_dump() if value is not None else None
+    cls = type(value)
+    return {"name": "<object>", "class": f"{cls.__module__}.{cls.__qualname__}", "len": len(value)}
+
+
+def is_spec(data: Any) -> bool:
+    """True for a registry spec, False for a dataset object handed over in Python."""
+    return isinstance(data, Component)
+
+
 class ModelConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: Literal["dual", "vlm"]
@@ -42,8 +71,6 @@ class ModelConfig(BaseModel):
     # "pair": each image's own caption is its one positive; "label": items sharing a class label are positives of
     # each other (UniCL), for class-level captions where same-class pairs are not negatives
     positives: Literal["pair", "label"] = "pair"
-    # vision-language models: weight of the region-word alignment loss (models/region_words.py; 0 = off)
-    region_words: float = Field(0.0, ge=0)
 
     @model_validator(mode="after")
     def _parts_for_kind(self) -> ModelConfig:
@@ -65,10 +92,16 @@ class LoraConfig(BaseModel):
 
 
 class StageConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """One stage of training: its objective, data (a registered dataset spec, or a Dataset object from Python), steps,
+    optimiser settings and freeze plan (`train`: the components that train; every other one is frozen)."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
     name: str
     objective: Literal["contrastive", "caption", "instruct", "qformer"]
-    data: Component
+    data: Any
+
+    _data = field_validator("data", mode="before")(classmethod(lambda cls, v: _as_data(v)))
+    _dump_data = field_serializer("data")(lambda self, v: data_dump(v))
     steps: int = Field(gt=0)
     batch_size: int = Field(32, gt=0)
     grad_accum: int = Field(1, gt=0)
@@ -87,8 +120,10 @@ class StageConfig(BaseModel):
     checkpoint_minutes: float = Field(10.0, ge=0)
     cache_frozen_features: bool = True
     skip_bad: bool = False
-    # caption/instruct: share of answer tokens the LM reads replaced by random ones, targets kept (train/token_noise.py)
-    token_noise: float = Field(0.0, ge=0, lt=1)
+    # plug-ins by name: losses added to the objective (models/aux_losses.py) and transforms of each collated batch
+    # (train/transforms.py), e.g. aux_losses: [{name: region_words, weight: 0.3}], transforms: [{name: token_noise}]
+    aux_losses: list[Component] = []
+    transforms: list[Component] = []
 
     @field_validator("train")
     @classmethod
@@ -104,20 +139,18 @@ class StageConfig(BaseModel):
             raise ValueError("`train` lists lm.lora: add a `lora:` block (e.g. `lora: {r: 8}`)")
         if "lm.lora" in self.train and "lm" in self.train:
             raise ValueError("train either `lm` (full) or `lm.lora` (adapters), not both")
-        if self.token_noise > 0 and self.objective not in ("caption", "instruct"):
-            raise ValueError(
-                f"token_noise corrupts the words an LM reads: it applies to objectives caption and "
-                f"instruct, not {self.objective!r}; remove it from this stage"
-            )
         return self
 
 
 class EvalConfig(BaseModel):
     """One evaluation suite run on a dataset; extra keys are the suite's parameters."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", arbitrary_types_allowed=True)
     suite: str
-    data: Component | None = None
+    data: Any = None
+
+    _data = field_validator("data", mode="before")(classmethod(lambda cls, v: _as_data(v)))
+    _dump_data = field_serializer("data")(lambda self, v: data_dump(v))
 
     def params(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
@@ -191,7 +224,16 @@ def validate_recipe(raw: dict, source: str = "recipe") -> RecipeConfig:
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> RecipeConfig:
     path = Path(path)
     if not path.exists():
-        raise ConfigError(f"recipe {path} does not exist (the built-in ones are in recipes/)")
+        if path.suffix in ("", ".yaml") and len(path.parts) == 1:  # a built-in recipe by name
+            from .recipes import path as builtin
+
+            path = builtin(str(path))
+        else:
+            from .recipes import available
+
+            raise ConfigError(
+                f"recipe {path} does not exist; give a YAML path or a built-in name: {', '.join(available())}"
+            )
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:

@@ -54,14 +54,13 @@ HEADLINES = {
 
 
 def recipes_dir() -> Path:
+    """The built-in recipes (package data), or $MODALIGN_RECIPES to try edited copies."""
     env = os.environ.get("MODALIGN_RECIPES")
     if env:
         return Path(env)
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        if (parent / "recipes" / "lit-fashion-mnist.yaml").exists():
-            return parent / "recipes"
-    return Path("recipes")
+    from .recipes import path
+
+    return path(PARTS["lit"]).parent
 
 
 def _vision_name(recipe_file: str) -> str:
@@ -84,28 +83,22 @@ def _fast_overrides(recipe_path: Path) -> list[str]:
 
 
 def run_part(part: str, out: Path, fast: bool, overrides: list[str], progress: bool = True) -> dict:
-    from .data import DATASETS
-    from .eval.runner import run_suites
-    from .models import load_model
-    from .train import run_recipe
-    from .train.eval_cache import prepare_for_eval
+    from .api import run_recipe
 
     path = recipes_dir() / PARTS[part]
     sets = (_fast_overrides(path) if fast else []) + overrides
     recipe = load_recipe(path, sets)
-    part_dir = out / part
     start = time.time()
     # resume: a second `make demo` into the same folder continues (or reuses) the first one's runs
-    run_recipe(recipe, part_dir, resume=True, progress=progress)
-    train_s = time.time() - start
-    model = prepare_for_eval(load_model(part_dir / "final"), recipe, part_dir)
-    results = run_suites(model, recipe.eval, part_dir / "eval", DATASETS, progress=progress)
+    result = run_recipe(recipe, out / part, resume=True, progress=progress)
+    total = time.time() - start
+    train_s = result["train"].get("seconds", total)
     return {
-        "recipe": str(path),
+        "recipe": PARTS[part],
         "overrides": sets,
         "train_seconds": round(train_s, 1),
-        "eval_seconds": round(time.time() - start - train_s, 1),
-        "suites": results["suites"],
+        "eval_seconds": round(total - train_s, 1),
+        "suites": result["eval"]["suites"],
     }
 
 

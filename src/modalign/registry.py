@@ -7,6 +7,9 @@ parameter into a message a user can act on.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import importlib
 import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -14,6 +17,65 @@ from typing import Any
 
 class ConfigError(ValueError):
     """A recipe or command-line setting is wrong; the message says what to change."""
+
+
+# Builder arguments that are not configuration (handed over by the code that builds, never written in a recipe).
+RUNTIME_PARAMS = frozenset({"text_corpus", "in_dim", "out_dim"})
+_TRUST_CODE = contextvars.ContextVar("modalign_trust_code", default=True)
+
+
+@contextlib.contextmanager
+def trusted_code(trust: bool):
+    """Within this block, a spec naming a Python class (`{name: module, target: ...}`) may (or may not) import it.
+
+    Recipes and the Python API are written by the user, so they are trusted; a saved model received from elsewhere
+    is loaded untrusted unless the caller says otherwise (`load(dir, trust_code=True)`)."""
+    token = _TRUST_CODE.set(trust)
+    try:
+        yield
+    finally:
+        _TRUST_CODE.reset(token)
+
+
+def import_target(target: str):
+    """`pkg.module:Name` -> the object, if code may be imported here (see `trusted_code`)."""
+    if not _TRUST_CODE.get():
+        raise ConfigError(
+            f"this model is built from the Python class {target}; importing it runs its code. Load it with "
+            "trust_code=True (command line: --trust-code) only if you trust where the model came from"
+        )
+    module_name, _, attr = target.partition(":")
+    if not module_name or not attr:
+        raise ConfigError(f"module target {target!r} must look like package.module:ClassName")
+    try:
+        obj = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as err:
+        raise ConfigError(f"cannot import {target} ({err}); install the package that defines it") from err
+    return obj
+
+
+def build_module(*, target: str, config: dict | None = None, **context: Any) -> Any:
+    """The `module` builder of every family: import `target` and call it with `config` (a user's own part).
+
+    `context` (a connector's in_dim/out_dim) is ignored: the module's own config already fixes its sizes."""
+    del context
+    cls = import_target(target)
+    try:
+        return cls(**(config or {}))
+    except TypeError as err:
+        raise ConfigError(f"module {target} could not be rebuilt from its config {config!r}: {err}") from err
+
+
+def parameters_of(builder: Callable) -> dict[str, Any]:
+    """{name: default (inspect.Parameter.empty when required)} of a builder's configuration parameters."""
+    sig = inspect.signature(builder)
+    return {
+        n: p.default
+        for n, p in sig.parameters.items()
+        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and n not in RUNTIME_PARAMS and n != "self"
+    }
 
 
 def build(registry: Mapping[str, Callable[..., Any]], family: str, name: str, /, **params: Any) -> Any:
@@ -25,10 +87,12 @@ def build(registry: Mapping[str, Callable[..., Any]], family: str, name: str, /,
     accepts_any = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
     if not accepts_any:
         allowed = [n for n, p in sig.parameters.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        shown = [n for n in allowed if n not in RUNTIME_PARAMS]
         unknown = sorted(set(params) - set(allowed))
         if unknown:
             raise ConfigError(
-                f"{family} {name!r} does not take {', '.join(unknown)}; its parameters are: {', '.join(allowed)}"
+                f"{family} {name!r} does not take {', '.join(unknown)}; "
+                f"its parameters are: {', '.join(shown) or '(none)'}"
             )
         missing = [
             n

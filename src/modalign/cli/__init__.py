@@ -16,50 +16,19 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def _train_main(args) -> int:
+    from ..api import run_recipe
     from ..config import load_recipe
-    from ..train import run_recipe
 
     recipe = load_recipe(args.recipe, args.set)
     out = args.out or os.path.join("runs", recipe.name)
-    evaluate = None
-    if recipe.eval and not args.no_eval and any(s.eval_every for s in recipe.stages):
-        evaluate = _periodic_eval(recipe, out)
-    summary = run_recipe(recipe, out, resume=args.resume, evaluate=evaluate)
-    if recipe.eval and not args.no_eval:
-        from ..data import DATASETS
-        from ..eval.runner import run_suites
-        from ..models import load_model
-        from ..train.eval_cache import prepare_for_eval
-
-        model = prepare_for_eval(load_model(os.path.join(out, "final")), recipe, out)
-        run_suites(model, recipe.eval, os.path.join(out, "eval"), DATASETS)
-    print(f"done: {out}  ({summary['global_step']} steps)")
+    result = run_recipe(recipe, out, resume=args.resume, run_eval=not args.no_eval)
+    print(f"done: {out}  ({result['train']['global_step']} steps)")
     return 0
-
-
-def _periodic_eval(recipe, out):
-    """The trainer's `evaluate` callback: the recipe's suites on the model as it is, into eval/<stage>-<step>/."""
-
-    def evaluate(model, stage, step):
-        from ..data import DATASETS
-        from ..eval.runner import run_suites
-
-        results = run_suites(
-            model, recipe.eval, os.path.join(out, "eval", f"{stage.name}-{step}"), DATASETS, progress=False
-        )
-        return {
-            f"{key}/{m}": v
-            for key, r in results["suites"].items()
-            for m, v in r.get("metrics", {}).items()
-            if isinstance(v, (int, float))
-        }
-
-    return evaluate
 
 
 def _add_train(sub) -> None:
     p = sub.add_parser("train", help="run a recipe's stages (works under torchrun for DDP)")
-    p.add_argument("recipe", help="a recipe YAML, e.g. recipes/lit-fashion-mnist.yaml")
+    p.add_argument("recipe", help="a built-in recipe name (modalign list recipes) or a YAML path, e.g. llava-shapes")
     p.add_argument(
         "--set",
         action="append",
@@ -179,6 +148,37 @@ def _add_chat(sub) -> None:
     p.set_defaults(func=_chat_main)
 
 
+def _list_main(args) -> int:
+    from ..catalog import FAMILIES, catalog, format_catalog
+
+    if args.family == "recipes":
+        from ..config import load_recipe
+        from ..recipes import available
+
+        for name in available():
+            desc = " ".join(load_recipe(name).description.split())
+            print(f"{name}\n      {desc[:150]}")
+        return 0
+    if args.family is not None and args.family not in FAMILIES:
+        raise SystemExit(f"unknown family {args.family!r}; choose one of: {', '.join((*FAMILIES, 'recipes'))}")
+    print(format_catalog(catalog(args.family)), end="")
+    return 0
+
+
+def _add_list(sub) -> None:
+    p = sub.add_parser(
+        "list",
+        help="every registered component (towers, connectors, LMs, datasets, suites ...) "
+        "with its parameters and defaults; or the built-in recipes",
+    )
+    p.add_argument(
+        "family",
+        nargs="?",
+        help="one of: vision, text, connectors, lms, datasets, suites, objectives, aux_losses, transforms, recipes",
+    )
+    p.set_defaults(func=_list_main)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .data import add_data_parser
     from .eval import add_compare_parser, add_eval_parser
@@ -187,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="modalign", description="Align other modalities with language.")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_quickstart(sub)
+    _add_list(sub)
     _add_train(sub)
     add_eval_parser(sub)
     add_compare_parser(sub)

@@ -63,9 +63,17 @@ def build_evals(suites: str, data: list[str], params: list[str]) -> list[EvalCon
 
 
 def add_eval_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("eval", help="run evaluation suites on a saved model; writes results.json + report.html")
+    from ..eval.suites import SUITES
+
+    suites = ", ".join(sorted(SUITES))
+    p = subparsers.add_parser(
+        "eval",
+        help="run evaluation suites on a saved model; writes results.json + report.html",
+        description=f"Run evaluation suites on a saved model. Suites: {suites}. Datasets and every suite's "
+        "parameters: `modalign list datasets`, `modalign list suites`.",
+    )
     p.add_argument("checkpoint", help="a model directory (config.json + model.safetensors), e.g. runs/x/final")
-    p.add_argument("--suite", required=True, help="comma-separated suite names, e.g. retrieval,zeroshot,geometry")
+    p.add_argument("--suite", required=True, help=f"comma-separated suite names, of: {suites}")
     p.add_argument(
         "--data",
         action="append",
@@ -75,6 +83,11 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--param", action="append", default=[], help="suite parameter k=v applied to every suite")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--trust-code",
+        action="store_true",
+        help="allow a model built from your own Python classes to import them (only models you trust)",
+    )
     p.set_defaults(func=eval_main)
     return p
 
@@ -89,7 +102,7 @@ def eval_main(args) -> int:
 
     torch.set_num_threads(1)
     evals = build_evals(args.suite, args.data, args.param)  # fail on bad input before loading weights
-    model = load_model(args.checkpoint)
+    model = load_model(args.checkpoint, trust_code=args.trust_code)
     run_suites(model, evals, args.out, DATASETS, progress=not args.quiet, meta={"checkpoint": str(args.checkpoint)})
     print(compare_runs([args.out]))
     print(f"report: {args.out}/report.html")

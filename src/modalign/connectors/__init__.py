@@ -14,8 +14,10 @@ from modalign.connectors.pixel_shuffle import PixelShuffleConnector
 from modalign.connectors.projectors import LinearProjector, MLPProjector
 from modalign.connectors.qformer import QFormer
 from modalign.connectors.xattn import GatedCrossAttentionBlock, XAttnConnector
+from modalign.registry import build_module
 
 CONNECTORS: dict = {
+    "module": build_module,  # the user's own class (see models/parts.py)
     "linear": LinearProjector,
     "mlp": MLPProjector,
     "pixel-shuffle": PixelShuffleConnector,

@@ -22,6 +22,7 @@ import io
 import torch
 from torch import nn
 
+from ..files import sha256_file
 from ..registry import ConfigError
 from .base import EncoderOutput, VisionEncoder
 from .preprocess import ImageProcessing
@@ -46,6 +47,7 @@ def _load_pretrained(image_size: int, drop_connect_rate: float) -> nn.Module:
             "efficientnet-lite0", weights_path=weights, image_size=image_size, drop_connect_rate=drop_connect_rate
         )
     net._fc = nn.Identity()  # the ImageNet classifier is not part of the tower
+    net.pretrained_source = {"name": "efficientnet-lite0", "sha256": sha256_file(weights)}
     return net
 
 
@@ -55,6 +57,7 @@ class EfficientNetLite0Tower(VisionEncoder):
         if image_size < 32:
             raise ConfigError(f"efficientnet-lite0: image_size={image_size} is below the network's stride of 32")
         self.net = _load_pretrained(image_size, drop_connect_rate)
+        self.pretrained_source = self.net.pretrained_source
         n_blocks = len(self.net._blocks)
         if feature_block is not None and not 0 <= feature_block < n_blocks:
             raise ConfigError(

@@ -23,13 +23,24 @@ def load_tower(path: str, tower: str, registry: dict, family: str):
             f"{family} 'modalign': {directory} is not a saved modalign model "
             "(needs config.json and model.safetensors; train a recipe first)"
         )
-    spec = json.loads(cfg_file.read_text())["model"].get(tower)
+    meta = json.loads(cfg_file.read_text())
+    spec = meta["model"].get(tower)
     if not spec:
         raise ConfigError(f"{family} 'modalign': the model in {directory} has no `{tower}` tower")
     params = {k: v for k, v in spec.items() if k != "name"}
     if spec["name"] == "modalign":  # a chain of reuse resolves to the original tower
         return load_tower(params["path"], params.get("tower", tower), registry, family)
+    params.pop("anyres", None)  # tiling is the VLM's, not the tower's
     module = build(registry, family, spec["name"], **params)
+    ref = meta.get("references", {}).get(tower)
+    if ref is not None:  # saved as a reference: the rebuilt pretrained tower is the saved one if the hashes agree
+        now = getattr(module, "pretrained_source", None) or {}
+        if now.get("sha256") != ref.get("sha256"):
+            raise ConfigError(
+                f"{family} 'modalign': {directory} names its {tower} tower as {ref.get('name')!r} with "
+                f"sha256 {ref.get('sha256')}, but the installed one has {now.get('sha256')}"
+            )
+        return module
     prefix = tower + "."
     state = {k[len(prefix) :]: v for k, v in load_file(str(weights)).items() if k.startswith(prefix)}
     missing, unexpected = module.load_state_dict(state, strict=False)
@@ -38,6 +49,8 @@ def load_tower(path: str, tower: str, registry: dict, family: str):
             f"{family} 'modalign': weights in {weights} do not fit the `{tower}` tower "
             f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
         )
+    # stored weights, not the package's: this tower is no longer the pretrained one
+    module.__dict__.pop("pretrained_source", None)
     return module
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..files import weights_sha256
 from ..registry import ConfigError
 from .base import EncoderOutput, VisionEncoder
 from .preprocess import ImageProcessing
@@ -144,4 +145,6 @@ def build_hf_vision(*, path: str, feature_layer: int | None = None, pool: str = 
     else:
         processing = ImageProcessing.square(size)
     spec = {"name": "hf", "path": str(path), "feature_layer": feature_layer, "pool": pool}
-    return HFVisionTower(model, processing, family, spec, feature_layer=feature_layer, pool=pool)
+    tower = HFVisionTower(model, processing, family, spec, feature_layer=feature_layer, pool=pool)
+    tower.pretrained_source = {"name": "hf", "path": str(p), "sha256": weights_sha256(p)}
+    return tower

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..files import weights_sha256
 from ..registry import ConfigError
 from .base import EncoderOutput, TextEncoder
 
@@ -93,12 +94,15 @@ def build_hf_text(*, path: str, max_length: int = 256, pool: str = "mean") -> HF
         # BERT's tanh pooler is never used here; dropping it keeps DDP free of unused parameters
         model.pooler = None
     spec = {"name": "hf", "path": str(path), "max_length": max_length, "pool": pool}
-    return HFTextTower(model, tokenizer, spec, max_length=max_length, pool=pool)
+    tower = HFTextTower(model, tokenizer, spec, max_length=max_length, pool=pool)
+    tower.pretrained_source = {"name": "hf", "path": str(p), "sha256": weights_sha256(p)}
+    return tower
 
 
 def build_minilm(*, max_length: int = 256, pool: str = "mean") -> HFTextTower:
     tower = build_hf_text(path=minilm_path(), max_length=max_length, pool=pool)
     tower._spec = {"name": "minilm", "max_length": max_length, "pool": pool}
+    tower.pretrained_source = {**tower.pretrained_source, "name": "minilm", "path": None}
     return tower
 
 

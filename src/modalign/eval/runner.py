@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config import EvalConfig
+from ..config import EvalConfig, data_dump, is_spec
 from ..registry import ConfigError, build
 from .report import write_report
 from .suites import SUITES
@@ -39,7 +39,7 @@ def _check(ev: EvalConfig, datasets_registry) -> None:
         raise ConfigError(f"unknown eval suite {ev.suite!r}; choose one of: {', '.join(sorted(SUITES))}")
     if ev.data is None:
         raise ConfigError(f"eval suite {ev.suite!r} needs `data:` (e.g. data: {{name: shapes, task: caption}})")
-    if ev.data.name not in datasets_registry:
+    if is_spec(ev.data) and ev.data.name not in datasets_registry:
         raise ConfigError(f"unknown dataset {ev.data.name!r}; choose one of: {', '.join(sorted(datasets_registry))}")
     allowed = set(inspect.signature(SUITES[ev.suite]).parameters) - {"model", "dataset", "out_dir"}
     unknown = sorted(set(ev.params()) - allowed)
@@ -54,11 +54,30 @@ def result_key(ev: EvalConfig, taken: set[str]) -> str:
     """The suite name, made unique by the dataset and a counter when one suite runs several times."""
     key = ev.suite
     if key in taken and ev.data is not None:
-        key = f"{ev.suite}:{ev.data.name}"
+        key = f"{ev.suite}:{ev.data.name if is_spec(ev.data) else type(ev.data).__name__}"
     base, n = key, 2
     while key in taken:
         key, n = f"{base}#{n}", n + 1
     return key
+
+
+def run_suite(model, ev: EvalConfig, out_dir=None, datasets_registry=None, progress: bool = True) -> dict:
+    """One suite on its dataset (a spec to build, or a Dataset object); `out_dir` None writes no gallery files."""
+    if datasets_registry is None:
+        from ..data import DATASETS as datasets_registry
+    _check(ev, datasets_registry)
+    dataset = build(datasets_registry, "dataset", ev.data.name, **ev.data.params()) if is_spec(ev.data) else ev.data
+    params = ev.params()
+    suite = SUITES[ev.suite]
+    if "out_dir" in inspect.signature(suite).parameters:
+        params["out_dir"] = out_dir
+    params.setdefault("progress", progress)
+    torch.manual_seed(int(params.get("seed", 0)))  # suites that sample anything are repeatable
+    start = time.time()
+    res = suite(model, dataset, **params)
+    res["settings"]["data"] = data_dump(ev.data)
+    res["settings"]["seconds"] = round(time.time() - start, 2)
+    return res
 
 
 def run_suites(
@@ -90,17 +109,7 @@ def run_suites(
         "suites": {},
     }
     for ev in evals:
-        dataset = build(datasets_registry, "dataset", ev.data.name, **ev.data.params())
-        params = ev.params()
-        suite = SUITES[ev.suite]
-        if "out_dir" in inspect.signature(suite).parameters:
-            params["out_dir"] = out
-        params.setdefault("progress", progress)
-        torch.manual_seed(int(params.get("seed", 0)))  # suites that sample anything are repeatable
-        start = time.time()
-        res = suite(model, dataset, **params)
-        res["settings"]["data"] = {"name": ev.data.name, **ev.data.params()}
-        res["settings"]["seconds"] = round(time.time() - start, 2)
+        res = run_suite(model, ev, out, datasets_registry, progress)
         results["suites"][result_key(ev, set(results["suites"]))] = res
         # written after every suite so a crash later still leaves the finished results
         (out / "results.json").write_text(json.dumps(results, indent=1, default=_jsonable))

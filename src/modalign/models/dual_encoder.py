@@ -12,22 +12,22 @@ also skips image preprocessing for ids already cached. Frozen towers are kept in
 from __future__ import annotations
 
 import contextlib
-import json
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_model as load_safetensors
-from safetensors.torch import save_model as save_safetensors
+from pydantic import ValidationError
 from torch import nn
 
-from ..config import ModelConfig
+from ..config import ModelConfig, format_validation_error
 from ..encoders.base import EncoderOutput
 from ..encoders.cache import cached_forward, image_key
 from ..losses import clip_loss, siglip_loss
-from ..registry import ConfigError, build
+from ..registry import ConfigError
 from .base import AlignmentModel
 from .heads import ContrastiveHead
+from .parts import resolve
+from .saving import save_model, snapshot_versions
 
 
 def _frozen(module: nn.Module) -> bool:
@@ -48,42 +48,92 @@ def _inference(module: nn.Module):
 
 
 class DualEncoder(AlignmentModel):
-    def __init__(self, cfg: ModelConfig, vision: nn.Module, text: nn.Module):
+    """A vision tower and a text tower projected into one L2-normalised space, trained with CLIP's or SigLIP's loss.
+
+    Each tower is a registered name (`"efficientnet-lite0"`, `"minilm"`, `"vit"`), a spec `{"name": ..., **params}`,
+    a local Hugging Face checkpoint directory, or your own `nn.Module` (models/parts.py). `embed_dim`: the shared
+    space; `head`: linear or mlp projections; `loss`: clip or siglip; `positives`: "pair" (each image's own caption)
+    or "label" (items of one class label are positives of each other, UniCL).
+    """
+
+    def __init__(
+        self,
+        vision="efficientnet-lite0",
+        text="minilm",
+        *,
+        embed_dim: int = 256,
+        head: str = "linear",
+        loss: str = "clip",
+        siglip_chunk_size: int | None = None,
+        positives: str = "pair",
+    ):
         super().__init__()
-        if cfg.kind != "dual":
-            raise ConfigError(f"DualEncoder needs `kind: dual`, got kind={cfg.kind!r}")
+        from ..encoders import TEXT_ENCODERS, VISION_ENCODERS
+
+        vspec, vision_m = resolve(vision, "vision encoder", VISION_ENCODERS)
+        tspec, text_m = resolve(text, "text encoder", TEXT_ENCODERS)
+        try:
+            cfg = ModelConfig(
+                kind="dual",
+                vision=vspec,
+                text=tspec,
+                embed_dim=embed_dim,
+                head=head,
+                loss=loss,
+                siglip_chunk_size=siglip_chunk_size,
+                positives=positives,
+            )
+        except ValidationError as err:
+            raise ConfigError(format_validation_error(err, "DualEncoder")) from None
+        self._setup(cfg, vision_m, text_m)
+
+    def _setup(self, cfg: ModelConfig, vision: nn.Module, text: nn.Module) -> None:
         self.cfg = cfg
         self.vision = vision
         self.text = text
         self.head = ContrastiveHead(vision.hidden_size, text.hidden_size, cfg.embed_dim, cfg.head, cfg.loss)
         self._feature_cache = None
+        # pretrained towers as built: a save names them instead of storing them while they stay unchanged
+        self._pristine = {"vision": snapshot_versions(vision), "text": snapshot_versions(text)}
 
     # -- building, saving, loading ------------------------------------------------------------------------------
     @classmethod
     def from_config(cls, cfg: ModelConfig) -> DualEncoder:
-        from ..encoders import TEXT_ENCODERS, VISION_ENCODERS
-
         if cfg.kind != "dual" or cfg.text is None:
             raise ConfigError("DualEncoder needs `kind: dual` with `vision:` and `text:` towers")
-        vision = build(VISION_ENCODERS, "vision encoder", cfg.vision.name, **cfg.vision.params())
-        text = build(TEXT_ENCODERS, "text encoder", cfg.text.name, **cfg.text.params())
-        return cls(cfg, vision, text)
+        options = cfg.model_dump(include={"embed_dim", "head", "loss", "siglip_chunk_size", "positives"})
+        return cls(cfg.vision, cfg.text, **options)
 
     @classmethod
-    def load(cls, directory: str | Path) -> DualEncoder:
-        directory = Path(directory)
-        if not (directory / "config.json").is_file() or not (directory / "model.safetensors").is_file():
-            raise ConfigError(f"{directory} is not a saved DualEncoder (needs config.json and model.safetensors)")
-        cfg = ModelConfig.model_validate(json.loads((directory / "config.json").read_text())["model"])
-        model = cls.from_config(cfg)
-        load_safetensors(model, str(directory / "model.safetensors"))
+    def rebuild(cls, meta: dict, directory: Path) -> DualEncoder:
+        del directory
+        return cls.from_config(ModelConfig.model_validate(meta["model"]))
+
+    @classmethod
+    def load(cls, directory: str | Path, trust_code: bool = False) -> DualEncoder:
+        from . import load_model
+
+        model = load_model(directory, trust_code=trust_code)
+        if not isinstance(model, cls):
+            raise ConfigError(f"{directory} holds a {type(model).__name__}, not a {cls.__name__}")
         return model
 
-    def save_pretrained(self, directory: str | Path) -> None:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / "config.json").write_text(json.dumps({"model": self.cfg.model_dump()}, indent=2))
-        save_safetensors(self, str(directory / "model.safetensors"))  # handles tied weights inside HF towers
+    def save_pretrained(self, directory: str | Path, full: bool = False) -> Path:
+        """Save into `directory` (models/saving.py): trained parts stored, unchanged pretrained towers named.
+        `full=True` stores every weight."""
+        return save_model(self, directory, full=full)
+
+    def save_extras(self) -> dict:
+        return {}
+
+    def save_files(self, directory: Path) -> None:
+        del directory  # towers keep their tokenizers in their own packages / checkpoint directories
+
+    def pretrained_sources(self) -> dict:
+        return {
+            "vision": getattr(self.vision, "pretrained_source", None),
+            "text": getattr(self.text, "pretrained_source", None),
+        }
 
     # -- the AlignmentModel contract ----------------------------------------------------------------------------
     def components(self) -> dict[str, nn.Module]:

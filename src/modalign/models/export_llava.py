@@ -175,7 +175,7 @@ def import_llava_hf(directory: str | Path):
             "lm": {"name": "hf", "path": str(directory)},
         }
     )
-    model = VisionLanguageModel(mcfg, tower, connector, lm, tok)
+    model = VisionLanguageModel.from_modules(mcfg, tower, connector, lm, tok)
     if model.image_token_id != cfg.image_token_id:
         raise ConfigError(
             f"the tokenizer's <image> id {model.image_token_id} differs from the checkpoint's "

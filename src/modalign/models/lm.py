@@ -1,11 +1,11 @@
 """The causal language model of a VisionLanguageModel and its tokenizer, built through transformers.
 
-Two sources, named by the recipe's `lm:` component:
+`LANGUAGE_MODELS[name](**params) -> (model, tokenizer)`, named by the recipe's `lm:` component:
 - `tiny-llama`: a from-scratch `LlamaForCausalLM` from a `LlamaConfig`, with a byte-level BPE tokenizer trained by the
   `tokenizers` library on the recipe's own text (so every word of the world is a few tokens and nothing is unknown),
   wrapped as a `PreTrainedTokenizerFast` that carries modalign's chat template (models/chat_template.py).
 - `hf`: any local causal-LM checkpoint directory (`AutoModelForCausalLM` + `AutoTokenizer`); `<image>` and a pad token
-  are added when missing and the embeddings resized.
+  are added when missing and the embeddings grown (new rows: the mean row, so a rebuild gives the same weights).
 
 When a saved VLM is loaded, the tokenizer and the LM's HF config come from the save directory (`from_saved`), so the
 original corpus or checkpoint path is not needed.
@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import (
     AutoConfig,
@@ -27,7 +28,8 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
-from ..registry import ConfigError
+from ..files import weights_sha256
+from ..registry import ConfigError, build
 from .chat_template import (
     BOS_TOKEN,
     CHAT_TEMPLATE,
@@ -36,8 +38,6 @@ from .chat_template import (
     PAD_TOKEN,
     SPECIAL_TOKENS,
 )
-
-LM_NAMES = ("tiny-llama", "hf")
 
 
 def train_tokenizer(text_corpus: Iterable[str], vocab_size: int = 512) -> PreTrainedTokenizerFast:
@@ -68,84 +68,108 @@ def train_tokenizer(text_corpus: Iterable[str], vocab_size: int = 512) -> PreTra
     return tok
 
 
-def _tiny_llama_config(vocab_size: int, params: dict) -> LlamaConfig:
-    allowed = {
-        "hidden_size",
-        "num_layers",
-        "num_heads",
-        "num_kv_heads",
-        "intermediate_size",
-        "max_position_embeddings",
-        "vocab_size",
-        "rope_theta",
-    }
-    unknown = sorted(set(params) - allowed)
-    if unknown:
-        raise ConfigError(
-            f"lm 'tiny-llama' does not take {', '.join(unknown)}; its parameters are: {', '.join(sorted(allowed))}"
-        )
-    hidden = int(params.get("hidden_size", 128))
-    heads = int(params.get("num_heads", 4))
-    if hidden % heads:
-        raise ConfigError(f"lm.hidden_size={hidden} must be divisible by lm.num_heads={heads}")
-    return LlamaConfig(
-        vocab_size=vocab_size,
-        hidden_size=hidden,
-        num_hidden_layers=int(params.get("num_layers", 2)),
-        num_attention_heads=heads,
-        num_key_value_heads=int(params.get("num_kv_heads", heads)),
-        intermediate_size=int(params.get("intermediate_size", 4 * hidden)),
-        max_position_embeddings=int(params.get("max_position_embeddings", 512)),
-        rope_theta=float(params.get("rope_theta", 10000.0)),
-        tie_word_embeddings=False,
-    )
+def add_placeholder_tokens(model: PreTrainedModel, tok, tokens=(IMAGE_TOKEN,)) -> None:
+    """Give a checkpoint's tokenizer the modality placeholders (and a pad token) it lacks, growing the embeddings.
 
-
-def _ensure_special_tokens(model: PreTrainedModel, tok) -> None:
-    """A local checkpoint may lack `<image>` or a pad token: add them and grow the embeddings to match."""
-    if IMAGE_TOKEN not in tok.get_vocab():
-        tok.add_tokens([IMAGE_TOKEN], special_tokens=True)
+    New embedding rows are the mean of the existing ones, not random: a rebuilt model (a save that names its frozen
+    LM instead of storing it) must reproduce them exactly, and a mean row is the usual neutral start.
+    """
+    missing = [t for t in tokens if t not in tok.get_vocab()]
+    if missing:
+        tok.add_tokens(missing, special_tokens=True)
     if tok.pad_token is None:
         tok.add_special_tokens({"pad_token": PAD_TOKEN})
-    if model.get_input_embeddings().num_embeddings < len(tok):
-        model.resize_token_embeddings(len(tok))
+    emb = model.get_input_embeddings()
+    old = emb.num_embeddings
+    if old < len(tok):
+        model.resize_token_embeddings(len(tok), mean_resizing=False)
+        with torch.no_grad():
+            mean = model.get_input_embeddings().weight[:old].mean(0)
+            model.get_input_embeddings().weight[old:] = mean
+            out = model.get_output_embeddings()
+            if out is not None and out.weight is not model.get_input_embeddings().weight:
+                out.weight[old:] = out.weight[:old].mean(0)
     tok.padding_side = "left"
     if tok.chat_template is None:
         tok.chat_template = CHAT_TEMPLATE
 
 
+def build_tiny_llama(
+    *,
+    text_corpus: Iterable[str] | None = None,
+    hidden_size: int = 128,
+    num_layers: int = 2,
+    num_heads: int = 4,
+    num_kv_heads: int | None = None,
+    intermediate_size: int | None = None,
+    max_position_embeddings: int = 512,
+    vocab_size: int = 512,
+    rope_theta: float = 10000.0,
+):
+    """A from-scratch Llama (for tests and ablations) whose byte-level BPE is trained on the recipe's own text."""
+    if text_corpus is None:
+        raise ConfigError(
+            "lm 'tiny-llama' trains its tokenizer on the recipe's text: pass text_corpus= "
+            "(e.g. the training dataset's texts()) to VisionLanguageModel"
+        )
+    if hidden_size % num_heads:
+        raise ConfigError(f"lm.hidden_size={hidden_size} must be divisible by lm.num_heads={num_heads}")
+    tok = train_tokenizer(text_corpus, int(vocab_size))
+    config = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=hidden_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=num_heads,
+        num_key_value_heads=num_kv_heads or num_heads,
+        intermediate_size=intermediate_size or 4 * hidden_size,
+        max_position_embeddings=max_position_embeddings,
+        rope_theta=float(rope_theta),
+        tie_word_embeddings=False,
+    )
+    return LlamaForCausalLM(config), tok
+
+
+def build_hf_lm(*, path: str, text_corpus=None):
+    """Any local causal-LM checkpoint directory (`AutoModelForCausalLM`), with its own tokenizer and chat template."""
+    del text_corpus  # a pretrained LM keeps its own tokenizer
+    p = Path(path).expanduser()
+    if not (p / "config.json").is_file():
+        raise ConfigError(
+            f"lm.path={path} is not a Hugging Face checkpoint directory (no config.json); modalign "
+            "never downloads: save the model with save_pretrained first"
+        )
+    model = AutoModelForCausalLM.from_pretrained(str(p), local_files_only=True, dtype=torch.float32)
+    tok = AutoTokenizer.from_pretrained(str(p), local_files_only=True)
+    add_placeholder_tokens(model, tok)
+    model.pretrained_source = {"name": "hf", "path": str(p), "sha256": weights_sha256(p)}
+    return model, tok
+
+
+LANGUAGE_MODELS: dict = {
+    "tiny-llama": build_tiny_llama,
+    "hf": build_hf_lm,
+}
+
+
 def build_lm(name: str, params: dict, text_corpus: Iterable[str] | None = None):
-    """A fresh (tiny-llama) or checkpoint (hf) causal LM and its tokenizer -> (model, tokenizer)."""
-    if name == "tiny-llama":
-        if text_corpus is None:
-            raise ConfigError(
-                "lm 'tiny-llama' trains its tokenizer on the recipe's text: pass text_corpus= "
-                "(e.g. the training dataset's texts()) to VisionLanguageModel.from_config"
-            )
-        tok = train_tokenizer(text_corpus, int(params.get("vocab_size", 512)))
-        model = LlamaForCausalLM(_tiny_llama_config(len(tok), params))
-        return model, tok
-    if name == "hf":
-        if set(params) - {"path"} or "path" not in params:
-            raise ConfigError("lm 'hf' takes exactly `path:` (a local causal-LM checkpoint directory)")
-        path = Path(params["path"])
-        if not (path / "config.json").exists():
-            raise ConfigError(f"lm.path={path} is not a Hugging Face checkpoint directory (no config.json)")
-        model = AutoModelForCausalLM.from_pretrained(str(path))
-        tok = AutoTokenizer.from_pretrained(str(path))
-        _ensure_special_tokens(model, tok)
-        return model, tok
-    raise ConfigError(f"unknown lm {name!r}; choose one of: {', '.join(LM_NAMES)}")
+    """A language model and its tokenizer by registry name -> (model, tokenizer)."""
+    return build(LANGUAGE_MODELS, "language model", name, text_corpus=text_corpus, **params)
 
 
 def from_saved(directory: str | Path):
     """The LM skeleton (random weights, the saved architecture) and tokenizer of a saved VLM directory."""
     directory = Path(directory)
-    tok = AutoTokenizer.from_pretrained(str(directory))
+    tok = AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
     tok.padding_side = "left"
-    config = AutoConfig.from_pretrained(str(directory / "lm"))
+    config = AutoConfig.from_pretrained(str(directory / "lm"), local_files_only=True)
     model = AutoModelForCausalLM.from_config(config)
     return model, tok
+
+
+def saved_tokenizer(directory: str | Path):
+    tok = AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
+    tok.padding_side = "left"
+    return tok
 
 
 def save_lm_files(model: PreTrainedModel, tok, directory: str | Path) -> None:

@@ -43,6 +43,7 @@ def _decoder_layers(lm):
 
 def expand_lm_depth(model, add: int):
     """A new VisionLanguageModel whose LM has `add` more decoder layers, computing the same logits as `model`."""
+    from .saving import reference_parts
     from .vlm import VisionLanguageModel
 
     if getattr(model, "_lora_cfg", None) is not None:
@@ -76,11 +77,18 @@ def expand_lm_depth(model, add: int):
     cfg = model.cfg.model_copy(deep=True)
     if "num_layers" in cfg.lm.params():  # tiny-llama records its depth; an `hf` LM takes it from the saved lm/ config
         cfg.lm = type(cfg.lm).model_validate({**cfg.lm.model_dump(), "num_layers": n + add})
-    expanded = VisionLanguageModel._assemble(cfg, new_lm, model.tokenizer)
-    rest = {k: v for k, v in model.state_dict().items() if not k.startswith("lm.")}
+    expanded = VisionLanguageModel.around_lm(cfg, new_lm, model.tokenizer)
+    # an unchanged pretrained tower is already what the fresh build loaded: copying it in would mark it as changed
+    keep_vision = "vision" in reference_parts(model)
+    rest = {
+        k: v
+        for k, v in model.state_dict().items()
+        if not k.startswith("lm.") and not (keep_vision and k.startswith("vision."))
+    }
     missing, unexpected = expanded.load_state_dict(
         {**rest, **{f"lm.{k}": v for k, v in new_lm.state_dict().items()}}, strict=False
     )
+    missing = [k for k in missing if not (keep_vision and k.startswith("vision."))]
     if missing or unexpected:
         raise RuntimeError(f"expanded model does not fit: missing {missing}, unexpected {unexpected}")
     return expanded.train(model.training)

@@ -14,23 +14,21 @@ vlm_lora.py. With a `qformer` connector the model also holds BLIP-2's stage-1 te
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_model as load_safetensors
-from safetensors.torch import save_model as save_safetensors
 from torch import nn
 
-from ..config import LoraConfig, ModelConfig
+from ..config import Component, LoraConfig, ModelConfig
 from ..encoders import VISION_ENCODERS
 from ..encoders.cache import cached_forward, image_key
 from ..losses import lm_loss
 from ..registry import ConfigError, build
 from .base import AlignmentModel
 from .blip2_stage1 import build_stage1, stage1_loss
-from .lm import build_lm, from_saved, save_lm_files
-from .region_words import cell_targets, check_grid, region_words_loss
+from .lm import build_lm, from_saved, save_lm_files, saved_tokenizer
+from .parts import as_spec, module_spec, resolve, resolve_lm
+from .saving import save_model, snapshot_versions
 from .vlm_inference import InferenceMixin
 from .vlm_lora import LoraMixin, ParameterView
 from .vlm_prompts import IGNORE_INDEX, PromptBuilder
@@ -63,17 +61,66 @@ def _sample_images(sample: dict) -> list:
 
 
 class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
+    # saves made before BLIP-2's stage-1 heads existed lack them; they load with fresh heads
+    optional_state_prefixes = ("qformer_stage1.",)
+
+    """A vision tower, a connector and a causal LM, built from parts.
+
+    Each part is a registered name (`"efficientnet-lite0"`, `"mlp"`, `"smollm2-135m"`), a spec
+    `{"name": ..., **params}`, a local Hugging Face checkpoint directory, or your own `nn.Module` (see
+    models/parts.py); `tokenizer` goes with an LM given as a transformers model object, `text_corpus` with a
+    from-scratch LM that trains its tokenizer (`tiny-llama`). `anyres` turns on LLaVA-1.6 tiling (AnyRes).
+    """
+
     def __init__(
         self,
-        cfg: ModelConfig,
-        vision: nn.Module,
-        connector: nn.Module,
-        lm: nn.Module,
-        tokenizer,
+        vision="efficientnet-lite0",
+        connector="mlp",
+        lm="smollm2-135m",
+        *,
+        tokenizer=None,
+        text_corpus=None,
         anyres: dict | None = None,
-        num_vision_tokens: int | None = None,
     ):
         super().__init__()
+        lspec, lm_m, tok = resolve_lm(lm, tokenizer, text_corpus)
+        # LM first, then the tower and the connector: the order random initialisations have always been drawn in
+        spec = as_spec(vision, "vision encoder", VISION_ENCODERS)
+        if spec is not None and "anyres" in spec.params():  # ours, not the tower's: tiling happens around it
+            vparams = spec.params()
+            anyres = vparams.pop("anyres") if anyres is None else anyres
+            vision = Component(name=spec.name, **vparams)
+        vspec, vision_m = resolve(vision, "vision encoder", VISION_ENCODERS)
+        tokens = None
+        if isinstance(connector, nn.Module):
+            cspec, connector_m = module_spec(connector, "connector"), connector
+        else:
+            cspec = as_spec(connector, "connector", _connectors())
+            cparams = cspec.params()
+            if cparams.get("positions") is True:  # `positions: true` = one learned position per tower token
+                cparams["positions"] = tokens = probe_vision_tokens(vision_m)
+            connector_m = build(
+                _connectors(),
+                "connector",
+                cspec.name,
+                in_dim=vision_m.hidden_size,
+                out_dim=lm_m.config.hidden_size,
+                **cparams,
+            )
+        if anyres is not None:
+            vspec = Component(name=vspec.name, **vspec.params(), anyres=dict(anyres))
+        cfg = ModelConfig(kind="vlm", vision=vspec, connector=cspec, lm=lspec)
+        self._setup(cfg, vision_m, connector_m, lm_m, tok, anyres, tokens)
+
+    @classmethod
+    def from_modules(cls, cfg: ModelConfig, vision, connector, lm, tokenizer, anyres=None, num_vision_tokens=None):
+        """Assemble already built modules under a given config (what loading and exporting use)."""
+        model = cls.__new__(cls)
+        AlignmentModel.__init__(model)
+        model._setup(cfg, vision, connector, lm, tokenizer, anyres, num_vision_tokens)
+        return model
+
+    def _setup(self, cfg, vision, connector, lm, tokenizer, anyres, num_vision_tokens) -> None:
         self.cfg = cfg
         self.vision = vision
         self.connector = connector
@@ -89,37 +136,48 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
         per_image = connector.num_tokens(self.num_vision_tokens) if self.fusion == "prefix" else 1
         self.prompts = PromptBuilder(tokenizer, per_image, self.base_lm().config.max_position_embeddings)
         self.image_token_id = self.prompts.image_token_id
-        self.region_words = cfg.region_words
-        if self.region_words > 0:
-            if self.fusion != "prefix" or anyres is not None:
-                raise ConfigError(
-                    "region_words trains the tokens a prefix connector puts into the LM: not with "
-                    "xattn or AnyRes tiling (set region_words: 0)"
-                )
-            self._region_side = check_grid(per_image)
         self.qformer_stage1 = build_stage1(connector, tokenizer, self.base_lm().config.max_position_embeddings)
         self.tiler = None
         if anyres is not None:
             self._setup_anyres(dict(anyres))
         self._feature_cache = None
         self._lora_cfg: LoraConfig | None = None
+        self.aux_losses: list = []
+        # pretrained parts as built: a save names them instead of storing them while they stay unchanged
+        self._pristine = {"vision": snapshot_versions(self.vision), "lm": snapshot_versions(self.base_lm())}
 
     # -- construction ------------------------------------------------------------------------------------------
     @classmethod
     def from_config(cls, cfg: ModelConfig, text_corpus=None) -> VisionLanguageModel:
-        lm, tok = build_lm(cfg.lm.name, cfg.lm.params(), text_corpus)
-        return cls._assemble(cfg, lm, tok)
-
-    @classmethod
-    def _assemble(cls, cfg: ModelConfig, lm, tok) -> VisionLanguageModel:
         if cfg.kind != "vlm":
             raise ConfigError(f"VisionLanguageModel needs model.kind: vlm, got {cfg.kind!r}")
+        return cls(cfg.vision, cfg.connector, cfg.lm, text_corpus=text_corpus)
+
+    @classmethod
+    def rebuild(cls, meta: dict, directory: Path) -> VisionLanguageModel:
+        """The model a save describes, before its stored tensors are loaded: referenced parts come pretrained."""
+        cfg = ModelConfig.model_validate(meta["model"])
+        tok = saved_tokenizer(directory)
+        if "lm" in meta.get("references", {}):
+            lm, _ = build_lm(cfg.lm.name, cfg.lm.params())
+            if len(tok) > lm.get_input_embeddings().num_embeddings:
+                raise ConfigError(f"{directory}: its tokenizer has more tokens than the rebuilt LM; save it again")
+        else:
+            lm, _ = from_saved(directory)
+        model = cls.around_lm(cfg, lm, tok)
+        if meta.get("lora"):
+            model.enable_lora(LoraConfig.model_validate(meta["lora"]))
+        return model
+
+    @classmethod
+    def around_lm(cls, cfg: ModelConfig, lm, tokenizer) -> VisionLanguageModel:
+        """The config's vision tower and connector, built fresh, around a given LM and tokenizer."""
         vparams = cfg.vision.params()
-        anyres = vparams.pop("anyres", None)  # ours, not the tower's: tiling happens around the tower
+        anyres = vparams.pop("anyres", None)
         vision = build(VISION_ENCODERS, "vision encoder", cfg.vision.name, **vparams)
         cparams = cfg.connector.params()
-        tokens = None
-        if cparams.get("positions") is True:  # `positions: true` = one learned position per tower token
+        tokens = cparams["positions"] if isinstance(cparams.get("positions"), int) else None
+        if cparams.get("positions") is True:
             cparams["positions"] = tokens = probe_vision_tokens(vision)
         connector = build(
             _connectors(),
@@ -129,31 +187,33 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
             out_dim=lm.config.hidden_size,
             **cparams,
         )
-        return cls(cfg, vision, connector, lm, tok, anyres=anyres, num_vision_tokens=tokens)
+        return cls.from_modules(cfg, vision, connector, lm, tokenizer, anyres=anyres, num_vision_tokens=tokens)
 
     @classmethod
-    def load(cls, directory: str | Path) -> VisionLanguageModel:
-        directory = Path(directory)
-        meta = json.loads((directory / "config.json").read_text())
-        cfg = ModelConfig.model_validate(meta["model"])
-        lm, tok = from_saved(directory)
-        model = cls._assemble(cfg, lm, tok)
-        if meta.get("lora"):
-            model.enable_lora(LoraConfig.model_validate(meta["lora"]))
-        missing, unexpected = load_safetensors(model, str(directory / "model.safetensors"), strict=False)
-        missing = [k for k in missing if not k.startswith("qformer_stage1.")]  # saved before stage 1 existed
-        if missing or unexpected:
-            raise RuntimeError(f"{directory}: weights do not fit the model: missing {missing}, unexpected {unexpected}")
-        model.eval()
+    def load(cls, directory: str | Path, trust_code: bool = False) -> VisionLanguageModel:
+        from . import load_model
+
+        model = load_model(directory, trust_code=trust_code)
+        if not isinstance(model, cls):
+            raise ConfigError(f"{directory} holds a {type(model).__name__}, not a {cls.__name__}")
         return model
 
-    def save_pretrained(self, directory: str | Path) -> None:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        meta = {"model": self.cfg.model_dump(), "lora": self._lora_cfg.model_dump() if self._lora_cfg else None}
-        (directory / "config.json").write_text(json.dumps(meta, indent=2))
-        save_safetensors(self, str(directory / "model.safetensors"))  # handles tied (shared) LM embeddings
+    def save_pretrained(self, directory: str | Path, full: bool = False) -> Path:
+        """Save into `directory` (models/saving.py): trained parts stored, unchanged pretrained parts named.
+        `full=True` stores every weight."""
+        return save_model(self, directory, full=full)
+
+    def save_extras(self) -> dict:
+        return {"lora": self._lora_cfg.model_dump() if self._lora_cfg else None}
+
+    def save_files(self, directory: Path) -> None:
         save_lm_files(self.lm, self.tokenizer, directory)
+
+    def pretrained_sources(self) -> dict:
+        return {
+            "vision": getattr(self.vision, "pretrained_source", None),
+            "lm": getattr(self.base_lm(), "pretrained_source", None),
+        }
 
     def base_lm(self) -> nn.Module:
         """The transformers CausalLM under any peft wrapper."""
@@ -178,6 +238,12 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
         if lora:
             parts["lm.lora"] = ParameterView(lora)
         return parts
+
+    def set_aux_losses(self, losses: list) -> None:
+        """The auxiliary losses (models/aux_losses.py) added to the caption / instruct loss from now on."""
+        for aux in losses:
+            aux.check(self)
+        self.aux_losses = list(losses)
 
     def enable_feature_cache(self, cache) -> None:
         self._feature_cache = cache
@@ -213,26 +279,9 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
             keys = [f"{k}@{t}" for k, (_, _, n_tiles) in zip(keys, layouts) for t in range(n_tiles)]
         batch["image_keys"] = keys
         batch["ids"] = [s.get("id") for s in samples]
-        if self.region_words > 0:
-            batch["region_targets"] = self._region_targets(samples)
+        for aux in self.aux_losses:
+            aux.collate(self, samples, batch)
         return batch
-
-    def _region_targets(self, samples: list[dict]) -> list[list[tuple[int, list[int]]]]:
-        """Per image (text order): (cell, word ids) of the cells under the sample's `regions` (none: no cells)."""
-        out = []
-        for s in samples:
-            imgs = _sample_images(s)
-            regions = s.get("regions") or []
-            if regions and len(imgs) != 1:
-                raise ValueError(f"sample {s.get('id')!r}: `regions` annotate one image, the sample has {len(imgs)}")
-            for im in imgs:
-                width, height = im.size
-                out.append(cell_targets(regions, width, height, self._region_side, self._region_word_ids))
-        return out
-
-    def _region_word_ids(self, text: str) -> list[int]:
-        # words as they appear inside a sentence ("a small red star"), where questions name them too
-        return self.tokenizer(" " + text.strip(), add_special_tokens=False)["input_ids"]
 
     def training_loss(self, batch: dict, objective: str) -> dict:
         if objective == "qformer":
@@ -241,11 +290,10 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
             raise ConfigError(
                 f"VisionLanguageModel trains with objective caption, instruct or qformer, not {objective!r}"
             )
-        region = None
-        if self.region_words > 0 and batch.get("pixel_values") is not None:
+        img = None
+        if self.aux_losses and batch.get("pixel_values") is not None and self.fusion == "prefix" and self.tiler is None:
+            # the connector's tokens feed the LM and the auxiliary losses: computed once
             img = self.image_embeddings(batch["pixel_values"], batch.get("image_keys"))
-            region, _ = region_words_loss(img, self.lm.get_input_embeddings().weight, batch["region_targets"])
-            # the connector's tokens feed both losses: computed once
             logits = self._lm_logits(self.merge_embeddings(batch["input_ids"], img), batch["attention_mask"])
         else:
             logits = self.forward_logits(
@@ -263,10 +311,12 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
         # loss_weight: the trainer weighs micro-batches by answer tokens, so accumulation and DDP give the exact
         # token-mean gradient of the whole global batch
         out = {"loss": loss, "answer_tokens": tokens, "loss_weight": tokens}
-        if region is not None:
+        if self.aux_losses:
             out["lm_loss"] = loss.detach()
-            out["region_words_loss"] = region.detach()
-            out["loss"] = loss + self.region_words * region
+            for aux in self.aux_losses:
+                value = aux(self, batch, img)
+                out[f"{aux.name}_loss"] = value.detach()
+                out["loss"] = out["loss"] + aux.weight * value
         return out
 
     # -- vision -> LM ------------------------------------------------------------------------------------------

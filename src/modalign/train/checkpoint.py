@@ -1,7 +1,8 @@
 """Atomic, pickle-free training checkpoints: every tensor in safetensors, everything else in JSON.
 
 A checkpoint is a directory `out_dir/checkpoints/step-<global step>/` holding
-  model.safetensors        the model's state dict (tied weights stored once)
+  model.safetensors        the model's trained tensors (tied weights once; unchanged pretrained parts are named in
+                           state.json's `references` and rebuilt, as in a saved model: models/saving.py)
   optimizer.safetensors    the optimizer's per-parameter state, flattened to `<param index>.<key>` tensors
   optimizer.json           the rest of the optimizer state dict (param groups, non-tensor state values)
   rng-rank<r>.safetensors  torch RNG states as uint8 tensors, one file per rank
@@ -20,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, load_model, save_file, save_model
+from safetensors.torch import load_file, save_file
 
+from ..models.saving import check_references, load_tensors, reference_parts, trained_tensors
 from .distributed import DistInfo, barrier
 
 PREFIX = "step-"
@@ -114,7 +116,9 @@ def write_rng(directory: Path, rank: int) -> None:
 
 def write_main(directory: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict) -> None:
     """Rank 0's part: weights, optimizer, and `state.json` last (its presence marks the checkpoint complete)."""
-    save_model(model, str(directory / "model.safetensors"))
+    refs = reference_parts(model)
+    save_file(trained_tensors(model, refs), str(directory / "model.safetensors"))
+    state = {**state, "references": refs}
     tensors, meta = flatten_optimizer(optimizer.state_dict())
     save_file(tensors, str(directory / "optimizer.safetensors"))
     (directory / "optimizer.json").write_text(json.dumps(meta))
@@ -158,13 +162,11 @@ def read_state(directory: Path) -> dict:
     return json.loads((directory / "state.json").read_text())
 
 
-def load_weights(directory: Path, model: torch.nn.Module) -> None:
-    missing, unexpected = load_model(model, str(directory / "model.safetensors"), strict=False)
-    if missing or unexpected:
-        raise ValueError(
-            f"checkpoint {directory} does not match the model (missing {sorted(missing)[:5]}, unexpected "
-            f"{sorted(unexpected)[:5]}): resume with the recipe that wrote it"
-        )
+def load_weights(directory: Path, model: torch.nn.Module, state: dict | None = None) -> None:
+    """The checkpoint's tensors into a freshly built model (its unchanged pretrained parts were not stored)."""
+    refs = (state or read_state(directory)).get("references", {})
+    check_references(model, refs, directory)
+    load_tensors(model, load_file(str(directory / "model.safetensors")), refs, f"checkpoint {directory}")
 
 
 def load_optimizer(directory: Path, optimizer: torch.optim.Optimizer) -> None:

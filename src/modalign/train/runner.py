@@ -29,7 +29,7 @@ from .init_from import check_init_from
 from .logs import RunLogger
 from .optim import build_optimizer, lr_at
 from .sampler import ResumableSampler, shard
-from .stage_data import build_stage_dataset, check_stage, micro_batches, noise_candidates, text_corpus
+from .stage_data import build_stage_dataset, check_stage, micro_batches, stage_plugins, text_corpus
 from .step import train_step
 
 Evaluate = Callable[[torch.nn.Module, StageConfig, int], dict]
@@ -162,6 +162,7 @@ def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_bu
         ckpt.load_weights(latest, model)
         if state["stage_done"]:
             start_stage, start_step = start_stage + 1, 0
+    t_run = time.time()
     log = RunLogger(out_dir, info.is_main, progress, resume_step=global_step if state is not None else None)
     summary = {
         "out_dir": str(out_dir),
@@ -197,13 +198,13 @@ def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_bu
                 ckpt.load_optimizer(latest, optimizer)
                 sampler.load_state_dict(state["sampler"])
                 ckpt.load_rng(latest, info.rank)
-            noise_ids = noise_candidates(model, stage)
+            transforms = stage_plugins(model, stage)
             find_unused = False
             if info.active:
                 first = shard(
                     [i % len(ds) for i in range(stage.batch_size)], info.rank, info.world_size, stage.grad_accum
                 )[:1]
-                probe_batch = micro_batches(model, ds, first, stage, noise_ids)[0][0]
+                probe_batch = micro_batches(model, ds, first, stage, transforms)[0][0]
                 find_unused = has_unused_trainable(model, probe_batch, stage.objective, info)
             wrapped = wrap(model, info, find_unused)
             log.event(
@@ -230,7 +231,7 @@ def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_bu
                 logged = train_step(
                     wrapped,
                     optimizer,
-                    micro_batches(model, ds, groups, stage, noise_ids),
+                    micro_batches(model, ds, groups, stage, transforms),
                     stage.objective,
                     stage.batch_size,
                     info,
@@ -283,6 +284,8 @@ def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_bu
                     return summary
             log.close_bar()
             model.enable_feature_cache(None)
+            if hasattr(model, "set_aux_losses"):
+                model.set_aux_losses([])
             summary["stages"].append(
                 {
                     "name": stage.name,
@@ -297,7 +300,7 @@ def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_bu
         if info.is_main:
             model.save_pretrained(out_dir / "final")
         barrier(info)
-        summary.update(global_step=global_step, final_dir=str(out_dir / "final"))
+        summary.update(global_step=global_step, final_dir=str(out_dir / "final"), seconds=round(time.time() - t_run, 1))
         if info.is_main:
             (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
         return summary

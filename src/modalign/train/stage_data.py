@@ -11,11 +11,8 @@ import inspect
 import warnings
 from itertools import chain
 
-import torch
-
-from ..config import RecipeConfig, StageConfig
+from ..config import RecipeConfig, StageConfig, is_spec
 from ..registry import ConfigError, build
-from .token_noise import corrupt_answer_inputs, replacement_ids
 
 
 def _datasets_registry() -> dict:
@@ -24,7 +21,16 @@ def _datasets_registry() -> dict:
     return data.DATASETS
 
 
+def data_name(data) -> str:
+    """How errors name a stage's data: the registry name, or the class of a dataset object."""
+    return data.name if is_spec(data) else type(data).__name__
+
+
 def build_stage_dataset(stage: StageConfig, registry: dict | None = None):
+    if not is_spec(stage.data):  # a Dataset object handed over in Python
+        if len(stage.data) == 0:
+            raise ConfigError(f"stage {stage.name!r}: the dataset {data_name(stage.data)} is empty")
+        return stage.data
     registry = _datasets_registry() if registry is None else registry
     params = stage.data.params()
     builder = registry.get(stage.data.name)
@@ -95,22 +101,40 @@ def load_samples(dataset, indices: list[int], stage: StageConfig) -> list[dict]:
             samples.append(dataset[i])
         except Exception as err:  # the record, not the trainer, is at fault: say which one
             raise RuntimeError(
-                f"stage {stage.name!r}: record {i} of dataset {stage.data.name!r} failed to load "
+                f"stage {stage.name!r}: record {i} of dataset {data_name(stage.data)!r} failed to load "
                 f"({type(err).__name__}: {err}); fix or remove it, or set `skip_bad: true` if the dataset supports it"
             ) from err
     return samples
 
 
-def noise_candidates(model, stage: StageConfig) -> torch.Tensor | None:
-    """The ids token noise may write in this stage (None without noise); built once per stage, not per step."""
-    return replacement_ids(model.tokenizer) if stage.token_noise > 0 else None
+def stage_plugins(model, stage: StageConfig) -> list:
+    """Build the stage's batch transforms and hand its auxiliary losses to the model; refuse what does not fit."""
+    from ..models.aux_losses import AUX_LOSSES
+    from .transforms import BATCH_TRANSFORMS
+
+    transforms = []
+    for spec in stage.transforms:
+        t = build(BATCH_TRANSFORMS, "batch transform", spec.name, **spec.params())
+        if stage.objective not in t.objectives:
+            raise ConfigError(
+                f"stage {stage.name!r}: transform {spec.name!r} applies to objectives {', '.join(t.objectives)}, "
+                f"not {stage.objective!r}; remove it from this stage"
+            )
+        t.setup(model)
+        transforms.append(t)
+    aux = [build(AUX_LOSSES, "auxiliary loss", spec.name, **spec.params()) for spec in stage.aux_losses]
+    if aux and not hasattr(model, "set_aux_losses"):
+        raise ConfigError(f"stage {stage.name!r}: {type(model).__name__} takes no aux_losses; remove them")
+    if hasattr(model, "set_aux_losses"):
+        model.set_aux_losses(aux)
+    return transforms
 
 
 def micro_batches(
-    model, dataset, index_groups: list[list[int]], stage: StageConfig, candidates: torch.Tensor | None
+    model, dataset, index_groups: list[list[int]], stage: StageConfig, transforms: list | None = None
 ) -> list[tuple[dict, int]]:
-    """`candidates`: the stage's `noise_candidates` (None without token noise)."""
+    """Load and collate each group of indices, then apply the stage's transforms (see `stage_plugins`)."""
     batches = [(model.collate(load_samples(dataset, idx, stage)), len(idx)) for idx in index_groups]
-    if stage.token_noise > 0:  # drawn from the global RNG, which checkpoints save and restore (exact resume)
-        batches = [(corrupt_answer_inputs(b, stage.token_noise, candidates), n) for b, n in batches]
+    for t in transforms or []:  # random draws come from the global RNG, which checkpoints save (exact resume)
+        batches = [(t(b), n) for b, n in batches]
     return batches
