@@ -118,69 +118,10 @@ def test_crowded_layout_is_a_clear_error():
         ShapesWorld(split="val")
 
 
-def test_object_count_weights_set_how_often_each_count_is_drawn():
-    """Weights per object count min..max: counts drawn in proportion (a 0 weight never), every count still present;
-    unset, the scenes are those of the uniform draw; a wrong length or negative weights are refused, naming the
-    field."""
-    n = 2000
-    world = ShapesWorld(task="caption", n=n, seed=4, object_count_weights=[1, 0, 2, 5])
-    counts = np.bincount([len(world.scene(i)["objects"]) for i in range(n)], minlength=5)[1:]
-    expected = np.array([1, 0, 2, 5]) / 8 * n
-    assert counts[1] == 0
-    assert np.all(np.abs(counts - expected) < 4 * np.sqrt(expected + 1)), counts  # within 4 sigma
-    uniform = ShapesWorld(task="caption", n=40, seed=4)
-    assert all(
-        ShapesWorld(task="caption", n=40, seed=4, object_count_weights=None).scene(i) == uniform.scene(i)
-        for i in range(40)
-    )
-    two_to_three = ShapesWorld(task="caption", n=200, seed=4, min_objects=2, max_objects=3, object_count_weights=[0, 1])
-    assert {len(two_to_three.scene(i)["objects"]) for i in range(200)} == {3}
-    for bad in ([1, 1, 1], [1, -1, 1, 1], [0, 0, 0, 0], "many"):
-        with pytest.raises(ValueError, match="object_count_weights needs 4"):
-            ShapesWorld(task="caption", n=3, object_count_weights=bad)
-
-
-def _shares_a_color(scene) -> bool:
-    colors = [o["color"] for o in scene["objects"]]
-    return len(set(colors)) < len(colors)
-
-
-def test_shared_color_p_gives_two_objects_one_colour_and_keeps_the_split():
-    """At 1 every scene of two or more objects has two objects of one colour, train scenes keep out the held-out
-    pairs and held-out scenes keep one; at 0 the scenes are those of earlier data; confounded splits and values
-    outside [0, 1] are refused."""
-    n = 300
-    plain = ShapesWorld(task="caption", n=n, seed=4, min_objects=2)
-    base = np.mean([_shares_a_color(plain.scene(i)) for i in range(n)])
-    assert 0.2 < base < 0.8  # without the option some scenes share a colour and some do not
-    for split in ("train", "heldout"):
-        world = ShapesWorld(task="caption", n=n, seed=4, split=split, min_objects=2, shared_color_p=1.0)
-        for i in range(n):
-            scene = world.scene(i)
-            assert _shares_a_color(scene), scene["objects"]
-            pairs = {(o["color"], o["shape"]) for o in scene["objects"]}
-            held = pairs & world.rule.heldout_pairs
-            assert held if split == "heldout" else not held
-    half = ShapesWorld(task="caption", n=n, seed=4, min_objects=2, shared_color_p=0.5)
-    shared = np.mean([_shares_a_color(half.scene(i)) for i in range(n)])
-    assert abs(shared - (base + 0.5 * (1 - base))) < 0.1, (shared, base)
-    assert all(
-        ShapesWorld(task="caption", n=40, seed=4, min_objects=2, shared_color_p=0.0).scene(i) == plain.scene(i)
-        for i in range(40)
-    )
-    # a stream of its own: sizes and layout stay, only the one recoloured object differs from the plain scene
-    every = ShapesWorld(task="caption", n=n, seed=4, min_objects=2, shared_color_p=1.0)
-    changed = 0
-    for i in range(n):
-        a, b = plain.scene(i)["objects"], every.scene(i)["objects"]
-        assert [(o["size"], o["box"]) for o in a] == [(o["size"], o["box"]) for o in b]
-        differ = sum((x["color"], x["shape"]) != (y["color"], y["shape"]) for x, y in zip(a, b))
-        assert differ == (0 if _shares_a_color(plain.scene(i)) else 1)
-        changed += differ
-    assert changed > n // 4
-    lone = ShapesWorld(task="caption", n=20, seed=4, max_objects=1, shared_color_p=1.0)
-    assert all(len(lone.scene(i)["objects"]) == 1 for i in range(20))
-    with pytest.raises(ValueError, match="not 'confounded-train'"):
-        ShapesWorld(task="caption", n=3, split="confounded-train", shared_color_p=0.5)
-    with pytest.raises(ValueError, match="shared_color_p is the probability"):
-        ShapesWorld(task="caption", n=3, shared_color_p=1.5)
+def test_object_counts_are_drawn_uniformly_from_min_to_max_objects():
+    n = 400
+    world = ShapesWorld(task="caption", n=n, seed=4, min_objects=2, max_objects=5)
+    counts = np.bincount([len(world.scene(i)["objects"]) for i in range(n)], minlength=6)
+    assert counts[:2].sum() == 0 and np.all(np.abs(counts[2:] - n / 4) < 4 * np.sqrt(n / 4)), counts  # within 4 sigma
+    with pytest.raises(ValueError, match="min_objects <= max_objects"):
+        ShapesWorld(task="caption", n=3, min_objects=3, max_objects=2)

@@ -1,5 +1,6 @@
 """Every suite on tiny fake models whose outputs are known, so the expected numbers are computed by hand."""
 
+import json
 import math
 
 import numpy as np
@@ -139,6 +140,64 @@ def test_chair_suite_highlights_hallucinations(tmp_path):
     )
     assert r["metrics"] == {"CHAIR_i": 0.5, "CHAIR_s": 1.0, "recall": 1.0, "all_named": 1.0}
     assert r["samples"][0]["hallucinated"] == ["cat"] and r["samples"][0]["highlight"] == ["cats"]
+
+
+def test_chair_vocabulary_is_a_mapping_a_json_file_of_one_or_the_datasets_own(tmp_path):
+    model = ScriptedVLM(answer=lambda key, p: "A puppy and a kitten.")
+    rows = [{"id": "c0", "image": color_image(0), "objects": ["dog"]}]
+    table = {"dog": ["puppy"], "cat": ["kitten"]}
+    path = tmp_path / "vocab.json"
+    path.write_text(json.dumps(table))
+    want = {"CHAIR_i": 0.5, "CHAIR_s": 1.0, "recall": 1.0, "all_named": 1.0}
+    for vocabulary in (table, str(path), path):
+        r = SUITES["chair"](model, ListDataset(rows), vocabulary=vocabulary, progress=False)
+        assert r["metrics"] == want and r["samples"][0]["hallucinated"] == ["cat"]
+    own = SUITES["chair"](model, ListDataset(rows, vocabulary=table), progress=False)
+    assert own["metrics"] == want
+    given = SUITES["chair"](model, ListDataset(rows, vocabulary={"dog": []}), vocabulary=table, progress=False)
+    assert given["metrics"] == want  # a given table wins over the dataset's
+    bare = SUITES["chair"](model, ListDataset(rows), progress=False)  # only "dog", no synonyms: nothing named
+    assert bare["metrics"]["recall"] == 0.0 and bare["metrics"]["CHAIR_i"] == 0.0
+
+
+def test_chair_vocabulary_errors_name_the_file_or_the_source(tmp_path):
+    model = ScriptedVLM(answer=lambda key, p: "A dog.")
+    data = ListDataset([{"id": "c0", "image": color_image(0), "objects": ["dog"]}])
+    with pytest.raises(ConfigError, match=r"chair vocabulary file 'shapes' does not exist"):
+        SUITES["chair"](model, data, vocabulary="shapes", progress=False)
+    broken = tmp_path / "broken.json"
+    broken.write_text("{dog: ")
+    with pytest.raises(ConfigError, match=r"chair vocabulary file '.*broken.json' is not readable JSON"):
+        SUITES["chair"](model, data, vocabulary=broken, progress=False)
+    for bad, problem in (
+        (["dog"], "got list"),
+        ({}, "got dict"),
+        ({"dog": "puppy"}, "'dog' maps to 'puppy', not a list of strings"),
+        ({"dog": [1]}, r"'dog' maps to \[1\], not a list of strings"),
+    ):
+        path = tmp_path / "bad.json"
+        path.write_text(json.dumps(bad))
+        with pytest.raises(ConfigError, match=rf"chair vocabulary file '.*bad.json' must be .*; {problem}"):
+            SUITES["chair"](model, data, vocabulary=path, progress=False)
+    with pytest.raises(ConfigError, match=r"the chair suite's vocabulary must be"):
+        SUITES["chair"](model, data, vocabulary={"dog": None}, progress=False)
+    with pytest.raises(ConfigError, match=r"the dataset's vocabulary \(ListDataset.vocabulary\) must be"):
+        SUITES["chair"](model, ListDataset(data.rows, vocabulary=["dog"]), progress=False)
+
+
+def test_chair_reads_the_shapes_worlds_own_vocabulary():
+    from modalign.data.worlds.shapes import ShapesWorld
+    from modalign.eval.metrics import chair
+
+    world = ShapesWorld(task="chair", n=6, seed=1, image_size=32)
+    said = "A disc, a box and a plus sign."  # synonyms only: circle, square, cross
+    r = SUITES["chair"](ScriptedVLM(answer=lambda key, p: said), world, progress=False)
+    truths = [world.record(i)["objects"] for i in range(len(world))]
+    want = chair([said] * len(truths), truths, world.vocabulary)
+    assert want["mentions"] == 3 * len(truths)  # every synonym read as its shape
+    keys = ("CHAIR_i", "CHAIR_s", "recall", "all_named")
+    assert {k: r["metrics"][k] for k in keys} == {k: want[k] for k in keys}
+    assert r["settings"]["vocabulary_size"] == len(world.vocabulary)
 
 
 def _one_described_image():

@@ -1,45 +1,59 @@
-"""Text-only conversations mixed into the shapes instruction data (`text_only_p`), and training on such a mix."""
+"""A vision-language model trains on a mix of text-only and image conversations (as LLaVA-1.5 mixes text-only
+instruction data into its own): a sample without `image`, whose turns hold no `<image>`, is learned as text."""
 
 import numpy as np
-import pytest
 import test_vlm_tiny_parts  # noqa: F401  (registers the tiny vision tower)
 import torch
+from PIL import Image
 from test_vlm_tiny_parts import tiny_cfg
 
 from modalign.config import validate_recipe
-from modalign.data.worlds.shapes.splits import default_heldout_pairs
-from modalign.data.worlds.shapes.world import TEXT_ONLY_PROMPTS, ShapesWorld
 from modalign.models import build_model
 from modalign.models.vlm_prompts import IGNORE_INDEX
 from modalign.train import run_recipe
 
-DESCRIBE = dict(describe_p=1.0, describe_at="alone", describe_order="reading", where_first_p=1.0)
 
+class TextAndImages:
+    """n LLaVA-format conversations; every other one has no image (and no `<image>` marker)."""
 
-def test_a_share_of_conversations_is_text_only_and_the_rest_stays_as_it_was():
-    n, p = 1500, 0.3
-    mixed = ShapesWorld(task="instruct", n=n, text_only_p=p, **DESCRIBE)
-    plain = ShapesWorld(task="instruct", n=n, **DESCRIBE)
-    text_only = [i for i in range(n) if mixed.record(i).get("text_only")]
-    assert abs(len(text_only) - p * n) < 4 * np.sqrt(n * p * (1 - p)), len(text_only)  # within 4 sigma
-    assert all(mixed.record(i) == plain.record(i) for i in range(200) if i not in text_only)
-    item = mixed[text_only[0]]
-    assert "image" not in item and "images" not in item and "regions" not in item
-    human, gpt = item["conversations"]
-    assert human["from"] == "human" and human["value"] in TEXT_ONLY_PROMPTS and "<image>" not in human["value"]
-    assert gpt["from"] == "gpt" and " is a " in gpt["value"]  # a description of the imagined scene
-    # imagined scenes draw from every colour-shape pair; the split's images never hold a held-out one
-    words = " ".join(mixed.record(i)["conversations"][1]["value"] for i in text_only)
-    assert all(f"{c} {s}" in words for c, s in default_heldout_pairs())
-    image_words = " ".join(plain.record(i)["conversations"][1]["value"] for i in range(300))
-    assert not any(f"{c} {s}" in image_words for c, s in default_heldout_pairs())
+    def __init__(self, n: int = 12):
+        rng = np.random.default_rng(0)
+        colors = ["red", "green", "blue", "yellow"]
+        self.rows = []
+        for i in range(n):
+            color = colors[i % len(colors)]
+            if i % 2:
+                self.rows.append(
+                    {
+                        "id": f"text-{i}",
+                        "conversations": [
+                            {"from": "human", "value": "Describe a made-up picture of shapes."},
+                            {"from": "gpt", "value": f"A large {color} circle sits above a small blue square."},
+                        ],
+                    }
+                )
+            else:
+                pixels = rng.integers(0, 256, size=(16, 16, 3), dtype=np.uint8)
+                self.rows.append(
+                    {
+                        "id": f"image-{i}",
+                        "image": Image.fromarray(pixels),
+                        "conversations": [
+                            {"from": "human", "value": "<image>\nDescribe the image."},
+                            {"from": "gpt", "value": f"There is a small {color} star on the left of a square."},
+                        ],
+                    }
+                )
 
+    def __len__(self) -> int:
+        return len(self.rows)
 
-def test_text_only_p_is_checked():
-    with pytest.raises(ValueError, match="text_only_p"):
-        ShapesWorld(task="instruct", n=3, text_only_p=1.5)
-    with pytest.raises(ValueError, match="applies to task 'instruct', not 'caption'"):
-        ShapesWorld(task="caption", n=3, text_only_p=0.2)
+    def __getitem__(self, i: int) -> dict:
+        return dict(self.rows[i])
+
+    def texts(self):
+        for row in self.rows:
+            yield from (t["value"] for t in row["conversations"])
 
 
 def _recipe(steps=3):
@@ -49,7 +63,7 @@ def _recipe(steps=3):
         "steps": steps,
         "batch_size": 6,
         "lr": 0.01,
-        "data": {"name": "shapes", "task": "instruct", "n": 12, "image_size": 32, "text_only_p": 0.5, **DESCRIBE},
+        "data": {"name": "text-and-images", "n": 12},
         "train": ["connector", "lm"],
         "log_every": 1,
     }
@@ -58,19 +72,19 @@ def _recipe(steps=3):
 
 def test_a_batch_mixing_text_only_and_image_conversations_trains(tmp_path):
     recipe = _recipe()
-    ds = ShapesWorld(task="instruct", n=12, image_size=32, text_only_p=0.5, **DESCRIBE)
+    ds = TextAndImages(12)
     samples = [ds[i] for i in range(12)]
     n_images = sum("image" in s for s in samples)
     assert 0 < n_images < 12
-    model = build_model(recipe.model, [t["value"] for s in samples for t in s["conversations"]])
+    model = build_model(recipe.model, list(ds.texts()))
     batch = model.collate(samples)
     assert batch["pixel_values"].shape[0] == n_images and batch["image_counts"] == [int("image" in s) for s in samples]
     marker = model.prompts.image_token_id
     for row, s in enumerate(samples):
         n_marked = int((batch["input_ids"][row] == marker).sum())
         assert n_marked == (model.num_vision_tokens if "image" in s else 0)
-        assert (batch["labels"][row] != IGNORE_INDEX).sum() > 10  # the description is learned in both kinds
+        assert (batch["labels"][row] != IGNORE_INDEX).sum() > 5  # the answer is learned in both kinds
     loss = model.training_loss(batch, "instruct")["loss"]
     assert torch.isfinite(loss)
-    run_recipe(recipe, tmp_path / "run")
+    run_recipe(recipe, tmp_path / "run", progress=False, datasets={"text-and-images": TextAndImages})
     assert (tmp_path / "run" / "final" / "model.safetensors").exists()

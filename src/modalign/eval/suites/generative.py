@@ -6,12 +6,15 @@ truth, hallucinated words) for the report's gallery. Greedy decoding throughout,
 
 from __future__ import annotations
 
+import json
+import os
 import re
+from pathlib import Path
 
 from ...data.worlds.shapes.vqa import SHORT_ANSWER  # the instruction the built-in instruct data pairs with bare answers
 from ...registry import ConfigError
 from .. import metrics as M
-from .common import decoding, generate, items, pair_scores, param_from, require, save_thumbnails, settings
+from .common import decoding, generate, items, pair_scores, require, save_thumbnails, settings
 
 
 def _gallery(rows, answers, truths, prompts, out_dir, sub, n, extra=None) -> list[dict]:
@@ -190,6 +193,50 @@ def _surface_words(caption: str, hallucinated: set[str], vocabulary: dict) -> li
     return marked
 
 
+def _check_vocabulary(vocabulary, source: str) -> dict[str, list[str]]:
+    """`vocabulary` if it is a {canonical: [synonyms]} dict of strings, else a ConfigError naming `source`."""
+    problem = None
+    if not isinstance(vocabulary, dict) or not vocabulary:
+        problem = f"got {type(vocabulary).__name__} {vocabulary!r:.80}"
+    else:
+        for canon, syns in vocabulary.items():
+            if not isinstance(canon, str) or not canon.strip():
+                problem = f"key {canon!r} is not a non-empty name"
+            elif not isinstance(syns, list) or not all(isinstance(w, str) for w in syns):
+                problem = f"{canon!r} maps to {syns!r:.80}, not a list of strings"
+            if problem:
+                break
+    if problem:
+        raise ConfigError(
+            f"{source} must be a non-empty {{canonical name: [synonyms, ...]}} mapping, e.g. "
+            f'{{"dog": ["puppy", "dogs"], "traffic light": []}}; {problem}'
+        )
+    return vocabulary
+
+
+def chair_vocabulary(vocabulary, dataset) -> dict[str, list[str]] | None:
+    """The chair suite's synonym table: `vocabulary` as a dict or a path to a JSON file of one, else the dataset's
+    `vocabulary` attribute, else None (the suite then takes the canonical names found in the items)."""
+    if isinstance(vocabulary, (str, os.PathLike)):
+        path = Path(vocabulary)
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(
+                f"chair vocabulary file {str(path)!r} does not exist: give a JSON file of {{canonical name: "
+                "[synonyms, ...]}, a mapping itself, or no vocabulary to use the dataset's own"
+            ) from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ConfigError(f"chair vocabulary file {str(path)!r} is not readable JSON: {err}") from None
+        return _check_vocabulary(raw, f"chair vocabulary file {str(path)!r}")
+    if vocabulary is not None:
+        return _check_vocabulary(vocabulary, "the chair suite's vocabulary")
+    own = getattr(dataset, "vocabulary", None)
+    if own is not None:
+        return _check_vocabulary(own, f"the dataset's vocabulary ({type(dataset).__name__}.vocabulary)")
+    return None
+
+
 def chair(
     model,
     dataset,
@@ -209,17 +256,13 @@ def chair(
     Greedy decoding, or beam search with `num_beams` > 1; `repetition_penalty` > 1 discourages repeated tokens
     (transformers' meaning).
 
-    vocabulary: {canonical: [synonyms]}, "shapes" for the built-in world's table, else the dataset's `vocabulary`
-    attribute, else the canonical names found in the items (no synonyms).
+    vocabulary: {canonical: [synonyms]}, or the path of a JSON file holding one; unset, the dataset's `vocabulary`
+    attribute (the shapes world has one), else the canonical names found in the items (no synonyms).
     """
     require(model, "generative", "chair")
+    vocabulary = chair_vocabulary(vocabulary, dataset)  # a bad table fails before any image is read
     rows = items(dataset, limit, "chair", progress)
-    vocabulary = param_from(vocabulary, dataset, "vocabulary")
-    if vocabulary == "shapes":  # the built-in world's synonym table
-        from ...data.worlds.shapes.vocab import chair_synonyms
-
-        vocabulary = chair_synonyms()
-    if vocabulary is None:  # fall back to the objects the dataset names, without synonyms
+    if vocabulary is None:  # the objects the items name, without synonyms
         vocabulary = {o: [] for r in rows for o in r["objects"]}
     hyps = generate(
         model,

@@ -29,15 +29,6 @@ CONFOUND_SHAPE, CONFOUND_COLOR = "square", "red"  # attribute tied to a shape in
 CONFOUND_WITH, CONFOUND_NEEDS = "star", "circle"  # a star always comes with a circle in confounded-train
 
 
-def check_shared_color(split: str, shared_color_p: float) -> None:
-    """Refuse shared_color_p > 0 on the confounded splits, whose colour-shape ties a recoloured object would break."""
-    if shared_color_p > 0 and split not in ("train", "test", "heldout"):
-        raise ValueError(
-            f"shared_color_p applies to splits train, test and heldout, not {split!r} (its colour-shape "
-            "ties would break)"
-        )
-
-
 class SplitRule:
     """Samples (shape, colour, size) lists for one split."""
 
@@ -73,12 +64,8 @@ class SplitRule:
             return colors[int(rng.integers(len(colors)))], shape
         return pool[int(rng.integers(len(pool)))]
 
-    def sample(self, rng, n: int, shared_color_p: float = 0.0, share_rng=None) -> list[tuple[str, str, str]]:
-        """n (shape, colour, size) triples. With probability `shared_color_p` (splits train, test and heldout) a
-        scene of two or more objects is made to have two objects of one colour with different shapes, if it has none
-        already, by drawing from `share_rng` (default `rng`): given a stream of its own, every other draw, and so
-        the sizes and the layout, stay as they were and only the recoloured object changes."""
-        check_shared_color(self.split, shared_color_p)
+    def sample(self, rng, n: int) -> list[tuple[str, str, str]]:
+        """n (shape, colour, size) triples allowed by the split."""
         pairs = [self._pair(rng) for _ in range(n)]
         if self.split == "heldout" and not any(p in self.heldout_pairs for p in pairs):
             pairs[int(rng.integers(n))] = self._pair(rng, sorted(self.heldout_pairs))
@@ -98,28 +85,8 @@ class SplitRule:
             if CONFOUND_WITH in shapes and CONFOUND_NEEDS in shapes:
                 repl = [p for p in self.allowed if p[1] not in (CONFOUND_WITH, CONFOUND_NEEDS)]
                 pairs = [self._pair(rng, repl) if s == CONFOUND_NEEDS else (c, s) for c, s in pairs]
-        share_rng = rng if share_rng is None else share_rng
-        if shared_color_p > 0 and n > 1 and share_rng.random() < shared_color_p:
-            pairs = self._share_a_color(share_rng, pairs)
         sizes = rng.integers(len(SIZES), size=n)
         return [(s, c, SIZES[int(z)]) for (c, s), z in zip(pairs, sizes)]
-
-    def _share_a_color(self, rng, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
-        """Give one object the colour of another, with a shape allowed under that colour and unlike the other's;
-        the held-out split keeps at least one held-out pair."""
-        colors = [c for c, _ in pairs]
-        if len(set(colors)) < len(colors):
-            return pairs
-        held = [k for k, p in enumerate(pairs) if p in self.heldout_pairs]
-        targets = [k for k in range(len(pairs)) if not (self.split == "heldout" and held == [k])]
-        k = targets[int(rng.integers(len(targets)))]
-        source = [j for j in range(len(pairs)) if j != k]
-        j = source[int(rng.integers(len(source)))]
-        color = pairs[j][0]
-        pool = [(c, s) for c, s in self.allowed if c == color and s != pairs[j][1]]
-        out = list(pairs)
-        out[k] = self._pair(rng, pool)
-        return out
 
 
 def cooccurrence(scenes) -> dict:

@@ -53,14 +53,6 @@ def number_word(n: int) -> str:
     return NUMBER_WORDS[n] if 0 <= n < len(NUMBER_WORDS) else str(n)
 
 
-ORDINALS = ["First", "Second", "Third", "Fourth", "Fifth", "Sixth", "Seventh", "Eighth", "Ninth", "Tenth"]
-
-
-def ordinal_word(k: int) -> str:
-    """The sentence-opening ordinal of the k-th item (1-based); "Next" past the tenth, as a scan needs no number."""
-    return ORDINALS[k - 1] if 1 <= k <= len(ORDINALS) else "Next"
-
-
 def object_names() -> list[str]:
     """Every colour+shape phrase ("red circle"), the POPE / CHAIR-phrase vocabulary, in a fixed order."""
     return [f"{c} {s}" for c in COLOR_NAMES for s in SHAPES]

@@ -11,56 +11,42 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from .grounding import grounding_item
-from .language import (
-    BACKGROUND_WORDS,
-    check_describe_order,
-    check_describe_relations,
-    detailed_caption,
-    short_caption,
-)
 from .language import caption as make_caption
+from .language import detailed_caption, short_caption
 from .pope import SAMPLERS, PopeStats, pope_questions
 from .probes import probe, winoground_pair
 from .render import render
 from .scenes import layout_scene, present_objects
-from .splits import SPLIT_CODE, SplitRule, check_shared_color, cooccurrence
-from .vqa import check_describe_at, check_per_type, conversation, vqa_items
+from .splits import SPLIT_CODE, SplitRule, cooccurrence
+from .vocab import chair_synonyms
+from .vqa import conversation, vqa_items
 
 TASKS = ("caption", "instruct", "vqa", "pope", "probes", "winoground", "grounding", "chair")
 _TASK_CODE = {t: k + 1 for k, t in enumerate(TASKS)}  # 0 is the scene stream itself
 # POPE asks about 3 present objects and probes relate two: by default their scenes have enough. With fewer allowed,
 # scenes that cannot carry an item are left out of the item index (their ids are simply absent).
 _MIN_OBJECTS = {"pope": 3, "probes": 2}
-# random streams of their own (tasks use 1..8, scenes 0, texts 99)
-_TEXT_ONLY_STREAM, _IMAGINED_STREAM, _SHARED_COLOR_STREAM = 101, 102, 103
-TEXT_ONLY_PROMPTS = ["Describe an imaginary picture of shapes.", "Write a description of a made-up scene of shapes."]
-
-
-def _count_probabilities(weights, min_objects: int, max_objects: int):
-    """object_count_weights (one weight per object count min_objects..max_objects) -> probabilities, or None."""
-    if weights is None:
-        return None
-    want = max_objects - min_objects + 1
-    try:
-        w = np.asarray(weights, dtype=float).reshape(-1)
-    except (TypeError, ValueError):
-        w = np.array([])
-    if w.size != want or not np.all(np.isfinite(w)) or (w < 0).any() or w.sum() <= 0:
-        raise ValueError(
-            f"object_count_weights needs {want} non-negative weights, one per object count "
-            f"{min_objects}..{max_objects} (not all 0), got {weights!r}"
-        )
-    return w / w.sum()
-
-
-def _check_probability(name: str, p: float, what: str) -> None:
-    """Refuse a probability outside [0, 1], saying what it is the probability of."""
-    if not 0 <= p <= 1:
-        raise ValueError(f"{name} is the probability {what}, in [0, 1]; got {p}")
 
 
 class ShapesWorld(Dataset):
-    """Scenes of coloured shapes with ground truth, and the language and probes derived from them."""
+    """Scenes of coloured shapes with ground truth, and the language and probes derived from them.
+
+    task: what an item is: caption, instruct, vqa, pope, probes, winoground, grounding or chair (docs/DATA.md).
+    n: number of scenes (vqa, pope and probes items are questions about them, several per scene).
+    split: train, test, heldout, confounded-train or confounded-test: which objects a scene may hold (splits.py).
+    seed: scene i comes from the random stream (seed, split, i), whatever n is.
+    image_size: side of the square image in pixels, >= 32.
+    min_objects: fewest objects in a scene (default 1; 3 for pope, 2 for probes).
+    max_objects: most objects in a scene.
+    max_overlap: two objects' boxes share at most this fraction of the smaller box, in [0, 1).
+    background: plain, noise, texture, or mixed (one of the three drawn per scene).
+    caption: the caption task's text: short ("a red circle and a blue star"), detailed (every object), or mixed.
+    synonym_p: probability that a short caption says a colour or shape by a synonym ("disc" for circle).
+    pope_samplers: POPE's absent-object samplers, of random, popular, adversarial (a list, or "random+popular").
+    max_turns: an instruct conversation asks up to max_turns - 1 questions, plus one for a detailed description.
+    heldout_pairs: (colour, shape) pairs train and test never show (default: splits.default_heldout_pairs()).
+    short_p: probability that an instruct question asks for the bare answer (vqa.SHORT_ANSWER), not a sentence.
+    """
 
     def __init__(
         self,
@@ -79,20 +65,6 @@ class ShapesWorld(Dataset):
         max_turns: int = 4,
         heldout_pairs=None,
         short_p: float = 0.5,
-        describe_p: float = 1.0,
-        describe_at: str = "random",
-        shape_first_p: float = 0.0,
-        near_miss_p: float = 0.0,
-        image_last_p: float = 0.0,
-        region_background: bool = False,
-        questions_per_type=None,
-        describe_order: str = "drawn",
-        where_first_p: float = 0.0,
-        where_shape_first_p: float = 0.0,
-        object_count_weights=None,
-        text_only_p: float = 0.0,
-        shared_color_p: float = 0.0,
-        describe_relations: str = "nearest",
     ):
         if task not in TASKS:
             raise ValueError(f"unknown shapes task {task!r}; choose one of {', '.join(TASKS)}")
@@ -103,44 +75,14 @@ class ShapesWorld(Dataset):
         min_objects = _MIN_OBJECTS.get(task, 1) if min_objects is None else min_objects
         if not 1 <= min_objects <= max_objects:
             raise ValueError(f"need 1 <= min_objects <= max_objects, got {min_objects} and {max_objects}")
-        self.object_count_p = _count_probabilities(object_count_weights, min_objects, max_objects)
         if not 0 <= max_overlap < 1:
             raise ValueError(f"max_overlap is a fraction of the smaller box in [0, 1), got {max_overlap}")
-        _check_probability("short_p", short_p, "of a short-answer VQA turn")
-        _check_probability("describe_p", describe_p, "of a describe turn")
-        check_describe_at(describe_at)
-        _check_probability("shape_first_p", shape_first_p, "of a shape-first sentence in a description")
-        _check_probability("where_first_p", where_first_p, "of a place-first sentence in a description")
-        _check_probability(
-            "where_shape_first_p",
-            where_shape_first_p,
-            "that a place-first sentence also names the shape before colour and size",
-        )
-        _check_probability("near_miss_p", near_miss_p, "of a near-miss absent object in an existence question")
-        _check_probability("image_last_p", image_last_p, "that the image follows the first question")
-        _check_probability("text_only_p", text_only_p, "of a text-only conversation (no image)")
-        _check_probability(
-            "shared_color_p", shared_color_p, "that a scene of two or more objects has two objects of one colour"
-        )
-        check_shared_color(split, shared_color_p)
-        if text_only_p > 0 and task != "instruct":
-            raise ValueError(
-                f"text_only_p mixes text-only conversations into instruction data: it applies to task "
-                f"'instruct', not {task!r}"
-            )
+        if not 0 <= short_p <= 1:
+            raise ValueError(f"short_p is the probability of a short-answer VQA turn, in [0, 1]; got {short_p}")
         self.task, self.n, self.split, self.seed = task, n, split, seed
-        self.short_p, self.describe_p, self.describe_at = short_p, describe_p, describe_at
-        self.shape_first_p, self.near_miss_p, self.image_last_p = shape_first_p, near_miss_p, image_last_p
-        self.region_background = region_background
-        self.questions_per_type = check_per_type(questions_per_type)
-        check_describe_order(describe_order)
-        check_describe_relations(describe_relations)
-        self.describe_relations = describe_relations
-        self.describe_order, self.where_first_p = describe_order, where_first_p
-        self.where_shape_first_p = where_shape_first_p
         self.image_size, self.max_overlap, self.background = image_size, max_overlap, background
         self.min_objects, self.max_objects = min_objects, max_objects
-        self.caption_style, self.synonym_p, self.max_turns = caption, synonym_p, max_turns
+        self.caption_style, self.synonym_p, self.max_turns, self.short_p = caption, synonym_p, max_turns, short_p
         if isinstance(pope_samplers, str):  # from a command line: "random" or "random+popular"
             pope_samplers = [x for x in pope_samplers.split("+") if x]
         self.pope_samplers = tuple(pope_samplers)
@@ -151,9 +93,6 @@ class ShapesWorld(Dataset):
                 "(on a command line join several with '+')"
             )
         self.rule = SplitRule(split, heldout_pairs)
-        self.text_only_p, self.shared_color_p = text_only_p, shared_color_p
-        # imagined scenes are words only: every colour-shape pair may appear in them, as in any LM's text
-        self._text_rule = SplitRule("train", [])
         self._scenes: dict[int, dict] = {}
         self._code = SPLIT_CODE[split]
         self._index: list[tuple[int, int]] | None = None  # (scene, k-th question) for per-question tasks
@@ -166,7 +105,7 @@ class ShapesWorld(Dataset):
             for i in range(n):
                 scene, rng = self.scene(i), self._rng(i)
                 if task == "vqa":
-                    qs = vqa_items(scene, rng, self.rule.allowed, per_type=self.questions_per_type)
+                    qs = vqa_items(scene, rng, self.rule.allowed)
                 elif task == "pope":
                     enough = len(present_objects(scene)) >= 3
                     qs = pope_questions(scene, rng, stats, self.pope_samplers) if enough else []
@@ -174,6 +113,12 @@ class ShapesWorld(Dataset):
                     qs = [probe(scene, rng)] if len(scene["objects"]) >= 2 else []
                 self._questions[i] = qs
                 self._index.extend((i, k) for k in range(len(qs)))
+
+    @property
+    def vocabulary(self) -> dict[str, list[str]]:
+        """CHAIR's synonym table of this world, {canonical shape: [words that name it]} (`vocab.chair_synonyms()`);
+        the `chair` eval suite reads it from the dataset."""
+        return chair_synonyms()
 
     # -- scenes ---------------------------------------------------------------------------------------------
     def _rng(self, i: int, stream: int | None = None):
@@ -188,15 +133,9 @@ class ShapesWorld(Dataset):
                 self._scenes[i] = self.pair(i)[0][0]
             else:
                 rng = self._rng(i, 0)
-                share_rng = self._rng(i, _SHARED_COLOR_STREAM) if self.shared_color_p > 0 else None
-                objects = self.rule.sample(rng, self._object_count(rng), self.shared_color_p, share_rng)
+                objects = self.rule.sample(rng, int(rng.integers(self.min_objects, self.max_objects + 1)))
                 self._scenes[i] = layout_scene(rng, objects, self.image_size, self.max_overlap, self.background)
         return self._scenes[i]
-
-    def _object_count(self, rng) -> int:
-        if self.object_count_p is None:
-            return int(rng.integers(self.min_objects, self.max_objects + 1))
-        return self.min_objects + int(rng.choice(len(self.object_count_p), p=self.object_count_p))
 
     def pair(self, i: int):
         """Winoground pair i: ([scene0, scene1], [caption0, caption1], kind)."""
@@ -236,46 +175,19 @@ class ShapesWorld(Dataset):
                 "kind": kind,
                 "scenes": scenes,
             }
-        if self.task == "instruct" and self._text_only(i):  # before scene i: a text-only item never lays it out
-            return {**base, "text_only": True, "conversations": self._text_only_conversation(i)}
         scene, rng = self.scene(i), self._rng(i)
         if self.task == "caption":
             return {
                 **base,
-                "text": make_caption(
-                    scene,
-                    rng,
-                    self.caption_style,
-                    self.synonym_p,
-                    self.describe_order,
-                    self.where_first_p,
-                    self.where_shape_first_p,
-                    self.describe_relations,
-                ),
+                "text": make_caption(scene, rng, self.caption_style, self.synonym_p),
                 "meta": {"scene": scene, "split": self.split},
-                "regions": regions(scene, self.image_size, self.region_background),
+                "regions": regions(scene),
             }
         if self.task == "instruct":
             return {
                 **base,
-                "regions": regions(scene, self.image_size, self.region_background),
-                "conversations": conversation(
-                    scene,
-                    rng,
-                    self.max_turns,
-                    self.short_p,
-                    self.rule.allowed,
-                    self.describe_p,
-                    self.describe_at,
-                    self.shape_first_p,
-                    self.near_miss_p,
-                    self.image_last_p,
-                    self.questions_per_type,
-                    self.describe_order,
-                    self.where_first_p,
-                    self.where_shape_first_p,
-                    self.describe_relations,
-                ),
+                "regions": regions(scene),
+                "conversations": conversation(scene, rng, self.max_turns, self.short_p, self.rule.allowed),
             }
         if self.task == "grounding":
             return {**base, **grounding_item(scene, rng)}
@@ -286,36 +198,9 @@ class ShapesWorld(Dataset):
             "phrases": sorted({f"{o['color']} {o['shape']}" for o in scene["objects"]}),
         }
 
-    def _text_only(self, i: int) -> bool:
-        # a stream of its own: with text_only_p = 0 no draw is made and every other record stays as it was
-        return self.text_only_p > 0 and self._rng(i, _TEXT_ONLY_STREAM).random() < self.text_only_p
-
-    def _text_only_conversation(self, i: int) -> list[dict]:
-        """A description of an imagined scene, asked for without an image (LLaVA-1.5 mixes text-only conversations
-        into its instruction data): the language side meets every colour-shape pair, the image side only the
-        split's."""
-        rng = self._rng(i, _IMAGINED_STREAM)
-        objects = self._text_rule.sample(rng, self._object_count(rng))
-        scene = layout_scene(rng, objects, self.image_size, self.max_overlap, self.background)
-        text = detailed_caption(
-            scene,
-            rng,
-            self.shape_first_p,
-            self.describe_order,
-            self.where_first_p,
-            self.where_shape_first_p,
-            self.describe_relations,
-        )
-        return [
-            {"from": "human", "value": TEXT_ONLY_PROMPTS[int(rng.integers(len(TEXT_ONLY_PROMPTS)))]},
-            {"from": "gpt", "value": text},
-        ]
-
     def __getitem__(self, idx: int) -> dict:
         rec = self.record(idx)
         i = rec.pop("scene_index")
-        if rec.pop("text_only", False):
-            return rec
         if self.task == "winoground":
             rec["images"] = [render(s) for s in rec.pop("scenes")]
             return rec
@@ -347,20 +232,10 @@ class ShapesWorld(Dataset):
                 yield from rec["phrases"]
 
 
-def regions(scene: dict, image_size: int, background: bool = False) -> list[dict]:
+def regions(scene: dict) -> list[dict]:
     """Region annotations of a scene (box + the words naming the object there), in drawing order, for the
-    region-word alignment loss (models/region_words.py). `background`: a first region over the whole image names
-    the background ("plain grey background"), so the cells no object covers learn words of their own too."""
-    objs = [
+    region-word alignment loss (models/region_words.py)."""
+    return [
         {"box": list(o["box"]), "text": f"{o['size']} {o['color']} {o['shape']} {o['position']}"}
         for o in scene["objects"]
     ]
-    if not background:
-        return objs
-    bg = BACKGROUND_WORDS.get(scene.get("background", "plain"), "grey")
-    return [{"box": [0, 0, image_size, image_size], "text": f"{bg} background"}, *objs]
-
-
-def shapes_dataset(**params) -> ShapesWorld:
-    """DATASETS["shapes"] builder."""
-    return ShapesWorld(**params)
