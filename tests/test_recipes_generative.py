@@ -4,14 +4,13 @@ llava-shapes trains through the real `modalign train` CLI with its loss falling 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from modalign.config import load_recipe
-from modalign.recipes import path as recipe_path
 from modalign.data import DATASETS
 from modalign.models import build_model
+from modalign.recipes import path as recipe_path
 
 RECIPES = recipe_path("llava-shapes").parent
 TINY_LM = (
