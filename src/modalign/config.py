@@ -121,7 +121,7 @@ class StageConfig(BaseModel):
     cache_frozen_features: bool = True
     skip_bad: bool = False
     # plug-ins by name: losses added to the objective (models/aux_losses.py) and transforms of each collated batch
-    # (train/transforms.py), e.g. aux_losses: [{name: region_words, weight: 0.3}], transforms: [{name: token_noise}]
+    # (trainer/transforms.py), e.g. aux_losses: [{name: region_words, weight: 0.3}], transforms: [{name: token_noise}]
     aux_losses: list[Component] = []
     transforms: list[Component] = []
 

@@ -21,6 +21,7 @@ from transformers import DynamicCache
 
 from .beam_search import beam_search, check_beam_args
 from .chat_template import IMAGE_TOKEN
+from .lm_cache import cache_kw, cache_of
 
 
 def check_repetition_penalty(penalty: float) -> None:
@@ -155,7 +156,7 @@ class InferenceMixin:
                 inputs_embeds=embeds,
                 attention_mask=mask,
                 position_ids=pos,
-                past_key_values=DynamicCache(),
+                **cache_kw(self.lm, DynamicCache()),
                 use_cache=True,
             )
             seen = None
@@ -232,7 +233,7 @@ class InferenceMixin:
                 input_ids=nxt[:, None],
                 attention_mask=mask,
                 position_ids=pos,
-                past_key_values=out.past_key_values,
+                **cache_kw(self.lm, cache_of(out)),
                 use_cache=True,
             )
             logits = out.logits[:, -1]
@@ -254,14 +255,14 @@ class InferenceMixin:
         state = {"out": out, "mask": mask, "pos": pos}
 
         def advance(tokens, order):
-            state["out"].past_key_values.reorder_cache(order)
+            cache_of(state["out"]).reorder_cache(order)
             state["mask"] = torch.cat([state["mask"], torch.ones(len(tokens), 1, dtype=state["mask"].dtype)], dim=1)
             state["pos"] = state["pos"][:, -1:] + 1  # a row's beams share its padding: `order` leaves these alone
             state["out"] = self.lm(
                 input_ids=tokens[:, None],
                 attention_mask=state["mask"],
                 position_ids=state["pos"],
-                past_key_values=state["out"].past_key_values,
+                **cache_kw(self.lm, cache_of(state["out"])),
                 use_cache=True,
             )
             return state["out"].logits[:, -1]
@@ -384,7 +385,7 @@ class InferenceMixin:
                 inputs_embeds=embeds,
                 attention_mask=torch.ones_like(prefix),
                 position_ids=torch.arange(common)[None],
-                past_key_values=DynamicCache(),
+                **cache_kw(self.lm, DynamicCache()),
                 use_cache=True,
             )
             for lo in range(0, len(rows), batch_size):
@@ -392,7 +393,7 @@ class InferenceMixin:
                 b = len(chunk)
                 if self.fusion == "xattn":  # media of one image, repeated for the batch
                     self.set_media(pixel_values.expand(b, *pixel_values.shape[1:]), [1] * b)
-                cache = copy.deepcopy(pre_out.past_key_values)
+                cache = copy.deepcopy(cache_of(pre_out))
                 cache.batch_repeat_interleave(b)
                 suffix = self.prompts.pad(chunk, side="left")
                 mask = torch.cat([torch.ones(b, common, dtype=torch.long), suffix["attention_mask"]], dim=1)
@@ -401,7 +402,7 @@ class InferenceMixin:
                     input_ids=suffix["input_ids"],
                     attention_mask=mask,
                     position_ids=pos,
-                    past_key_values=cache,
+                    **cache_kw(self.lm, cache),
                     use_cache=True,
                 )
                 seen = None
