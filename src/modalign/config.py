@@ -71,6 +71,8 @@ class ModelConfig(BaseModel):
     # "pair": each image's own caption is its one positive; "label": items sharing a class label are positives of
     # each other (UniCL), for class-level captions where same-class pairs are not negatives
     positives: Literal["pair", "label"] = "pair"
+    # vision-language models: the system turn every conversation without one gets (None: the chat template's own)
+    system_prompt: str | None = None
 
     @model_validator(mode="after")
     def _parts_for_kind(self) -> ModelConfig:

@@ -64,6 +64,11 @@ class InferenceMixin:
             out.append(self.prompts.encode(t, spans[i] if spans else (), counts))
         return [o[0] for o in out], [o[1] for o in out]
 
+    def _never_written(self) -> torch.Tensor:
+        """Token ids an answer never contains: the modality placeholders (their embeddings are overwritten by the
+        connector, so a model must not emit them)."""
+        return torch.tensor([self.image_token_id], dtype=torch.long)
+
     def stop_token_ids(self) -> list[int]:
         ids = {self.tokenizer.eos_token_id, self.tokenizer.convert_tokens_to_ids("<|end|>")}
         unk = self.tokenizer.unk_token_id
@@ -219,6 +224,7 @@ class InferenceMixin:
             if logits_processor is not None:
                 so_far = torch.stack(tokens, 1) if tokens else torch.zeros(b, 0, dtype=torch.long)
                 logits = logits_processor(so_far, logits)
+            logits = logits.index_fill(-1, self._never_written(), float("-inf"))
             nxt = self._pick(logits, do_sample, temperature, top_k, generator)  # [B]
             nxt = torch.where(done, torch.full_like(nxt, self.prompts.pad_id), nxt)
             tokens.append(nxt)
