@@ -6,11 +6,17 @@
 - "image-captions": an image folder with a captions CSV or JSONL;
 - "fashion-mnist": Fashion-MNIST from its IDX files, with name or attribute-description captions;
 - "small-objects": one tiny shape in a large image, where only tiling (AnyRes) can read it;
+- "fashion-mnist-qa": Fashion-MNIST with knowledge questions ("Is this worn on the feet?") from a per-class table;
+- "vqa-conversations": any VQA-format dataset as short-answer training conversations;
+- "photo-qa": questions with written-down answers about scikit-image / scikit-learn photos and a document page;
 - "shards": tar shards (PNG/JPEG + JSON per sample), e.g. written by `modalign data shapes`.
 """
 
+from .fashion_knowledge import FashionKnowledge
 from .fashion_mnist import FashionMNIST
+from .photo_qa import PhotoQA
 from .readers import ImageCaptions, LlavaJson, ShardDataset
+from .vqa_conversations import VQAConversations
 from .worlds import ShapesWorld, SmallObjects
 
 DATASETS: dict = {
@@ -20,4 +26,7 @@ DATASETS: dict = {
     "shards": ShardDataset,
     "fashion-mnist": FashionMNIST,
     "small-objects": SmallObjects,
+    "fashion-mnist-qa": FashionKnowledge,
+    "photo-qa": PhotoQA,
+    "vqa-conversations": VQAConversations,
 }
