@@ -72,7 +72,7 @@ def _user_messages(answer):
 
 
 def test_a_call_runs_and_its_result_comes_back_before_the_answer():
-    agent, lm = _agent({"q": ['{"tool": "echo", "arguments": {"times": 2}}', "7"]})
+    agent, _ = _agent({"q": ['{"tool": "echo", "arguments": {"times": 2}}', "7"]})
     a = agent.answer(IMG, "q")
     assert a.answer == "7"
     assert [(c.tool, c.arguments, c.text, c.ok) for c in a.calls] == [("echo", {"times": 2}, "7 7", True)]

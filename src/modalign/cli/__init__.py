@@ -1,4 +1,4 @@
-"""The `modalign` command: train, eval, compare, data, quickstart, export, expand, chat, explain.
+"""The `modalign` command: train, eval, compare, data, quickstart, export, expand, chat, ask, tool-traces, explain.
 
 Each subcommand's arguments live in a module of this package next to what serves it (data.py, eval.py, explain.py,
 chat.py); this module only assembles the parser and turns configuration mistakes into one clear line and exit status 2.
@@ -180,6 +180,7 @@ def _add_list(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .ask import add_ask_parser, add_traces_parser
     from .data import add_data_parser
     from .eval import add_compare_parser, add_eval_parser
     from .explain import add_explain_parser
@@ -195,6 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_export(sub)
     _add_expand(sub)
     _add_chat(sub)
+    add_ask_parser(sub)
+    add_traces_parser(sub)
     add_explain_parser(sub)
     return parser
 

@@ -1,6 +1,7 @@
 """Command-line entry points for evaluation, for the lead to wire into `modalign`:
 
     modalign eval CHECKPOINT --suite NAME[,NAME] --data NAME[:k=v,...] [--data ...] --out DIR [--param k=v ...]
+                  [--corrupt NAME:SEVERITY]
     modalign compare RUN_A RUN_B ... [--json]
 
 `add_eval_parser(subparsers)` / `eval_main(args)` and `add_compare_parser(subparsers)` / `compare_main(args)`.
@@ -51,7 +52,7 @@ def parse_data(spec: str) -> Component:
     return Component(name=name, **parse_kv(_split_top(rest), "--data"))
 
 
-def build_evals(suites: str, data: list[str], params: list[str]) -> list[EvalConfig]:
+def build_evals(suites: str, data: list[str], params: list[str], corrupt: str | None = None) -> list[EvalConfig]:
     names = [s for s in suites.split(",") if s]
     if not names:
         raise ConfigError("--suite needs at least one name, e.g. --suite retrieval,geometry")
@@ -59,6 +60,8 @@ def build_evals(suites: str, data: list[str], params: list[str]) -> list[EvalCon
         raise ConfigError(f"give one --data for all suites or one per suite ({len(names)}), got {len(data)}")
     comps = [parse_data(d) for d in data] * (len(names) if len(data) == 1 else 1)
     extra = parse_kv(params, "--param")
+    if corrupt:
+        extra["corrupt"] = corrupt
     return [EvalConfig(suite=s, data=c, **extra) for s, c in zip(names, comps)]
 
 
@@ -81,6 +84,12 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
         help="NAME[:k=v,...], e.g. shapes:task=caption,n=200,split=test (once, or once per suite)",
     )
     p.add_argument("--param", action="append", default=[], help="suite parameter k=v applied to every suite")
+    p.add_argument(
+        "--corrupt",
+        metavar="NAME:SEVERITY",
+        help="corrupt every item's image first: gaussian_noise, blur, jpeg, brightness or occlusion at 1..5 (0 clean), "
+        "e.g. gaussian_noise:3",
+    )
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument(
@@ -101,7 +110,7 @@ def eval_main(args) -> int:
     from ..models import load_model
 
     torch.set_num_threads(1)
-    evals = build_evals(args.suite, args.data, args.param)  # fail on bad input before loading weights
+    evals = build_evals(args.suite, args.data, args.param, args.corrupt)  # fail on bad input before loading weights
     model = load_model(args.checkpoint, trust_code=args.trust_code)
     run_suites(model, evals, args.out, DATASETS, progress=not args.quiet, meta={"checkpoint": str(args.checkpoint)})
     print(compare_runs([args.out]))

@@ -17,6 +17,7 @@ import torch
 
 from ..config import EvalConfig, data_dump, is_spec
 from ..registry import ConfigError, build
+from .corruptions import CorruptedDataset, parse_corruption
 from .report import write_report
 from .suites import SUITES
 from .suites.common import model_fingerprint
@@ -42,6 +43,12 @@ def _check(ev: EvalConfig, datasets_registry) -> None:
     if is_spec(ev.data) and ev.data.name not in datasets_registry:
         raise ConfigError(f"unknown dataset {ev.data.name!r}; choose one of: {', '.join(sorted(datasets_registry))}")
     allowed = set(inspect.signature(SUITES[ev.suite]).parameters) - {"model", "dataset", "out_dir"}
+    allowed.add("corrupt")  # any suite: its images are corrupted before it sees them (eval/corruptions.py)
+    if ev.params().get("corrupt") is not None:
+        try:
+            parse_corruption(ev.params()["corrupt"])
+        except ValueError as err:
+            raise ConfigError(f"eval suite {ev.suite!r}: {err}") from None
     unknown = sorted(set(ev.params()) - allowed)
     if unknown:
         raise ConfigError(
@@ -68,6 +75,13 @@ def run_suite(model, ev: EvalConfig, out_dir=None, datasets_registry=None, progr
     _check(ev, datasets_registry)
     dataset = build(datasets_registry, "dataset", ev.data.name, **ev.data.params()) if is_spec(ev.data) else ev.data
     params = ev.params()
+    corruption = params.pop("corrupt", None)
+    if corruption is not None:
+        try:
+            name, severity = parse_corruption(corruption)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+        dataset = CorruptedDataset(dataset, name, severity, int(params.get("seed", 0)))
     suite = SUITES[ev.suite]
     if "out_dir" in inspect.signature(suite).parameters:
         params["out_dir"] = out_dir
@@ -76,6 +90,8 @@ def run_suite(model, ev: EvalConfig, out_dir=None, datasets_registry=None, progr
     start = time.time()
     res = suite(model, dataset, **params)
     res["settings"]["data"] = data_dump(ev.data)
+    if corruption is not None:
+        res["settings"]["corruption"] = {"name": name, "severity": severity}
     res["settings"]["seconds"] = round(time.time() - start, 2)
     return res
 

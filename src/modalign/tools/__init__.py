@@ -26,4 +26,26 @@ TOOLS: dict = {
     "transcribe": Transcriber,
 }
 
-__all__ = ["TOOLS", "Arg", "Inputs", "Tool", "ToolResult", "call_tool"]
+__all__ = ["TOOLS", "Arg", "Inputs", "Tool", "ToolResult", "build_route", "build_tool", "call_tool"]
+
+
+def build_tool(name: str, **params) -> Tool:
+    """A tool by registry name with its parameters: `build_tool("labels", model="runs/lit/final", labels=[...])`."""
+    from ..registry import build
+
+    return build(TOOLS, "tool", name, **params)
+
+
+def build_route(mode: str, tools, lm="smollm2-135m", **params):
+    """A converter or agent route over `tools` (Tool objects or names) driving `lm` (a name, directory or ChatLM)."""
+    from ..registry import ConfigError
+    from .agent import AgentRoute
+    from .chat_lm import ChatLM
+    from .converter import ConverterRoute
+
+    routes = {"converter": ConverterRoute, "agent": AgentRoute}
+    if mode not in routes:
+        raise ConfigError(f"unknown tool route {mode!r}; choose one of: {', '.join(routes)}")
+    tools = [build_tool(t) if isinstance(t, str) else t for t in tools]
+    chat = lm if hasattr(lm, "reply") else ChatLM.from_spec(str(lm))
+    return routes[mode](chat, tools, **params)

@@ -28,9 +28,14 @@ def is_generative(model) -> bool:
 
 
 def require(model, kind: str, suite: str) -> None:
-    ok = is_dual(model) if kind == "dual" else is_generative(model)
+    """kind "dual", "generative" (generate and score) or "generate" (only generations are read: a tool route too)."""
+    if kind == "generate":
+        ok, need = hasattr(model, "generate"), "a model that generates answers (generate)"
+    elif kind == "dual":
+        ok, need = is_dual(model), "a dual encoder (embed_images/embed_texts)"
+    else:
+        ok, need = is_generative(model), "a generative model (generate/score)"
     if not ok:
-        need = "a dual encoder (embed_images/embed_texts)" if kind == "dual" else "a generative model (generate/score)"
         raise ConfigError(f"suite {suite!r} needs {need}; got {type(model).__name__}")
 
 

@@ -98,7 +98,7 @@ def vqa(
     progress: bool = True,
 ) -> dict:
     """VQAv2 accuracy overall and per question type; `answer` may be one string or a list of annotator answers."""
-    require(model, "generative", "vqa")
+    require(model, "generate", "vqa")
     if "{question}" not in prompt:
         raise ConfigError("the vqa prompt needs a {question} slot, e.g. '{question} " + SHORT_ANSWER + "'")
     rows = items(dataset, limit, "vqa", progress)
