@@ -132,7 +132,8 @@ class LlavaJson(_LazyImageDataset):
 
     Turns alternate human/gpt starting with human, after an optional first turn from "system". A single-image record
     without an "<image>" token gets one prepended to its first human turn (as LLaVA's preprocessing does); otherwise
-    the number of "<image>" tokens must equal the number of images. Records without an image are bad unless `allow_text_only=True` (then image=None).
+    the number of "<image>" tokens must equal the number of images. Records without an image are bad unless
+    `allow_text_only=True` (then image=None).
     """
 
     def __init__(self, path: str, image_root: str | None = None, skip_bad: bool = False, allow_text_only: bool = False):
