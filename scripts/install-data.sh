@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs the Debian data packages the built-in real-data recipes read, where apt is available.
+# Installs the Debian data packages the built-in real-data recipes read, and the system libraries the OCR tool's
+# opencv-python links (libGL, GLib), where apt is available.
 # Without apt (or without root) it says what is missing and carries on: those recipes then explain how to get the data.
 set -u
-pkgs="dataset-fashion-mnist"
+pkgs="dataset-fashion-mnist libgl1 libglib2.0-0 espeak-ng"
 missing=""
 for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 [ -z "$missing" ] && exit 0

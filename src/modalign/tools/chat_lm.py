@@ -19,7 +19,8 @@ class ChatLM:
         self.tokenizer = tokenizer
         self.tokenizer.padding_side = "left"
         self.name = name
-        stops = {tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|im_end|>")}
+        # the end of an assistant turn: ChatML's <|im_end|> (SmolLM2), modalign's own <|end|>, or plain EOS
+        stops = {tokenizer.eos_token_id, *(tokenizer.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|end|>"))}
         self.stop_ids = sorted(i for i in stops if i is not None and i != tokenizer.unk_token_id)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.stop_ids[0]
 
