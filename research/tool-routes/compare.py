@@ -85,6 +85,21 @@ def build(route: str, set_name: str):
     return _cache[key], trained_parameters(run), f"{run.name} (connector + LoRA)"
 
 
+def call_stats(answers) -> dict:
+    """How a tool route used its tools: calls per question, the share that ran, the tools called."""
+    if answers is None:
+        return {}
+    calls = [c for a in answers for c in a.calls]
+    tools = sorted({c.tool for c in calls})
+    ok = sum(c.ok for c in calls)
+    return {
+        "calls_per_q": round(len(calls) / max(1, len(answers)), 2),
+        "calls_ok": ok,
+        "calls": len(calls),
+        "tools_called": tools,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--routes", default="all")
@@ -115,6 +130,8 @@ def main() -> None:
                 if (route, set_name, cond) in done:
                     continue
                 params = {"corrupt": cond} if cond else {}
+                if hasattr(model, "record"):
+                    model.record = []
                 load0, wall0, cpu0 = os.getloadavg()[0], time.perf_counter(), time.process_time()
                 res = ma.evaluate(model, "vqa", data, progress=False, batch_size=8, **params)
                 wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
@@ -131,6 +148,7 @@ def main() -> None:
                     "cpu_s_per_q": round(cpu / n, 3),
                     "load": round(load0, 2),
                     "trained_params": n_params,
+                    **call_stats(getattr(model, "record", None)),
                     "samples": [{k: s[k] for k in ("prompt", "answer", "truth")} for s in res["samples"][:8]],
                 }
                 with open(out, "a") as fh:

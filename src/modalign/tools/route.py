@@ -3,7 +3,8 @@
 A route answers questions about images it never shows its LM: the tools turn each image into text. `generate(images,
 prompts)` has the signature of VisionLanguageModel.generate (greedy only), so the eval suites that read generations
 (vqa, pope in generate mode, caption) run a route as they run a model; `last_answers` keeps the calls behind the
-latest answers, for a command line to print and a comparison to time.
+latest answers, for a command line to print; `record`, when set to a list, keeps them all (a comparison counts the
+calls).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class ToolRoute:
         self.lm, self.tools = lm, {t.name: t for t in tools}
         self.max_new_tokens, self.batch_size = max_new_tokens, batch_size
         self.last_answers: list[RouteAnswer] = []
+        self.record: list[RouteAnswer] | None = None  # set to a list to keep every answer generate() gives
 
     def answer_many(self, inputs: list[Inputs], questions: list[str]) -> list[RouteAnswer]:  # pragma: no cover
         raise NotImplementedError
@@ -61,6 +63,8 @@ class ToolRoute:
         if isinstance(prompts, str):
             prompts = [prompts] * len(images)
         self.last_answers = self.answer_many([Inputs(image=im) for im in images], list(prompts))
+        if self.record is not None:
+            self.record.extend(self.last_answers)
         return [a.answer for a in self.last_answers]
 
     def eval(self):
