@@ -14,6 +14,8 @@ from .base import Arg, Inputs, Tool
 
 
 class Captioner(Tool):
+    """A vision-language model describing the image."""
+
     name = "captioner"
     description = "Describes the image in a sentence."
     args = {"prompt": Arg("string", "what to ask the captioning model", "Describe the image.")}  # noqa: RUF012

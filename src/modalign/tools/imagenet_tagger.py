@@ -50,6 +50,8 @@ def imagenet_pixels(image, size: int = 224) -> torch.Tensor:
 
 
 class ImageNetTagger(Tool):
+    """ImageNet-1k labels with probabilities, from EfficientNet-Lite0's own classifier head."""
+
     name = "tagger"
     description = "Names the main object or scene in the image with ImageNet labels and their probabilities."
     args = {"top_k": Arg("integer", "how many labels to return", 5, False, 1, 20)}  # noqa: RUF012

@@ -30,6 +30,8 @@ def read_labels(labels) -> list[str]:
 
 
 class LabelTagger(Tool):
+    """A dual encoder as a zero-shot classifier over a label list."""
+
     name = "labels"
     description = "Says which of a list of labels the image shows, with probabilities (a zero-shot classifier)."
     args = {  # noqa: RUF012

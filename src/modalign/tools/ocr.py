@@ -19,6 +19,8 @@ _INSTALL = "the ocr tool needs rapidocr-onnxruntime: pip install 'modalign[tools
 
 
 class OCRTool(Tool):
+    """The text in the image, line by line, top to bottom (RapidOCR, PP-OCRv4)."""
+
     name = "ocr"
     description = "Reads the text written in the image (signs, pages, labels) and returns it line by line."
     args = {  # noqa: RUF012

@@ -13,6 +13,8 @@ from .base import Inputs, Tool
 
 
 class Transcriber(Tool):
+    """The words spoken in the question's audio (faster-whisper, Whisper tiny.en)."""
+
     name = "transcribe"
     description = "Writes down the words spoken in the audio clip that comes with the question."
     args = {}  # noqa: RUF012
