@@ -58,3 +58,15 @@ def test_transcribe_writes_down_synthesised_speech(tmp_path):
     assert r.ok, r.text
     words = set(r.text.lower().replace(".", " ").replace(",", " ").split())
     assert {"hello", "cat", "table"} & words
+
+
+@pytest.mark.slow
+def test_the_converter_with_smollm2_reads_the_page_into_its_prompt():
+    pytest.importorskip("rapidocr_onnxruntime")
+    from modalign.tools import build_route
+
+    route = build_route("converter", [build_tool("ocr"), build_tool("tagger")], "smollm2-135m", max_new_tokens=8)
+    a = route.answer(_photo("page"), "What is the title of the page?")
+    assert "[ocr] Region-based segmentation" in a.messages[-1]["content"]
+    assert [c.tool for c in a.calls] == ["ocr", "tagger"] and all(c.ok for c in a.calls)
+    assert isinstance(a.answer, str) and a.answer
