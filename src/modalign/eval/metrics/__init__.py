@@ -32,6 +32,7 @@ from .hallucination import (
     pope_metrics,
     singularize,
 )
+from .multiple_choice import choice_accuracy, parse_choice, rotate_options
 from .retrieval import recall_at_k
 from .vqa import normalize_answer, vqa_accuracy, vqa_score
 
@@ -42,6 +43,7 @@ __all__ = [
     "box_iou",
     "caption_metrics",
     "chair",
+    "choice_accuracy",
     "cider_d",
     "class_weights",
     "clip_loss",
@@ -57,6 +59,7 @@ __all__ = [
     "mutual_knn",
     "normalize_answer",
     "parse_box",
+    "parse_choice",
     "parse_yes_no",
     "pca_2d",
     "phrase_coverage",
@@ -64,6 +67,7 @@ __all__ = [
     "pope_metrics",
     "probe_accuracy",
     "recall_at_k",
+    "rotate_options",
     "rouge_l",
     "singularize",
     "tokenize",

@@ -11,7 +11,19 @@ import re
 from ...data.worlds.shapes.vqa import SHORT_ANSWER  # the instruction the built-in instruct data pairs with bare answers
 from ...registry import ConfigError
 from .. import metrics as M
-from .common import decoding, generate, items, pair_scores, param_from, require, save_thumbnails, settings
+from .common import (
+    decoding,
+    generate,
+    item_chunks,
+    items,
+    pair_scores,
+    param_from,
+    progress_bar,
+    require,
+    save_thumbnails,
+    settings,
+    without_images,
+)
 
 
 def _gallery(rows, answers, truths, prompts, out_dir, sub, n, extra=None) -> list[dict]:
@@ -83,10 +95,18 @@ def caption(
     }
 
 
+def _prompt(prompt, dataset, slot: str, suite: str) -> str:
+    """The prompt given, else the dataset's own (a benchmark reader's published one), else the built-in default."""
+    prompt = param_from(prompt, dataset, "prompt", "{question} " + SHORT_ANSWER)
+    if "{" + slot + "}" not in prompt:
+        raise ConfigError(f"the {suite} prompt needs a {{{slot}}} slot, e.g. '{{{slot}}} " + SHORT_ANSWER + "'")
+    return prompt
+
+
 def vqa(
     model,
     dataset,
-    prompt: str = "{question} " + SHORT_ANSWER,
+    prompt: str | None = None,
     max_new_tokens: int = 8,
     batch_size: int = 16,
     limit: int | None = None,
@@ -94,22 +114,40 @@ def vqa(
     out_dir=None,
     progress: bool = True,
 ) -> dict:
-    """VQAv2 accuracy overall and per question type; `answer` may be one string or a list of annotator answers."""
+    """VQAv2 accuracy overall and per question type (`qtype`: VQAv2's answer types); `answer` may be one string or
+    a list of annotator answers. The prompt defaults to the dataset's `prompt`, else "{question} " + SHORT_ANSWER.
+    Items are read CHUNK at a time, so a large set never holds all its pictures."""
     require(model, "generative", "vqa")
-    if "{question}" not in prompt:
-        raise ConfigError("the vqa prompt needs a {question} slot, e.g. '{question} " + SHORT_ANSWER + "'")
-    rows = items(dataset, limit, "vqa", progress)
-    prompts = [prompt.format(question=r["question"]) for r in rows]
-    preds = generate(model, [r["image"] for r in rows], prompts, batch_size, max_new_tokens, progress)
+    prompt = _prompt(prompt, dataset, "question", "vqa")
+    rows, preds, prompts = [], [], []
+    bar = progress_bar(len(dataset) if limit is None else min(limit, len(dataset)), "vqa", progress)
+    for chunk in item_chunks(dataset, limit, "vqa"):
+        chunk_prompts = [prompt.format(question=r["question"]) for r in chunk]
+        preds += generate(model, [r["image"] for r in chunk], chunk_prompts, batch_size, max_new_tokens, bar=bar)
+        rows += without_images(chunk, n_gallery - len(rows))
+        prompts += chunk_prompts
+    bar.close()
     s = M.vqa_score(preds, [r["answer"] for r in rows], [r.get("qtype", "all") for r in rows])
     metrics = {"accuracy": s["accuracy"], **{f"acc_{t}": v for t, v in s["per_qtype"].items()}}
+    figures = {}
+    if any(r.get("question_type") for r in rows):  # VQAv2's 65 question types ("what color is", ...)
+        figures["per_question_type"] = M.vqa_score(
+            preds, [r["answer"] for r in rows], [str(r.get("question_type")) for r in rows]
+        )["per_qtype"]
     truths = [r["answer"] if isinstance(r["answer"], str) else "/".join(r["answer"]) for r in rows]
     return {
         "suite": "vqa",
         "metrics": metrics,
         "settings": settings(
-            model, dataset, prompt=prompt, max_new_tokens=max_new_tokens, parser="VQAv2 normalisation", limit=limit
+            model,
+            dataset,
+            prompt=prompt,
+            max_new_tokens=max_new_tokens,
+            decoding=decoding(1),
+            parser="VQAv2 normalisation (processPunctuation, processDigitArticle), 10-choose-9 annotator average",
+            limit=limit,
         ),
+        "figures": figures,
         "samples": _gallery(
             rows, preds, truths, prompts, out_dir, "vqa", n_gallery, [{"correct": a > 0} for a in s["per_item"]]
         ),
@@ -120,7 +158,7 @@ def pope(
     model,
     dataset,
     mode: str = "generate",
-    prompt: str = "{question} " + SHORT_ANSWER,
+    prompt: str | None = None,
     max_new_tokens: int = 8,
     batch_size: int = 16,
     limit: int | None = None,
@@ -128,21 +166,31 @@ def pope(
     out_dir=None,
     progress: bool = True,
 ) -> dict:
-    """POPE per sampler and overall. mode 'generate' parses the answer; 'likelihood' compares P(yes) and P(no)."""
+    """POPE per sampler and overall. mode 'generate' parses the answer; 'likelihood' compares P(yes) and P(no).
+    The yes-ratio is of the predictions (the POPE paper's), not of the labels. The prompt defaults to the dataset's
+    `prompt`, else "{question} " + SHORT_ANSWER."""
     require(model, "generative", "pope")
     if mode not in ("generate", "likelihood"):
         raise ConfigError(f"pope mode must be 'generate' or 'likelihood', got {mode!r}")
-    rows = items(dataset, limit, "pope", progress)
-    prompts = [prompt.format(question=r["question"]) for r in rows]
-    images = [r["image"] for r in rows]
-    if mode == "generate":
-        raw = generate(model, images, prompts, batch_size, max_new_tokens, progress)
-        preds = [M.parse_yes_no(t) for t in raw]
-    else:
-        logp_yes = pair_scores(model, images, ["yes"] * len(rows), prompts, batch_size, progress)
-        logp_no = pair_scores(model, images, ["no"] * len(rows), prompts, batch_size, progress)
-        preds = M.pope_from_likelihood(logp_yes, logp_no)
-        raw = [f"yes ({a:.3f}) vs no ({b:.3f})" for a, b in zip(logp_yes, logp_no)]
+    prompt = _prompt(prompt, dataset, "question", "pope")
+    rows, raw, preds, prompts = [], [], [], []
+    bar = progress_bar(len(dataset) if limit is None else min(limit, len(dataset)), "pope", progress)
+    for chunk in item_chunks(dataset, limit, "pope"):
+        chunk_prompts = [prompt.format(question=r["question"]) for r in chunk]
+        images = [r["image"] for r in chunk]
+        if mode == "generate":
+            answers = generate(model, images, chunk_prompts, batch_size, max_new_tokens, bar=bar)
+            raw += answers
+            preds += [M.parse_yes_no(t) for t in answers]
+        else:
+            logp_yes = pair_scores(model, images, ["yes"] * len(chunk), chunk_prompts, batch_size, False)
+            logp_no = pair_scores(model, images, ["no"] * len(chunk), chunk_prompts, batch_size, False)
+            preds += M.pope_from_likelihood(logp_yes, logp_no)
+            raw += [f"yes ({a:.3f}) vs no ({b:.3f})" for a, b in zip(logp_yes, logp_no)]
+            bar.update(len(chunk))
+        rows += without_images(chunk, n_gallery - len(rows))
+        prompts += chunk_prompts
+    bar.close()
     labels = [r["answer"] for r in rows]
     per_sampler = {}
     for sampler in sorted({r.get("sampler", "all") for r in rows}):
@@ -162,7 +210,10 @@ def pope(
             dataset,
             prompt=prompt,
             mode=mode,
+            max_new_tokens=max_new_tokens,
+            decoding=decoding(1) if mode == "generate" else "none (likelihoods)",
             parser="first sentence; 'no'/'not' -> no" if mode == "generate" else "P(yes)>P(no)",
+            yes_ratio="predicted yes / N (POPE paper; lmms-eval divides the labels' yes count instead)",
             limit=limit,
         ),
         "figures": {"pope_samplers": per_sampler},
