@@ -1,7 +1,8 @@
 """Layer 5: models composed of towers, connectors and LMs. `build_model` from a config, `load_model` from a dir.
 
 A saved model is a directory: `config.json` (`{"model": ModelConfig}`), `model.safetensors`, and for generative
-models the tokenizer files. No pickle.
+models the tokenizer files. No pickle. `load_model` also takes a Hugging Face checkpoint directory (LLaVA, Idefics,
+BLIP-2, CLIP, SigLIP) and wraps it for evaluation (hf_adapters/).
 """
 
 from __future__ import annotations
@@ -28,7 +29,14 @@ def load_model(directory: str | Path):
     cfg_path = directory / "config.json"
     if not cfg_path.exists():
         raise ConfigError(f"{directory} is not a modalign model directory (no config.json)")
-    cfg = ModelConfig.model_validate(json.loads(cfg_path.read_text())["model"])
+    raw = json.loads(cfg_path.read_text())
+    if "model" not in raw:
+        from .hf_adapters import hf_model_type, load_hf_model
+
+        if hf_model_type(directory) is not None:
+            return load_hf_model(directory)
+        raise ConfigError(f"{cfg_path} has neither modalign's 'model' key nor a Hugging Face 'model_type'")
+    cfg = ModelConfig.model_validate(raw["model"])
     if cfg.kind == "dual":
         from .dual_encoder import DualEncoder
 
