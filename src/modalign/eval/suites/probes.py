@@ -48,6 +48,12 @@ def compositional(
     pos_score = {owner[j]: s[j] for j in range(len(s)) if types[j] is None}
     trial = [j for j in range(len(s)) if types[j] is not None]
     min_type_count = param_from(min_type_count, dataset, "min_type_count")
+    most = max(types.count(t) for t in set(types) - {None})
+    if min_type_count is not None and most < min_type_count:
+        raise ConfigError(
+            f"no probe type has min_type_count={min_type_count} trials (the most is {most}); "
+            f"give min_type_count=1 to average over every type"
+        )
     r = M.probe_accuracy(
         [pos_score[owner[j]] for j in trial], [s[j] for j in trial], [types[j] for j in trial], min_type_count
     )
