@@ -198,3 +198,89 @@ def test_image_paths_outside_the_root_are_refused(tmp_path):
     )
     with pytest.raises(BadRecord, match="escapes the data root"):
         DATASETS["pope"](questions=tmp_path / "p" / "evil_random.json", images=f["images"])
+
+
+def test_mmstar_options_inside_the_question(tmp_path):
+    bf.write_image(tmp_path / "a.png", 5)
+    row = {
+        "index": 7,
+        "image": "a.png",
+        "question": "Which is red?\nOptions: A: apple, B: pear",
+        "answer": "A",
+        "category": "coarse perception",
+    }
+    ds = DATASETS["mmbench"](path=bf.write_jsonl(tmp_path / "mmstar.jsonl", [row]), images=tmp_path)
+    assert ds[0]["question"] == "Which is red?" and ds[0]["options"] == {"A": "apple", "B": "pear"}
+
+
+def _break_json(path, edit):
+    doc = json.loads(path.read_text())
+    edit(doc)
+    path.write_text(json.dumps(doc))
+
+
+@pytest.mark.parametrize(
+    "name, make, edit, params, where",
+    [
+        (
+            "coco-captions",
+            bf.coco_captions,
+            lambda d: d["annotations"][1].pop("caption"),
+            lambda f: dict(annotations=f["annotations"], images=f["images"]),
+            r"captions_val2014\.json\[annotations\]\[1\]",
+        ),
+        (
+            "karpathy",
+            bf.karpathy,
+            lambda d: d["images"][0]["sentences"][1].update(raw=""),
+            lambda f: dict(path=f["path"], images=f["images"]),
+            r"dataset_coco\.json\[images\]\[0\]\[sentences\]\[1\]",
+        ),
+        (
+            "coco-chair",
+            bf.coco_chair,
+            lambda d: d["images"][1].pop("file_name"),
+            lambda f: dict(instances=f["instances"], images=f["images"]),
+            r"instances_val2014\.json\[images\]\[1\]",
+        ),
+        (
+            "aro",
+            bf.aro,
+            lambda d: d[0].update(bbox_w=0),
+            lambda f: dict(path=f["relation"], images=f["images"]),
+            r"visual_genome_relation\.json\[0\]: the box has no area",
+        ),
+    ],
+)
+def test_bad_records_of_json_files_are_named_or_skipped(tmp_path, name, make, edit, params, where):
+    f = make(tmp_path)
+    _break_json(next(p for p in params(f).values() if str(p).endswith(".json")), edit)
+    with pytest.raises(BadRecord, match=where):
+        DATASETS[name](**params(f))
+    with pytest.warns(UserWarning, match="skipped bad record"):
+        ds = DATASETS[name](**params(f), skip_bad=True)
+    assert ds.skipped == 1 and len(ds) >= 1
+
+
+def test_bad_records_of_sugarcrepe_and_winoground_are_named_or_skipped(tmp_path):
+    f = bf.sugarcrepe(tmp_path / "s")
+    _break_json(f["path"] / "replace_att.json", lambda d: d["1"].update(negative_caption=d["1"]["caption"]))
+    with pytest.raises(BadRecord, match=r"replace_att\.json\['1'\]: caption and negative_caption are the same"):
+        DATASETS["sugarcrepe"](**f)
+    with pytest.warns(UserWarning):
+        assert DATASETS["sugarcrepe"](**f, skip_bad=True).skipped == 1
+    w = bf.winoground(tmp_path / "w")
+    lines = w["path"].read_text().splitlines()
+    w["path"].write_text(lines[0] + "\n" + lines[1].replace("ex_1_img_1", "missing") + "\n")
+    with pytest.raises(BadRecord, match=r"examples\.jsonl:2: image file .*missing\.png does not exist"):
+        DATASETS["winoground"](path=w["path"])
+    with pytest.warns(UserWarning):
+        assert len(DATASETS["winoground"](path=w["path"], skip_bad=True)) == 1
+
+
+def test_a_corrupt_picture_is_named_when_read(tmp_path):
+    f = bf.vqav2(tmp_path)
+    (f["images"] / bf.coco_name(2)).write_bytes(b"not a picture")
+    ds = DATASETS["vqav2"](questions=f["questions"], annotations=f["annotations"], images=f["images"])
+    with pytest.raises(BadRecord, match=r"questions\.json\[questions\]\[2\]: image cannot be decoded"):
+        ds[2]

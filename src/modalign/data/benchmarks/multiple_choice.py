@@ -3,7 +3,9 @@
 TSV (MMBench_DEV_EN.tsv): a header `index, question, hint, A, B, C, D, answer, category, image` (plus l2-category,
 split, ... which are kept as they are); `image` is the picture base64-encoded, or - to save space, as VLMEvalKit
 writes it - the `index` of another row holding it (any value of at most 64 characters). Options are the
-single-letter columns with a value ("" and "nan" mean the question has fewer options).
+single-letter columns with a value ("" and "nan" mean the question has fewer options). A file without option
+columns, as MMStar's own release, may carry them in the question: "...?\nOptions: A: red, B: green, C: blue" is split
+into the question and its options.
 JSONL: one object per line with `question`, `answer` (a letter), the options as `options` ({"A": ...} or a list) or
 as A / B / C / D fields, `image` (a file under `images`) or `image_base64`, optional `id`, `hint`, `category`.
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import csv
+import re
 import string
 import sys
 
@@ -27,6 +30,22 @@ LETTERS = tuple(string.ascii_uppercase)
 CIRCULAR_OFFSET = 1_000_000  # MMBench's circular copies of question i are i + k * 1e6
 # LLaVA-1.5's MMBench instruction (hint, question and options above it).
 MC_PROMPT = "{question}\n{options}\nAnswer with the option's letter from the given choices directly."
+
+
+_INLINE = re.compile(r"\s*Options:\s*(?=A[:.])", re.IGNORECASE)
+_INLINE_LETTER = re.compile(r"(?:^|,\s*|\n\s*)([A-Z])[:.]\s*")
+
+
+def inline_options(question: str) -> tuple[str, dict[str, str]]:
+    """("question", {"A": ..}) from MMStar's "question\nOptions: A: x, B: y"; ({}) when there is no such list."""
+    parts = _INLINE.split(question, maxsplit=1)
+    if len(parts) != 2:
+        return question, {}
+    marks = list(_INLINE_LETTER.finditer(parts[1]))
+    if [m.group(1) for m in marks] != list(LETTERS[: len(marks)]):
+        return question, {}
+    ends = [m.start() for m in marks[1:]] + [len(parts[1])]
+    return parts[0].strip(), {m.group(1): parts[1][m.end() : e].strip() for m, e in zip(marks, ends)}
 
 
 def _absent(value) -> bool:
@@ -91,6 +110,10 @@ class MultipleChoice(BenchmarkDataset):
     def _record(self, row, where: str) -> dict:
         if not isinstance(row, dict):
             raise BadRecord(f"{where}: record is not an object")
+        question = check_text(row.get("question"), where, "question").strip()
+        if row.get("options") is None and all(_absent(row.get(k)) for k in LETTERS):
+            question, inline = inline_options(question)  # MMStar: the options inside the question
+            row = {**row, **inline}
         options = self._options(row, where)
         answer = str(row.get("answer", "")).strip()
         if answer not in options:
@@ -99,7 +122,7 @@ class MultipleChoice(BenchmarkDataset):
         return {
             "id": str(index),
             "index": str(index),
-            "question": check_text(row.get("question"), where, "question").strip(),
+            "question": question,
             "hint": None if _absent(row.get("hint")) else str(row["hint"]).strip(),
             "options": options,
             "answer": answer,

@@ -53,27 +53,35 @@ def caption(
     repetition_penalty: float = 1.0,
     num_beams: int = 1,
 ) -> dict:
-    """Caption each unique image (items sharing an id are its references); BLEU-1..4, ROUGE-L, CIDEr-D.
-    Greedy decoding, or beam search with `num_beams` > 1; `repetition_penalty` > 1 discourages repeated tokens
-    (transformers' meaning)."""
+    """Caption each unique image (items sharing an id are its references, wherever they are in the dataset);
+    BLEU-1..4, ROUGE-L, CIDEr-D. Greedy decoding, or beam search with `num_beams` > 1; `repetition_penalty` > 1
+    discourages repeated tokens (transformers' meaning)."""
     require(model, "generative", "caption")
-    rows = items(dataset, limit, "caption", progress)
     refs: dict[str, list[str]] = {}
     first: dict[str, dict] = {}
-    for r in rows:
-        refs.setdefault(r["id"], []).append(r["text"])
-        first.setdefault(r["id"], r)
+    hyps: dict[str, str] = {}
+    bar = progress_bar(None, "caption", progress)
+    for chunk in item_chunks(dataset, limit, "caption"):  # a chunk at a time: 5,000 COCO pictures never all at once
+        new = []
+        for r in chunk:
+            refs.setdefault(r["id"], []).append(r["text"])
+            if r["id"] not in first:
+                first[r["id"]] = without_images([r], n_gallery - len(first))[0]
+                new.append(r)
+        answers = generate(
+            model,
+            [r["image"] for r in new],
+            [prompt] * len(new),
+            batch_size,
+            max_new_tokens,
+            repetition_penalty=repetition_penalty,
+            num_beams=num_beams,
+            bar=bar,
+        )
+        hyps.update(zip((r["id"] for r in new), answers))
+    bar.close()
     uniq = list(first.values())
-    hyps = generate(
-        model,
-        [r["image"] for r in uniq],
-        [prompt] * len(uniq),
-        batch_size,
-        max_new_tokens,
-        progress,
-        repetition_penalty,
-        num_beams,
-    )
+    hyps = [hyps[r["id"]] for r in uniq]
     ref_lists = [refs[r["id"]] for r in uniq]
     metrics = M.caption_metrics(hyps, ref_lists)
     return {
