@@ -145,6 +145,47 @@ def idefics3(out: Path) -> Path:
     return out
 
 
+def idefics2(out: Path) -> Path:
+    from transformers import (
+        Idefics2Config,
+        Idefics2ForConditionalGeneration,
+        Idefics2ImageProcessor,
+        Idefics2Processor,
+    )
+
+    torch.manual_seed(0)
+    tok = tokenizer(["<image>", "<fake_token_around_image>", "<end_of_utterance>"])
+    vision = dict(
+        image_size=32, patch_size=8, hidden_size=24, intermediate_size=48, num_hidden_layers=2, num_attention_heads=2
+    )
+    perceiver = dict(
+        hidden_size=32,
+        resampler_n_latents=4,
+        resampler_depth=1,
+        resampler_n_heads=2,
+        resampler_head_dim=8,
+        num_key_value_heads=1,
+    )
+    cfg = Idefics2Config(
+        vision_config=vision,
+        perceiver_config=perceiver,
+        text_config=_llama(tok).to_dict(),
+        image_token_id=tok.convert_tokens_to_ids("<image>"),
+    )
+    model = Idefics2ForConditionalGeneration(cfg).eval()
+    _sharpen(model)
+    model.save_pretrained(out)
+    Idefics2Processor(
+        image_processor=Idefics2ImageProcessor(
+            do_image_splitting=False, size={"longest_edge": 32, "shortest_edge": 16}
+        ),
+        tokenizer=tok,
+        image_seq_len=4,
+        chat_template=IDEFICS_TEMPLATE,
+    ).save_pretrained(out)
+    return out
+
+
 def blip2(out: Path) -> Path:
     from transformers import (
         Blip2Config,
@@ -252,4 +293,4 @@ def siglip(out: Path) -> Path:
     return out
 
 
-BUILDERS = {"llava": llava, "idefics3": idefics3, "blip-2": blip2, "clip": clip, "siglip": siglip}
+BUILDERS = {"llava": llava, "idefics2": idefics2, "idefics3": idefics3, "blip-2": blip2, "clip": clip, "siglip": siglip}

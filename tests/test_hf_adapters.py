@@ -18,7 +18,7 @@ from modalign.models.export_llava import export_llava_hf
 from modalign.models.hf_adapters import HFDualEncoder, HFVisionLanguageModel
 from modalign.registry import ConfigError
 
-GENERATIVE = ["llava", "idefics3", "blip-2"]
+GENERATIVE = ["llava", "idefics2", "idefics3", "blip-2"]
 PROMPTS = ["Is there a dog in the image?", "What color is it?", "two", "How many dogs? Answer the question."]
 
 
