@@ -35,6 +35,20 @@ def test_vqa_on_vqav2_files_ten_answers_per_answer_type_and_file_hashes(tmp_path
     ]
 
 
+def test_vqa_rule_any_takes_a_qa_files_answers_as_alternatives(tmp_path):
+    bf.write_image(tmp_path / "a.png", 1)
+    path = bf.write_jsonl(
+        tmp_path / "qa.jsonl", [{"image": "a.png", "question": "Colour?", "answers": ["red", "crimson"]}]
+    )
+    model = ScriptedVLM(answer=lambda key, p: "Crimson")
+    assert SUITES["vqa"](model, DATASETS["qa"](path=path), rule="any", progress=False)["metrics"]["accuracy"] == 1.0
+    assert SUITES["vqa"](model, DATASETS["qa"](path=path), progress=False)["metrics"]["accuracy"] == pytest.approx(
+        1 / 6
+    )
+    with pytest.raises(ConfigError, match="vqa rule must be one of vqa, any"):
+        SUITES["vqa"](model, DATASETS["qa"](path=path), rule="some", progress=False)
+
+
 def test_vqa_scores_a_llava_format_test_file(tmp_path):
     bf.write_image(tmp_path / "a.png", 1)
     rows = [

@@ -2,7 +2,8 @@
 
 Fields: `image` (or file / filename / path / file_name), `question`, and `answer` (one string) or `answers` (a list
 in JSON; in CSV one cell with the answers separated by `|`). Optional: `id` or `question_id`, and a category in
-`question_type`, `answer_type`, `type` or `category` (the vqa suite's per-type breakdown).
+`question_type`, `answer_type`, `type` or `category` (the vqa suite's per-type breakdown). The vqa suite scores a list
+of answers as annotators' (VQAv2's rule) or, with `rule=any`, as accepted alternatives.
 """
 
 from __future__ import annotations

@@ -34,11 +34,12 @@ from .hallucination import (
 )
 from .multiple_choice import choice_accuracy, parse_choice, rotate_options
 from .retrieval import recall_at_k
-from .vqa import normalize_answer, vqa_accuracy, vqa_score
+from .vqa import any_match_accuracy, normalize_answer, vqa_accuracy, vqa_score
 
 __all__ = [
     "alignment",
     "alignment_uniformity",
+    "any_match_accuracy",
     "bleu",
     "box_iou",
     "caption_metrics",

@@ -11,6 +11,7 @@ import re
 from ...data.worlds.shapes.vqa import SHORT_ANSWER  # the instruction the built-in instruct data pairs with bare answers
 from ...registry import ConfigError
 from .. import metrics as M
+from ..metrics.vqa import RULES as VQA_RULES
 from .common import (
     decoding,
     generate,
@@ -121,11 +122,15 @@ def vqa(
     n_gallery: int = 8,
     out_dir=None,
     progress: bool = True,
+    rule: str = "vqa",
 ) -> dict:
     """VQAv2 accuracy overall and per question type (`qtype`: VQAv2's answer types); `answer` may be one string or
-    a list of annotator answers. The prompt defaults to the dataset's `prompt`, else "{question} " + SHORT_ANSWER.
-    Items are read CHUNK at a time, so a large set never holds all its pictures."""
+    a list: annotators' answers under `rule` "vqa" (VQAv2's), accepted alternatives under "any". The prompt defaults
+    to the dataset's `prompt`, else "{question} " + SHORT_ANSWER. Items are read CHUNK at a time, so a large set
+    never holds all its pictures."""
     require(model, "generative", "vqa")
+    if rule not in VQA_RULES:
+        raise ConfigError(f"vqa rule must be one of {', '.join(VQA_RULES)}, got {rule!r}")
     prompt = _prompt(prompt, dataset, "question", "vqa")
     rows, preds, prompts = [], [], []
     bar = progress_bar(len(dataset) if limit is None else min(limit, len(dataset)), "vqa", progress)
@@ -135,12 +140,12 @@ def vqa(
         rows += without_images(chunk, n_gallery - len(rows))
         prompts += chunk_prompts
     bar.close()
-    s = M.vqa_score(preds, [r["answer"] for r in rows], [r.get("qtype", "all") for r in rows])
+    s = M.vqa_score(preds, [r["answer"] for r in rows], [r.get("qtype", "all") for r in rows], rule)
     metrics = {"accuracy": s["accuracy"], **{f"acc_{t}": v for t, v in s["per_qtype"].items()}}
     figures = {}
     if any(r.get("question_type") for r in rows):  # VQAv2's 65 question types ("what color is", ...)
         figures["per_question_type"] = M.vqa_score(
-            preds, [r["answer"] for r in rows], [str(r.get("question_type")) for r in rows]
+            preds, [r["answer"] for r in rows], [str(r.get("question_type")) for r in rows], rule
         )["per_qtype"]
     truths = [r["answer"] if isinstance(r["answer"], str) else "/".join(r["answer"]) for r in rows]
     return {
@@ -152,7 +157,8 @@ def vqa(
             prompt=prompt,
             max_new_tokens=max_new_tokens,
             decoding=decoding(1),
-            parser="VQAv2 normalisation (processPunctuation, processDigitArticle), 10-choose-9 annotator average",
+            parser="VQAv2 normalisation (processPunctuation, processDigitArticle); "
+            + ("10-choose-9 annotator average" if rule == "vqa" else "any accepted answer"),
             limit=limit,
         ),
         "figures": figures,
