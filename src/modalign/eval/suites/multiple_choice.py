@@ -10,6 +10,8 @@ right under every rotation of its options - rotated here, or, when the file alre
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from ...data.benchmarks.multiple_choice import MC_PROMPT
@@ -38,20 +40,30 @@ def render(template: str, row: dict, options: dict[str, str]) -> str:
     return template.format(question=question, options=lines, hint=row.get("hint") or "")
 
 
-def _trials(rows: list[dict], circular: bool, file_groups: bool) -> list[tuple[int, dict, str, str, int]]:
-    """(row index, options, answer letter, group, rotation) for every question asked."""
+class Trial(NamedTuple):
+    """One asking of a question: its row, the options as shown, the right letter, its group, the rotation."""
+
+    row: int
+    options: dict
+    answer: str
+    group: str
+    rotation: int
+
+
+def _trials(rows: list[dict], circular: bool, file_groups: bool, offset: int = 0) -> list[Trial]:
+    """Every asking of the rows' questions (row indices counted from `offset`)."""
     out = []
-    for i, r in enumerate(rows):
-        if file_groups:
+    for i, r in enumerate(rows, start=offset):
+        if file_groups:  # VLMEvalKit's circular files: the rotations are rows of their own
             original = r["id"] == r["group"]
             if circular or original:
-                out.append((i, r["options"], r["answer"], r["group"], 0 if original else 1))
+                out.append(Trial(i, r["options"], r["answer"], r["group"], 0 if original else 1))
         elif circular:
             for k in range(len(r["options"])):
                 opts, ans = M.rotate_options(r["options"], r["answer"], k)
-                out.append((i, opts, ans, r["id"], k))
+                out.append(Trial(i, opts, ans, r["id"], k))
         else:
-            out.append((i, r["options"], r["answer"], r["id"], 0))
+            out.append(Trial(i, r["options"], r["answer"], r["id"], 0))
     return out
 
 
@@ -93,42 +105,40 @@ def multiple_choice(
     bar = progress_bar(None if circular else n, "multiple_choice", progress)  # rotations: n options each
     rows, trials, preds, raw, prompts = [], [], [], [], []
     for chunk in item_chunks(dataset, limit, "multiple_choice"):
-        file_groups = any("group" in r for r in chunk)
-        chunk_trials = _trials(chunk, circular, file_groups)
-        chunk_prompts = [render(prompt, chunk[i], opts) for i, opts, *_ in chunk_trials]
-        images = [chunk[i]["image"] for i, *_ in chunk_trials]
-        p, t = _choose(
-            model, images, chunk_prompts, [o for _, o, *_ in chunk_trials], mode, batch_size, max_new_tokens, bar
-        )
-        trials += [(i + len(rows), *rest) for i, *rest in chunk_trials]
-        preds, raw, prompts = preds + p, raw + t, prompts + chunk_prompts
+        asked = _trials(chunk, circular, any("group" in r for r in chunk), offset=len(rows))
+        chunk_prompts = [render(prompt, chunk[t.row - len(rows)], t.options) for t in asked]
+        images = [chunk[t.row - len(rows)]["image"] for t in asked]
+        p, a = _choose(model, images, chunk_prompts, [t.options for t in asked], mode, batch_size, max_new_tokens, bar)
+        trials, preds, raw, prompts = trials + asked, preds + p, raw + a, prompts + chunk_prompts
         rows += without_images(chunk, n_gallery - len(rows))
     bar.close()
-    cats = [rows[i]["category"] for i, *_ in trials]
-    scored = M.choice_accuracy(preds, [a for _, _, a, _, _ in trials], cats, [g for _, _, _, g, _ in trials])
+    cats = [rows[t.row]["category"] for t in trials]
+    scored = M.choice_accuracy(preds, [t.answer for t in trials], cats, [t.group for t in trials])
     metrics = {"accuracy": scored["accuracy"], **{f"acc_{c}": v for c, v in scored["per_category"].items()}}
     metrics["unparsed"] = scored["unparsed"]
-    first = [j for j, (_, _, _, _, k) in enumerate(trials) if k == 0]
-    if circular:
-        plain = M.choice_accuracy(
-            [preds[j] for j in first], [trials[j][2] for j in first], [cats[j] for j in first], [str(j) for j in first]
-        )
-        metrics["plain_accuracy"] = plain["accuracy"]
+    first = [j for j, t in enumerate(trials) if t.rotation == 0]
     how = "off"
     if circular:
+        plain = M.choice_accuracy(
+            [preds[j] for j in first],
+            [trials[j].answer for j in first],
+            [cats[j] for j in first],
+            [str(j) for j in first],
+        )
+        metrics["plain_accuracy"] = plain["accuracy"]
         how = "the file's rotated copies" if any("group" in r for r in rows) else "every rotation of the options"
-    shown = [j for j in first if "image" in rows[trials[j][0]]][:n_gallery]
+    shown = [j for j in first if "image" in rows[trials[j].row]][:n_gallery]
     paths = save_thumbnails(
-        [rows[trials[j][0]]["image"] for j in shown], [rows[trials[j][0]]["id"] for j in shown], out_dir, "mc"
+        [rows[trials[j].row]["image"] for j in shown], [rows[trials[j].row]["id"] for j in shown], out_dir, "mc"
     )
     samples = [
         {
-            "id": rows[trials[j][0]]["id"],
+            "id": rows[trials[j].row]["id"],
             "image": path,
             "prompt": prompts[j],
             "answer": raw[j],
-            "truth": trials[j][2],
-            "correct": preds[j] == trials[j][2],
+            "truth": trials[j].answer,
+            "correct": preds[j] == trials[j].answer,
         }
         for j, path in zip(shown, paths)
     ]
