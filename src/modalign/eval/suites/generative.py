@@ -11,6 +11,7 @@ import re
 from ...data.worlds.shapes.vqa import SHORT_ANSWER  # the instruction the built-in instruct data pairs with bare answers
 from ...registry import ConfigError
 from .. import metrics as M
+from ..metrics.ptb import ptb_tokenize
 from ..metrics.vqa import RULES as VQA_RULES
 from .common import (
     decoding,
@@ -25,6 +26,14 @@ from .common import (
     settings,
     without_images,
 )
+
+CAPTION_TOKENIZERS = {
+    "ptb": (
+        ptb_tokenize,
+        "ptb: coco-caption's PTBTokenizer -lowerCase + PUNCTUATIONS filter (modalign.eval.metrics.ptb)",
+    ),
+    "simple": (M.tokenize, "simple: lower case, punctuation removed (modalign.eval.metrics.captioning.tokenize)"),
+}
 
 
 def _gallery(rows, answers, truths, prompts, out_dir, sub, n, extra=None) -> list[dict]:
@@ -53,11 +62,15 @@ def caption(
     progress: bool = True,
     repetition_penalty: float = 1.0,
     num_beams: int = 1,
+    tokenizer: str = "ptb",
 ) -> dict:
     """Caption each unique image (items sharing an id are its references, wherever they are in the dataset);
-    BLEU-1..4, ROUGE-L, CIDEr-D. Greedy decoding, or beam search with `num_beams` > 1; `repetition_penalty` > 1
-    discourages repeated tokens (transformers' meaning)."""
+    BLEU-1..4, ROUGE-L, CIDEr-D on `tokenizer` "ptb" (coco-caption's PTBTokenizer + punctuation filter, in Python) or
+    "simple" (lower case, punctuation removed). Greedy decoding, or beam search with `num_beams` > 1;
+    `repetition_penalty` > 1 discourages repeated tokens (transformers' meaning)."""
     require(model, "generative", "caption")
+    if tokenizer not in CAPTION_TOKENIZERS:
+        raise ConfigError(f"caption tokenizer must be one of {', '.join(CAPTION_TOKENIZERS)}, got {tokenizer!r}")
     refs: dict[str, list[str]] = {}
     first: dict[str, dict] = {}
     hyps: dict[str, str] = {}
@@ -84,7 +97,7 @@ def caption(
     uniq = list(first.values())
     hyps = [hyps[r["id"]] for r in uniq]
     ref_lists = [refs[r["id"]] for r in uniq]
-    metrics = M.caption_metrics(hyps, ref_lists)
+    metrics = M.caption_metrics(hyps, ref_lists, CAPTION_TOKENIZERS[tokenizer][0])
     return {
         "suite": "caption",
         "metrics": metrics,
@@ -95,7 +108,7 @@ def caption(
             max_new_tokens=max_new_tokens,
             decoding=decoding(num_beams),
             repetition_penalty=repetition_penalty,
-            tokenizer="modalign.eval.metrics.captioning.tokenize",
+            tokenizer=CAPTION_TOKENIZERS[tokenizer][1],
             limit=limit,
         ),
         "samples": _gallery(
