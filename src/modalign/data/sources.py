@@ -7,24 +7,9 @@ not hashed (tens of thousands of files); their root is recorded instead.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
-_CACHE: dict[tuple[str, int, int], str] = {}  # (resolved path, size, mtime_ns) -> sha256: hash each file once
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes (read in 1 MiB blocks, memoised by path, size and modification time)."""
-    p = Path(path).resolve()
-    st = p.stat()
-    key = (str(p), st.st_size, st.st_mtime_ns)
-    if key not in _CACHE:
-        h = hashlib.sha256()
-        with open(p, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-        _CACHE[key] = h.hexdigest()
-    return _CACHE[key]
+from ..files import sha256_file
 
 
 def file_fingerprints(paths) -> list[dict]:
