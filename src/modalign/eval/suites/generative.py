@@ -11,7 +11,6 @@ import os
 import re
 from pathlib import Path
 
-from ...data.worlds.shapes.vqa import SHORT_ANSWER  # the instruction the built-in instruct data pairs with bare answers
 from ...registry import ConfigError
 from .. import metrics as M
 from ..metrics.ptb import ptb_tokenize
@@ -37,6 +36,9 @@ CAPTION_TOKENIZERS = {
     ),
     "simple": (M.tokenize, "simple: lower case, punctuation removed (modalign.eval.metrics.captioning.tokenize)"),
 }
+
+# LLaVA-1.5's short-answer instruction, the default of the VQA-style suites (its VQAv2 / GQA evaluation prompt)
+SHORT_ANSWER = "Answer with a single word or phrase."
 
 
 def _gallery(rows, answers, truths, prompts, out_dir, sub, n, extra=None) -> list[dict]:
