@@ -92,7 +92,7 @@ def test_malformed_unknown_bad_arguments_and_failures_go_back_as_messages():
             "r": ['{"tool": "echo", "arguments": {"times": 9}}', '{"tool": "broken"}', '{"tool": "echo"}', "x"],
         }
     )
-    a, b = agent.answer_many([Inputs(IMG), Inputs(IMG)], ["q", "r"])
+    a, b = agent.answer_all([Inputs(IMG), Inputs(IMG)], ["q", "r"])
     msgs = _user_messages(a)
     assert msgs[1].startswith("Error: the tool call is not valid JSON")
     assert msgs[2].startswith('Error: a tool call is a JSON object with a "tool" key')
@@ -165,3 +165,18 @@ def test_trace_is_json_serialisable():
     agent, _ = _agent({"q": ['{"tool": "echo"}', "7"]})
     a = agent.answer(IMG, "q")
     assert json.loads(json.dumps([c.as_dict() for c in a.calls]))[0]["text"] == "7"
+
+
+def test_answer_many_answers_questions_about_one_image_as_a_vlm_does():
+    lm = ScriptedLM({"q1": ["a"], "q2": ["b"]})
+    calls = []
+
+    class Counting(Echo):
+        def run(self, inputs, times=1):
+            calls.append(1)
+            return super().run(inputs, times)
+
+    route = ConverterRoute(lm, [Counting()])
+    route.record = []
+    assert route.answer_many(IMG, ["q1", "q2"], max_new_tokens=4, batch_size=2) == ["a", "b"]
+    assert len(calls) == 1 and len(route.record) == 2

@@ -9,9 +9,12 @@
 - "fashion-mnist-qa": Fashion-MNIST with knowledge questions ("Is this worn on the feet?") from a per-class table;
 - "vqa-conversations": any VQA-format dataset as short-answer training conversations;
 - "photo-qa": questions with written-down answers about scikit-image / scikit-learn photos and a document page;
-- "shards": tar shards (PNG/JPEG + JSON per sample), e.g. written by `modalign data shapes`.
+- "shards": tar shards (PNG/JPEG + JSON per sample), e.g. written by `modalign data shapes`;
+- the benchmark files in their published layouts (benchmarks/, docs/EVAL.md): "vqav2", "qa", "pope",
+  "coco-captions", "karpathy", "coco-chair", "sugarcrepe", "aro", "winoground", "mmbench" / "multiple-choice".
 """
 
+from .benchmarks import BENCHMARKS
 from .fashion_knowledge import FashionKnowledge
 from .fashion_mnist import FashionMNIST
 from .photo_qa import PhotoQA
@@ -29,4 +32,5 @@ DATASETS: dict = {
     "fashion-mnist-qa": FashionKnowledge,
     "photo-qa": PhotoQA,
     "vqa-conversations": VQAConversations,
+    **BENCHMARKS,
 }

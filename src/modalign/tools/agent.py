@@ -65,7 +65,7 @@ class AgentRoute(ToolRoute):
         calls.append(result)
         return result_message(result)
 
-    def answer_many(self, inputs: list[Inputs], questions: list[str]) -> list[RouteAnswer]:
+    def answer_all(self, inputs: list[Inputs], questions: list[str]) -> list[RouteAnswer]:
         if len(inputs) != len(questions):
             raise ValueError(f"{len(inputs)} inputs but {len(questions)} questions")
         convs = [self.start(q) for q in questions]

@@ -31,7 +31,7 @@ class ConverterRoute(ToolRoute):
         user = f"Tool results:\n{tool_report(results)}\n\nQuestion: {question}"
         return [{"role": "system", "content": self.system}, {"role": "user", "content": user}]
 
-    def answer_many(self, inputs: list[Inputs], questions: list[str]) -> list[RouteAnswer]:
+    def answer_all(self, inputs: list[Inputs], questions: list[str]) -> list[RouteAnswer]:
         if len(inputs) != len(questions):
             raise ValueError(f"{len(inputs)} inputs but {len(questions)} questions")
         seen: dict[int, list] = {}  # the same image object asked several questions: its tools run once

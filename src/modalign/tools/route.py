@@ -2,7 +2,8 @@
 
 A route answers questions about images it never shows its LM: the tools turn each image into text. `generate(images,
 prompts)` has the signature of VisionLanguageModel.generate (greedy only), so the eval suites that read generations
-(vqa, pope in generate mode, caption) run a route as they run a model; `last_answers` keeps the calls behind the
+(vqa, pope in generate mode, caption) run a route as they run a model, and `answer_many(image, questions)` as
+VisionLanguageModel's (the suites group questions about one image through it); `last_answers` keeps the calls behind the
 latest answers, for a command line to print; `record`, when set to a list, keeps them all (a comparison counts the
 calls).
 """
@@ -46,11 +47,11 @@ class ToolRoute:
         self.last_answers: list[RouteAnswer] = []
         self.record: list[RouteAnswer] | None = None  # set to a list to keep every answer generate() gives
 
-    def answer_many(self, inputs: list[Inputs], questions: list[str]) -> list[RouteAnswer]:  # pragma: no cover
+    def answer_all(self, inputs: list[Inputs], questions: list[str]) -> list[RouteAnswer]:  # pragma: no cover
         raise NotImplementedError
 
     def answer(self, image, question: str, audio: str | None = None) -> RouteAnswer:
-        return self.answer_many([Inputs(image=image, audio=audio)], [question])[0]
+        return self.answer_all([Inputs(image=image, audio=audio)], [question])[0]
 
     def generate(
         self, images, prompts=None, max_new_tokens: int | None = None, do_sample: bool = False, num_beams: int = 1, **_
@@ -62,7 +63,16 @@ class ToolRoute:
             prompts = ["Describe the image."] * len(images)
         if isinstance(prompts, str):
             prompts = [prompts] * len(images)
-        self.last_answers = self.answer_many([Inputs(image=im) for im in images], list(prompts))
+        return self._answers([Inputs(image=im) for im in images], list(prompts))
+
+    def answer_many(self, image, questions: list[str], max_new_tokens: int | None = None, **_) -> list[str]:
+        """Answers to every question about one image, as VisionLanguageModel.answer_many gives them (the tools run
+        on the image once)."""
+        image_inputs = Inputs(image=image)
+        return self._answers([image_inputs] * len(questions), list(questions))
+
+    def _answers(self, inputs: list[Inputs], questions: list[str]) -> list[str]:
+        self.last_answers = self.answer_all(inputs, questions)
         if self.record is not None:
             self.record.extend(self.last_answers)
         return [a.answer for a in self.last_answers]
