@@ -44,13 +44,13 @@ def table(clean: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def figure(clean: list[dict], robust: list[dict], set_name: str) -> None:
+def figure(robust: list[dict], set_name: str) -> None:
     curves = defaultdict(lambda: defaultdict(dict))  # corruption -> route -> severity -> acc
     for r in robust:
         if r["set"] == set_name and r["corrupt"]:
             name, sev = r["corrupt"].split(":")
             curves[name][r["route"]][int(sev)] = r["accuracy"]
-    for r in clean:
+    for r in robust:  # severity 0: the same questions, clean
         if r["set"] == set_name and r["corrupt"] is None:
             for name in curves:
                 if r["route"] in curves[name]:
@@ -73,12 +73,28 @@ def figure(clean: list[dict], robust: list[dict], set_name: str) -> None:
     print(f"wrote {FIGURE}")
 
 
+def robust_table(robust: list[dict]) -> str:
+    """Route x corruption: clean accuracy, then the mean over severities 1..5 of each corruption."""
+    acc = defaultdict(lambda: defaultdict(list))
+    for r in robust:
+        name = r["corrupt"].split(":")[0] if r["corrupt"] else "clean"
+        acc[r["route"]][name].append(r["accuracy"])
+    names = ["clean", *sorted({n for a in acc.values() for n in a} - {"clean"})]
+    lines = ["| route | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 1)]
+    for route, a in acc.items():
+        cells = [f"{sum(a[n]) / len(a[n]):.2f}" if a.get(n) else "-" for n in names]
+        lines.append(f"| {route} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     clean = rows(sys.argv[1])
     robust = rows(sys.argv[2]) if len(sys.argv) > 2 else []
     print(table(clean))
     if robust:
-        figure(clean, robust, robust[0]["set"])
+        print()
+        print(robust_table(robust))
+        figure(robust, robust[0]["set"])
 
 
 if __name__ == "__main__":
