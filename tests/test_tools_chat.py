@@ -61,3 +61,26 @@ def test_ask_parser_defaults():
     assert (args.tools, args.mode, args.lm, args.max_calls) == ("ocr,tagger", "converter", "smollm2-135m", 3)
     args = build_parser().parse_args(["ask", "img.png", "Q?", "--mode", "agent", "--tools", "ocr"])
     assert args.mode == "agent"
+
+
+def test_a_saved_vlm_with_lora_is_a_chat_lm_with_the_lora_merged(tmp_path):
+    import test_vlm_tiny_parts  # noqa: F401  (registers the tiny vision tower)
+    import torch
+    from test_vlm_tiny_parts import tiny_cfg
+
+    from modalign.models import build_model
+
+    torch.manual_seed(0)
+    corpus = ["what is in the image", "a red circle", "tool results", "yes", "no"] * 10
+    vlm = build_model(tiny_cfg(), text_corpus=corpus)
+    vlm.enable_lora({"r": 2})
+    with torch.no_grad():
+        for n, p in vlm.lm.named_parameters():
+            if "lora_B" in n:
+                p.normal_()  # adapters that change the output, so merging them is visible
+    conv = [{"role": "user", "content": "what is in the image"}]
+    expected = ChatLM(vlm.lm, vlm.tokenizer).reply([conv], max_new_tokens=5)
+    vlm.save_pretrained(tmp_path / "m")
+    lm = ChatLM.from_spec(str(tmp_path / "m"))
+    assert not hasattr(lm.model, "peft_config")  # merged into plain weights
+    assert lm.reply([conv], max_new_tokens=5) == expected

@@ -38,7 +38,7 @@ class ChatLM:
             from ..models import load_model
 
             vlm = load_model(path)
-            if vlm.lora_enabled():
+            if vlm.lora_enabled:
                 vlm.merge_lora()
             return cls(vlm.base_lm(), vlm.tokenizer, str(path))
         model, tok = build_lm("hf", {"path": spec})
