@@ -35,12 +35,17 @@ ROUTES = ["converter-zs", "agent-zs", "converter", "agent", "converter-labels", 
 _cache: dict = {}
 
 
-def trained_parameters(run: Path) -> int:
-    """Parameters a run trained: every tensor of its saved model.safetensors (frozen parts are stored by reference)."""
+def trained_parameters(run: Path, lora_only: bool = False) -> int:
+    """Parameters a run trained, from its saved model.safetensors (frozen parts are stored by reference): all its
+    tensors but BLIP-2's stage-1 heads (`qformer_stage1.`, which an instruct stage never uses), or with `lora_only`
+    the LoRA adapters alone (a stage that trains only lm.lora still stores its untouched connector)."""
     from safetensors import safe_open
 
     with safe_open(str(run / "final" / "model.safetensors"), "pt") as f:
-        return sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())  # noqa: SIM118 (not a dict)
+        keys = [k for k in f.keys() if not k.startswith("qformer_stage1.")]  # noqa: SIM118 (not a dict)
+        if lora_only:
+            keys = [k for k in keys if "lora_" in k]
+        return sum(math.prod(f.get_slice(k).get_shape()) for k in keys)
 
 
 def tools(kind: str):
@@ -73,10 +78,10 @@ def build(route: str, set_name: str):
     if route in ("converter-zs", "agent-zs"):
         return build_route(route[:-3], tools("generic"), chat("smollm2-135m")), 0, "SmolLM2 zero-shot, ocr + tagger"
     if route in ("converter", "agent"):
-        lora = trained_parameters(RUNS / "tool-use-smollm2")
+        lora = trained_parameters(RUNS / "tool-use-smollm2", lora_only=True)
         return build_route(route, tools("generic"), chat(taught)), lora, "SmolLM2 + tool-use LoRA, ocr + tagger"
     if route == "converter-labels":
-        heads = trained_parameters(RUNS / "lit-fashion-mnist") + trained_parameters(RUNS / "tool-use-smollm2")
+        heads = trained_parameters(RUNS / "lit-fashion-mnist") + trained_parameters(RUNS / "tool-use-smollm2", True)
         return build_route("converter", tools("labels"), chat(taught)), heads, "tool-use LoRA, LiT labels tool"
     run = RUNS / f"{'llava' if route == 'llava' else 'blip2'}-smollm2-{WORLD[set_name]}"
     key = f"vlm:{run}"

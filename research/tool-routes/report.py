@@ -30,7 +30,7 @@ def table(clean: list[dict]) -> str:
     for r in clean:
         if r["corrupt"] is None:
             by[r["route"]][r["set"]] = r
-    head = "| route | " + " | ".join(f"{s} acc | {s} s/q (cpu)" for s in SET_ORDER) + " | trained params |"
+    head = "| route | " + " | ".join(f"{s} acc | {s} s/q (cpu)" for s in SET_ORDER) + " | trained params (per set) |"
     lines = [head, "|" + "---|" * (2 + 2 * len(SET_ORDER))]
     for route, sets in by.items():
         cells = []
@@ -39,8 +39,8 @@ def table(clean: list[dict]) -> str:
             cells += (
                 [f"{r['accuracy']:.2f} ({r['n']})", f"{r['s_per_q']:.1f} ({r['cpu_s_per_q']:.2f})"] if r else ["-", "-"]
             )
-        params = max(r["trained_params"] for r in sets.values())
-        lines.append(f"| {route} | " + " | ".join(cells) + f" | {params / 1e6:.2f}M |")
+        params = " / ".join(f"{sets[s]['trained_params'] / 1e6:.2f}M" for s in SET_ORDER if s in sets)
+        lines.append(f"| {route} | " + " | ".join(cells) + f" | {params} |")
     return "\n".join(lines)
 
 
