@@ -126,12 +126,11 @@ def _add_expand(sub) -> None:
 def _chat_main(args) -> int:
     from .chat import chat_main
 
-    return (
-        chat_main(
-            args.checkpoint, args.image, max_new_tokens=args.max_new_tokens, repetition_penalty=args.repetition_penalty
-        )
-        or 0
+    # chat_main returns the conversation (for tests and logs), not an exit status
+    chat_main(
+        args.checkpoint, args.image, max_new_tokens=args.max_new_tokens, repetition_penalty=args.repetition_penalty
     )
+    return 0
 
 
 def _add_chat(sub) -> None:
