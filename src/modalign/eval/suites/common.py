@@ -8,6 +8,7 @@ Suites talk to models only through docs/INTERFACES.md: a dual encoder has `embed
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ...data.records import BadRecord
 from ...registry import ConfigError
 
 
@@ -44,12 +46,47 @@ def model_fingerprint(model) -> str:
     return h.hexdigest()[:16]
 
 
-def items(dataset, limit: int | None = None, desc: str = "eval", progress: bool = True) -> list[dict]:
-    """Materialise the first `limit` items with a progress bar (suites need several passes over them)."""
+class Rows(list):
+    """The items a suite measures, and the records it left out: `skipped` [{"index", "error"}] found bad while
+    loading, `skipped_at_read` those the dataset dropped when it read its manifest (`dataset.skipped`)."""
+
+    def __init__(self, rows=(), skipped=(), skipped_at_read: int = 0):
+        super().__init__(rows)
+        self.skipped = list(skipped)
+        self.skipped_at_read = skipped_at_read
+
+    def report(self) -> dict:
+        """What a result's settings say about the items measured."""
+        return {
+            "n_evaluated": len(self),
+            "skipped": len(self.skipped) + self.skipped_at_read,
+            "skipped_records": self.skipped[:50],
+        }
+
+
+def items(dataset, limit: int | None = None, desc: str = "eval", progress: bool = True) -> Rows:
+    """Materialise the first `limit` records with a progress bar (suites need several passes over them).
+
+    Each record is read exactly (`dataset.load_record(i)` where the dataset has it), never replaced by its
+    neighbour as training does, so nothing counts twice. A bad record (BadRecord) raises, or with a dataset built
+    with skip_bad is left out, warned about and counted in `Rows.skipped`."""
     n = len(dataset) if limit is None else min(limit, len(dataset))
     if n == 0:
         raise ConfigError(f"{desc}: the dataset is empty; check the --data parameters")
-    return [dataset[i] for i in tqdm(range(n), desc=f"{desc}: load", disable=not progress, leave=False)]
+    exact = getattr(dataset, "load_record", None)
+    skip = bool(getattr(dataset, "skip_bad", False))
+    rows = Rows(skipped_at_read=int(getattr(dataset, "skipped", 0) or 0))
+    for i in tqdm(range(n), desc=f"{desc}: load", disable=not progress, leave=False):
+        try:
+            rows.append(exact(i) if exact is not None else dataset[i])
+        except BadRecord as err:
+            if not skip:
+                raise
+            rows.skipped.append({"index": i, "error": str(err)})
+            warnings.warn(f"{desc}: skipped bad record {i}: {err}", stacklevel=2)
+    if not rows:
+        raise ConfigError(f"{desc}: all {n} records were bad and skipped; see the warnings")
+    return rows
 
 
 def batches(seq: list, size: int, desc: str, progress: bool = True) -> Iterator[list]:
@@ -164,8 +201,9 @@ def logit_scale_of(model, override: float | None = None) -> float:
     return float(s.detach().item()) if isinstance(s, torch.Tensor) else float(s)
 
 
-def settings(model, dataset, seed: int | None = None, **kw: Any) -> dict:
-    """What a result was measured with: model hash, dataset, seed and the suite's own knobs."""
+def settings(model, dataset, seed: int | None = None, rows: Rows | None = None, **kw: Any) -> dict:
+    """What a result was measured with: model hash, dataset, seed, the suite's own knobs, and (given the `rows`
+    measured) how many items were evaluated and which records were skipped."""
     return {
         "model_hash": model_fingerprint(model),
         "model_class": type(model).__name__,
@@ -173,6 +211,7 @@ def settings(model, dataset, seed: int | None = None, **kw: Any) -> dict:
         "split": getattr(dataset, "split", None),
         "dataset_size": len(dataset),
         "seed": seed,
+        **(rows.report() if isinstance(rows, Rows) else {}),
         **kw,
     }
 

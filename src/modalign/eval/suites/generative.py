@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 from ...data.worlds.shapes.vqa import SHORT_ANSWER  # the instruction the built-in instruct data pairs with bare answers
+from ...encoders.cache import image_key
 from ...registry import ConfigError
 from .. import metrics as M
 from .common import decoding, generate, items, pair_scores, require, save_thumbnails, settings
@@ -19,8 +20,11 @@ from .common import decoding, generate, items, pair_scores, require, save_thumbn
 
 def _gallery(rows, answers, truths, prompts, out_dir, sub, n, extra=None) -> list[dict]:
     n = min(n, len(rows))
-    paths = save_thumbnails(
-        [r["image"] if "image" in r else r["images"][0] for r in rows[:n]], [r["id"] for r in rows[:n]], out_dir, sub
+    paths = save_thumbnails(  # numbered: records may share an id without sharing a picture
+        [r["image"] if "image" in r else r["images"][0] for r in rows[:n]],
+        [f"{i}-{r['id']}" for i, r in enumerate(rows[:n])],
+        out_dir,
+        sub,
     )
     samples = []
     for i in range(n):
@@ -44,17 +48,19 @@ def caption(
     repetition_penalty: float = 1.0,
     num_beams: int = 1,
 ) -> dict:
-    """Caption each unique image (items sharing an id are its references); BLEU-1..4, ROUGE-L, CIDEr-D.
+    """Caption each unique picture (items showing the same picture are its references); BLEU-1..4, ROUGE-L, CIDEr-D.
     Greedy decoding, or beam search with `num_beams` > 1; `repetition_penalty` > 1 discourages repeated tokens
     (transformers' meaning)."""
     require(model, "generative", "caption")
     rows = items(dataset, limit, "caption", progress)
     refs: dict[str, list[str]] = {}
     first: dict[str, dict] = {}
-    for r in rows:
-        refs.setdefault(r["id"], []).append(r["text"])
-        first.setdefault(r["id"], r)
+    for r in rows:  # references grouped by picture content: distinct pictures that share an id stay apart
+        key = image_key(r["image"])
+        refs.setdefault(key, []).append(r["text"])
+        first.setdefault(key, r)
     uniq = list(first.values())
+    ref_lists = list(refs.values())  # first-seen order, as uniq
     hyps = generate(
         model,
         [r["image"] for r in uniq],
@@ -65,7 +71,6 @@ def caption(
         repetition_penalty,
         num_beams,
     )
-    ref_lists = [refs[r["id"]] for r in uniq]
     metrics = M.caption_metrics(hyps, ref_lists)
     return {
         "suite": "caption",
@@ -73,6 +78,7 @@ def caption(
         "settings": settings(
             model,
             dataset,
+            rows=rows,
             prompt=prompt,
             max_new_tokens=max_new_tokens,
             decoding=decoding(num_beams),
@@ -111,7 +117,13 @@ def vqa(
         "suite": "vqa",
         "metrics": metrics,
         "settings": settings(
-            model, dataset, prompt=prompt, max_new_tokens=max_new_tokens, parser="VQAv2 normalisation", limit=limit
+            model,
+            dataset,
+            rows=rows,
+            prompt=prompt,
+            max_new_tokens=max_new_tokens,
+            parser="VQAv2 normalisation",
+            limit=limit,
         ),
         "samples": _gallery(
             rows, preds, truths, prompts, out_dir, "vqa", n_gallery, [{"correct": a > 0} for a in s["per_item"]]
@@ -163,6 +175,7 @@ def pope(
         "settings": settings(
             model,
             dataset,
+            rows=rows,
             prompt=prompt,
             mode=mode,
             parser="first sentence; 'no'/'not' -> no" if mode == "generate" else "P(yes)>P(no)",
@@ -288,6 +301,7 @@ def chair(
         "settings": settings(
             model,
             dataset,
+            rows=rows,
             prompt=prompt,
             max_new_tokens=max_new_tokens,
             decoding=decoding(num_beams),
@@ -341,7 +355,7 @@ def grounding(
         "suite": "grounding",
         "metrics": metrics,
         "settings": settings(
-            model, dataset, prompt=prompt, coords=coords, parser="first [x0, y0, x1, y1]", limit=limit
+            model, dataset, rows=rows, prompt=prompt, coords=coords, parser="first [x0, y0, x1, y1]", limit=limit
         ),
         "samples": _gallery(
             rows,

@@ -43,7 +43,7 @@ def compositional(
     return {
         "suite": "compositional",
         "metrics": metrics,
-        "settings": settings(model, dataset, prompt=prompt, score=_kind(model), trials=r["n"], limit=limit),
+        "settings": settings(model, dataset, rows=rows, prompt=prompt, score=_kind(model), trials=r["n"], limit=limit),
         "figures": {"per_type": r["per_type"]},
     }
 
@@ -66,7 +66,7 @@ def winoground(
     return {
         "suite": "winoground",
         "metrics": {k: w[k] for k in ("text", "image", "group")},
-        "settings": settings(model, dataset, prompt=prompt, score=_kind(model), limit=limit),
+        "settings": settings(model, dataset, rows=rows, prompt=prompt, score=_kind(model), limit=limit),
         "figures": {},
         "raw_scores": np.round(s, 6).tolist()[:50],
     }
