@@ -7,9 +7,11 @@ A checkpoint is a directory `out_dir/checkpoints/step-<global step>/` holding
   optimizer.json           the rest of the optimizer state dict (param groups, non-tensor state values)
   rng-rank<r>.safetensors  torch RNG states as uint8 tensors, one file per rank
   rng-rank<r>.json         numpy and python RNG states as JSON lists
-  state.json               stage index, steps, sampler position, schedule, recipe (written last)
-It is written into a temporary directory and renamed into place, so a kill mid-write leaves no partial checkpoint;
-only the newest `keep` are kept.
+  state.json               stage index, steps, sampler position, schedule, recipe, and the sha256 of every other
+                           file (`files`); written last
+It is written into a temporary directory, every file and the directory fsynced, then renamed into place (and the
+parent fsynced), so a kill or a power cut mid-write leaves no partial checkpoint; only the newest `keep` are kept.
+A resume checks the recorded hashes and falls back to an older intact checkpoint (integrity.py).
 """
 
 from __future__ import annotations
@@ -23,10 +25,12 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from ..files import fsync_dir, fsync_tree, sha256_file
 from ..models.saving import check_references, load_tensors, reference_parts, trained_tensors
 from .distributed import DistInfo, barrier
 
 PREFIX = "step-"
+STATE = "state.json"
 
 
 def checkpoint_dir(out_dir: Path) -> Path:
@@ -118,20 +122,24 @@ def write_main(directory: Path, model: torch.nn.Module, optimizer: torch.optim.O
     """Rank 0's part: weights, optimizer, and `state.json` last (its presence marks the checkpoint complete)."""
     refs = reference_parts(model)
     save_file(trained_tensors(model, refs), str(directory / "model.safetensors"))
-    state = {**state, "references": refs}
     tensors, meta = flatten_optimizer(optimizer.state_dict())
     save_file(tensors, str(directory / "optimizer.safetensors"))
     (directory / "optimizer.json").write_text(json.dumps(meta))
-    (directory / "state.json").write_text(json.dumps(state, indent=1))
+    # every rank's RNG files are in place (the caller's barrier): hash them all, so a resume detects any change
+    files = {p.name: sha256_file(p, fresh=True) for p in sorted(directory.iterdir()) if p.name != STATE}
+    state = {**state, "references": refs, "files": files}
+    (directory / STATE).write_text(json.dumps(state, indent=1))
 
 
 def publish(out_dir: Path, global_step: int, keep: int) -> Path:
     """Rename the finished temporary directory into place and drop all but the newest `keep` checkpoints."""
     tmp = tmp_path(out_dir, global_step)
     final = checkpoint_dir(out_dir) / f"{PREFIX}{global_step:08d}"
+    fsync_tree(tmp)  # the bytes are on disk before the name says the checkpoint is complete
     if final.exists():  # a rerun of the same step after resume: replace it whole
         shutil.rmtree(final)
     tmp.rename(final)  # atomic on one filesystem
+    fsync_dir(checkpoint_dir(out_dir))
     done = sorted(
         (p for p in checkpoint_dir(out_dir).iterdir() if p.name.startswith(PREFIX)),
         key=lambda p: int(p.name[len(PREFIX) :]),
@@ -159,7 +167,7 @@ def save_checkpoint(
 
 
 def read_state(directory: Path) -> dict:
-    return json.loads((directory / "state.json").read_text())
+    return json.loads((directory / STATE).read_text())
 
 
 def load_weights(directory: Path, model: torch.nn.Module, state: dict | None = None) -> None:
@@ -178,9 +186,11 @@ def load_optimizer(directory: Path, optimizer: torch.optim.Optimizer) -> None:
     optimizer.load_state_dict(unflatten_optimizer(load_file(str(directory / "optimizer.safetensors")), meta))
 
 
-def load_rng(directory: Path, rank: int) -> None:
+def load_rng(directory: Path, rank: int, saved_world_size: int) -> None:
     path = directory / f"rng-rank{rank}.safetensors"
-    if not path.exists():  # resumed with more ranks than wrote the checkpoint: reseed deterministically instead
+    if rank >= saved_world_size:  # resumed with more ranks than wrote the checkpoint: reseed deterministically
         torch.manual_seed(rank)
         return
+    if not path.exists():  # written by this rank, so its absence is damage, never a reason to reseed
+        raise FileNotFoundError(f"checkpoint {directory}: {path.name} is missing")
     set_rng_state(load_file(str(path)), json.loads((directory / f"rng-rank{rank}.json").read_text()))

@@ -66,6 +66,13 @@ def all_reduce_sum(values: torch.Tensor, info: DistInfo) -> torch.Tensor:
     return values
 
 
+def all_ranks_true(ok: bool, info: DistInfo) -> bool:
+    """True only if `ok` holds on every rank: the agreement a step's finite-check needs, one all-reduce of a flag.
+    A sharded strategy (FSDP) would call it the same way after reducing its shards' norms."""
+    flag = all_reduce_sum(torch.tensor([0.0 if ok else 1.0]), info)
+    return bool(flag.item() == 0)
+
+
 def broadcast_object(obj, info: DistInfo):
     if not info.active:
         return obj

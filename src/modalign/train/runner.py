@@ -9,10 +9,12 @@ its latest checkpoint produces the same weights as an uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import shutil
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,11 +23,15 @@ import torch
 
 from ..config import RecipeConfig, StageConfig
 from ..encoders.cache import FeatureCache
+from ..files import write_atomic
 from ..registry import ConfigError
 from . import checkpoint as ckpt
 from .distributed import DistInfo, barrier, broadcast_object, has_unused_trainable, init_distributed, shutdown, wrap
 from .freeze import apply_freeze_plan, prepare_stage, set_train_modes
+from .guard import BadSteps, TrainingDiverged, check_finite, optimizer_tensors
 from .init_from import check_init_from
+from .integrity import latest_intact
+from .lock import output_lock
 from .logs import RunLogger
 from .optim import build_optimizer, lr_at
 from .sampler import ResumableSampler, shard
@@ -44,6 +50,8 @@ def _seed_all(*parts: int) -> None:
 
 # Stage settings that decide when to log, evaluate and save, never what the weights become: a resume may change them.
 _BOOKKEEPING = ("log_every", "eval_every", "checkpoint_every", "checkpoint_minutes")
+# Settings a resume may change to rescue a run that diverged (the change is logged as a `resume_changed` event).
+_RECOVERY = ("lr", "schedule", "warmup_steps", "max_grad_norm", "max_bad_steps")
 _clock = time.monotonic  # tests replace it to make the checkpoint timer deterministic
 
 
@@ -61,8 +69,37 @@ def _training_part(comparable: dict) -> dict:
     # Checkpoints store the whole comparable dict (older ones lack newer fields), so both sides are cut the same way.
     return {
         **comparable,
-        "stages": [{k: v for k, v in s.items() if k not in _BOOKKEEPING} for s in comparable["stages"]],
+        "stages": [{k: v for k, v in s.items() if k not in _BOOKKEEPING + _RECOVERY} for s in comparable["stages"]],
     }
+
+
+def _recovery_changes(saved: dict, recipe: RecipeConfig) -> dict:
+    """{stage: {setting: [saved, now]}} for the recovery settings a resume changed."""
+    out = {}
+    for then, now in zip(saved["stages"], _comparable(recipe)["stages"]):
+        diff = {k: [then.get(k), now.get(k)] for k in _RECOVERY if k in then and then.get(k) != now.get(k)}
+        if diff:
+            out[now["name"]] = diff
+    return out
+
+
+def _choose_checkpoint(out_dir: Path, resume: bool, info: DistInfo) -> tuple[Path | None, dict | None]:
+    """Rank 0 picks the newest intact checkpoint (moving damaged ones aside) and every rank resumes from it."""
+    found = None
+    if info.is_main:
+        try:
+            if ckpt.latest_checkpoint(out_dir) is not None and not resume:
+                raise ConfigError(
+                    f"{out_dir} already holds checkpoints of a run: pass resume (--resume) to continue it, "
+                    "or choose a new output directory"
+                )
+            found = ("ok", *latest_intact(out_dir)) if resume else ("ok", None, None)
+        except ConfigError as err:
+            found = ("error", str(err), None)
+    found = broadcast_object(found, info)
+    if found[0] == "error":
+        raise ConfigError(found[1])
+    return found[1], found[2]
 
 
 def _evaluate(evaluate: Evaluate, model, stage: StageConfig, global_step: int, info: DistInfo, log: RunLogger):
@@ -74,6 +111,33 @@ def _evaluate(evaluate: Evaluate, model, stage: StageConfig, global_step: int, i
         numeric = {f"eval/{k}": float(v) for k, v in results.items() if isinstance(v, (int, float))}
         log.scalars(global_step, numeric, stage=stage.name, event="eval", results=results)
     barrier(info)
+
+
+def _count_bad_step(bad: BadSteps, logged: dict, batches, stage, step: int, global_step: int, out_dir, log) -> None:
+    """Count a skipped step in the log; at the stage's limit log why the run stops and raise TrainingDiverged."""
+    ids = [i for batch, _ in batches for i in batch.get("ids", [])]
+    newest = ckpt.latest_checkpoint(out_dir)
+    hint = (
+        f"The newest checkpoint, {newest}, holds finite weights: fix the cause and resume from it."
+        if newest is not None
+        else "No checkpoint was written yet: fix the cause and train again."
+    )
+    try:
+        skipped = bad.record(logged, stage=stage.name, step=step, global_step=global_step, ids=ids, resume_hint=hint)
+    except TrainingDiverged as err:
+        log.event("diverged", global_step, stage=stage.name, step=step, message=str(err))
+        raise
+    if skipped:
+        log.event(
+            "bad_step",
+            global_step,
+            stage=stage.name,
+            step=step,
+            loss=logged["loss"],
+            grad_norm=logged["grad_norm"],
+            in_a_row=bad.in_a_row,
+            ids=[str(i) for i in ids[:16]],
+        )
 
 
 def _cache_name(recipe: RecipeConfig, s: int) -> str:
@@ -127,17 +191,36 @@ def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_bu
     for stage, ds in zip(recipe.stages, dsets):
         check_stage(stage, info.world_size, len(ds))
     init_dir = check_init_from(recipe)
-    latest = ckpt.latest_checkpoint(out_dir)
-    if latest is not None and not resume:
-        raise ConfigError(
-            f"{out_dir} already holds checkpoints of a run: pass resume (--resume) to continue it, "
-            "or choose a new output directory"
+    with _folder_lock(out_dir, info):
+        return _train(
+            recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_builder, keep, info, dsets, init_dir
         )
-    state = ckpt.read_state(latest) if (resume and latest is not None) else None
+
+
+def _folder_lock(out_dir: Path, info: DistInfo):
+    """Rank 0 holds the folder's lock for the whole run; if it cannot, every rank raises the same error."""
+    if not info.active:
+        return output_lock(out_dir)
+    stack = contextlib.ExitStack()
+    error = None
+    if info.is_main:
+        try:
+            stack.enter_context(output_lock(out_dir))
+        except ConfigError as err:
+            error = str(err)
+    error = broadcast_object(error, info)
+    if error is not None:
+        raise ConfigError(error)
+    return stack
+
+
+def _train(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_builder, keep, info, dsets, init_dir):
+    latest, state = _choose_checkpoint(out_dir, resume, info)
     if state is not None and _training_part(state["recipe"]) != _training_part(_comparable(recipe)):
         raise ConfigError(
             f"{latest} was written by a different recipe (model, seed or stages changed); resume "
-            "with the same recipe or choose a new output directory"
+            "with the same recipe or choose a new output directory (a resume may change only "
+            f"{', '.join(_RECOVERY + _BOOKKEEPING)})"
         )
     if state is None and info.is_main:
         shutil.rmtree(out_dir / "cache", ignore_errors=True)  # features of another run's towers
@@ -159,7 +242,7 @@ def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_bu
         start_stage, start_step, global_step = state["stage_index"], state["stage_step"], state["global_step"]
         for stage in recipe.stages[: start_stage + 1]:
             prepare_stage(model, stage)  # replay structural changes so the saved weights fit
-        ckpt.load_weights(latest, model)
+        ckpt.load_weights(latest, model, state)
         if state["stage_done"]:
             start_stage, start_step = start_stage + 1, 0
     t_run = time.time()
@@ -171,6 +254,10 @@ def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_bu
         "stopped": False,
         "resumed_from": str(latest) if state is not None else None,
     }
+    changed = _recovery_changes(state["recipe"], recipe) if state is not None else {}
+    if changed:  # the run now deviates from an uninterrupted one, by the user's choice: say so where it is read
+        log.event("resume_changed", global_step, changes=changed, checkpoint=str(latest))
+        warnings.warn(f"resuming {latest} with changed settings {changed}", stacklevel=3)
 
     try:
         for s in range(start_stage, len(recipe.stages)):
@@ -197,7 +284,7 @@ def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_bu
             if mid:
                 ckpt.load_optimizer(latest, optimizer)
                 sampler.load_state_dict(state["sampler"])
-                ckpt.load_rng(latest, info.rank)
+                ckpt.load_rng(latest, info.rank, int(state.get("world_size", 1)))
             transforms = stage_plugins(model, stage)
             find_unused = False
             if info.active:
@@ -223,22 +310,18 @@ def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_bu
             log.start_bar(stage.steps, step, stage.name)
             t0, done_here, logged = time.perf_counter(), 0, {}
             last_save = _clock()
+            bad = BadSteps(stage.max_bad_steps, **(state.get("bad_steps", {}) if mid else {}))
             while step < stage.steps:
                 groups = shard(
                     sampler.next_global_batch(stage.batch_size), info.rank, info.world_size, stage.grad_accum
                 )
                 lr = lr_at(step, stage.lr, stage.steps, stage.warmup_steps, stage.schedule)
+                batches = micro_batches(model, ds, groups, stage, transforms)
                 logged = train_step(
-                    wrapped,
-                    optimizer,
-                    micro_batches(model, ds, groups, stage, transforms),
-                    stage.objective,
-                    stage.batch_size,
-                    info,
-                    lr,
-                    stage.max_grad_norm,
+                    wrapped, optimizer, batches, stage.objective, stage.batch_size, info, lr, stage.max_grad_norm
                 )
                 step, global_step, done_here = step + 1, global_step + 1, done_here + 1
+                _count_bad_step(bad, logged, batches, stage, step, global_step, out_dir, log)
                 logged["steps_per_s"] = done_here / (time.perf_counter() - t0)
                 log.update_bar(logged["loss"], lr, logged["steps_per_s"])
                 if step % stage.log_every == 0 or step == stage.steps:
@@ -247,13 +330,18 @@ def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_bu
                     log.scalars(global_step, {**logged, **extra, "epoch": epoch}, stage=stage.name, step=step)
                 if evaluate is not None and stage.eval_every and step % stage.eval_every == 0:
                     _evaluate(evaluate, model, stage, global_step, info, log)
-                if step == stage.steps and info.is_main:
-                    model.save_pretrained(out_dir / "stages" / stage.name)
+                if step == stage.steps:
+                    check_finite(model.state_dict(), f"the model of stage {stage.name!r}")  # on every rank alike
+                    if info.is_main:
+                        model.save_pretrained(out_dir / "stages" / stage.name)
                 due = bool(stage.checkpoint_every and step % stage.checkpoint_every == 0) or step == stage.steps
                 if not due and stage.checkpoint_minutes and step % stage.log_every == 0:
                     # rank 0's clock decides, so that every rank joins the same save
                     due = broadcast_object(_clock() - last_save >= 60 * stage.checkpoint_minutes, info)
                 if due:
+                    where = f"a checkpoint at global step {global_step}"
+                    check_finite(model.state_dict(), where)
+                    check_finite(optimizer_tensors(optimizer), where)
                     ckpt.save_checkpoint(
                         out_dir,
                         model,
@@ -265,6 +353,7 @@ def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_bu
                             "stage_done": step == stage.steps,
                             "global_step": global_step,
                             "sampler": sampler.state_dict(),
+                            "bad_steps": bad.state_dict(),
                             "recipe": _comparable(recipe),
                             "schedule": {
                                 "name": stage.schedule,
@@ -294,15 +383,17 @@ def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_bu
                     "trainable": report.trainable,
                     "frozen": report.frozen,
                     "cache": {"hits": cache.hits, "misses": cache.misses} if cache else None,
+                    "bad_steps": bad.total,
                 }
             )
-            log.event("stage_end", global_step, stage=stage.name, loss=logged.get("loss"))
+            log.event("stage_end", global_step, stage=stage.name, loss=logged.get("loss"), bad_steps=bad.total)
+        check_finite(model.state_dict(), "the final model")
         if info.is_main:
             model.save_pretrained(out_dir / "final")
         barrier(info)
         summary.update(global_step=global_step, final_dir=str(out_dir / "final"), seconds=round(time.time() - t_run, 1))
         if info.is_main:
-            (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+            write_atomic(out_dir / "summary.json", json.dumps(summary, indent=1))
         return summary
     finally:
         log.close()
