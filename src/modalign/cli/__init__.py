@@ -1,7 +1,8 @@
 """The `modalign` command: train, eval, compare, data, quickstart, export, expand, chat, explain.
 
 Each subcommand's arguments live in a module of this package next to what serves it (data.py, eval.py, explain.py,
-chat.py); this module only assembles the parser and turns configuration mistakes into one clear line and exit status 2.
+chat.py); this module only assembles the parser and turns configuration mistakes and bad inputs into one clear line
+and exit status 2, and a training run that diverged (guard.py) into one and exit status 3.
 """
 
 from __future__ import annotations
@@ -198,12 +199,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def _exit_status(err: Exception) -> int | None:
+    """2 for a setting, file or record to fix (the message names it), 3 for a run that stopped rather than save
+    non-finite weights, None for anything else (a bug: the traceback is shown). Imported here, only when needed,
+    so that a command's start stays light."""
+    from ..data.records import BadRecord
     from ..registry import ConfigError
+    from ..train.guard import TrainingDiverged
 
+    if isinstance(err, (ConfigError, BadRecord)):
+        print(f"modalign: {err}", file=sys.stderr)
+        return 2
+    if isinstance(err, TrainingDiverged):
+        print(f"modalign: training stopped: {err}", file=sys.stderr)
+        return 3
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except ConfigError as err:
-        print(f"modalign: {err}", file=sys.stderr)
-        return 2
+    except Exception as err:
+        status = _exit_status(err)
+        if status is None:
+            raise
+        return status

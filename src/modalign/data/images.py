@@ -71,8 +71,9 @@ def _grey16_to_8(im: Image.Image) -> Image.Image:
 
 
 def to_rgb(im: Image.Image) -> Image.Image:
-    """8-bit RGB, with 16-bit and float grey scaled to 0..255 instead of clipped (PIL's convert clips them).
-    Always a new image (convert copies), so it outlives the file it was read from."""
+    """8-bit RGB, with 16-bit and float grey scaled to 0..255 instead of clipped (PIL's convert clips them)."""
+    if im.mode == "RGB":
+        return im
     if im.mode.startswith("I;16") or im.mode == "I":
         im = _grey16_to_8(im)
     elif im.mode == "F":
@@ -89,7 +90,8 @@ def prepare_image(im: Image.Image, where: str = "image") -> Image.Image:
         raise BadRecord(f"{where}: expected a PIL image, got {type(im).__name__}")
     check_size(im.size, where)
     try:
-        im = ImageOps.exif_transpose(im)  # a no-op without an orientation tag
+        # always a new image (a copy when there is no orientation tag), so it outlives the file it was read from
+        im = ImageOps.exif_transpose(im)
         return to_rgb(im)
     except (OSError, SyntaxError, ValueError) as err:
         raise BadRecord(f"{where}: image cannot be decoded ({type(err).__name__}: {err})") from err

@@ -30,7 +30,7 @@ def load_model(directory: str | Path, trust_code: bool = False):
     from your own Python classes to import them (only for models you trust)."""
     directory = Path(directory)
     meta = read_config(directory)
-    verify_files(directory)
+    verify_files(directory, meta)
     try:
         kind = ModelConfig.model_validate(meta["model"]).kind
     except ValueError as err:
