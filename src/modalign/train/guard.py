@@ -4,8 +4,10 @@
 the verdict (`distributed.all_ranks_true`, one all-reduce), so under DDP — and under a sharded strategy where each
 rank sees only its shard's part of the norm — every rank skips or steps together. A skipped step zeroes the
 gradients and leaves weights and optimizer state untouched. `BadSteps` counts them; after the stage's
-`max_bad_steps` in a row it raises `TrainingDiverged` naming stage, step and the likely causes. Before any
-checkpoint or saved model is written `check_finite` scans the tensors, so nothing non-finite ever reaches disk.
+`max_bad_steps` in a row it raises `TrainingDiverged` naming stage, step and the likely causes. While a run of bad
+steps lasts no periodic checkpoint is written (the step before it may be the one that blew the weights up), so the
+newest checkpoint is one a resume with a lower learning rate can recover from. Before any checkpoint or saved model
+is written `check_finite` scans the tensors, so nothing non-finite ever reaches disk.
 """
 
 from __future__ import annotations

@@ -338,6 +338,11 @@ def _train(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_
                 if not due and stage.checkpoint_minutes and step % stage.log_every == 0:
                     # rank 0's clock decides, so that every rank joins the same save
                     due = broadcast_object(_clock() - last_save >= 60 * stage.checkpoint_minutes, info)
+                if due and bad.in_a_row and step != stage.steps:
+                    # the weights may already be the ones that diverged (the step before a run of bad steps did
+                    # the damage): keep the newest checkpoint one from before, so a resume with a lower lr recovers
+                    log.event("checkpoint_deferred", global_step, stage=stage.name, step=step, in_a_row=bad.in_a_row)
+                    due = False
                 if due:
                     where = f"a checkpoint at global step {global_step}"
                     check_finite(model.state_dict(), where)
