@@ -22,7 +22,9 @@ from modalign.train import run_recipe
 from modalign.train.integrity import verify_checkpoint
 from modalign.train.lock import output_lock
 
-STAGES = [{"name": "a", "train": ["vision", "head"], "steps": 7, "checkpoint_every": 2, "data": {"name": "toy", "n": 10}}]
+STAGES = [
+    {"name": "a", "train": ["vision", "head"], "steps": 7, "checkpoint_every": 2, "data": {"name": "toy", "n": 10}}
+]
 
 
 def run(out, **kw):
@@ -94,7 +96,9 @@ def test_no_intact_checkpoint_is_an_error_naming_each(tmp_path):
 def test_files_and_directories_are_fsynced_before_the_rename(tmp_path, monkeypatch):
     synced, renamed = [], []
     real_fsync, real_rename = os.fsync, Path.rename
-    monkeypatch.setattr(files.os, "fsync", lambda fd: (synced.append(os.readlink(f"/proc/self/fd/{fd}")), real_fsync(fd)))
+    monkeypatch.setattr(
+        files.os, "fsync", lambda fd: (synced.append(os.readlink(f"/proc/self/fd/{fd}")), real_fsync(fd))
+    )
 
     def rename(self, target):
         renamed.append((str(self), str(target), list(synced)))

@@ -18,6 +18,7 @@ from PIL import Image
 from ..data.images import open_image
 from ..data.records import BadRecord
 from ..models.chat_template import IMAGE_TOKEN
+from ..registry import ConfigError
 
 
 def _open_image(path: str | Path) -> Image.Image:
@@ -67,11 +68,11 @@ def chat_main(
     check_repetition_penalty(repetition_penalty)  # before loading a checkpoint or reading a line
 
     stdin, stdout = stdin or sys.stdin, stdout or sys.stdout
+    image = _open_image(image_path)  # an unusable image fails before the weights load
     model = model if model is not None else load_model(checkpoint)
     if not hasattr(model, "complete"):
-        raise ValueError(f"{checkpoint} is not a generative model (chat needs a `kind: vlm` checkpoint)")
+        raise ConfigError(f"{checkpoint} is not a generative model (chat needs a `kind: vlm` checkpoint)")
     model.eval()
-    image = _open_image(image_path)
     messages: list[dict] = []
     interactive = stdin.isatty()
     print(f"chatting about {image_path} (/reset, /image PATH, /quit)", file=stdout)
