@@ -35,7 +35,8 @@ def events(out, kind):
 
 
 def checkpoints_are_finite(out):
-    for d in ckpt.checkpoint_dir(out).iterdir():
+    root = ckpt.checkpoint_dir(out)
+    for d in root.iterdir() if root.exists() else []:
         for f in d.glob("*.safetensors"):
             for name, t in load_file(str(f)).items():
                 assert not t.is_floating_point() or torch.isfinite(t).all(), (d.name, f.name, name)
@@ -114,3 +115,19 @@ def test_nothing_non_finite_is_ever_written(tmp_path):
     checkpoints_are_finite(tmp_path)
     with pytest.raises(TrainingDiverged, match=r"refusing to write the final model: tensor 'w' holds 1 non-finite"):
         check_finite({"w": torch.tensor([1.0, float("inf")]), "n": torch.tensor([3])}, "the final model")
+
+
+@pytest.mark.slow
+def test_modalign_train_of_a_diverging_real_model_exits_3_and_writes_no_final(tmp_path, capsys):
+    import yaml
+    from train_toys import dual_recipe
+
+    from modalign.cli import main
+
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump(dual_recipe().model_dump(mode="json")))
+    sets = [f"--set=stages.{i}.{k}={v}" for i in (0, 1) for k, v in (("lr", "1e6"), ("steps", "10"))]
+    assert main(["train", str(tmp_path / "r.yaml"), "--out", str(tmp_path / "run"), *sets]) == 3
+    last = capsys.readouterr().err.splitlines()[-1]  # after the progress bars
+    assert last.startswith("modalign: training stopped: stage 'lit', step ") and "learning rate is too high" in last
+    assert not (tmp_path / "run" / "final").exists()
+    checkpoints_are_finite(tmp_path / "run")
