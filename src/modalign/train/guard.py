@@ -22,7 +22,7 @@ class TrainingDiverged(RuntimeError):
 
 
 _CAUSES = (
-    "likely causes: the learning rate is too high (lower `lr`, add `warmup_steps` or a `max_grad_norm`; a --resume "
+    "Likely causes: the learning rate is too high (lower `lr`, add `warmup_steps` or a `max_grad_norm`; a --resume "
     "may change lr, schedule, warmup_steps and max_grad_norm), half precision overflowing (train in float32), or "
     "bad values in the data of these batches"
 )
