@@ -14,14 +14,14 @@ from modalign.config import Component, StageConfig, load_recipe
 from modalign.models import load_model
 from modalign.models.vlm import VisionLanguageModel
 from modalign.registry import ConfigError
-from modalign.train.stage_data import collate_named
+from modalign.trainer.stage_data import collate_named
 
 sys.path.insert(0, str(Path(__file__).parent / "dist_scripts"))
 from test_vlm_tiny_parts import CORPUS as TEXTS
 from test_vlm_tiny_parts import images, tiny_cfg
 from train_toys import DATASETS, toy_builder, toy_recipe
 
-from modalign.train import run_recipe
+from modalign.trainer import run_recipe
 
 RECIPE = """\
 name: r

@@ -17,10 +17,10 @@ from train_toys import DATASETS, final_state, toy_builder, toy_recipe
 
 from modalign import files
 from modalign.registry import ConfigError
-from modalign.train import checkpoint as ckpt
-from modalign.train import run_recipe
-from modalign.train.integrity import verify_checkpoint
-from modalign.train.lock import output_lock
+from modalign.trainer import checkpoint as ckpt
+from modalign.trainer import run_recipe
+from modalign.trainer.integrity import verify_checkpoint
+from modalign.trainer.lock import output_lock
 
 STAGES = [
     {"name": "a", "train": ["vision", "head"], "steps": 7, "checkpoint_every": 2, "data": {"name": "toy", "n": 10}}

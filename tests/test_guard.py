@@ -15,12 +15,12 @@ sys.path.insert(0, str(Path(__file__).parent / "dist_scripts"))
 from guard_toys import BlowUpToy, NaNBufferToy, PoisonToy, builder
 from train_toys import DATASETS, ToyPairs, final_state, toy_recipe
 
-from modalign.train import checkpoint as ckpt
-from modalign.train import run_recipe
-from modalign.train.distributed import DistInfo
-from modalign.train.guard import TrainingDiverged, check_finite
-from modalign.train.optim import build_optimizer
-from modalign.train.step import train_step
+from modalign.trainer import checkpoint as ckpt
+from modalign.trainer import run_recipe
+from modalign.trainer.distributed import DistInfo
+from modalign.trainer.guard import TrainingDiverged, check_finite
+from modalign.trainer.optim import build_optimizer
+from modalign.trainer.step import train_step
 
 STAGE = {"name": "a", "train": ["vision", "head"], "steps": 12, "checkpoint_every": 2, "data": {"name": "toy", "n": 10}}
 

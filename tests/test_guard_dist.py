@@ -12,7 +12,7 @@ from guard_toys import PoisonToy, builder, poison_recipe
 from test_train_dist import torchrun
 from train_toys import DATASETS, final_state
 
-from modalign.train import run_recipe
+from modalign.trainer import run_recipe
 
 
 @pytest.mark.dist

@@ -30,7 +30,7 @@ _EXPORTS = {
     "LoraConfig": ("modalign.config", "LoraConfig"),
     "ConfigError": ("modalign.registry", "ConfigError"),
     "BadRecord": ("modalign.data.records", "BadRecord"),
-    "TrainingDiverged": ("modalign.train.guard", "TrainingDiverged"),
+    "TrainingDiverged": ("modalign.trainer.guard", "TrainingDiverged"),
     # untrusted images (files, bytes, a web demo's uploads): pixel limit, EXIF, 16-bit; BadRecord when unusable
     "open_image": ("modalign.data.images", "open_image"),
     "prepare_image": ("modalign.data.images", "prepare_image"),

@@ -14,8 +14,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from guard_toys import PoisonToy, builder, poison_recipe
 from train_toys import DATASETS
 
-from modalign.train import run_recipe
-from modalign.train.distributed import DistInfo, all_ranks_true
+from modalign.trainer import run_recipe
+from modalign.trainer.distributed import DistInfo, all_ranks_true
 
 if __name__ == "__main__":
     torch.set_num_threads(1)

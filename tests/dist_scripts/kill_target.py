@@ -15,8 +15,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from train_toys import ToyPairs, toy_builder, toy_recipe
 
-from modalign.train import checkpoint as ckpt
-from modalign.train import run_recipe
+from modalign.trainer import checkpoint as ckpt
+from modalign.trainer import run_recipe
 
 STAGES = [
     {"name": "a", "train": ["vision", "head"], "steps": 60, "checkpoint_every": 5, "weight_decay": 0.1,

@@ -205,7 +205,7 @@ def _exit_status(err: Exception) -> int | None:
     so that a command's start stays light."""
     from ..data.records import BadRecord
     from ..registry import ConfigError
-    from ..train.guard import TrainingDiverged
+    from ..trainer.guard import TrainingDiverged
 
     if isinstance(err, (ConfigError, BadRecord)):
         print(f"modalign: {err}", file=sys.stderr)

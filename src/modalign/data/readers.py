@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 from torch.utils.data import Dataset
@@ -81,6 +82,7 @@ class ImageCaptions(_LazyImageDataset):
         if not self.path.is_file():
             raise FileNotFoundError(f"captions file {self.path} does not exist")
         self.root = Path(image_root) if image_root else self.path.parent
+        self.source_files = [self.path]  # hashed into every eval result's settings
         rows = self._csv_rows() if self.path.suffix.lower() == ".csv" else self._jsonl_rows()
         for where, row in rows:
             try:
@@ -146,7 +148,9 @@ class LlavaJson(_LazyImageDataset):
 
     Conversations are checked by `conversations.check_conversation` (turns alternate human/gpt, an answer exists,
     one "<image>" per image and only in questions; a single-image record without one gets it prepended). Records
-    without an image are bad unless `allow_text_only=True` (then image=None).
+    without an image are bad unless `allow_text_only=True` (then image=None). Items also carry the first exchange as
+    `question` (its `<image>` markers stripped) and `answer`, so a LLaVA-format test file is scored by the `vqa`
+    suite as it is.
     """
 
     def __init__(self, path: str, image_root: str | None = None, skip_bad: bool = False, allow_text_only: bool = False):
@@ -155,6 +159,7 @@ class LlavaJson(_LazyImageDataset):
         if not self.path.is_file():
             raise FileNotFoundError(f"conversation file {self.path} does not exist")
         self.root = Path(image_root) if image_root else self.path.parent
+        self.source_files = [self.path]  # hashed into every eval result's settings
         self.allow_text_only = allow_text_only
         for where, row in self._rows():
             try:
@@ -201,6 +206,10 @@ class LlavaJson(_LazyImageDataset):
     def _load(self, rec: dict) -> dict:
         images = [decode_image(p, rec["where"]) for p in rec["paths"]]
         item = {"id": rec["id"], "image": images[0] if images else None, "conversations": rec["conversations"]}
+        turns = rec["conversations"]
+        item["question"] = re.sub(r"\s*<image>\s*", " ", turns[0]["value"]).strip()
+        if len(turns) > 1:
+            item["answer"] = turns[1]["value"]
         if len(images) > 1:
             item["images"] = images
         return item

@@ -18,7 +18,10 @@ import torch
 from tqdm.auto import tqdm
 
 from ...data.records import BadRecord
+from ...data.sources import file_fingerprints
 from ...registry import ConfigError
+
+CHUNK = 512  # items held in memory at once by the suites that stream (vqa, pope, multiple_choice)
 
 
 def is_dual(model) -> bool:
@@ -54,11 +57,12 @@ class Rows(list):
         super().__init__(rows)
         self.skipped = list(skipped)
         self.skipped_at_read = skipped_at_read
+        self.streamed = 0  # items that went by in `item_chunks` without being kept here
 
     def report(self) -> dict:
         """What a result's settings say about the items measured."""
         return {
-            "n_evaluated": len(self),
+            "n_evaluated": len(self) + self.streamed,
             "skipped": len(self.skipped) + self.skipped_at_read,
             "skipped_records": self.skipped[:50],
         }
@@ -73,20 +77,56 @@ def items(dataset, limit: int | None = None, desc: str = "eval", progress: bool 
     n = len(dataset) if limit is None else min(limit, len(dataset))
     if n == 0:
         raise ConfigError(f"{desc}: the dataset is empty; check the --data parameters")
-    exact = getattr(dataset, "load_record", None)
-    skip = bool(getattr(dataset, "skip_bad", False))
-    rows = Rows(skipped_at_read=int(getattr(dataset, "skipped", 0) or 0))
+    rows = reading(dataset)
     for i in tqdm(range(n), desc=f"{desc}: load", disable=not progress, leave=False):
-        try:
-            rows.append(exact(i) if exact is not None else dataset[i])
-        except BadRecord as err:
-            if not skip:
-                raise
-            rows.skipped.append({"index": i, "error": str(err)})
-            warnings.warn(f"{desc}: skipped bad record {i}: {err}", stacklevel=2)
+        _read_one(dataset, i, rows, desc)
     if not rows:
         raise ConfigError(f"{desc}: all {n} records were bad and skipped; see the warnings")
     return rows
+
+
+def reading(dataset) -> Rows:
+    """An empty `Rows` for `dataset`, counting what the dataset skipped when it read its manifest."""
+    return Rows(skipped_at_read=int(getattr(dataset, "skipped", 0) or 0))
+
+
+def _read_one(dataset, i: int, rows: Rows, desc: str) -> None:
+    exact = getattr(dataset, "load_record", None)
+    try:
+        rows.append(exact(i) if exact is not None else dataset[i])
+    except BadRecord as err:
+        if not getattr(dataset, "skip_bad", False):
+            raise
+        rows.skipped.append({"index": i, "error": str(err)})
+        warnings.warn(f"{desc}: skipped bad record {i}: {err}", stacklevel=3)
+
+
+def item_chunks(
+    dataset, limit: int | None = None, desc: str = "eval", size: int = CHUNK, tally: Rows | None = None
+) -> Iterator[list[dict]]:
+    """The first `limit` items, `size` at a time, so a suite never holds every decoded image of a large set. Read
+    as `items` reads them; the records left out are added to `tally` (a `reading(dataset)`) for the settings."""
+    n = len(dataset) if limit is None else min(limit, len(dataset))
+    if n == 0:
+        raise ConfigError(f"{desc}: the dataset is empty; check the --data parameters")
+    tally = tally if tally is not None else reading(dataset)
+    kept = 0
+    for lo in range(0, n, size):
+        chunk = reading(dataset)
+        for i in range(lo, min(n, lo + size)):
+            _read_one(dataset, i, chunk, desc)
+        tally.skipped += chunk.skipped
+        tally.streamed += len(chunk)
+        kept += len(chunk)
+        if chunk:
+            yield list(chunk)
+    if not kept:
+        raise ConfigError(f"{desc}: all {n} records were bad and skipped; see the warnings")
+
+
+def without_images(rows: list[dict], keep: int) -> list[dict]:
+    """Shallow copies of rows with their pixels dropped, except the first `keep` (the report gallery's)."""
+    return [r if i < keep else {k: v for k, v in r.items() if k not in ("image", "images")} for i, r in enumerate(rows)]
 
 
 def batches(seq: list, size: int, desc: str, progress: bool = True) -> Iterator[list]:
@@ -151,6 +191,25 @@ def pair_scores(
     return np.concatenate(out, 0)
 
 
+def group_by_content(images: list) -> list[list[int]]:
+    """Indices of the images grouped by pixel content (`encoders.cache.image_key`), groups in first-seen order;
+    one object appearing several times is hashed once."""
+    from ...encoders.cache import image_key
+
+    keys: dict[int, str] = {}
+    groups: dict[str, list[int]] = {}
+    for i, im in enumerate(images):
+        if id(im) not in keys:
+            keys[id(im)] = image_key(im)
+        groups.setdefault(keys[id(im)], []).append(i)
+    return list(groups.values())
+
+
+def progress_bar(total: int | None, desc: str, progress: bool = True):
+    """A bar counting questions (its rate reads questions per second)."""
+    return tqdm(total=total, desc=desc, unit="q", disable=not progress, leave=False)
+
+
 @torch.no_grad()
 def generate(
     model,
@@ -161,10 +220,19 @@ def generate(
     progress: bool = True,
     repetition_penalty: float = 1.0,
     num_beams: int = 1,
+    group_by_image: bool = True,
+    bar=None,
 ) -> list[str]:
     """Greedy answers, or beam search with `num_beams` > 1 (transformers' semantics); `repetition_penalty` != 1 is
-    passed on (transformers' meaning: > 1 discourages tokens already in the prompt or the answer)."""
+    passed on (transformers' meaning: > 1 discourages tokens already in the prompt or the answer).
+
+    With greedy decoding and a model that has `answer_many` (models/vlm_inference.py), the questions about one
+    image (same pixels, whatever the item ids) are answered together: the image and the prompt prefix are encoded
+    once and their KV cache shared, giving the answers `generate` gives. Lone questions are batched as before.
+    `bar` (from `progress_bar`) is advanced instead of a bar of this call's own.
+    """
     from ...models.beam_search import check_beam_args
+    from ...models.chat_template import IMAGE_TOKEN
     from ...models.vlm_inference import check_repetition_penalty
 
     try:  # the model's own checks, up front and as configuration errors
@@ -172,17 +240,38 @@ def generate(
         check_beam_args(num_beams, 1.0, False)
     except ValueError as err:
         raise ConfigError(str(err)) from err
-    extra = {} if repetition_penalty == 1.0 else {"repetition_penalty": float(repetition_penalty)}
-    if num_beams != 1:
-        extra["num_beams"] = num_beams
-    pairs = list(zip(images, prompts))
-    out: list[str] = []
-    for b in batches(pairs, batch_size, "generate", progress):
-        out.extend(
-            model.generate(
-                [p[0] for p in b], [p[1] for p in b], max_new_tokens=max_new_tokens, do_sample=False, **extra
+    if batch_size <= 0:
+        raise ConfigError(f"batch_size must be positive, got {batch_size}")
+    if len(images) != len(prompts):
+        raise ValueError(f"generate needs one prompt per image, got {len(images)} and {len(prompts)}")
+    penalty = {} if repetition_penalty == 1.0 else {"repetition_penalty": float(repetition_penalty)}
+    extra = dict(penalty, **({"num_beams": num_beams} if num_beams != 1 else {}))
+    own_bar = bar is None
+    bar = progress_bar(len(images), "generate", progress) if own_bar else bar
+    out: list = [None] * len(images)
+    lone = list(range(len(images)))
+    # answer_many puts the image first in the shared prefix: prompts placing it themselves go the plain way
+    groupable = num_beams == 1 and hasattr(model, "answer_many") and not any(IMAGE_TOKEN in p for p in prompts)
+    if group_by_image and groupable:
+        groups = group_by_content(images)
+        lone = [g[0] for g in groups if len(g) == 1]
+        for g in (g for g in groups if len(g) > 1):
+            answers = model.answer_many(
+                images[g[0]], [prompts[i] for i in g], max_new_tokens=max_new_tokens, batch_size=batch_size, **penalty
             )
+            for i, a in zip(g, answers):
+                out[i] = a
+            bar.update(len(g))
+    for lo in range(0, len(lone), batch_size):
+        idx = lone[lo : lo + batch_size]
+        answers = model.generate(
+            [images[i] for i in idx], [prompts[i] for i in idx], max_new_tokens=max_new_tokens, do_sample=False, **extra
         )
+        for i, a in zip(idx, answers):
+            out[i] = a
+        bar.update(len(idx))
+    if own_bar:
+        bar.close()
     return out
 
 
@@ -202,18 +291,25 @@ def logit_scale_of(model, override: float | None = None) -> float:
 
 
 def settings(model, dataset, seed: int | None = None, rows: Rows | None = None, **kw: Any) -> dict:
-    """What a result was measured with: model hash, dataset, seed, the suite's own knobs, and (given the `rows`
-    measured) how many items were evaluated and which records were skipped."""
-    return {
+    """What a result was measured with: model hash, dataset, its files (path, size, sha256), seed, the suite's own
+    knobs, and (given the `rows` measured) how many items were evaluated and which records were skipped."""
+    out = {
         "model_hash": model_fingerprint(model),
         "model_class": type(model).__name__,
         "dataset": type(dataset).__name__,
         "split": getattr(dataset, "split", None),
         "dataset_size": len(dataset),
         "seed": seed,
-        **(rows.report() if isinstance(rows, Rows) else {}),
-        **kw,
     }
+    if getattr(dataset, "source_files", None):
+        out["files"] = file_fingerprints(dataset.source_files)
+    if getattr(dataset, "root", None) is not None:
+        out["image_root"] = str(dataset.root)
+    if isinstance(rows, Rows):
+        out.update(rows.report())
+    elif getattr(dataset, "skipped", 0):
+        out["skipped"] = dataset.skipped
+    return {**out, **kw}
 
 
 def save_thumbnails(
