@@ -9,7 +9,6 @@ its latest checkpoint produces the same weights as an uninterrupted one.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import random
 import shutil
@@ -30,10 +29,9 @@ from .distributed import DistInfo, barrier, broadcast_object, has_unused_trainab
 from .freeze import apply_freeze_plan, prepare_stage, set_train_modes
 from .guard import BadSteps, TrainingDiverged, check_finite, optimizer_tensors
 from .init_from import check_init_from
-from .integrity import latest_intact
-from .lock import output_lock
 from .logs import RunLogger
 from .optim import build_optimizer, lr_at
+from .resume import BOOKKEEPING, RECOVERY, choose_checkpoint, comparable, folder_lock, recovery_changes, training_part
 from .sampler import ResumableSampler, shard
 from .stage_data import build_stage_dataset, check_stage, micro_batches, stage_plugins, text_corpus
 from .step import train_step
@@ -48,58 +46,7 @@ def _seed_all(*parts: int) -> None:
     random.seed(int(b))
 
 
-# Stage settings that decide when to log, evaluate and save, never what the weights become: a resume may change them.
-_BOOKKEEPING = ("log_every", "eval_every", "checkpoint_every", "checkpoint_minutes")
-# Settings a resume may change to rescue a run that diverged (the change is logged as a `resume_changed` event).
-_RECOVERY = ("lr", "schedule", "warmup_steps", "max_grad_norm", "max_bad_steps")
 _clock = time.monotonic  # tests replace it to make the checkpoint timer deterministic
-
-
-def _comparable(recipe: RecipeConfig) -> dict:
-    # What must not change across a resume; eval settings and descriptions may.
-    return {
-        "seed": recipe.seed,
-        "model": recipe.model.model_dump(mode="json"),
-        **({"init_from": recipe.init_from} if recipe.init_from else {}),
-        "stages": [s.model_dump(mode="json") for s in recipe.stages],
-    }
-
-
-def _training_part(comparable: dict) -> dict:
-    # Checkpoints store the whole comparable dict (older ones lack newer fields), so both sides are cut the same way.
-    return {
-        **comparable,
-        "stages": [{k: v for k, v in s.items() if k not in _BOOKKEEPING + _RECOVERY} for s in comparable["stages"]],
-    }
-
-
-def _recovery_changes(saved: dict, recipe: RecipeConfig) -> dict:
-    """{stage: {setting: [saved, now]}} for the recovery settings a resume changed."""
-    out = {}
-    for then, now in zip(saved["stages"], _comparable(recipe)["stages"]):
-        diff = {k: [then.get(k), now.get(k)] for k in _RECOVERY if k in then and then.get(k) != now.get(k)}
-        if diff:
-            out[now["name"]] = diff
-    return out
-
-
-def _choose_checkpoint(out_dir: Path, resume: bool, info: DistInfo) -> tuple[Path | None, dict | None]:
-    """Rank 0 picks the newest intact checkpoint (moving damaged ones aside) and every rank resumes from it."""
-    found = None
-    if info.is_main:
-        try:
-            if ckpt.latest_checkpoint(out_dir) is not None and not resume:
-                raise ConfigError(
-                    f"{out_dir} already holds checkpoints of a run: pass resume (--resume) to continue it, "
-                    "or choose a new output directory"
-                )
-            found = ("ok", *latest_intact(out_dir)) if resume else ("ok", None, None)
-        except ConfigError as err:
-            found = ("error", str(err), None)
-    found = broadcast_object(found, info)
-    if found[0] == "error":
-        raise ConfigError(found[1])
-    return found[1], found[2]
 
 
 def _evaluate(evaluate: Evaluate, model, stage: StageConfig, global_step: int, info: DistInfo, log: RunLogger):
@@ -191,36 +138,19 @@ def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_bu
     for stage, ds in zip(recipe.stages, dsets):
         check_stage(stage, info.world_size, len(ds))
     init_dir = check_init_from(recipe)
-    with _folder_lock(out_dir, info):
+    with folder_lock(out_dir, info):
         return _train(
             recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_builder, keep, info, dsets, init_dir
         )
 
 
-def _folder_lock(out_dir: Path, info: DistInfo):
-    """Rank 0 holds the folder's lock for the whole run; if it cannot, every rank raises the same error."""
-    if not info.active:
-        return output_lock(out_dir)
-    stack = contextlib.ExitStack()
-    error = None
-    if info.is_main:
-        try:
-            stack.enter_context(output_lock(out_dir))
-        except ConfigError as err:
-            error = str(err)
-    error = broadcast_object(error, info)
-    if error is not None:
-        raise ConfigError(error)
-    return stack
-
-
 def _train(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_builder, keep, info, dsets, init_dir):
-    latest, state = _choose_checkpoint(out_dir, resume, info)
-    if state is not None and _training_part(state["recipe"]) != _training_part(_comparable(recipe)):
+    latest, state = choose_checkpoint(out_dir, resume, info)
+    if state is not None and training_part(state["recipe"]) != training_part(comparable(recipe)):
         raise ConfigError(
             f"{latest} was written by a different recipe (model, seed or stages changed); resume "
             "with the same recipe or choose a new output directory (a resume may change only "
-            f"{', '.join(_RECOVERY + _BOOKKEEPING)})"
+            f"{', '.join(RECOVERY + BOOKKEEPING)})"
         )
     if state is None and info.is_main:
         shutil.rmtree(out_dir / "cache", ignore_errors=True)  # features of another run's towers
@@ -254,7 +184,7 @@ def _train(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_
         "stopped": False,
         "resumed_from": str(latest) if state is not None else None,
     }
-    changed = _recovery_changes(state["recipe"], recipe) if state is not None else {}
+    changed = recovery_changes(state["recipe"], recipe) if state is not None else {}
     if changed:  # the run now deviates from an uninterrupted one, by the user's choice: say so where it is read
         log.event("resume_changed", global_step, changes=changed, checkpoint=str(latest))
         warnings.warn(f"resuming {latest} with changed settings {changed}", stacklevel=3)
@@ -359,7 +289,7 @@ def _train(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_
                             "global_step": global_step,
                             "sampler": sampler.state_dict(),
                             "bad_steps": bad.state_dict(),
-                            "recipe": _comparable(recipe),
+                            "recipe": comparable(recipe),
                             "schedule": {
                                 "name": stage.schedule,
                                 "lr": stage.lr,
