@@ -2,6 +2,7 @@
 back to the previous intact one (same final weights as an uninterrupted run), files are fsynced before the rename,
 and one output folder has one writer."""
 
+import json
 import os
 import subprocess
 import sys
@@ -56,6 +57,11 @@ DAMAGE = {
     "deleted RNG file": ("rng-rank0.safetensors", Path.unlink, "is missing"),
     "flipped byte in the RNG JSON": ("rng-rank0.json", flip_byte, "does not match the sha256"),
     "empty state.json": ("state.json", lambda p: p.write_text(""), "not valid JSON"),
+    "state.json edited (sampler position)": (
+        "state.json",
+        lambda p: p.write_text(p.read_text().replace('"index": 6', '"index": 7')),
+        "does not match its own recorded sha256",
+    ),
     "state.json without its fields": ("state.json", lambda p: p.write_text("{}"), "lacks"),
 }
 
@@ -143,3 +149,17 @@ def test_a_second_run_on_the_same_folder_is_refused(tmp_path):
             time.sleep(0.05)
     with output_lock(tmp_path):  # re-entrant within one process (run_recipe inside api.run_recipe)
         assert run(tmp_path)["global_step"] == 7
+
+
+def test_a_checkpoint_written_before_newer_settings_existed_still_resumes(tmp_path, reference):
+    run(tmp_path, stop_after_steps=5)
+    path = ckpt.checkpoint_dir(tmp_path) / "step-00000004" / "state.json"
+    state = json.loads(path.read_text())
+    del state["state_sha256"]  # as an older modalign wrote it: no digest, no max_bad_steps, no `positives`
+    for stage in state["recipe"]["stages"]:
+        del stage["max_bad_steps"]
+    del state["recipe"]["model"]["positives"]
+    path.write_text(json.dumps(state))
+    assert run(tmp_path, resume=True)["resumed_from"].endswith("step-00000004")
+    got = final_state(tmp_path)
+    assert all(torch.equal(reference[k], got[k]) for k in reference)

@@ -30,9 +30,11 @@ def test_quickstart_runs_from_a_non_editable_install(tmp_path):
     # the dependencies (torch, transformers, the packaged towers) come from this environment, not a second download:
     # a .pth file adds its site-packages after the new venv's own, where the wheel is installed
     (next(venv.glob("lib/python*/site-packages")) / "deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")
-    _run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], timeout=600)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MODALIGN_RECIPES")}
     env["OMP_NUM_THREADS"] = "1"
+    # without PYTHONPATH: a src/ on it holds the egg-info the wheel build leaves, and pip would take that for an
+    # installed modalign and install nothing
+    _run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], env=env, timeout=600)
     where = _run(
         [str(venv / "bin" / "python"), "-c", "import modalign; print(modalign.__file__)"], cwd=tmp_path, env=env
     )

@@ -7,8 +7,8 @@ A checkpoint is a directory `out_dir/checkpoints/step-<global step>/` holding
   optimizer.json           the rest of the optimizer state dict (param groups, non-tensor state values)
   rng-rank<r>.safetensors  torch RNG states as uint8 tensors, one file per rank
   rng-rank<r>.json         numpy and python RNG states as JSON lists
-  state.json               stage index, steps, sampler position, schedule, recipe, and the sha256 of every other
-                           file (`files`); written last
+  state.json               stage index, steps, sampler position, schedule, recipe, the sha256 of every other
+                           file (`files`) and of its own content (`state_sha256`); written last
 It is written into a temporary directory, every file and the directory fsynced, then renamed into place (and the
 parent fsynced), so a kill or a power cut mid-write leaves no partial checkpoint; only the newest `keep` are kept.
 A resume checks the recorded hashes and falls back to an older intact checkpoint (integrity.py).
@@ -16,6 +16,7 @@ A resume checks the recorded hashes and falls back to an older intact checkpoint
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import shutil
@@ -128,7 +129,14 @@ def write_main(directory: Path, model: torch.nn.Module, optimizer: torch.optim.O
     # every rank's RNG files are in place (the caller's barrier): hash them all, so a resume detects any change
     files = {p.name: sha256_file(p, fresh=True) for p in sorted(directory.iterdir()) if p.name != STATE}
     state = {**state, "references": refs, "files": files}
+    state["state_sha256"] = state_digest(state)  # state.json's own content (sampler position, steps ...) too
     (directory / STATE).write_text(json.dumps(state, indent=1))
+
+
+def state_digest(state: dict) -> str:
+    """sha256 of a state dict's canonical JSON, without its own digest."""
+    rest = json.loads(json.dumps({k: v for k, v in state.items() if k != "state_sha256"}))  # as read back
+    return hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()
 
 
 def publish(out_dir: Path, global_step: int, keep: int) -> Path:

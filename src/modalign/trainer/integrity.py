@@ -1,4 +1,5 @@
-"""Which checkpoint a resume may trust: every file checked against the sha256 its state.json records.
+"""Which checkpoint a resume may trust: every file checked against the sha256 its state.json records, and state.json
+against the digest of its own content.
 
 A checkpoint damaged after it was written (flipped bytes, a truncated tensor file, an emptied state.json, a
 deleted RNG file) would otherwise resume silently into a different run, or fail with a traceback that names no
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from ..files import sha256_file
 from ..registry import ConfigError
-from .checkpoint import PREFIX, STATE, checkpoint_dir
+from .checkpoint import PREFIX, STATE, checkpoint_dir, state_digest
 
 REQUIRED_STATE = ("stage_index", "stage_step", "stage_done", "global_step", "sampler", "recipe")
 # what every checkpoint holds besides state.json (checked by name for checkpoints written before `files` existed)
@@ -39,6 +40,8 @@ def verify_checkpoint(directory: Path) -> dict:
         raise DamagedCheckpoint(f"{path} is not valid JSON ({err})") from None
     if not isinstance(state, dict) or any(k not in state for k in REQUIRED_STATE):
         raise DamagedCheckpoint(f"{path} lacks {[k for k in REQUIRED_STATE if k not in (state or {})]}")
+    if "state_sha256" in state and state_digest(state) != state["state_sha256"]:
+        raise DamagedCheckpoint(f"{path} does not match its own recorded sha256: the file was changed")
     files = state.get("files")
     if files is None:  # an older checkpoint: the files must at least all be there
         world = int(state.get("world_size", 1))

@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from ..config import RecipeConfig
+from pydantic import ValidationError
+
+from ..config import ModelConfig, RecipeConfig, StageConfig
 from ..registry import ConfigError
 from . import checkpoint as ckpt
 from .distributed import DistInfo, broadcast_object
@@ -34,11 +36,22 @@ def comparable(recipe: RecipeConfig) -> dict:
     }
 
 
+def _through_schema(schema, fields: dict) -> dict:
+    """`fields` as the current schema reads them: a field added since a checkpoint was written compares at its
+    default, so upgrading modalign does not make every older checkpoint "a different recipe"."""
+    try:
+        return schema.model_validate(fields).model_dump(mode="json")
+    except (ValidationError, TypeError):
+        return fields  # not readable by today's schema: compared as written (and so found different)
+
+
 def training_part(full: dict) -> dict:
-    # Checkpoints store the whole comparable dict (older ones lack newer fields), so both sides are cut the same way.
+    # Checkpoints store the whole comparable dict, so both sides are cut the same way.
+    stages = [_through_schema(StageConfig, s) for s in full["stages"]]
     return {
         **full,
-        "stages": [{k: v for k, v in s.items() if k not in BOOKKEEPING + RECOVERY} for s in full["stages"]],
+        "model": _through_schema(ModelConfig, full["model"]),
+        "stages": [{k: v for k, v in s.items() if k not in BOOKKEEPING + RECOVERY} for s in stages],
     }
 
 
