@@ -138,6 +138,12 @@ def upload(page, elem: str, path: Path) -> None:
     page.locator(f"#{elem} input[type=file]").set_input_files(str(path))
 
 
+def choose(page, elem: str, option: str) -> None:
+    """Pick `option` in the dropdown `#elem` (its list opens inside the dropdown's block)."""
+    page.locator(f"#{elem} input").click()
+    page.locator(f"#{elem}").get_by_role("option", name=option, exact=True).click()
+
+
 def tab(page, name: str) -> None:
     page.get_by_role("tab", name=name).click()
 
@@ -170,10 +176,8 @@ def test_chat_answers_turn_after_turn_and_look_shows_where(page, files, tmp_path
         page.screenshot(path=str(REPO / "docs" / "figures" / "serve.png"), full_page=True)
 
     tab(page, "Look")
-    page.locator("#look-answer input").click()
-    page.get_by_role("option", name=f"1. {ANSWERS['red']}").click()
-    page.locator("#look-word input").click()
-    page.get_by_role("option", name="circle").click()
+    choose(page, "look-answer", f"1. {ANSWERS['red']}")
+    choose(page, "look-word", "circle")
     page.locator("#look-run").click()
     expect(page.locator("#look-peak")).to_contain_text("circle (rollout): the map peaks at patch row")
     expect(page.locator("#look-map img")).to_be_visible()

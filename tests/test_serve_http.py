@@ -77,3 +77,35 @@ def test_a_path_smuggled_into_an_event_is_refused(server):
             if msg.get("msg") == "process_completed":
                 break
     assert msg["success"] is False and "output" in msg and not msg["output"].get("data")
+
+
+def test_the_queue_runs_one_model_call_at_a_time_and_no_event_is_a_client_api(tmp_path):
+    from modalign.serve.app import build_app
+    from modalign.serve.index import FolderIndex
+    from modalign.serve.runs import load_served
+
+    save_run(tiny_dual(), tmp_path / "dual")
+    demo = build_app(load_served([tmp_path / "dual"]), FolderIndex(None, tmp_path / "cache"), max_queue=5)
+    assert demo._queue.max_size == 5
+    fns = list(demo.fns.values())
+    assert all(fn.api_visibility == "private" for fn in fns)
+    model_calls = [fn for fn in fns if fn.name in ("on_send", "on_run", "on_classify", "on_search")]
+    assert len(model_calls) == 7  # send (button, enter), look, classify, search (button, enter), gap
+    assert {(fn.concurrency_id, fn.concurrency_limit) for fn in model_calls} == {("vlm", 1), ("dual", 1)}
+
+
+def test_a_port_in_use_is_named_and_only_loopback_counts_as_local(tmp_path):
+    import socket
+
+    from modalign.registry import ConfigError
+    from modalign.serve.app import is_loopback, serve
+
+    assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.2") and not is_loopback("example.org")
+    tiny_dual().save_pretrained(tmp_path / "d")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ConfigError, match=f"cannot listen on 127.0.0.1:{port}.*choose another --port"):
+            serve([tmp_path / "d"], port=port, index_cache=tmp_path / "c", block=False)

@@ -69,6 +69,17 @@ def free_port(host: str = "127.0.0.1") -> int:
 def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = None) -> str:
     """Start serving in a background thread; returns the page's URL (`demo.close()` stops it)."""
     port = port or free_port(host)
+    try:
+        _launch(demo, host, port)
+    except OSError as err:  # gradio says "Cannot find empty port" for a port in use
+        raise ConfigError(
+            f"cannot listen on {host}:{port} ({err.strerror or 'in use'}): choose another --port"
+        ) from None
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    return f"http://[{shown}]:{port}/" if ":" in shown else f"http://{shown}:{port}/"
+
+
+def _launch(demo: gr.Blocks, host: str, port: int) -> None:
     demo.launch(
         server_name=host,
         server_port=port,
@@ -86,8 +97,6 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = None) ->
         allowed_paths=[],
         inbrowser=False,
     )
-    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    return f"http://[{shown}]:{port}/" if ":" in shown else f"http://{shown}:{port}/"
 
 
 def default_index_cache() -> Path:

@@ -8,12 +8,14 @@ Decoding is greedy or sampled (temperature, top-k), with a token budget and tran
 from __future__ import annotations
 
 import gradio as gr
+from PIL import Image
 
 from ..models.chat_template import IMAGE_TOKEN
 from .runs import ServedModel
 from .safety import UPLOAD_KINDS, Refused, clean_text, decode_upload, shown_in_page
 
 MAX_NEW_TOKENS = 256
+EMPTY_ANSWER = "(the model ended its answer without writing anything)"
 
 
 def user_message(question: str, first: bool) -> dict:
@@ -25,6 +27,12 @@ def user_message(question: str, first: bool) -> dict:
 def shown_messages(messages: list[dict]) -> list[dict]:
     """The conversation as the page shows it: no image markers."""
     return [{"role": m["role"], "content": m["content"].replace(IMAGE_TOKEN, "").strip()} for m in messages]
+
+
+def enlarged(image, min_side: int = 256):
+    """A small image scaled up (nearest pixel) for the preview, so a 64-pixel picture is not a thumbnail."""
+    zoom = -(-min_side // max(1, min(image.size)))
+    return image if zoom <= 1 else image.resize((image.width * zoom, image.height * zoom), Image.NEAREST)
 
 
 def check_fits(model, text: str, max_new_tokens: int) -> None:
@@ -97,7 +105,7 @@ def build_chat_tab(vlms: list[ServedModel]) -> dict:
             image = decode_upload("image", path)
         except Refused as err:
             return None, None, None, [], [], f"**{err}**"
-        return gr.skip(), image, image, [], [], f"{image.width} x {image.height} pixels; ask away."
+        return gr.skip(), enlarged(image), image, [], [], f"{image.width} x {image.height} pixels; ask away."
 
     def on_clear_upload():
         return None, None, [], [], ""
@@ -118,6 +126,8 @@ def build_chat_tab(vlms: list[ServedModel]) -> dict:
         for answer in answer_stream(served.model, image, messages, decoding):
             shown[-1] = {"role": "assistant", "content": answer}
             yield shown, gr.skip(), gr.skip()
+        if not answer:  # the model ended its turn at once: say so rather than show an empty bubble
+            shown[-1] = {"role": "assistant", "content": EMPTY_ANSWER}
         yield shown, messages + [{"role": "assistant", "content": answer}], gr.skip()
 
     def on_model(label):
