@@ -42,6 +42,9 @@ def test_the_card_names_the_parts_and_the_training(tmp_path):
     assert "- vision: `vit` (image_size=16, patch_size=4" in card and "- text: `transformer`" in card
     assert "`siglip` loss" in card
     assert "- stage `instruct`: 100 steps, trains connector, lm, final loss 0.05" in card
+    (tmp_path / "siglip" / "summary.json").write_text("{damaged")
+    (damaged,) = [s.card for s in load_served([tmp_path / "siglip"])]
+    assert "- vision: `vit`" in damaged and "Training" not in damaged
     tiny_dual().save_pretrained(tmp_path / "bare")
     (bare,) = [s.card for s in load_served([tmp_path / "bare"])]
     assert "Training" not in bare

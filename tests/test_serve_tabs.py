@@ -46,8 +46,13 @@ def test_chat_turns_stream_the_terminal_chats_answers(vlm):
 
 def test_chat_refuses_what_it_cannot_answer(vlm):
     red = colour_image("red")
-    with pytest.raises(Refused, match="between 1 and 256"):
-        list(answer_stream(vlm, red, [user_message("hi", True)], {"max_new_tokens": 0}))
+    hi = [user_message("hi", True)]
+    with pytest.raises(Refused, match="Max new tokens must be between 1 and 256"):
+        list(answer_stream(vlm, red, hi, {"max_new_tokens": 0}))
+    with pytest.raises(Refused, match="Temperature must be between 0.1 and 2"):
+        list(answer_stream(vlm, red, hi, {"mode": "sampling", "temperature": 1e-9}))
+    with pytest.raises(Refused, match="Repetition penalty must be a number"):
+        list(answer_stream(vlm, red, hi, {"repetition_penalty": "lots"}))
     long = [user_message("two green triangles " * 30, True)]
     with pytest.raises(Refused, match="too long for this model"):
         list(answer_stream(vlm, red, long, GREEDY))

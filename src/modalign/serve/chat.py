@@ -15,6 +15,9 @@ from .runs import ServedModel
 from .safety import UPLOAD_KINDS, Refused, clean_text, decode_upload, shown_in_page
 
 MAX_NEW_TOKENS = 256
+MAX_TOP_K = 200
+TEMPERATURES = (0.1, 2.0)
+PENALTIES = (1.0, 2.0)
 EMPTY_ANSWER = "(the model ended its answer without writing anything)"
 
 
@@ -48,22 +51,33 @@ def check_fits(model, text: str, max_new_tokens: int) -> None:
 
 def answer_stream(model, image, messages: list[dict], decoding: dict):
     """The next assistant turn, as the text so far after each token (`VisionLanguageModel.stream`)."""
+    max_new = int(_within(decoding.get("max_new_tokens", 64), "Max new tokens", 1, MAX_NEW_TOKENS))
+    temperature = _within(decoding.get("temperature", 1.0), "Temperature", *TEMPERATURES)
+    top_k = int(_within(decoding.get("top_k") or 0, "Top-k", 0, MAX_TOP_K))
+    penalty = _within(decoding.get("repetition_penalty", 1.0), "Repetition penalty", *PENALTIES)
     text = model.prompts.render(messages, add_generation_prompt=True)
-    max_new = int(decoding.get("max_new_tokens", 64))
-    if not 1 <= max_new <= MAX_NEW_TOKENS:
-        raise Refused(f"Max new tokens must be between 1 and {MAX_NEW_TOKENS}")
     check_fits(model, text, max_new)
     sampling = decoding.get("mode") == "sampling"
-    top_k = int(decoding.get("top_k") or 0)
     yield from model.stream(
         image,
         text,
         max_new_tokens=max_new,
         do_sample=sampling,
-        temperature=float(decoding.get("temperature", 1.0)),
+        temperature=temperature,
         top_k=top_k if sampling and top_k > 0 else None,
-        repetition_penalty=float(decoding.get("repetition_penalty", 1.0)),
+        repetition_penalty=penalty,
     )
+
+
+def _within(value, name: str, low: float, high: float) -> float:
+    """A decoding setting from the page, checked against the range its slider offers (a request may send any)."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise Refused(f"{name} must be a number") from None
+    if not low <= value <= high:
+        raise Refused(f"{name} must be between {low:g} and {high:g}")
+    return value
 
 
 def build_chat_tab(vlms: list[ServedModel]) -> dict:
@@ -95,10 +109,10 @@ def build_chat_tab(vlms: list[ServedModel]) -> dict:
                 clear = gr.Button("Clear conversation", elem_id="clear")
             with gr.Accordion("Decoding", open=False):
                 mode = gr.Radio(["greedy", "sampling"], value="greedy", label="Decoding", elem_id="decoding")
-                temperature = gr.Slider(0.1, 2.0, value=0.7, step=0.05, label="Temperature (sampling)")
-                top_k = gr.Slider(0, 200, value=40, step=1, label="Top-k (sampling; 0 = all tokens)")
+                temperature = gr.Slider(*TEMPERATURES, value=0.7, step=0.05, label="Temperature (sampling)")
+                top_k = gr.Slider(0, MAX_TOP_K, value=40, step=1, label="Top-k (sampling; 0 = all tokens)")
                 max_new = gr.Slider(1, MAX_NEW_TOKENS, value=64, step=1, label="Max new tokens", elem_id="max-new")
-                penalty = gr.Slider(1.0, 2.0, value=1.0, step=0.05, label="Repetition penalty (1 = none)")
+                penalty = gr.Slider(*PENALTIES, value=1.0, step=0.05, label="Repetition penalty (1 = none)")
 
     def on_upload(path):
         try:

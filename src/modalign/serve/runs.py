@@ -62,12 +62,18 @@ def _stage_lines(run_dir: Path) -> list[str]:
     """One line per training stage, from the run's last checkpoint (the recipe) and summary.json (the losses)."""
     from ..train.checkpoint import latest_checkpoint, read_state
 
+    def read(what):  # a run folder describes its model; a damaged file there only leaves the description shorter
+        try:
+            return what() or {}
+        except (OSError, ValueError, TypeError, AttributeError):
+            return {}
+
     summary_path = run_dir / "summary.json"
-    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
-    ends = {s.get("name"): s for s in summary.get("stages", [])}
+    summary = read(lambda: json.loads(summary_path.read_text()) if summary_path.is_file() else {})
+    ends = {s.get("name"): s for s in summary.get("stages", []) if isinstance(s, dict)}
     latest = latest_checkpoint(run_dir)
-    recipe = read_state(latest).get("recipe", {}) if latest is not None else {}
-    stages = recipe.get("stages") or list(ends.values())
+    recipe = read(lambda: read_state(latest).get("recipe") if latest is not None else {})
+    stages = [st for st in recipe.get("stages") or list(ends.values()) if isinstance(st, dict)]
     lines = []
     for st in stages:
         data = st.get("data")
