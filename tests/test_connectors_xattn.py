@@ -6,6 +6,7 @@ import torch
 
 from modalign.connectors import CONNECTORS, GatedCrossAttentionBlock
 from modalign.connectors.hf_port import xattn_block_from_idefics
+from modalign.models.lm_cache import cache_kw, cache_of
 from modalign.registry import ConfigError
 
 
@@ -103,11 +104,11 @@ def test_kv_cache_decoding_equals_full_recomputation():
         # Step-by-step logits with the cache equal one full forward over the whole sequence.
         full = lm(input_ids=cached).logits
         out = lm(input_ids=cached[:, :4], use_cache=True)
-        steps, past = [out.logits], out.past_key_values
+        steps, past = [out.logits], cache_of(out)
         for t in range(4, cached.shape[1]):
-            out = lm(input_ids=cached[:, t : t + 1], past_key_values=past, use_cache=True)
+            out = lm(input_ids=cached[:, t : t + 1], **cache_kw(lm, past), use_cache=True)
             steps.append(out.logits)
-            past = out.past_key_values
+            past = cache_of(out)
     torch.testing.assert_close(torch.cat(steps, dim=1), full, atol=1e-5, rtol=1e-5)
     conn.clear_media()  # the media did take part in every step above
     with torch.no_grad():

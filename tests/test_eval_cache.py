@@ -1,5 +1,5 @@
 from modalign.config import validate_recipe
-from modalign.train.eval_cache import training_feature_cache
+from modalign.trainer.eval_cache import training_feature_cache
 
 MODEL = {"kind": "dual", "vision": {"name": "vit"}, "text": {"name": "transformer"}}
 
@@ -21,7 +21,7 @@ def test_cache_reused_only_when_no_stage_trains_a_tower(tmp_path):
 
 
 def test_trainer_shares_the_cache_until_a_tower_trains():
-    from modalign.train.runner import _cache_name
+    from modalign.trainer.runner import _cache_name
 
     r = _recipe(["head"], ["head"], ["vision", "head"], ["head"])
     assert [_cache_name(r, s) for s in range(4)] == ["frozen", "frozen", "s2", "s3"]

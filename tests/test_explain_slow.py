@@ -13,7 +13,7 @@ from modalign.config import validate_recipe
 from modalign.data import DATASETS
 from modalign.explain import pointing_game, pointing_items
 from modalign.models import build_model, load_model
-from modalign.train import run_recipe
+from modalign.trainer import run_recipe
 
 SIZE = 32
 RECIPE = {

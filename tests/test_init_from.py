@@ -10,7 +10,7 @@ from test_vlm_tiny_parts import tiny_cfg
 
 from modalign.config import validate_recipe
 from modalign.registry import ConfigError
-from modalign.train import run_recipe
+from modalign.trainer import run_recipe
 
 
 def _recipe(stages, **top):

@@ -12,7 +12,7 @@ from modalign.models import load_model
 from modalign.models.lm_expand import expand_lm_depth, insertion_points
 from modalign.models.vlm import VisionLanguageModel
 from modalign.registry import ConfigError
-from modalign.train import run_recipe
+from modalign.trainer import run_recipe
 
 QUESTIONS = ["What color is the square?", "Describe the picture."]
 

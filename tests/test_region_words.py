@@ -82,7 +82,7 @@ def test_region_words_needs_a_square_grid_of_prefix_tokens():
 
 def test_a_stage_names_the_auxiliary_loss_and_logs_it(tmp_path):
     from modalign.config import validate_recipe
-    from modalign.train import run_recipe
+    from modalign.trainer import run_recipe
 
     stage = {
         "name": "align",

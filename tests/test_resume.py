@@ -12,8 +12,8 @@ sys.path.insert(0, str(Path(__file__).parent / "dist_scripts"))
 from train_toys import DATASETS, final_state, toy_builder, toy_recipe
 
 from modalign.registry import ConfigError
-from modalign.train import checkpoint as ckpt
-from modalign.train import run_recipe
+from modalign.trainer import checkpoint as ckpt
+from modalign.trainer import run_recipe
 
 STAGES = [
     # 10 samples, batch 4: checkpoints at global steps 2 and 4 fall mid-epoch

@@ -51,11 +51,11 @@ def test_the_card_names_the_parts_and_the_training(tmp_path):
 
 
 def test_the_card_of_a_trained_run_reads_its_recipe_from_the_run_folder(tmp_path):
-    from modalign.api import train  # not ma.train: once modalign.train is imported, that name is the package
+    import modalign as ma
 
     stage = {"name": "align", "objective": "contrastive", "data": {"name": "shapes", "n": 8, "image_size": 32}}
     stage.update(steps=2, batch_size=4, lr=0.002, train=["head"])
-    train(tiny_dual(), [stage], tmp_path / "lit", seed=3, progress=False)
+    ma.train(tiny_dual(), [stage], tmp_path / "lit", seed=3, progress=False)
     (card,) = [s.card for s in load_served([tmp_path / "lit"])]
     line = next(x for x in card.splitlines() if x.startswith("- stage"))
     assert line.startswith(

@@ -6,7 +6,7 @@ from test_vlm_tiny_parts import tiny_cfg
 
 from modalign.config import validate_recipe
 from modalign.registry import ConfigError
-from modalign.train import run_recipe
+from modalign.trainer import run_recipe
 
 
 def test_a_bad_data_option_names_the_stage_and_the_option(tmp_path):

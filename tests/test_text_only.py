@@ -10,7 +10,7 @@ from test_vlm_tiny_parts import tiny_cfg
 from modalign.config import validate_recipe
 from modalign.models import build_model
 from modalign.models.vlm_prompts import IGNORE_INDEX
-from modalign.train import run_recipe
+from modalign.trainer import run_recipe
 
 
 class TextAndImages:

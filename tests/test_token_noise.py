@@ -10,8 +10,8 @@ from test_vlm_tiny_parts import CORPUS, tiny_cfg
 from modalign.config import validate_recipe
 from modalign.models.vlm import VisionLanguageModel
 from modalign.registry import ConfigError
-from modalign.train import run_recipe
-from modalign.train.token_noise import IGNORE_INDEX, corrupt_answer_inputs, replacement_ids
+from modalign.trainer import run_recipe
+from modalign.trainer.token_noise import IGNORE_INDEX, corrupt_answer_inputs, replacement_ids
 
 
 def _batch(b=64, t=40):

@@ -16,8 +16,8 @@ HERE = Path(__file__).parent / "dist_scripts"
 sys.path.insert(0, str(HERE))
 from train_toys import DATASETS, ToyModel, ddp_recipe, final_state, log_series, toy_builder  # noqa: E402
 
-from modalign.train import run_recipe  # noqa: E402
-from modalign.train.runner import _seed_all  # noqa: E402
+from modalign.trainer import run_recipe  # noqa: E402
+from modalign.trainer.runner import _seed_all  # noqa: E402
 
 
 def free_port() -> int:

@@ -15,8 +15,8 @@ from test_train_dist import torchrun  # noqa: E402
 from train_toys import DDP_LR, dual_recipe, final_state, log_series  # noqa: E402
 
 from modalign.models import build_model, load_model  # noqa: E402
-from modalign.train import run_recipe  # noqa: E402
-from modalign.train.runner import _seed_all  # noqa: E402
+from modalign.trainer import run_recipe  # noqa: E402
+from modalign.trainer.runner import _seed_all  # noqa: E402
 
 KEY_BIAS = re.compile(r"(attention\.self\.key|k_proj)\.bias$")
 

@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).parent / "dist_scripts"))
 from train_toys import DATASETS, final_state, toy_builder, toy_recipe
 
 from modalign.registry import ConfigError
-from modalign.train import run_recipe
+from modalign.trainer import run_recipe
 
 
 def run(recipe, out, **kw):
@@ -45,7 +45,7 @@ def final_state_init():
     torch.manual_seed(0)
     from train_toys import ToyModel
 
-    from modalign.train.runner import _seed_all
+    from modalign.trainer.runner import _seed_all
 
     _seed_all(0)
     return ToyModel().state_dict()

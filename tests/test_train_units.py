@@ -14,10 +14,10 @@ from train_toys import ToyModel
 
 from modalign.config import LoraConfig
 from modalign.registry import ConfigError
-from modalign.train import checkpoint as ckpt
-from modalign.train.freeze import apply_freeze_plan, prepare_stage
-from modalign.train.optim import build_optimizer, lr_at, param_groups
-from modalign.train.sampler import ResumableSampler, shard
+from modalign.trainer import checkpoint as ckpt
+from modalign.trainer.freeze import apply_freeze_plan, prepare_stage
+from modalign.trainer.optim import build_optimizer, lr_at, param_groups
+from modalign.trainer.sampler import ResumableSampler, shard
 
 
 def test_sampler_epochs_are_permutations_and_batches_cross_epochs():

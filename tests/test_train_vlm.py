@@ -9,9 +9,9 @@ from test_vlm_tiny_parts import tiny_cfg
 from modalign.config import validate_recipe
 from modalign.data import DATASETS
 from modalign.models import build_model
-from modalign.train import run_recipe
-from modalign.train.distributed import DistInfo
-from modalign.train.step import train_step
+from modalign.trainer import run_recipe
+from modalign.trainer.distributed import DistInfo
+from modalign.trainer.step import train_step
 
 
 def _recipe(stages):

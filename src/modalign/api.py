@@ -63,7 +63,7 @@ def train(
     >>> ma.train(model, [ma.Stage(name="align", objective="caption", data=my_dataset, steps=200,
     ...                           train=["connector"])], "runs/mine")
     """
-    from .train import run_recipe
+    from .trainer import run_recipe
 
     recipe = RecipeConfig(name=name or Path(out_dir).name, seed=seed, model=model.cfg, stages=_stages(stages))
     return run_recipe(
@@ -116,8 +116,8 @@ def run_recipe(
     from .data import DATASETS
     from .eval.runner import run_suites
     from .models import load_model
-    from .train import run_recipe as train_recipe
-    from .train.eval_cache import prepare_for_eval
+    from .trainer import run_recipe as train_recipe
+    from .trainer.eval_cache import prepare_for_eval
 
     if not isinstance(recipe, RecipeConfig):
         recipe = load_recipe(recipe, list(overrides))

@@ -22,7 +22,7 @@ def _registries() -> dict[str, dict]:
     from .eval.suites import SUITES
     from .models.aux_losses import AUX_LOSSES
     from .models.lm import LANGUAGE_MODELS
-    from .train.transforms import BATCH_TRANSFORMS
+    from .trainer.transforms import BATCH_TRANSFORMS
 
     return {
         "vision": VISION_ENCODERS,

@@ -8,6 +8,7 @@ never a torn file.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from collections.abc import Iterable
@@ -85,3 +86,20 @@ def write_atomic(path: str | Path, data: bytes | str) -> None:
         os.fsync(fh.fileno())
     os.replace(tmp, p)
     fsync_dir(p.parent)
+
+
+@contextlib.contextmanager
+def quiet_hf_loading():
+    """No per-tensor progress bars while transformers loads a small checkpoint (they flood logs and tests)."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:
+        yield
+        return
+    was = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            hf_logging.enable_progress_bar()

@@ -57,15 +57,22 @@ def import_target(target: str):
 
 
 def build_module(*, target: str, config: dict | None = None, **context: Any) -> Any:
-    """The `module` builder of every family: import `target` and call it with `config` (a user's own part).
-
-    `context` (a connector's in_dim/out_dim) is ignored: the module's own config already fixes its sizes."""
-    del context
+    """The `module` builder of every family: a user's own class, `target` = "package.module:Class", called with
+    `config`. Sizes the building code knows (a connector's in_dim / out_dim) are passed on when the class takes them
+    and the config does not fix them."""
     cls = import_target(target)
+    kwargs = dict(config or {})
     try:
-        return cls(**(config or {}))
+        accepted = inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        accepted = {}
+    for key, value in context.items():
+        if key in accepted and key not in kwargs:
+            kwargs[key] = value
+    try:
+        return cls(**kwargs)
     except TypeError as err:
-        raise ConfigError(f"module {target} could not be rebuilt from its config {config!r}: {err}") from err
+        raise ConfigError(f"module {target} could not be built from {kwargs!r}: {err}") from err
 
 
 def parameters_of(builder: Callable) -> dict[str, Any]:

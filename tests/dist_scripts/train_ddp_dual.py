@@ -12,7 +12,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from train_toys import DDP_LR, dual_recipe
 
-from modalign.train import run_recipe
+from modalign.trainer import run_recipe
 
 if __name__ == "__main__":
     torch.set_num_threads(1)

@@ -12,7 +12,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from train_toys import DATASETS, ddp_recipe, toy_builder
 
-from modalign.train import run_recipe
+from modalign.trainer import run_recipe
 
 if __name__ == "__main__":
     torch.set_num_threads(1)

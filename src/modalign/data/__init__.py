@@ -6,9 +6,12 @@
 - "image-captions": an image folder with a captions CSV or JSONL;
 - "fashion-mnist": Fashion-MNIST from its IDX files, with name or attribute-description captions;
 - "small-objects": one tiny shape in a large image, where only tiling (AnyRes) can read it;
-- "shards": tar shards (PNG/JPEG + JSON per sample), e.g. written by `modalign data shapes`.
+- "shards": tar shards (PNG/JPEG + JSON per sample), e.g. written by `modalign data shapes`;
+- the benchmark files in their published layouts (benchmarks/, docs/EVAL.md): "vqav2", "qa", "pope",
+  "coco-captions", "karpathy", "coco-chair", "sugarcrepe", "aro", "winoground", "mmbench" / "multiple-choice".
 """
 
+from .benchmarks import BENCHMARKS
 from .fashion_mnist import FashionMNIST
 from .readers import ImageCaptions, LlavaJson, ShardDataset
 from .worlds import ShapesWorld, SmallObjects
@@ -20,4 +23,5 @@ DATASETS: dict = {
     "shards": ShardDataset,
     "fashion-mnist": FashionMNIST,
     "small-objects": SmallObjects,
+    **BENCHMARKS,
 }

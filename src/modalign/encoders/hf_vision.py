@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..files import weights_sha256
+from ..files import quiet_hf_loading, weights_sha256
 from ..registry import ConfigError
 from .base import EncoderOutput, VisionEncoder
 from .preprocess import ImageProcessing
@@ -131,7 +131,8 @@ def build_hf_vision(*, path: str, feature_layer: int | None = None, pool: str = 
             f"vision tower path {path!r} is not a local checkpoint directory with a config.json; "
             "save one with `model.save_pretrained(dir)` (modalign never downloads weights)"
         )
-    family, model = _load_family(p)
+    with quiet_hf_loading():
+        family, model = _load_family(p)
     inner = getattr(model, "vision_model", model)  # transformers 4.x wraps the layers in .vision_model, 5.x not
     if family == "siglip" and pool == "mean" and getattr(inner, "use_head", False):
         # the attention-pooling head would be dead weight (and unused parameters under DDP)

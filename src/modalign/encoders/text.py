@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..files import weights_sha256
+from ..files import quiet_hf_loading, weights_sha256
 from ..registry import ConfigError
 from .base import EncoderOutput, TextEncoder
 
@@ -88,8 +88,9 @@ def build_hf_text(*, path: str, max_length: int = 256, pool: str = "mean") -> HF
     p = _local_dir(path, "text tower path")
     if not (p / "config.json").is_file():
         raise ConfigError(f"text tower path {path!r} has no config.json; save the encoder with save_pretrained")
-    tokenizer = AutoTokenizer.from_pretrained(str(p), local_files_only=True)
-    model = AutoModel.from_pretrained(str(p), local_files_only=True, dtype=torch.float32)
+    with quiet_hf_loading():
+        tokenizer = AutoTokenizer.from_pretrained(str(p), local_files_only=True)
+        model = AutoModel.from_pretrained(str(p), local_files_only=True, dtype=torch.float32)
     if getattr(model, "pooler", None) is not None:
         # BERT's tanh pooler is never used here; dropping it keeps DDP free of unused parameters
         model.pooler = None

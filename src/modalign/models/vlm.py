@@ -81,6 +81,7 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
         tokenizer=None,
         text_corpus=None,
         anyres: dict | None = None,
+        system_prompt: str | None = None,
     ):
         super().__init__()
         lspec, lm_m, tok = resolve_lm(lm, tokenizer, text_corpus)
@@ -109,7 +110,7 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
             )
         if anyres is not None:
             vspec = Component(name=vspec.name, **vspec.params(), anyres=dict(anyres))
-        cfg = ModelConfig(kind="vlm", vision=vspec, connector=cspec, lm=lspec)
+        cfg = ModelConfig(kind="vlm", vision=vspec, connector=cspec, lm=lspec, system_prompt=system_prompt)
         self._setup(cfg, vision_m, connector_m, lm_m, tok, anyres, tokens)
 
     @classmethod
@@ -134,7 +135,9 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
         # the builder may already know it (it sized the connector's positions): one probe forward, not two
         self.num_vision_tokens = num_vision_tokens or probe_vision_tokens(vision)
         per_image = connector.num_tokens(self.num_vision_tokens) if self.fusion == "prefix" else 1
-        self.prompts = PromptBuilder(tokenizer, per_image, self.base_lm().config.max_position_embeddings)
+        self.prompts = PromptBuilder(
+            tokenizer, per_image, self.base_lm().config.max_position_embeddings, cfg.system_prompt
+        )
         self.image_token_id = self.prompts.image_token_id
         self.qformer_stage1 = build_stage1(connector, tokenizer, self.base_lm().config.max_position_embeddings)
         self.tiler = None
@@ -151,7 +154,7 @@ class VisionLanguageModel(InferenceMixin, LoraMixin, AlignmentModel):
     def from_config(cls, cfg: ModelConfig, text_corpus=None) -> VisionLanguageModel:
         if cfg.kind != "vlm":
             raise ConfigError(f"VisionLanguageModel needs model.kind: vlm, got {cfg.kind!r}")
-        return cls(cfg.vision, cfg.connector, cfg.lm, text_corpus=text_corpus)
+        return cls(cfg.vision, cfg.connector, cfg.lm, text_corpus=text_corpus, system_prompt=cfg.system_prompt)
 
     @classmethod
     def rebuild(cls, meta: dict, directory: Path) -> VisionLanguageModel:

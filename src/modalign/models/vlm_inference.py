@@ -23,6 +23,7 @@ from transformers import DynamicCache
 
 from .beam_search import beam_search, check_beam_args
 from .chat_template import IMAGE_TOKEN
+from .lm_cache import cache_kw, cache_of
 
 
 def check_repetition_penalty(penalty: float) -> None:
@@ -72,6 +73,11 @@ class InferenceMixin:
             counts = None if token_counts is None or IMAGE_TOKEN not in t else [token_counts[i]]
             out.append(self.prompts.encode(t, spans[i] if spans else (), counts))
         return [o[0] for o in out], [o[1] for o in out]
+
+    def _never_written(self) -> torch.Tensor:
+        """Token ids an answer never contains: the modality placeholders (their embeddings are overwritten by the
+        connector, so a model must not emit them)."""
+        return torch.tensor([self.image_token_id], dtype=torch.long)
 
     def stop_token_ids(self) -> list[int]:
         ids = {self.tokenizer.eos_token_id, self.tokenizer.convert_tokens_to_ids("<|end|>")}
@@ -235,7 +241,11 @@ class InferenceMixin:
         mask = batch["attention_mask"]
         pos = (mask.cumsum(-1) - 1).clamp(min=0)
         out = self.lm(
-            inputs_embeds=embeds, attention_mask=mask, position_ids=pos, past_key_values=DynamicCache(), use_cache=True
+            inputs_embeds=embeds,
+            attention_mask=mask,
+            position_ids=pos,
+            **cache_kw(self.lm, DynamicCache()),
+            use_cache=True,
         )
         seen = None
         if repetition_penalty != 1.0:
@@ -286,6 +296,7 @@ class InferenceMixin:
             if logits_processor is not None:
                 so_far = torch.stack(tokens, 1) if tokens else torch.zeros(b, 0, dtype=torch.long)
                 logits = logits_processor(so_far, logits)
+            logits = logits.index_fill(-1, self._never_written(), float("-inf"))
             nxt = self._pick(logits, do_sample, temperature, top_k, generator)  # [B]
             nxt = torch.where(done, torch.full_like(nxt, self.prompts.pad_id), nxt)
             tokens.append(nxt)
@@ -301,7 +312,7 @@ class InferenceMixin:
                 input_ids=nxt[:, None],
                 attention_mask=mask,
                 position_ids=pos,
-                past_key_values=out.past_key_values,
+                **cache_kw(self.lm, cache_of(out)),
                 use_cache=True,
             )
             logits = out.logits[:, -1]
@@ -321,14 +332,14 @@ class InferenceMixin:
         state = {"out": out, "mask": mask, "pos": pos}
 
         def advance(tokens, order):
-            state["out"].past_key_values.reorder_cache(order)
+            cache_of(state["out"]).reorder_cache(order)
             state["mask"] = torch.cat([state["mask"], torch.ones(len(tokens), 1, dtype=state["mask"].dtype)], dim=1)
             state["pos"] = state["pos"][:, -1:] + 1  # a row's beams share its padding: `order` leaves these alone
             state["out"] = self.lm(
                 input_ids=tokens[:, None],
                 attention_mask=state["mask"],
                 position_ids=state["pos"],
-                past_key_values=state["out"].past_key_values,
+                **cache_kw(self.lm, cache_of(state["out"])),
                 use_cache=True,
             )
             return state["out"].logits[:, -1]
@@ -452,7 +463,7 @@ class InferenceMixin:
                 inputs_embeds=embeds,
                 attention_mask=torch.ones_like(prefix),
                 position_ids=torch.arange(common)[None],
-                past_key_values=DynamicCache(),
+                **cache_kw(self.lm, DynamicCache()),
                 use_cache=True,
             )
             for lo in range(0, len(rows), batch_size):
@@ -460,7 +471,7 @@ class InferenceMixin:
                 b = len(chunk)
                 if self.fusion == "xattn":  # media of one image, repeated for the batch
                     self.set_media(pixel_values.expand(b, *pixel_values.shape[1:]), [1] * b)
-                cache = copy.deepcopy(pre_out.past_key_values)
+                cache = copy.deepcopy(cache_of(pre_out))
                 cache.batch_repeat_interleave(b)
                 suffix = self.prompts.pad(chunk, side="left")
                 mask = torch.cat([torch.ones(b, common, dtype=torch.long), suffix["attention_mask"]], dim=1)
@@ -469,7 +480,7 @@ class InferenceMixin:
                     input_ids=suffix["input_ids"],
                     attention_mask=mask,
                     position_ids=pos,
-                    past_key_values=cache,
+                    **cache_kw(self.lm, cache),
                     use_cache=True,
                 )
                 seen = None

@@ -18,8 +18,11 @@ IGNORE_INDEX = -100  # label value F.cross_entropy skips: prompt, image and padd
 
 
 class PromptBuilder:
-    def __init__(self, tokenizer, tokens_per_image: int, max_length: int):
+    def __init__(self, tokenizer, tokens_per_image: int, max_length: int, system_prompt: str | None = None):
         self.tok = tokenizer
+        # a conversation without a system turn gets this one (a chat template's own default, such as SmolLM2's
+        # 20-token introduction, otherwise fills every prompt)
+        self.system_prompt = system_prompt
         self.tokens_per_image = tokens_per_image
         self.max_length = max_length
         self.image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
@@ -27,6 +30,8 @@ class PromptBuilder:
 
     # -- strings -------------------------------------------------------------------------------------------
     def render(self, messages: list[dict], add_generation_prompt: bool = False) -> str:
+        if self.system_prompt is not None and messages and messages[0]["role"] != "system":
+            messages = [{"role": "system", "content": self.system_prompt}, *messages]
         return self.tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
 
     def caption_prefix(self, n_images: int = 1) -> str:

@@ -60,7 +60,7 @@ def _part(spec: dict | None) -> str:
 
 def _stage_lines(run_dir: Path) -> list[str]:
     """One line per training stage, from the run's last checkpoint (the recipe) and summary.json (the losses)."""
-    from ..train.checkpoint import latest_checkpoint, read_state
+    from ..trainer.checkpoint import latest_checkpoint, read_state
 
     def read(what):  # a run folder describes its model; a damaged file there only leaves the description shorter
         try:

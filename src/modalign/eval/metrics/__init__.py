@@ -32,16 +32,19 @@ from .hallucination import (
     pope_metrics,
     singularize,
 )
+from .multiple_choice import choice_accuracy, parse_choice, rotate_options
 from .retrieval import recall_at_k
-from .vqa import normalize_answer, vqa_accuracy, vqa_score
+from .vqa import any_match_accuracy, normalize_answer, vqa_accuracy, vqa_score
 
 __all__ = [
     "alignment",
     "alignment_uniformity",
+    "any_match_accuracy",
     "bleu",
     "box_iou",
     "caption_metrics",
     "chair",
+    "choice_accuracy",
     "cider_d",
     "class_weights",
     "clip_loss",
@@ -57,6 +60,7 @@ __all__ = [
     "mutual_knn",
     "normalize_answer",
     "parse_box",
+    "parse_choice",
     "parse_yes_no",
     "pca_2d",
     "phrase_coverage",
@@ -64,6 +68,7 @@ __all__ = [
     "pope_metrics",
     "probe_accuracy",
     "recall_at_k",
+    "rotate_options",
     "rouge_l",
     "singularize",
     "tokenize",

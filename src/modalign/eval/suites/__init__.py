@@ -6,6 +6,7 @@ and optionally "figures" (raw data the report draws) and "samples" (gallery rows
 
 from .embedding import geometry, linear_probe, retrieval, zeroshot
 from .generative import caption, chair, grounding, pope, vqa
+from .multiple_choice import multiple_choice
 from .probes import compositional, winoground
 
 SUITES = {
@@ -20,6 +21,7 @@ SUITES = {
     "compositional": compositional,
     "winoground": winoground,
     "grounding": grounding,
+    "multiple_choice": multiple_choice,
 }
 
 __all__ = ["SUITES", *SUITES]
