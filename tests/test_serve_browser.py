@@ -176,6 +176,8 @@ def test_chat_answers_turn_after_turn_and_look_shows_where(page, files, tmp_path
         page.screenshot(path=str(REPO / "docs" / "figures" / "serve.png"), full_page=True)
 
     tab(page, "Look")
+    latest = f"{len(messages) // 2}. {messages[-1]['content']}"
+    expect(page.locator("#look-answer input")).to_have_value(latest)  # the chat's last update has reached Look
     choose(page, "look-answer", f"1. {ANSWERS['red']}")
     choose(page, "look-word", "circle")
     page.locator("#look-run").click()
@@ -197,12 +199,15 @@ def test_bad_uploads_are_answered_in_the_page(page, files, tmp_path):
     expect(status).to_have_text("bomb.png is 7000 x 6000 pixels; images are limited to 40 million pixels")
     page.locator("#question textarea").fill("What is in the picture?")
     page.locator("#send").click()
-    toast = page.locator('[data-testid="toast-body"]')
-    expect(toast.last).to_contain_text("Upload an image first")
+
+    def toast(text):  # toasts stack up; find the one that says this
+        return page.locator('[data-testid="toast-body"]').filter(has_text=text).first
+
+    expect(toast("Upload an image first")).to_be_visible()
     upload(page, "chat-upload", files / "notes.txt")  # refused by type in the page, never sent
-    expect(toast.last).to_contain_text("Invalid file type")
+    expect(toast("Invalid file type: notes.txt")).to_be_visible()
     upload(page, "chat-upload", files / "huge.png")  # refused by size in the page, never sent
-    expect(toast.last).to_contain_text("exceed the maximum allowed size")
+    expect(toast("exceed the maximum allowed size")).to_be_visible()
     expect(page.locator('#chat [data-testid="bot"]')).to_have_count(0)
 
 
