@@ -1,8 +1,8 @@
-"""The `modalign` command: train, eval, compare, data, quickstart, export, expand, chat, explain.
+"""The `modalign` command: train, eval, compare, data, quickstart, export, expand, chat, explain, serve.
 
 Each subcommand's arguments live in a module of this package next to what serves it (data.py, eval.py, explain.py,
-chat.py); this module only assembles the parser and turns configuration mistakes and bad inputs into one clear line
-and exit status 2, and a training run that diverged (guard.py) into one and exit status 3.
+chat.py, serve.py); this module only assembles the parser and turns configuration mistakes and bad inputs into one
+clear line and exit status 2, and a training run that diverged (trainer/guard.py) into one and exit status 3.
 """
 
 from __future__ import annotations
@@ -183,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .data import add_data_parser
     from .eval import add_compare_parser, add_eval_parser
     from .explain import add_explain_parser
+    from .serve import add_serve_parser
 
     parser = argparse.ArgumentParser(prog="modalign", description="Align other modalities with language.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -196,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_expand(sub)
     _add_chat(sub)
     add_explain_parser(sub)
+    add_serve_parser(sub)
     return parser
 
 

@@ -52,15 +52,25 @@ def max_image_pixels() -> int:
     return value
 
 
-def check_size(size: tuple[int, int], where: str) -> None:
+class ImageTooLarge(BadRecord):
+    """An image over the pixel limit; `size` and `limit` let a caller word its own message (a web page's)."""
+
+    def __init__(self, message: str, size: tuple[int, int], limit: int):
+        super().__init__(message)
+        self.size, self.limit = size, limit
+
+
+def check_size(size: tuple[int, int], where: str, max_pixels: int | None = None) -> None:
     w, h = size
     if w <= 0 or h <= 0:
         raise BadRecord(f"{where}: image has no pixels ({w} x {h})")
-    limit = max_image_pixels()
+    limit = max_pixels if max_pixels is not None else max_image_pixels()
     if w * h > limit:
-        raise BadRecord(
+        raise ImageTooLarge(
             f"{where}: image is {w} x {h} = {w * h:,} pixels, over the limit of {limit:,} "
-            f"(raise it with {ENV_MAX_PIXELS} or modalign.data.images.set_max_image_pixels if it is genuine)"
+            f"(raise it with {ENV_MAX_PIXELS} or modalign.data.images.set_max_image_pixels if it is genuine)",
+            (w, h),
+            limit,
         )
 
 
@@ -83,12 +93,12 @@ def to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
-def prepare_image(im: Image.Image, where: str = "image") -> Image.Image:
+def prepare_image(im: Image.Image, where: str = "image", max_pixels: int | None = None) -> Image.Image:
     """An already opened image checked and normalised as `open_image` does (for a web demo's upload, a user's
     own dataset): size limit, EXIF orientation, 8-bit RGB. Raises BadRecord naming `where`."""
     if not isinstance(im, Image.Image):
         raise BadRecord(f"{where}: expected a PIL image, got {type(im).__name__}")
-    check_size(im.size, where)
+    check_size(im.size, where, max_pixels)
     try:
         # always a new image (a copy when there is no orientation tag), so it outlives the file it was read from
         im = ImageOps.exif_transpose(im)
@@ -97,8 +107,16 @@ def prepare_image(im: Image.Image, where: str = "image") -> Image.Image:
         raise BadRecord(f"{where}: image cannot be decoded ({type(err).__name__}: {err})") from err
 
 
-def open_image(source: bytes | str | Path, where: str | None = None) -> Image.Image:
-    """Decode an image file or its bytes into an 8-bit RGB picture, the right way up (see the module docstring)."""
+def open_image(
+    source: bytes | str | Path,
+    where: str | None = None,
+    formats: tuple[str, ...] | None = None,
+    max_pixels: int | None = None,
+) -> Image.Image:
+    """Decode an image file or its bytes into an 8-bit RGB picture, the right way up (see the module docstring).
+
+    `formats`: the only Pillow formats tried (e.g. ("PNG", "JPEG")), so no other plug-in parses a hostile file;
+    `max_pixels`: this call's limit instead of the global one (ImageTooLarge, a BadRecord, when over it)."""
     where = where or (str(source) if not isinstance(source, bytes) else "image bytes")
     if not isinstance(source, bytes) and not Path(source).is_file():
         named = "the file" if str(source) in where else f"image file {source}"
@@ -107,10 +125,10 @@ def open_image(source: bytes | str | Path, where: str | None = None) -> Image.Im
         with warnings.catch_warnings():
             # the size check below is ours; PIL's warning for 89+ Mpx would only repeat it
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as im:
-                check_size(im.size, where)  # the header is read, no pixel is decoded yet
+            with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source, formats=formats) as im:
+                check_size(im.size, where, max_pixels)  # the header is read, no pixel is decoded yet
                 im.load()
-                return prepare_image(im, where)
+                return prepare_image(im, where, max_pixels)
     except Image.DecompressionBombError as err:
         raise BadRecord(f"{where}: image refused as a decompression bomb ({err})") from err
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as err:
