@@ -152,6 +152,10 @@ class StageConfig(BaseModel):
     # (trainer/transforms.py), e.g. aux_losses: [{name: region_words, weight: 0.3}], transforms: [{name: token_noise}]
     aux_losses: list[Component] = []
     transforms: list[Component] = []
+    # recompute the LM's decoder activations in the backward pass instead of keeping them (memory for compute)
+    activation_checkpointing: StrictBool = False
+    # bf16: forward passes under torch.autocast(bfloat16) (for accelerators; on a CPU fp32 is usually faster)
+    precision: Literal["fp32", "bf16"] = "fp32"
 
     @field_validator("train")
     @classmethod
@@ -192,6 +196,9 @@ class RecipeConfig(BaseModel):
     model: ModelConfig
     # a saved model directory (e.g. runs/x/final) whose weights and tokenizer the first stage starts from
     init_from: str | None = None
+    # how several processes (torchrun) share the work: ddp (replicate the model, average gradients) or fsdp
+    # (PyTorch FSDP2: trainable parameters, gradients and optimizer state sharded across ranks; trainer/fsdp.py)
+    strategy: Literal["ddp", "fsdp"] = "ddp"
     stages: list[StageConfig] = Field(min_length=1)
     eval: list[EvalConfig] = []
 

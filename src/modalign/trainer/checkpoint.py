@@ -119,11 +119,11 @@ def write_rng(directory: Path, rank: int) -> None:
     (directory / f"rng-rank{rank}.json").write_text(json.dumps(meta))
 
 
-def write_main(directory: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict) -> None:
+def write_main(directory: Path, model: torch.nn.Module, optimizer_state: dict, state: dict) -> None:
     """Rank 0's part: weights, optimizer, and `state.json` last (its presence marks the checkpoint complete)."""
     refs = reference_parts(model)
     save_file(trained_tensors(model, refs), str(directory / "model.safetensors"))
-    tensors, meta = flatten_optimizer(optimizer.state_dict())
+    tensors, meta = flatten_optimizer(optimizer_state)
     save_file(tensors, str(directory / "optimizer.safetensors"))
     (directory / "optimizer.json").write_text(json.dumps(meta))
     # every rank's RNG files are in place (the caller's barrier): hash them all, so a resume detects any change
@@ -158,9 +158,10 @@ def publish(out_dir: Path, global_step: int, keep: int) -> Path:
 
 
 def save_checkpoint(
-    out_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict, info: DistInfo, keep: int
+    out_dir: Path, model: torch.nn.Module, optimizer_state: dict, state: dict, info: DistInfo, keep: int
 ) -> None:
-    """Collective: every rank adds its RNG state, rank 0 the rest, then rank 0 publishes the directory."""
+    """Collective: every rank adds its RNG state, rank 0 the rest (the model's trained tensors and the optimizer's
+    state dict, gathered whole under FSDP), then rank 0 publishes the directory."""
     tmp = tmp_path(out_dir, state["global_step"])
     if info.is_main:
         shutil.rmtree(tmp, ignore_errors=True)  # debris of a run killed mid-write
@@ -169,7 +170,7 @@ def save_checkpoint(
     write_rng(tmp, info.rank)
     barrier(info)
     if info.is_main:
-        write_main(tmp, model, optimizer, {**state, "world_size": info.world_size})
+        write_main(tmp, model, optimizer_state, {**state, "world_size": info.world_size})
         publish(out_dir, state["global_step"], keep)
     barrier(info)
 
@@ -185,13 +186,16 @@ def load_weights(directory: Path, model: torch.nn.Module, state: dict | None = N
     load_tensors(model, load_file(str(directory / "model.safetensors")), refs, f"checkpoint {directory}")
 
 
-def load_optimizer(directory: Path, optimizer: torch.optim.Optimizer) -> None:
+def load_optimizer(directory: Path, optimizer: torch.optim.Optimizer, layout=None) -> None:
+    """The checkpoint's optimizer state into `optimizer`; `layout(optimizer, state_dict)` lays the whole tensors out
+    like sharded parameters (FSDP)."""
     meta = json.loads((directory / "optimizer.json").read_text())
     names_now = [g.get("names") for g in optimizer.param_groups]
     names_then = [g.get("names") for g in meta["param_groups"]]
     if names_now != names_then:
         raise ValueError(f"checkpoint {directory}: the trainable parameters differ from this run's freeze plan")
-    optimizer.load_state_dict(unflatten_optimizer(load_file(str(directory / "optimizer.safetensors")), meta))
+    sd = unflatten_optimizer(load_file(str(directory / "optimizer.safetensors")), meta)
+    optimizer.load_state_dict(layout(optimizer, sd) if layout is not None else sd)
 
 
 def load_rng(directory: Path, rank: int, saved_world_size: int) -> None:

@@ -13,7 +13,7 @@ exactly the gradient of the global-batch loss (the open_clip `gather_with_grad` 
 from __future__ import annotations
 
 import os
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -106,8 +106,22 @@ def wrap(model: nn.Module, info: DistInfo, find_unused: bool) -> nn.Module:
     return DistributedDataParallel(model, find_unused_parameters=find_unused)
 
 
+@contextmanager
+def _fsdp_accumulate(module):
+    module.set_requires_gradient_sync(False)
+    try:
+        yield
+    finally:
+        module.set_requires_gradient_sync(True)
+
+
 def no_sync(wrapped: nn.Module, last_micro_step: bool):
-    """Skip DDP's gradient all-reduce on every micro-step but the last: one reduction per optimizer step."""
-    if isinstance(wrapped, DistributedDataParallel) and not last_micro_step:
+    """Skip the gradient reduction on every micro-step but the last: one reduction per optimizer step (DDP's
+    no_sync, FSDP2's requires_gradient_sync)."""
+    if last_micro_step:
+        return nullcontext()
+    if isinstance(wrapped, DistributedDataParallel):
         return wrapped.no_sync()
+    if hasattr(wrapped, "set_requires_gradient_sync"):  # an FSDP2 module
+        return _fsdp_accumulate(wrapped)
     return nullcontext()

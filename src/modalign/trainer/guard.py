@@ -71,5 +71,7 @@ def check_finite(tensors: dict[str, torch.Tensor], what: str) -> None:
             )
 
 
-def optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
-    return {f"{pid}.{k}": v for pid, st in optimizer.state_dict()["state"].items() for k, v in st.items()}
+def optimizer_tensors(optimizer) -> dict[str, torch.Tensor]:
+    """The tensors of an optimizer (or of its state dict), named `<param index>.<key>`."""
+    sd = optimizer.state_dict() if hasattr(optimizer, "state_dict") else optimizer
+    return {f"{pid}.{k}": v for pid, st in sd["state"].items() for k, v in st.items()}

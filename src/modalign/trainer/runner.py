@@ -25,8 +25,9 @@ from ..encoders.cache import FeatureCache
 from ..files import write_atomic
 from ..registry import ConfigError
 from . import checkpoint as ckpt
+from . import fsdp
 from .distributed import DistInfo, barrier, broadcast_object, has_unused_trainable, init_distributed, shutdown, wrap
-from .freeze import apply_freeze_plan, prepare_stage, set_train_modes
+from .freeze import apply_freeze_plan, prepare_stage, set_activation_checkpointing, set_train_modes
 from .guard import BadSteps, TrainingDiverged, check_finite, optimizer_tensors
 from .init_from import check_init_from
 from .logs import RunLogger
@@ -189,6 +190,7 @@ def _train(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_
         log.event("resume_changed", global_step, changes=changed, checkpoint=str(latest))
         warnings.warn(f"resuming {latest} with changed settings {changed}", stacklevel=3)
 
+    sharded = recipe.strategy == "fsdp" and info.active  # one process: fsdp has nothing to shard
     try:
         for s in range(start_stage, len(recipe.stages)):
             stage, ds = recipe.stages[s], dsets[s]
@@ -207,23 +209,26 @@ def _train(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_
                 if stage.cache_frozen_features and frozen_towers
                 else None
             )
-            model.enable_feature_cache(cache)
-            optimizer = build_optimizer(model, stage.lr, stage.weight_decay)
+            set_activation_checkpointing(model, stage.activation_checkpointing)
+            # fsdp trains a sharded copy; `model` stays the whole one that saves, evaluation and the next stage see
+            train_model = fsdp.shard_copy(model) if sharded else model
+            train_model.enable_feature_cache(cache)
+            optimizer = build_optimizer(train_model, stage.lr, stage.weight_decay)
             sampler = ResumableSampler(len(ds), seed=recipe.seed, stream=s)
             step = start_step if mid else 0
             if mid:
-                ckpt.load_optimizer(latest, optimizer)
+                ckpt.load_optimizer(latest, optimizer, fsdp.shard_optimizer_state if sharded else None)
                 sampler.load_state_dict(state["sampler"])
                 ckpt.load_rng(latest, info.rank, int(state.get("world_size", 1)))
-            transforms = stage_plugins(model, stage)
+            transforms = stage_plugins(train_model, stage)
             find_unused = False
-            if info.active:
+            if info.active and not sharded:
                 first = shard(
                     [i % len(ds) for i in range(stage.batch_size)], info.rank, info.world_size, stage.grad_accum
                 )[:1]
                 probe_batch = micro_batches(model, ds, first, stage, transforms)[0][0]
                 find_unused = has_unused_trainable(model, probe_batch, stage.objective, info)
-            wrapped = wrap(model, info, find_unused)
+            wrapped = train_model if sharded else wrap(model, info, find_unused)
             log.event(
                 "stage_start",
                 global_step,
@@ -235,6 +240,8 @@ def _train(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_
                 freeze=report.as_dict(),
                 frozen_cached=frozen_towers if cache else [],
                 find_unused_parameters=find_unused,
+                strategy=recipe.strategy if info.active else "single",
+                sharded_parameters=fsdp.sharded_count(train_model) if sharded else 0,
                 **({"dataset.skipped": ds.skipped} if hasattr(ds, "skipped") else {}),
             )
             log.start_bar(stage.steps, step, stage.name)
@@ -246,9 +253,17 @@ def _train(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_
                     sampler.next_global_batch(stage.batch_size), info.rank, info.world_size, stage.grad_accum
                 )
                 lr = lr_at(step, stage.lr, stage.steps, stage.warmup_steps, stage.schedule)
-                batches = micro_batches(model, ds, groups, stage, transforms)
+                batches = micro_batches(train_model, ds, groups, stage, transforms)
                 logged = train_step(
-                    wrapped, optimizer, batches, stage.objective, stage.batch_size, info, lr, stage.max_grad_norm
+                    wrapped,
+                    optimizer,
+                    batches,
+                    stage.objective,
+                    stage.batch_size,
+                    info,
+                    lr,
+                    stage.max_grad_norm,
+                    stage.precision,
                 )
                 step, global_step, done_here = step + 1, global_step + 1, done_here + 1
                 _count_bad_step(bad, logged, batches, stage, step, global_step, out_dir, log)
@@ -258,16 +273,19 @@ def _train(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_
                     extra = {"dataset.skipped": ds.skipped} if hasattr(ds, "skipped") else {}
                     epoch = sampler.epoch + sampler.index / sampler.num_samples
                     log.scalars(global_step, {**logged, **extra, "epoch": epoch}, stage=stage.name, step=step)
-                if evaluate is not None and stage.eval_every and step % stage.eval_every == 0:
+                due = bool(stage.checkpoint_every and step % stage.checkpoint_every == 0) or step == stage.steps
+                if not due and stage.checkpoint_minutes and step % stage.log_every == 0:
+                    # rank 0's clock decides, so that every rank joins the same save
+                    due = broadcast_object(_clock() - last_save >= 60 * stage.checkpoint_minutes, info)
+                evaluate_now = evaluate is not None and stage.eval_every and step % stage.eval_every == 0
+                if sharded and (due or evaluate_now or step == stage.steps):
+                    fsdp.sync_back(train_model, model)  # collective: the whole model gets the trained tensors
+                if evaluate_now:
                     _evaluate(evaluate, model, stage, global_step, info, log)
                 if step == stage.steps:
                     check_finite(model.state_dict(), f"the model of stage {stage.name!r}")  # on every rank alike
                     if info.is_main:
                         model.save_pretrained(out_dir / "stages" / stage.name)
-                due = bool(stage.checkpoint_every and step % stage.checkpoint_every == 0) or step == stage.steps
-                if not due and stage.checkpoint_minutes and step % stage.log_every == 0:
-                    # rank 0's clock decides, so that every rank joins the same save
-                    due = broadcast_object(_clock() - last_save >= 60 * stage.checkpoint_minutes, info)
                 if due and bad.in_a_row and step != stage.steps:
                     # the weights may already be the ones that diverged (the step before a run of bad steps did
                     # the damage): keep the newest checkpoint one from before, so a resume with a lower lr recovers
@@ -275,12 +293,13 @@ def _train(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_
                     due = False
                 if due:
                     where = f"a checkpoint at global step {global_step}"
+                    opt_state = fsdp.gathered_optimizer_state(optimizer) if sharded else optimizer.state_dict()
                     check_finite(model.state_dict(), where)
-                    check_finite(optimizer_tensors(optimizer), where)
+                    check_finite(optimizer_tensors(opt_state), where)
                     ckpt.save_checkpoint(
                         out_dir,
                         model,
-                        optimizer,
+                        opt_state,
                         {
                             "stage_index": s,
                             "stage_name": stage.name,
@@ -307,9 +326,11 @@ def _train(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_
                     summary.update(stopped=True, global_step=global_step)
                     return summary
             log.close_bar()
-            model.enable_feature_cache(None)
-            if hasattr(model, "set_aux_losses"):
-                model.set_aux_losses([])
+            train_model.enable_feature_cache(None)
+            if hasattr(train_model, "set_aux_losses"):
+                train_model.set_aux_losses([])
+            set_activation_checkpointing(model, False)
+            del wrapped, train_model
             summary["stages"].append(
                 {
                     "name": stage.name,

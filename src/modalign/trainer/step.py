@@ -17,6 +17,7 @@ accumulation is then the mean of smaller-batch losses, not one big batch (the tr
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -24,6 +25,13 @@ from torch import nn
 
 from .distributed import DistInfo, all_ranks_true, all_reduce_sum, no_sync
 from .optim import set_lr
+
+
+def _autocast(precision: str):
+    if precision == "bf16":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        return torch.autocast(device_type=device, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def train_step(
@@ -35,6 +43,7 @@ def train_step(
     info: DistInfo,
     lr: float,
     max_grad_norm: float | None,
+    precision: str = "fp32",
 ) -> dict[str, float]:
     """`micro_batches`: (collated batch, number of examples) pairs for this rank. Returns the logged scalars."""
     set_lr(optimizer, lr)
@@ -43,8 +52,9 @@ def train_step(
     total_weight = 0.0
     for k, (batch, n) in enumerate(micro_batches):
         with no_sync(wrapped, last_micro_step=k == len(micro_batches) - 1):
-            out = wrapped(batch, objective)
-            loss = out["loss"]
+            with _autocast(precision):
+                out = wrapped(batch, objective)
+            loss = out["loss"].float()
             weight = float(out["loss_weight"]) if "loss_weight" in out else float(n)
             (loss * (weight * info.world_size / global_batch_size)).backward()
         total_weight += weight
@@ -65,6 +75,7 @@ def train_step(
         for p in params:
             p.grad.mul_(scale)
     norm = torch.nn.utils.get_total_norm([p.grad for p in params]) if params else torch.tensor(0.0)
+    norm = norm.full_tensor() if hasattr(norm, "full_tensor") else norm  # FSDP: the norm over every rank's shards
     logged["grad_norm"] = float(norm)
     finite = math.isfinite(logged.get("loss", math.nan)) and math.isfinite(logged["grad_norm"])
     if not all_ranks_true(finite, info):
