@@ -15,6 +15,7 @@ import json
 
 import yaml
 
+from .. import strict_yaml
 from ..config import Component, EvalConfig
 from ..registry import ConfigError
 
@@ -40,7 +41,10 @@ def parse_kv(items: list[str], what: str) -> dict:
         if "=" not in item:
             raise ConfigError(f"{what} setting {item!r} must look like key=value (e.g. n=200)")
         k, v = item.split("=", 1)
-        out[k.strip()] = yaml.safe_load(v) if v != "" else ""
+        try:
+            out[k.strip()] = strict_yaml.load(v) if v != "" else ""
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{what} setting {item!r}: the value is not valid YAML ({err})") from None
     return out
 
 

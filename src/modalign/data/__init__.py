@@ -12,6 +12,8 @@
 - "shards": tar shards (PNG/JPEG + JSON per sample), e.g. written by `modalign data shapes`;
 - the benchmark files in their published layouts (benchmarks/, docs/EVAL.md): "vqav2", "qa", "pope",
   "coco-captions", "karpathy", "coco-chair", "sugarcrepe", "aro", "winoground", "mmbench" / "multiple-choice".
+Every reader opens images through `images.open_image` (pixel limit, EXIF, 16-bit) and checks captions and
+conversations with `conversations.py`; `records.py` is the bad-record policy (name it, or skip and count it).
 """
 
 from .benchmarks import BENCHMARKS

@@ -2,8 +2,9 @@
 
 Each validates what is cheap at construction (JSON, text, paths inside the root) and decodes images lazily, under the
 policy of `records.py`: a bad record raises `BadRecord` naming file and line/index, or with `skip_bad=True` is
-skipped and counted in `dataset.skipped`. A lazily found bad image is replaced by the next good record (so a
-DataLoader never sees a hole), and the index is remembered so it is counted once.
+skipped and counted in `dataset.skipped`. In training (`dataset[i]`) a lazily found bad image is replaced by the next
+good record (so a batch never has a hole), and the index is remembered so it is counted once; evaluation reads
+`dataset.load_record(i)`, which never substitutes, and counts what it leaves out itself.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from pathlib import Path
 
 from torch.utils.data import Dataset
 
-from .records import BadRecord, SkipPolicy, check_text, decode_image, decode_lines, resolve_under
+from .conversations import check_caption, check_conversation
+from .records import BadRecord, SkipPolicy, decode_image, decode_lines, resolve_under
 from .shards import index_shards, parse_meta, read_member
 
 IMAGE_KEYS = ("image", "file", "filename", "path", "file_name")
@@ -39,7 +41,19 @@ class _LazyImageDataset(Dataset):
     def _load(self, rec: dict) -> dict:
         raise NotImplementedError
 
+    @property
+    def skip_bad(self) -> bool:
+        return self._policy.skip_bad
+
+    def load_record(self, idx: int) -> dict:
+        """Record `idx` exactly, or BadRecord: no substitution and no counting. Evaluation reads through this, so a
+        bad record is left out and counted by the suite rather than replaced by a neighbour that then counts twice."""
+        if not 0 <= idx < len(self.records):
+            raise IndexError(f"item {idx} out of range 0..{len(self.records) - 1}")
+        return self._load(self.records[idx])
+
     def __getitem__(self, idx: int) -> dict:
+        # Training: a sampler has already chosen idx, so a bad record is replaced by the next good one.
         if not 0 <= idx < len(self.records):
             raise IndexError(f"item {idx} out of range 0..{len(self.records) - 1}")
         for step in range(len(self.records)):
@@ -105,7 +119,7 @@ class ImageCaptions(_LazyImageDataset):
         text = row.get(tkey) if tkey else None
         if isinstance(text, list):  # JSONL may carry several captions: take the first non-empty
             text = next((t for t in text if isinstance(t, str) and t.strip()), None)
-        text = check_text(text, where)
+        text = check_caption(text, where)
         rec = {"id": str(row.get("id") or row[key]), "path": image, "text": text, "where": where}
         if row.get("label") not in (None, ""):
             try:
@@ -132,11 +146,11 @@ class ImageCaptions(_LazyImageDataset):
 class LlavaJson(_LazyImageDataset):
     """LLaVA-format conversations: a JSON list or JSONL of {"id", "image": path | [paths], "conversations": [...]}.
 
-    Turns alternate human/gpt starting with human, after an optional first turn from "system". A single-image record
-    without an "<image>" token gets one prepended to its first human turn (as LLaVA's preprocessing does); otherwise
-    the number of "<image>" tokens must equal the number of images. Records without an image are bad unless
-    `allow_text_only=True` (then image=None). Items also carry the first exchange as `question` (its `<image>`
-    markers stripped) and `answer`, so a LLaVA-format test file is scored by the `vqa` suite as it is.
+    Conversations are checked by `conversations.check_conversation` (an optional first system turn, then turns
+    alternating human/gpt, an answer exists, one "<image>" per image and only in questions; a single-image record
+    without one gets it prepended). Records without an image are bad unless `allow_text_only=True` (then
+    image=None). Items also carry the first exchange as `question` (its `<image>` markers stripped) and `answer`, so
+    a LLaVA-format test file is scored by the `vqa` suite as it is.
     """
 
     def __init__(self, path: str, image_root: str | None = None, skip_bad: bool = False, allow_text_only: bool = False):
@@ -181,29 +195,12 @@ class LlavaJson(_LazyImageDataset):
     def _validate(self, row, where: str) -> dict:
         if not isinstance(row, dict):
             raise BadRecord(f"{where}: record is not a JSON object")
-        convo = row.get("conversations")
-        if not isinstance(convo, list) or not convo:
-            raise BadRecord(f"{where}: 'conversations' must be a non-empty list of turns")
-        turns = []
-        # an optional first turn from "system" (instructions the conversation is held under), then human/gpt
-        first = 1 if isinstance(convo[0], dict) and convo[0].get("from") == "system" else 0
-        for t, turn in enumerate(convo):
-            expected = "system" if t < first else "human" if (t - first) % 2 == 0 else "gpt"
-            if not isinstance(turn, dict) or turn.get("from") != expected:
-                raise BadRecord(f"{where}: turn {t} must be from {expected!r} (turns alternate human/gpt)")
-            turns.append({"from": expected, "value": check_text(turn.get("value"), where, f"turn {t} value")})
-        if len(turns) == first:
-            raise BadRecord(f"{where}: a system turn alone is not a conversation")
         images = row.get("image")
         images = [] if images is None else images if isinstance(images, list) else [images]
         paths = [resolve_under(self.root, p, where) for p in images]
         if not paths and not self.allow_text_only:
             raise BadRecord(f"{where}: no image (pass allow_text_only=True to keep text-only conversations)")
-        n_tokens = sum(t["value"].count("<image>") for t in turns)
-        if len(paths) == 1 and n_tokens == 0:
-            turns[first]["value"] = "<image>\n" + turns[first]["value"]
-        elif n_tokens != len(paths):
-            raise BadRecord(f"{where}: {n_tokens} <image> tokens for {len(paths)} images")
+        turns = check_conversation(row.get("conversations"), where, len(paths))
         return {"id": str(row.get("id") or where), "paths": paths, "conversations": turns, "where": where}
 
     def _load(self, rec: dict) -> dict:

@@ -51,6 +51,9 @@ class PromptBuilder:
 
     def instruct_example(self, conversations: list[dict], n_images: int) -> tuple[str, list[tuple[int, int]]]:
         messages = to_messages(conversations)
+        if any(m["role"] == "assistant" and IMAGE_TOKEN in m["content"] for m in messages):
+            # the label span would cover the image's positions: the model would be taught to "write" an image
+            raise ValueError(f"an answer (assistant turn) contains {IMAGE_TOKEN}; images go in user turns")
         n_markers = sum(m["content"].count(IMAGE_TOKEN) for m in messages)
         if n_markers == 0 and n_images == 1:
             # LLaVA data sometimes omits the marker for single-image samples: the image goes before the first turn.

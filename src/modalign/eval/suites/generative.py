@@ -11,6 +11,7 @@ import os
 import re
 from pathlib import Path
 
+from ...encoders.cache import image_key
 from ...registry import ConfigError
 from .. import metrics as M
 from ..metrics.ptb import ptb_tokenize
@@ -23,6 +24,7 @@ from .common import (
     pair_scores,
     param_from,
     progress_bar,
+    reading,
     require,
     save_thumbnails,
     settings,
@@ -43,8 +45,11 @@ SHORT_ANSWER = "Answer with a single word or phrase."
 
 def _gallery(rows, answers, truths, prompts, out_dir, sub, n, extra=None) -> list[dict]:
     n = min(n, len(rows))
-    paths = save_thumbnails(
-        [r["image"] if "image" in r else r["images"][0] for r in rows[:n]], [r["id"] for r in rows[:n]], out_dir, sub
+    paths = save_thumbnails(  # numbered: records may share an id without sharing a picture
+        [r["image"] if "image" in r else r["images"][0] for r in rows[:n]],
+        [f"{i}-{r['id']}" for i, r in enumerate(rows[:n])],
+        out_dir,
+        sub,
     )
     samples = []
     for i in range(n):
@@ -69,7 +74,8 @@ def caption(
     num_beams: int = 1,
     tokenizer: str = "ptb",
 ) -> dict:
-    """Caption each unique image (items sharing an id are its references, wherever they are in the dataset);
+    """Caption each unique picture (items showing the same picture are its references, wherever they are in the
+    dataset; grouped by content, never by id, so distinct pictures that share an id stay apart);
     BLEU-1..4, ROUGE-L, CIDEr-D on `tokenizer` "ptb" (coco-caption's PTBTokenizer + punctuation filter, in Python) or
     "simple" (lower case, punctuation removed). Greedy decoding, or beam search with `num_beams` > 1;
     `repetition_penalty` > 1 discourages repeated tokens (transformers' meaning)."""
@@ -79,14 +85,18 @@ def caption(
     refs: dict[str, list[str]] = {}
     first: dict[str, dict] = {}
     hyps: dict[str, str] = {}
+    tally = reading(dataset)
     bar = progress_bar(None, "caption", progress)
-    for chunk in item_chunks(dataset, limit, "caption"):  # a chunk at a time: 5,000 COCO pictures never all at once
-        new = []
+    # a chunk at a time: 5,000 COCO pictures never all at once
+    for chunk in item_chunks(dataset, limit, "caption", tally=tally):
+        new, keys = [], []
         for r in chunk:
-            refs.setdefault(r["id"], []).append(r["text"])
-            if r["id"] not in first:
-                first[r["id"]] = without_images([r], n_gallery - len(first))[0]
+            key = image_key(r["image"])
+            refs.setdefault(key, []).append(r["text"])
+            if key not in first:
+                first[key] = without_images([r], n_gallery - len(first))[0]
                 new.append(r)
+                keys.append(key)
         answers = generate(
             model,
             [r["image"] for r in new],
@@ -97,11 +107,11 @@ def caption(
             num_beams=num_beams,
             bar=bar,
         )
-        hyps.update(zip((r["id"] for r in new), answers))
+        hyps.update(zip(keys, answers))
     bar.close()
     uniq = list(first.values())
-    hyps = [hyps[r["id"]] for r in uniq]
-    ref_lists = [refs[r["id"]] for r in uniq]
+    hyps = [hyps[k] for k in first]
+    ref_lists = [refs[k] for k in first]
     metrics = M.caption_metrics(hyps, ref_lists, CAPTION_TOKENIZERS[tokenizer][0])
     return {
         "suite": "caption",
@@ -109,6 +119,7 @@ def caption(
         "settings": settings(
             model,
             dataset,
+            rows=tally,
             prompt=prompt,
             max_new_tokens=max_new_tokens,
             decoding=decoding(num_beams),
@@ -150,9 +161,9 @@ def vqa(
     if rule not in VQA_RULES:
         raise ConfigError(f"vqa rule must be one of {', '.join(VQA_RULES)}, got {rule!r}")
     prompt = _prompt(prompt, dataset, "question", "vqa")
-    rows, preds, prompts = [], [], []
+    rows, preds, prompts, tally = [], [], [], reading(dataset)
     bar = progress_bar(len(dataset) if limit is None else min(limit, len(dataset)), "vqa", progress)
-    for chunk in item_chunks(dataset, limit, "vqa"):
+    for chunk in item_chunks(dataset, limit, "vqa", tally=tally):
         chunk_prompts = [prompt.format(question=r["question"]) for r in chunk]
         preds += generate(model, [r["image"] for r in chunk], chunk_prompts, batch_size, max_new_tokens, bar=bar)
         rows += without_images(chunk, n_gallery - len(rows))
@@ -172,6 +183,7 @@ def vqa(
         "settings": settings(
             model,
             dataset,
+            rows=tally,
             prompt=prompt,
             max_new_tokens=max_new_tokens,
             decoding=decoding(1),
@@ -205,9 +217,9 @@ def pope(
     if mode not in ("generate", "likelihood"):
         raise ConfigError(f"pope mode must be 'generate' or 'likelihood', got {mode!r}")
     prompt = _prompt(prompt, dataset, "question", "pope")
-    rows, raw, preds, prompts = [], [], [], []
+    rows, raw, preds, prompts, tally = [], [], [], [], reading(dataset)
     bar = progress_bar(len(dataset) if limit is None else min(limit, len(dataset)), "pope", progress)
-    for chunk in item_chunks(dataset, limit, "pope"):
+    for chunk in item_chunks(dataset, limit, "pope", tally=tally):
         chunk_prompts = [prompt.format(question=r["question"]) for r in chunk]
         images = [r["image"] for r in chunk]
         if mode == "generate":
@@ -240,6 +252,7 @@ def pope(
         "settings": settings(
             model,
             dataset,
+            rows=tally,
             prompt=prompt,
             mode=mode,
             max_new_tokens=max_new_tokens,
