@@ -117,3 +117,25 @@ def test_traces_are_llava_conversations_in_both_route_formats(tmp_path):
         assert c[1]["value"].startswith("Tool results:\n[ocr] ") and "\n[tagger] " in c[1]["value"]
     ds = ma.dataset("llava-json", path=str(path), allow_text_only=True)
     assert ds[0]["image"] is None and ds[0]["conversations"][0]["from"] == "system"
+
+
+def test_a_conversation_may_lead_with_one_system_turn():
+    from modalign.data.conversations import check_conversation
+    from modalign.data.records import BadRecord
+
+    turns = check_conversation(
+        [{"from": "system", "value": "Use tools."}, {"from": "human", "value": "Q"}, {"from": "gpt", "value": "A"}],
+        "x:1",
+        1,
+    )
+    assert [t["from"] for t in turns] == ["system", "human", "gpt"] and turns[1]["value"] == "<image>\nQ"
+    for bad, msg in [
+        ([{"from": "system", "value": "S"}, {"from": "human", "value": "Q"}], "no answer"),
+        (
+            [{"from": "system", "value": "<image>"}, {"from": "human", "value": "Q"}, {"from": "gpt", "value": "A"}],
+            "system turn",
+        ),
+        ([{"from": "human", "value": "Q"}, {"from": "system", "value": "S"}], "must be from 'gpt'"),
+    ]:
+        with pytest.raises(BadRecord, match=msg):
+            check_conversation(bad, "x:1", 0)

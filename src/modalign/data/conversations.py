@@ -35,7 +35,8 @@ def check_conversation(convo, where: str, n_images: int) -> list[dict]:
             raise BadRecord(f"{where}: turn {t} must be from {expected!r} (turns alternate human/gpt)")
         value = check_text(turn.get("value"), where, f"turn {t} value")
         if expected != "human" and IMAGE_MARKER in value:
-            raise BadRecord(f"{where}: turn {t} ({expected}) contains {IMAGE_MARKER}; images go in human turns")
+            what = "an answer" if expected == "gpt" else "the system turn"
+            raise BadRecord(f"{where}: turn {t} ({what}) contains {IMAGE_MARKER}; images go in human turns")
         turns.append({"from": expected, "value": value})
     if len(turns) < first + 2:
         raise BadRecord(f"{where}: the conversation has no answer (gpt turn) to learn from")
