@@ -139,3 +139,24 @@ def test_a_conversation_may_lead_with_one_system_turn():
     ]:
         with pytest.raises(BadRecord, match=msg):
             check_conversation(bad, "x:1", 0)
+
+
+def test_captioner_asks_its_model_and_says_what_it_knows():
+    from modalign.registry import ConfigError
+    from modalign.tools.base import Inputs, call_tool
+    from modalign.tools.captioner import Captioner
+
+    class VLM:
+        def eval(self):
+            return self
+
+        def generate(self, images, prompts, max_new_tokens=32):
+            return [f"{p} -> {im.size[0]}px" for im, p in zip(images, prompts)]
+
+    tool = Captioner(VLM(), knows="the shapes world")
+    assert tool.description == "Describes the image in a sentence (it knows the shapes world)."
+    assert call_tool(tool, Inputs(Image.new("RGB", (5, 5)))).text == "Describe the image. -> 5px"
+    assert call_tool(tool, Inputs(Image.new("RGB", (5, 5))), {"prompt": "Colour?"}).text == "Colour? -> 5px"
+    assert not call_tool(tool, Inputs()).ok
+    with pytest.raises(ConfigError, match="vision-language model"):
+        Captioner(object())
