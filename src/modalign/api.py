@@ -131,10 +131,11 @@ def run_recipe(
     if recipe.eval and run_eval and any(s.eval_every for s in recipe.stages):
         evaluate_cb = _periodic_eval(recipe, out)
     # one writer per folder over training and the evaluation that follows (rank 0 holds it under torchrun)
-    with output_lock(out) if os.environ.get("RANK", "0") == "0" else nullcontext():
+    main = os.environ.get("RANK", "0") == "0"
+    with output_lock(out) if main else nullcontext():
         summary = train_recipe(recipe, out, resume=resume, evaluate=evaluate_cb, progress=progress)
         results = None
-        if recipe.eval and run_eval:
+        if recipe.eval and run_eval and main:  # under torchrun the other ranks are done once training is
             model = prepare_for_eval(load_model(out / "final"), recipe, out)
             results = run_suites(model, recipe.eval, out / "eval", DATASETS, progress=progress)
     return {"train": summary, "eval": results}

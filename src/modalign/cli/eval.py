@@ -115,11 +115,12 @@ def eval_main(args) -> int:
 
     from ..data import DATASETS
     from ..eval.compare import compare_runs
-    from ..eval.runner import run_suites
+    from ..eval.runner import check_evals, run_suites
     from ..models import load_model
 
     torch.set_num_threads(1)
-    evals = build_evals(args.suite, args.data, args.param, args.corrupt)  # fail on bad input before loading weights
+    evals = build_evals(args.suite, args.data, args.param, args.corrupt)
+    check_evals(evals, DATASETS, where="--suite/--data")  # bad suites, parameters or data paths before any weight
     model = load_model(args.checkpoint, trust_code=args.trust_code)
     run_suites(model, evals, args.out, DATASETS, progress=not args.quiet, meta={"checkpoint": str(args.checkpoint)})
     print(compare_runs([args.out]))
