@@ -121,6 +121,9 @@ class StageConfig(BaseModel):
     # logging steps), so that a crash loses at most that much of a long run whatever a step costs; 0 turns it off
     checkpoint_minutes: float = Field(10.0, ge=0)
     cache_frozen_features: bool = True
+    # bf16: the forward pass runs under torch.autocast (matmuls in bfloat16, weights, gradients and the optimizer
+    # in fp32), ~1.7x faster on CPUs with AVX512-BF16 and the usual mixed precision of GPU training
+    precision: Literal["fp32", "bf16"] = "fp32"
     skip_bad: bool = False
     # plug-ins by name: losses added to the objective (models/aux_losses.py) and transforms of each collated batch
     # (trainer/transforms.py), e.g. aux_losses: [{name: region_words, weight: 0.3}], transforms: [{name: token_noise}]

@@ -216,7 +216,7 @@ def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_bu
                 objective=stage.objective,
                 dataset_size=len(ds),
                 freeze=report.as_dict(),
-                frozen_cached=frozen_towers if cache else [],
+                frozen_cached=frozen_towers if cache is not None else [],
                 find_unused_parameters=find_unused,
                 **({"dataset.skipped": ds.skipped} if hasattr(ds, "skipped") else {}),
             )
@@ -237,6 +237,7 @@ def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_bu
                     info,
                     lr,
                     stage.max_grad_norm,
+                    stage.precision,
                 )
                 step, global_step, done_here = step + 1, global_step + 1, done_here + 1
                 logged["steps_per_s"] = done_here / (time.perf_counter() - t0)
@@ -293,7 +294,7 @@ def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_bu
                     "loss": logged.get("loss"),
                     "trainable": report.trainable,
                     "frozen": report.frozen,
-                    "cache": {"hits": cache.hits, "misses": cache.misses} if cache else None,
+                    "cache": {"hits": cache.hits, "misses": cache.misses} if cache is not None else None,
                 }
             )
             log.event("stage_end", global_step, stage=stage.name, loss=logged.get("loss"))

@@ -13,6 +13,7 @@ accumulation is then the mean of smaller-batch losses, not one big batch (the tr
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -20,6 +21,15 @@ from torch import nn
 
 from .distributed import DistInfo, all_reduce_sum, no_sync
 from .optim import set_lr
+
+
+def autocast(precision: str, device_type: str = "cpu"):
+    """The forward context of a precision: bf16 autocast on the model's device type, or nothing for fp32."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if precision != "bf16":
+        raise ValueError(f"precision must be fp32 or bf16, got {precision!r}")
+    return torch.autocast(device_type, dtype=torch.bfloat16)
 
 
 def train_step(
@@ -31,15 +41,19 @@ def train_step(
     info: DistInfo,
     lr: float,
     max_grad_norm: float | None,
+    precision: str = "fp32",
 ) -> dict[str, float]:
-    """`micro_batches`: (collated batch, number of examples) pairs for this rank. Returns the logged scalars."""
+    """`micro_batches`: (collated batch, number of examples) pairs for this rank. Returns the logged scalars.
+    precision "bf16": forward passes under bfloat16 autocast (backward follows the forward's dtypes)."""
     set_lr(optimizer, lr)
     optimizer.zero_grad(set_to_none=True)
     sums: dict[str, float] = {}
     total_weight = 0.0
+    device_type = next(wrapped.parameters()).device.type
     for k, (batch, n) in enumerate(micro_batches):
         with no_sync(wrapped, last_micro_step=k == len(micro_batches) - 1):
-            out = wrapped(batch, objective)
+            with autocast(precision, device_type):
+                out = wrapped(batch, objective)
             loss = out["loss"]
             weight = float(out["loss_weight"]) if "loss_weight" in out else float(n)
             (loss * (weight * info.world_size / global_batch_size)).backward()

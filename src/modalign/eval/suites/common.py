@@ -124,9 +124,14 @@ def generate(
     progress: bool = True,
     repetition_penalty: float = 1.0,
     num_beams: int = 1,
+    keys: list | None = None,
 ) -> list[str]:
     """Greedy answers, or beam search with `num_beams` > 1 (transformers' semantics); `repetition_penalty` != 1 is
-    passed on (transformers' meaning: > 1 discourages tokens already in the prompt or the answer)."""
+    passed on (transformers' meaning: > 1 discourages tokens already in the prompt or the answer).
+
+    `keys` (one per prompt, e.g. `image_key` of its image): prompts whose key is the same are about one image and are
+    answered together by the model's `answer_many` (the image prefix computed once, its KV cache shared), when it
+    has one; the answers are those `generate` gives, up to floating-point rounding."""
     from ...models.beam_search import check_beam_args
     from ...models.vlm_inference import check_repetition_penalty
 
@@ -136,14 +141,30 @@ def generate(
     except ValueError as err:
         raise ConfigError(str(err)) from err
     extra = {} if repetition_penalty == 1.0 else {"repetition_penalty": float(repetition_penalty)}
+    if keys is not None and num_beams == 1 and hasattr(model, "answer_many") and len(set(keys)) < len(keys):
+        groups: dict = {}
+        for i, k in enumerate(keys):
+            groups.setdefault(k, []).append(i)
+        out_by: dict[int, str] = {}
+        for idx in tqdm(list(groups.values()), desc="generate", disable=not progress, leave=False):
+            answers = model.answer_many(
+                images[idx[0]], [prompts[i] for i in idx], max_new_tokens=max_new_tokens, batch_size=batch_size, **extra
+            )
+            out_by.update(zip(idx, answers))
+        return [out_by[i] for i in range(len(prompts))]
     if num_beams != 1:
         extra["num_beams"] = num_beams
     pairs = list(zip(images, prompts))
     out: list[str] = []
     for b in batches(pairs, batch_size, "generate", progress):
+        asked = [p[1] for p in b]
         out.extend(
             model.generate(
-                [p[0] for p in b], [p[1] for p in b], max_new_tokens=max_new_tokens, do_sample=False, **extra
+                [p[0] for p in b],
+                None if all(q is None for q in asked) else asked,  # None: the caption objective's format
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                **extra,
             )
         )
     return out

@@ -11,7 +11,10 @@ import os
 import re
 from pathlib import Path
 
+import numpy as np
+
 from ...data.worlds.shapes.vqa import SHORT_ANSWER  # the instruction the built-in instruct data pairs with bare answers
+from ...encoders.cache import image_key
 from ...registry import ConfigError
 from .. import metrics as M
 from .common import decoding, generate, items, pair_scores, require, save_thumbnails, settings
@@ -34,7 +37,7 @@ def _gallery(rows, answers, truths, prompts, out_dir, sub, n, extra=None) -> lis
 def caption(
     model,
     dataset,
-    prompt: str = "Describe the image.",
+    prompt: str | None = "Describe the image.",
     max_new_tokens: int = 32,
     batch_size: int = 16,
     limit: int | None = None,
@@ -46,7 +49,8 @@ def caption(
 ) -> dict:
     """Caption each unique image (items sharing an id are its references); BLEU-1..4, ROUGE-L, CIDEr-D.
     Greedy decoding, or beam search with `num_beams` > 1; `repetition_penalty` > 1 discourages repeated tokens
-    (transformers' meaning)."""
+    (transformers' meaning). `prompt: null` continues the caption objective's own format (the image, then the
+    caption; no chat turn), which is what a model after a caption-only `align` stage has learned."""
     require(model, "generative", "caption")
     rows = items(dataset, limit, "caption", progress)
     refs: dict[str, list[str]] = {}
@@ -81,7 +85,13 @@ def caption(
             limit=limit,
         ),
         "samples": _gallery(
-            uniq, hyps, [" | ".join(r) for r in ref_lists], [prompt] * len(uniq), out_dir, "caption", n_gallery
+            uniq,
+            hyps,
+            [" | ".join(r) for r in ref_lists],
+            [prompt or "(caption format)"] * len(uniq),
+            out_dir,
+            "caption",
+            n_gallery,
         ),
     }
 
@@ -90,6 +100,8 @@ def vqa(
     model,
     dataset,
     prompt: str = "{question} " + SHORT_ANSWER,
+    mode: str = "generate",
+    choices: list[str] | None = None,
     max_new_tokens: int = 8,
     batch_size: int = 16,
     limit: int | None = None,
@@ -97,13 +109,38 @@ def vqa(
     out_dir=None,
     progress: bool = True,
 ) -> dict:
-    """VQAv2 accuracy overall and per question type; `answer` may be one string or a list of annotator answers."""
+    """VQAv2 accuracy overall and per question type; `answer` may be one string or a list of annotator answers.
+
+    mode 'generate' scores the greedy answer; 'likelihood' answers multiple-choice questions with the choice the model
+    gives the highest log p(choice | image, prompt) (length-normalised): `choices` for every item, else each item's
+    own `choices` list (e.g. ["yes", "no"])."""
     require(model, "generative", "vqa")
     if "{question}" not in prompt:
         raise ConfigError("the vqa prompt needs a {question} slot, e.g. '{question} " + SHORT_ANSWER + "'")
+    if mode not in ("generate", "likelihood"):
+        raise ConfigError(f"vqa mode must be 'generate' or 'likelihood', got {mode!r}")
     rows = items(dataset, limit, "vqa", progress)
     prompts = [prompt.format(question=r["question"]) for r in rows]
-    preds = generate(model, [r["image"] for r in rows], prompts, batch_size, max_new_tokens, progress)
+    images = [r["image"] for r in rows]
+    if mode == "generate":
+        preds = generate(model, images, prompts, batch_size, max_new_tokens, progress, keys=[image_key(im) for im in images])
+        shown = preds
+    else:
+        options = [list(choices) if choices is not None else r.get("choices") for r in rows]
+        if any(not o for o in options) or len({len(o) for o in options}) != 1:
+            raise ConfigError(
+                "vqa mode 'likelihood' needs the same number of choices for every item: give `choices` "
+                "(e.g. [yes, no]) or items with a `choices` list"
+            )
+        scores = np.stack(
+            [
+                pair_scores(model, images, [o[c] for o in options], prompts, batch_size, progress)
+                for c in range(len(options[0]))
+            ],
+            axis=1,
+        )  # [N, C]
+        preds = [o[int(k)] for o, k in zip(options, scores.argmax(1))]
+        shown = [" vs ".join(f"{c} ({v:.3f})" for c, v in zip(o, row)) for o, row in zip(options, scores)]
     s = M.vqa_score(preds, [r["answer"] for r in rows], [r.get("qtype", "all") for r in rows])
     metrics = {"accuracy": s["accuracy"], **{f"acc_{t}": v for t, v in s["per_qtype"].items()}}
     truths = [r["answer"] if isinstance(r["answer"], str) else "/".join(r["answer"]) for r in rows]
@@ -111,10 +148,16 @@ def vqa(
         "suite": "vqa",
         "metrics": metrics,
         "settings": settings(
-            model, dataset, prompt=prompt, max_new_tokens=max_new_tokens, parser="VQAv2 normalisation", limit=limit
+            model,
+            dataset,
+            prompt=prompt,
+            mode=mode,
+            max_new_tokens=max_new_tokens,
+            parser="VQAv2 normalisation" if mode == "generate" else "argmax log p(choice)",
+            limit=limit,
         ),
         "samples": _gallery(
-            rows, preds, truths, prompts, out_dir, "vqa", n_gallery, [{"correct": a > 0} for a in s["per_item"]]
+            rows, shown, truths, prompts, out_dir, "vqa", n_gallery, [{"correct": a > 0} for a in s["per_item"]]
         ),
     }
 
@@ -139,7 +182,7 @@ def pope(
     prompts = [prompt.format(question=r["question"]) for r in rows]
     images = [r["image"] for r in rows]
     if mode == "generate":
-        raw = generate(model, images, prompts, batch_size, max_new_tokens, progress)
+        raw = generate(model, images, prompts, batch_size, max_new_tokens, progress, keys=[image_key(im) for im in images])
         preds = [M.parse_yes_no(t) for t in raw]
     else:
         logp_yes = pair_scores(model, images, ["yes"] * len(rows), prompts, batch_size, progress)
