@@ -389,10 +389,11 @@ class InferenceMixin:
     # -- likelihoods -------------------------------------------------------------------------------------------
     @torch.no_grad()
     def score(self, images, texts: list[str], prompts=None, normalize: bool = True) -> torch.Tensor:
-        """log p(text | image, prompt) summed over the text's tokens, divided by their count when `normalize`."""
-        if len(images) != len(texts):
+        """log p(text | image, prompt) summed over the text's tokens, divided by their count when `normalize`.
+        `images=None` scores the texts after the prompts alone (the LM without any image)."""
+        if images is not None and len(images) != len(texts):
             raise ValueError(f"{len(images)} images but {len(texts)} texts: score pairs one to one")
-        prefixes = self._prompt_texts(len(texts), prompts, True)
+        prefixes = self._prompt_texts(len(texts), prompts, images is not None)
         if any(IMAGE_TOKEN in t for t in texts):
             raise ValueError(f"scored texts must not contain {IMAGE_TOKEN}")
         pixel_values, counts, token_counts, layouts = self._pixels(images)

@@ -238,7 +238,7 @@ def _train(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_
                 objective=stage.objective,
                 dataset_size=len(ds),
                 freeze=report.as_dict(),
-                frozen_cached=frozen_towers if cache else [],
+                frozen_cached=frozen_towers if cache is not None else [],
                 find_unused_parameters=find_unused,
                 strategy=recipe.strategy if info.active else "single",
                 sharded_parameters=fsdp.sharded_count(train_model) if sharded else 0,
@@ -338,7 +338,7 @@ def _train(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_
                     "loss": logged.get("loss"),
                     "trainable": report.trainable,
                     "frozen": report.frozen,
-                    "cache": {"hits": cache.hits, "misses": cache.misses} if cache else None,
+                    "cache": {"hits": cache.hits, "misses": cache.misses} if cache is not None else None,
                     "bad_steps": bad.total,
                 }
             )

@@ -45,7 +45,8 @@ def train_step(
     max_grad_norm: float | None,
     precision: str = "fp32",
 ) -> dict[str, float]:
-    """`micro_batches`: (collated batch, number of examples) pairs for this rank. Returns the logged scalars."""
+    """`micro_batches`: (collated batch, number of examples) pairs for this rank. Returns the logged scalars.
+    precision "bf16": forward passes under bfloat16 autocast (backward follows the forward's dtypes)."""
     set_lr(optimizer, lr)
     optimizer.zero_grad(set_to_none=True)
     sums: dict[str, float] = {}

@@ -256,7 +256,9 @@ def generate(
     out: list = [None] * len(images)
     lone = list(range(len(images)))
     # answer_many puts the image first in the shared prefix: prompts placing it themselves go the plain way
-    groupable = num_beams == 1 and hasattr(model, "answer_many") and not any(IMAGE_TOKEN in p for p in prompts)
+    groupable = (
+        num_beams == 1 and hasattr(model, "answer_many") and not any(p is None or IMAGE_TOKEN in p for p in prompts)
+    )
     if group_by_image and groupable:
         groups = group_by_content(images)
         lone = [g[0] for g in groups if len(g) == 1]
@@ -269,8 +271,13 @@ def generate(
             bar.update(len(g))
     for lo in range(0, len(lone), batch_size):
         idx = lone[lo : lo + batch_size]
+        asked = [prompts[i] for i in idx]
         answers = model.generate(
-            [images[i] for i in idx], [prompts[i] for i in idx], max_new_tokens=max_new_tokens, do_sample=False, **extra
+            [images[i] for i in idx],
+            None if all(q is None for q in asked) else asked,  # None: the caption objective's format
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            **extra,
         )
         for i, a in zip(idx, answers):
             out[i] = a

@@ -11,6 +11,8 @@ import os
 import re
 from pathlib import Path
 
+import numpy as np
+
 from ...encoders.cache import image_key
 from ...registry import ConfigError
 from .. import metrics as M
@@ -63,7 +65,7 @@ def _gallery(rows, answers, truths, prompts, out_dir, sub, n, extra=None) -> lis
 def caption(
     model,
     dataset,
-    prompt: str = "Describe the image.",
+    prompt: str | None = "Describe the image.",
     max_new_tokens: int = 32,
     batch_size: int = 16,
     limit: int | None = None,
@@ -128,7 +130,13 @@ def caption(
             limit=limit,
         ),
         "samples": _gallery(
-            uniq, hyps, [" | ".join(r) for r in ref_lists], [prompt] * len(uniq), out_dir, "caption", n_gallery
+            uniq,
+            hyps,
+            [" | ".join(r) for r in ref_lists],
+            [prompt or "(caption format)"] * len(uniq),
+            out_dir,
+            "caption",
+            n_gallery,
         ),
     }
 
@@ -152,20 +160,37 @@ def vqa(
     out_dir=None,
     progress: bool = True,
     rule: str = "vqa",
+    mode: str = "generate",
+    choices: list[str] | None = None,
 ) -> dict:
     """VQAv2 accuracy overall and per question type (`qtype`: VQAv2's answer types); `answer` may be one string or
     a list: annotators' answers under `rule` "vqa" (VQAv2's), accepted alternatives under "any". The prompt defaults
     to the dataset's `prompt`, else "{question} " + SHORT_ANSWER. Items are read CHUNK at a time, so a large set
-    never holds all its pictures."""
-    require(model, "generate", "vqa")
+    never holds all its pictures.
+
+    mode "generate" scores the greedy answer; "likelihood" answers closed questions with the choice the model gives
+    the highest length-normalised log p(choice | image, prompt): `choices` for every item, else each item's own
+    `choices` list (e.g. ["yes", "no"])."""
+    require(model, "generate" if mode == "generate" else "generative", "vqa")
     if rule not in VQA_RULES:
         raise ConfigError(f"vqa rule must be one of {', '.join(VQA_RULES)}, got {rule!r}")
+    if mode not in ("generate", "likelihood"):
+        raise ConfigError(f"vqa mode must be 'generate' or 'likelihood', got {mode!r}")
     prompt = _prompt(prompt, dataset, "question", "vqa")
-    rows, preds, prompts, tally = [], [], [], reading(dataset)
+    rows, preds, shown, prompts, tally = [], [], [], [], reading(dataset)
     bar = progress_bar(len(dataset) if limit is None else min(limit, len(dataset)), "vqa", progress)
     for chunk in item_chunks(dataset, limit, "vqa", tally=tally):
         chunk_prompts = [prompt.format(question=r["question"]) for r in chunk]
-        preds += generate(model, [r["image"] for r in chunk], chunk_prompts, batch_size, max_new_tokens, bar=bar)
+        images = [r["image"] for r in chunk]
+        if mode == "generate":
+            answers = generate(model, images, chunk_prompts, batch_size, max_new_tokens, bar=bar)
+            preds += answers
+            shown += answers
+        else:
+            p, sh = _choose_by_likelihood(model, chunk, images, chunk_prompts, choices, batch_size)
+            preds += p
+            shown += sh
+            bar.update(len(chunk))
         rows += without_images(chunk, n_gallery - len(rows))
         prompts += chunk_prompts
     bar.close()
@@ -185,17 +210,42 @@ def vqa(
             dataset,
             rows=tally,
             prompt=prompt,
+            mode=mode,
             max_new_tokens=max_new_tokens,
             decoding=decoding(1),
-            parser="VQAv2 normalisation (processPunctuation, processDigitArticle); "
+            parser=(
+                "VQAv2 normalisation (processPunctuation, processDigitArticle); "
+                if mode == "generate"
+                else "argmax length-normalised log p(choice); "
+            )
             + ("10-choose-9 annotator average" if rule == "vqa" else "any accepted answer"),
             limit=limit,
         ),
         "figures": figures,
         "samples": _gallery(
-            rows, preds, truths, prompts, out_dir, "vqa", n_gallery, [{"correct": a > 0} for a in s["per_item"]]
+            rows, shown, truths, prompts, out_dir, "vqa", n_gallery, [{"correct": a > 0} for a in s["per_item"]]
         ),
     }
+
+
+def _choose_by_likelihood(model, chunk, images, prompts, choices, batch_size) -> tuple[list[str], list[str]]:
+    """The most likely choice per item and a shown string with every choice's score."""
+    options = [list(choices) if choices is not None else r.get("choices") for r in chunk]
+    if any(not o for o in options) or len({len(o) for o in options}) != 1:
+        raise ConfigError(
+            "vqa mode 'likelihood' needs the same number of choices for every item: give `choices` "
+            "(e.g. [yes, no]) or items with a `choices` list"
+        )
+    scores = np.stack(
+        [
+            pair_scores(model, images, [o[c] for o in options], prompts, batch_size, progress=False)
+            for c in range(len(options[0]))
+        ],
+        axis=1,
+    )  # [N, C]
+    preds = [o[int(k)] for o, k in zip(options, scores.argmax(1))]
+    shown = [" vs ".join(f"{c} ({v:.3f})" for c, v in zip(o, row)) for o, row in zip(options, scores)]
+    return preds, shown
 
 
 def pope(
