@@ -27,7 +27,8 @@ from .distributed import DistInfo, all_ranks_true, all_reduce_sum, no_sync
 from .optim import set_lr
 
 
-def _autocast(precision: str):
+def autocast(precision: str):
+    """The forward context of a stage's precision: bfloat16 autocast for "bf16", nothing for "fp32"."""
     if precision == "bf16":
         device = "cuda" if torch.cuda.is_available() else "cpu"
         return torch.autocast(device_type=device, dtype=torch.bfloat16)
@@ -53,7 +54,7 @@ def train_step(
     total_weight = 0.0
     for k, (batch, n) in enumerate(micro_batches):
         with no_sync(wrapped, last_micro_step=k == len(micro_batches) - 1):
-            with _autocast(precision):
+            with autocast(precision):
                 out = wrapped(batch, objective)
             loss = out["loss"].float()
             weight = float(out["loss_weight"]) if "loss_weight" in out else float(n)
