@@ -18,6 +18,10 @@ from modalign.data.worlds.shapes.vqa import SHORT_ANSWER
 from modalign.eval import metrics as M
 
 
+def r_is(row: dict, choice: str) -> bool:
+    return row["answer"].lower() == choice.lower()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--lm", default="smollm2-135m")
@@ -41,6 +45,13 @@ def main() -> None:
     pred = [["yes", "no"][k] for k in np.stack(scores, 1).argmax(1)]
     s = M.vqa_score(pred, [r["answer"] for r in rows], [r["qtype"] for r in rows])
     result = {"lm": args.lm, "choices": choices, "n": len(rows), "accuracy": s["accuracy"], **s["per_qtype"]}
+    # does the margin log p(first) - log p(second) separate the answers at all, whatever its offset? (ROC AUC)
+    margin = scores[0] - scores[1]
+    for kind in sorted({r["qtype"] for r in rows}):
+        idx = [i for i, r in enumerate(rows) if r["qtype"] == kind]
+        pos = [margin[i] for i in idx if r_is(rows[i], choices[0])]
+        neg = [margin[i] for i in idx if not r_is(rows[i], choices[0])]
+        result[f"auc_{kind}"] = float(np.mean([a > b for a in pos for b in neg])) if pos and neg else None
     print(json.dumps(result))
     if args.out:
         with open(args.out, "w") as fh:
