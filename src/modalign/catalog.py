@@ -18,7 +18,7 @@ OBJECTIVES = {
 def _registries() -> dict[str, dict]:
     from .connectors import CONNECTORS
     from .data import DATASETS
-    from .encoders import TEXT_ENCODERS, VISION_ENCODERS
+    from .encoders import AUDIO_ENCODERS, TEXT_ENCODERS, VIDEO_ENCODERS, VISION_ENCODERS
     from .eval.suites import SUITES
     from .models.aux_losses import AUX_LOSSES
     from .models.lm import LANGUAGE_MODELS
@@ -27,6 +27,8 @@ def _registries() -> dict[str, dict]:
     return {
         "vision": VISION_ENCODERS,
         "text": TEXT_ENCODERS,
+        "audio": AUDIO_ENCODERS,
+        "video": VIDEO_ENCODERS,
         "connectors": CONNECTORS,
         "lms": LANGUAGE_MODELS,
         "datasets": DATASETS,
@@ -36,7 +38,19 @@ def _registries() -> dict[str, dict]:
     }
 
 
-FAMILIES = ("vision", "text", "connectors", "lms", "datasets", "suites", "objectives", "aux_losses", "transforms")
+FAMILIES = (
+    "vision",
+    "text",
+    "audio",
+    "video",
+    "connectors",
+    "lms",
+    "datasets",
+    "suites",
+    "objectives",
+    "aux_losses",
+    "transforms",
+)
 _SUITE_ARGS = {"model", "dataset", "out_dir", "progress"}
 
 

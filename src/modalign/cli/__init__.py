@@ -174,7 +174,8 @@ def _add_list(sub) -> None:
     p.add_argument(
         "family",
         nargs="?",
-        help="one of: vision, text, connectors, lms, datasets, suites, objectives, aux_losses, transforms, recipes",
+        help="one of: vision, text, audio, video, connectors, lms, datasets, suites, objectives, aux_losses, "
+        "transforms, recipes",
     )
     p.set_defaults(func=_list_main)
 

@@ -6,12 +6,18 @@
 - "image-captions": an image folder with a captions CSV or JSONL;
 - "fashion-mnist": Fashion-MNIST from its IDX files, with name or attribute-description captions;
 - "small-objects": one tiny shape in a large image, where only tiling (AnyRes) can read it;
-- "shards": tar shards (PNG/JPEG + JSON per sample), e.g. written by `modalign data shapes`.
+- "shards": tar shards (PNG/JPEG + JSON per sample), e.g. written by `modalign data shapes`;
+- "audio-captions": audio clips with transcripts or captions (LibriSpeech `*.trans.txt`, CSV / JSONL audio,text);
+- "pocketsphinx": the real read speech of Debian's pocketsphinx-testdata, with transcripts;
+- "spoken": the shapes world read aloud by espeak-ng voices (captions, spoken questions about images);
+- "sounds": beeps, chirps and noise bursts with captions and questions (how many, which is higher, ...);
+- "motion": the shapes world in motion: short clips with tracks, captions and questions about motion, order, change.
 """
 
+from .audio_readers import AudioCaptions, PocketSphinxClips
 from .fashion_mnist import FashionMNIST
 from .readers import ImageCaptions, LlavaJson, ShardDataset
-from .worlds import ShapesWorld, SmallObjects
+from .worlds import MotionWorld, ShapesWorld, SmallObjects, SoundWorld, SpokenWorld
 
 DATASETS: dict = {
     "shapes": ShapesWorld,
@@ -20,4 +26,9 @@ DATASETS: dict = {
     "shards": ShardDataset,
     "fashion-mnist": FashionMNIST,
     "small-objects": SmallObjects,
+    "audio-captions": AudioCaptions,
+    "pocketsphinx": PocketSphinxClips,
+    "spoken": SpokenWorld,
+    "sounds": SoundWorld,
+    "motion": MotionWorld,
 }

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config import RecipeConfig, StageConfig
+from ..config import TOWER_NAMES, RecipeConfig, StageConfig
 from ..encoders.cache import FeatureCache
 from ..registry import ConfigError
 from . import checkpoint as ckpt
@@ -79,7 +79,7 @@ def _evaluate(evaluate: Evaluate, model, stage: StageConfig, global_step: int, i
 def _cache_name(recipe: RecipeConfig, s: int) -> str:
     """Stages share one cache while no stage so far has trained a tower (its features are still the same function);
     after a tower trained, each stage starts its own."""
-    if not any(c in st.train for st in recipe.stages[: s + 1] for c in ("vision", "text")):
+    if not any(c in st.train for st in recipe.stages[: s + 1] for c in TOWER_NAMES):
         return "frozen"
     return recipe.stages[s].name
 
@@ -182,7 +182,7 @@ def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_bu
             report = apply_freeze_plan(model, stage.train)
             frozen_towers = [
                 c
-                for c in ("vision", "text")
+                for c in TOWER_NAMES
                 if report.per_component.get(c, {}).get("trainable") == 0 and c in report.per_component
             ]
             cache = (

@@ -34,6 +34,7 @@ from .hallucination import (
 )
 from .retrieval import recall_at_k
 from .vqa import normalize_answer, vqa_accuracy, vqa_score
+from .wer import edit_distance, normalize_transcript, word_error_rate
 
 __all__ = [
     "alignment",
@@ -46,6 +47,7 @@ __all__ = [
     "class_weights",
     "clip_loss",
     "confusion_matrix",
+    "edit_distance",
     "extract_objects",
     "gap_shift_curve",
     "grounding_accuracy",
@@ -56,6 +58,7 @@ __all__ = [
     "modality_gap",
     "mutual_knn",
     "normalize_answer",
+    "normalize_transcript",
     "parse_box",
     "parse_yes_no",
     "pca_2d",
@@ -72,5 +75,6 @@ __all__ = [
     "vqa_accuracy",
     "vqa_score",
     "winoground_scores",
+    "word_error_rate",
     "zeroshot_metrics",
 ]

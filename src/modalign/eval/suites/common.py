@@ -72,6 +72,21 @@ def embed_images(model, images: list, batch_size: int, progress: bool = True) ->
 
 
 @torch.no_grad()
+def embed_audio(model, clips: list, batch_size: int, progress: bool = True) -> np.ndarray:
+    if not hasattr(model, "embed_audio"):
+        raise ConfigError(f"{type(model).__name__} embeds no audio: build an audio-text model (DualEncoder(audio=...))")
+    out = [_to_numpy(model.embed_audio(b)) for b in batches(clips, batch_size, "embed audio", progress)]
+    return np.concatenate(out, 0)  # [N, E]
+
+
+def embed_media(model, rows: list[dict], batch_size: int, progress: bool = True) -> np.ndarray:
+    """Embeddings of each row's image, or of its audio clip when the rows are audio items."""
+    if rows and "audio" in rows[0] and "image" not in rows[0]:
+        return embed_audio(model, [r["audio"] for r in rows], batch_size, progress)
+    return embed_images(model, [r["image"] for r in rows], batch_size, progress)
+
+
+@torch.no_grad()
 def embed_texts(model, texts: list[str], batch_size: int, progress: bool = True) -> np.ndarray:
     out = [_to_numpy(model.embed_texts(b)) for b in batches(texts, batch_size, "embed texts", progress)]
     return np.concatenate(out, 0)  # [N, E]
@@ -124,9 +139,12 @@ def generate(
     progress: bool = True,
     repetition_penalty: float = 1.0,
     num_beams: int = 1,
+    audio: list | None = None,
+    video: list | None = None,
 ) -> list[str]:
     """Greedy answers, or beam search with `num_beams` > 1 (transformers' semantics); `repetition_penalty` != 1 is
-    passed on (transformers' meaning: > 1 discourages tokens already in the prompt or the answer)."""
+    passed on (transformers' meaning: > 1 discourages tokens already in the prompt or the answer). `images` may be
+    None when each row has an `audio` clip or a `video` instead (one per row)."""
     from ...models.beam_search import check_beam_args
     from ...models.vlm_inference import check_repetition_penalty
 
@@ -138,15 +156,32 @@ def generate(
     extra = {} if repetition_penalty == 1.0 else {"repetition_penalty": float(repetition_penalty)}
     if num_beams != 1:
         extra["num_beams"] = num_beams
-    pairs = list(zip(images, prompts))
+    n = len(prompts)
+    columns = {"images": images, "audio": audio, "video": video}
     out: list[str] = []
-    for b in batches(pairs, batch_size, "generate", progress):
+    for b in batches(list(range(n)), batch_size, "generate", progress):
+        given = {k: [v[i] for i in b] for k, v in columns.items() if v is not None}
+        media = {k: v for k, v in given.items() if k != "images"}
         out.extend(
             model.generate(
-                [p[0] for p in b], [p[1] for p in b], max_new_tokens=max_new_tokens, do_sample=False, **extra
+                given.get("images"),
+                [prompts[i] for i in b],
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                **media,
+                **extra,
             )
         )
     return out
+
+
+def row_media(rows: list[dict]) -> dict:
+    """What each row is about besides its image: {"audio": [...]} / {"video": [...]} when every row has one."""
+    return {k: [r[k] for r in rows] for k in ("audio", "video") if rows and all(k in r for r in rows)}
+
+
+def row_images(rows: list[dict]) -> list | None:
+    return [r["image"] for r in rows] if rows and all(r.get("image") is not None for r in rows) else None
 
 
 def decoding(num_beams: int) -> str:

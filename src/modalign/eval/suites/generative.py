@@ -14,14 +14,27 @@ from pathlib import Path
 from ...data.worlds.shapes.vqa import SHORT_ANSWER  # the instruction the built-in instruct data pairs with bare answers
 from ...registry import ConfigError
 from .. import metrics as M
-from .common import decoding, generate, items, pair_scores, require, save_thumbnails, settings
+from .common import (
+    decoding,
+    generate,
+    items,
+    pair_scores,
+    require,
+    row_images,
+    row_media,
+    save_thumbnails,
+    settings,
+)
 
 
 def _gallery(rows, answers, truths, prompts, out_dir, sub, n, extra=None) -> list[dict]:
     n = min(n, len(rows))
-    paths = save_thumbnails(
-        [r["image"] if "image" in r else r["images"][0] for r in rows[:n]], [r["id"] for r in rows[:n]], out_dir, sub
-    )
+    pictures = [_picture(r) for r in rows[:n]]
+    shown = [i for i, p in enumerate(pictures) if p is not None]
+    saved = save_thumbnails([pictures[i] for i in shown], [rows[i]["id"] for i in shown], out_dir, sub)
+    paths = [None] * n
+    for i, path in zip(shown, saved):
+        paths[i] = path
     samples = []
     for i in range(n):
         s = {"id": rows[i]["id"], "image": paths[i], "prompt": prompts[i], "answer": answers[i], "truth": truths[i]}
@@ -29,6 +42,17 @@ def _gallery(rows, answers, truths, prompts, out_dir, sub, n, extra=None) -> lis
             s.update(extra[i])
         samples.append(s)
     return samples
+
+
+def _picture(row: dict):
+    """What a gallery row shows: the image, the first of several, a video's first frame, or nothing (audio)."""
+    if row.get("image") is not None:
+        return row["image"]
+    if row.get("images"):
+        return row["images"][0]
+    if row.get("video"):
+        return row["video"][0]
+    return None
 
 
 def caption(
@@ -97,13 +121,14 @@ def vqa(
     out_dir=None,
     progress: bool = True,
 ) -> dict:
-    """VQAv2 accuracy overall and per question type; `answer` may be one string or a list of annotator answers."""
+    """VQAv2 accuracy overall and per question type; `answer` may be one string or a list of annotator answers.
+    Items about a clip or a video (`audio` / `video`, e.g. the sounds and motion worlds) are asked with it."""
     require(model, "generative", "vqa")
     if "{question}" not in prompt:
         raise ConfigError("the vqa prompt needs a {question} slot, e.g. '{question} " + SHORT_ANSWER + "'")
     rows = items(dataset, limit, "vqa", progress)
     prompts = [prompt.format(question=r["question"]) for r in rows]
-    preds = generate(model, [r["image"] for r in rows], prompts, batch_size, max_new_tokens, progress)
+    preds = generate(model, row_images(rows), prompts, batch_size, max_new_tokens, progress, **row_media(rows))
     s = M.vqa_score(preds, [r["answer"] for r in rows], [r.get("qtype", "all") for r in rows])
     metrics = {"accuracy": s["accuracy"], **{f"acc_{t}": v for t, v in s["per_qtype"].items()}}
     truths = [r["answer"] if isinstance(r["answer"], str) else "/".join(r["answer"]) for r in rows]
