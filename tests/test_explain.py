@@ -287,3 +287,14 @@ def test_cli_writes_one_overlay_per_word_and_prints_peaks(tmp_path, capsys):
         )
         == 2
     )
+
+
+def test_region_phrases_are_the_longest_run_of_a_regions_words_in_the_caption():
+    from modalign.explain.hits import region_phrase, region_targets
+
+    text = "a large red star and a large orange star on a grey background"
+    assert region_phrase("large red star top", text) == "large red star"
+    assert region_phrase("large orange star top", text) == "large orange star"
+    assert region_phrase("small blue square", text) is None  # no two of its words stand in the text
+    regions = [{"box": [0, 0, 4, 4], "text": "red star"}, {"box": [4, 4, 8, 8], "text": "red star left"}]
+    assert region_targets("a red star", regions) == []  # one phrase naming two regions points at neither

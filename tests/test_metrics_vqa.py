@@ -32,3 +32,12 @@ def test_vqa_score_per_qtype():
     s = vqa_score(["red", "3", "no"], ["red", "three", "yes"], qtypes=["color", "count", "exist"])
     assert s["accuracy"] == pytest.approx(2 / 3)
     assert s["per_qtype"] == {"color": 1.0, "count": 1.0, "exist": 0.0}
+
+
+def test_accepted_alternatives_match_any_after_normalisation():
+    from modalign.eval.metrics import any_match_accuracy
+
+    assert any_match_accuracy("Crimson.", ["red", "crimson"]) == 1.0 and any_match_accuracy("blue", ["red"]) == 0.0
+    # the same two answers read as annotators: each leave-one-out subset has one answer, so at most 1/3
+    assert vqa_accuracy("crimson", ["red", "crimson"]) == pytest.approx((0 + 1 / 3) / 2)
+    assert vqa_score(["crimson", "blue"], [["red", "crimson"], "blue"], rule="any")["accuracy"] == 1.0

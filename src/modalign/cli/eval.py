@@ -72,13 +72,18 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
         description=f"Run evaluation suites on a saved model. Suites: {suites}. Datasets and every suite's "
         "parameters: `modalign list datasets`, `modalign list suites`.",
     )
-    p.add_argument("checkpoint", help="a model directory (config.json + model.safetensors), e.g. runs/x/final")
+    p.add_argument(
+        "checkpoint",
+        help="a modalign model directory (e.g. runs/x/final) or a Hugging Face LLaVA / Idefics2 / Idefics3 / BLIP-2 / "
+        "CLIP / SigLIP checkpoint directory",
+    )
     p.add_argument("--suite", required=True, help=f"comma-separated suite names, of: {suites}")
     p.add_argument(
         "--data",
         action="append",
         required=True,
-        help="NAME[:k=v,...], e.g. shapes:task=caption,n=200,split=test (once, or once per suite)",
+        help="NAME[:k=v,...], e.g. shapes:task=caption,n=200,split=test or a benchmark file reader such as "
+        "vqav2:questions=Q.json,annotations=A.json,images=DIR (docs/EVAL.md); once, or once per suite",
     )
     p.add_argument("--param", action="append", default=[], help="suite parameter k=v applied to every suite")
     p.add_argument("--out", required=True, help="output directory")

@@ -11,10 +11,13 @@
 - "pocketsphinx": the real read speech of Debian's pocketsphinx-testdata, with transcripts;
 - "spoken": the shapes world read aloud by espeak-ng voices (captions, spoken questions about images);
 - "sounds": beeps, chirps and noise bursts with captions and questions (how many, which is higher, ...);
-- "motion": the shapes world in motion: short clips with tracks, captions and questions about motion, order, change.
+- "motion": the shapes world in motion: short clips with tracks, captions and questions about motion, order, change;
+- the benchmark files in their published layouts (benchmarks/, docs/EVAL.md): "vqav2", "qa", "pope",
+  "coco-captions", "karpathy", "coco-chair", "sugarcrepe", "aro", "winoground", "mmbench" / "multiple-choice".
 """
 
 from .audio_readers import AudioCaptions, PocketSphinxClips
+from .benchmarks import BENCHMARKS
 from .fashion_mnist import FashionMNIST
 from .readers import ImageCaptions, LlavaJson, ShardDataset
 from .worlds import MotionWorld, ShapesWorld, SmallObjects, SoundWorld, SpokenWorld
@@ -31,4 +34,5 @@ DATASETS: dict = {
     "spoken": SpokenWorld,
     "sounds": SoundWorld,
     "motion": MotionWorld,
+    **BENCHMARKS,
 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 from torch.utils.data import Dataset
@@ -69,6 +70,7 @@ class ImageCaptions(_LazyImageDataset):
         if not self.path.is_file():
             raise FileNotFoundError(f"captions file {self.path} does not exist")
         self.root = Path(image_root) if image_root else self.path.parent
+        self.source_files = [self.path]  # hashed into every eval result's settings
         rows = self._csv_rows() if self.path.suffix.lower() == ".csv" else self._jsonl_rows()
         for where, row in rows:
             try:
@@ -138,7 +140,9 @@ class LlavaJson(_LazyImageDataset):
     prepended to its first human turn (as LLaVA's preprocessing does); otherwise the number of "<image>" tokens must
     equal the number of images, and the `<audio>` / `<video>` markers the clips / videos. Records with no image,
     audio or video are bad unless `allow_text_only=True` (then image=None). Clips load as 16 kHz waveforms, videos
-    as `num_frames` evenly spaced frames (or one per 1/`fps` seconds).
+    as `num_frames` evenly spaced frames (or one per 1/`fps` seconds). Items also carry the first exchange as
+    `question` (its `<image>` markers stripped) and `answer`, so a LLaVA-format test file is scored by the `vqa`
+    suite as it is.
     """
 
     def __init__(
@@ -156,6 +160,7 @@ class LlavaJson(_LazyImageDataset):
         if not self.path.is_file():
             raise FileNotFoundError(f"conversation file {self.path} does not exist")
         self.root = Path(image_root) if image_root else self.path.parent
+        self.source_files = [self.path]  # hashed into every eval result's settings
         self.allow_text_only = allow_text_only
         for where, row in self._rows():
             try:
@@ -224,6 +229,10 @@ class LlavaJson(_LazyImageDataset):
     def _load(self, rec: dict) -> dict:
         images = [decode_image(p, rec["where"]) for p in rec["paths"]]
         item = {"id": rec["id"], "image": images[0] if images else None, "conversations": rec["conversations"]}
+        turns = rec["conversations"]
+        item["question"] = re.sub(r"\s*<image>\s*", " ", turns[0]["value"]).strip()
+        if len(turns) > 1:
+            item["answer"] = turns[1]["value"]
         if len(images) > 1:
             item["images"] = images
         if rec.get("audio_paths"):

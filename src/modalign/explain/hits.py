@@ -1,21 +1,22 @@
-"""Do the maps point at the right object? The pointing game on the shapes world.
+"""Do the maps point at the right object? The pointing game, on any data with boxes.
 
-For every object word (a phrase naming exactly one object of the scene) the map's peak is a hit when the centre
-of its peak cell lies inside that object's box. Chance is what a uniformly random point scores: the box's share of
-the image area, averaged over the same targets.
+For every phrase that names exactly one annotated region (a grounding expression, or a caption's words for one of
+its region boxes) the map's peak is a hit when the centre of its peak cell lies inside that region's box. Chance is
+what a uniformly random point scores: the box's share of the image area, averaged over the same targets.
 
 - `hit_rate(points, boxes, image_sizes)`: the pure metric.
-- `pointing_items(dataset)`: shapes `grounding` items (the referring expression and its box) or `caption` items
-  (the scene graph in `meta["scene"]`: each object with a colour+shape unique in its scene, named in a caption
-  listing the scene's objects) as {"image", "text", "targets": [(phrase, box)]}.
+- `pointing_items(dataset)`: grounding items (a referring expression and its box) or captions with region boxes
+  (each region whose words name it alone in the caption: the longest run of its words standing once in the text)
+  as {"image", "text", "targets": [(phrase, box)]}.
 - `pointing_game(model, items, method)`: explains every target and scores it.
 """
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
-from ..data.worlds.shapes.language import join_list, with_article
 from .api import explain
 
 
@@ -45,14 +46,31 @@ def hit_rate(points: list, boxes: list, image_sizes: list) -> dict:
     }
 
 
-def object_targets(scene: dict) -> list[tuple[str, list[int]]]:
-    """(colour+shape phrase, box) for each object whose phrase names it alone in the scene."""
-    phrases = [f"{o['color']} {o['shape']}" for o in scene["objects"]]
-    return [(p, list(o["box"])) for p, o in zip(phrases, scene["objects"]) if phrases.count(p) == 1]
+def _words(text: str) -> list[str]:
+    return re.findall(r"[\w'-]+", text.lower())
+
+
+def region_phrase(region_text: str, text: str) -> str | None:
+    """The longest run of the region's words (two or more) that stands exactly once, as whole words, in `text`."""
+    words, hay = _words(region_text), " " + " ".join(_words(text)) + " "
+    for n in range(len(words), 1, -1):
+        for i in range(len(words) - n + 1):
+            phrase = " ".join(words[i : i + n])
+            if hay.count(f" {phrase} ") == 1:
+                return phrase
+    return None
+
+
+def region_targets(text: str, regions: list[dict]) -> list[tuple[str, list[int]]]:
+    """(phrase of `text`, box) for each region some phrase of the text names alone (see `region_phrase`)."""
+    found = [(region_phrase(r["text"], text), list(r["box"])) for r in regions]
+    phrases = [p for p, _ in found]
+    return [(p, box) for p, box in found if p is not None and phrases.count(p) == 1]
 
 
 def pointing_items(dataset, limit: int | None = None) -> list[dict]:
-    """{"image", "text", "targets"} from shapes grounding or caption items (see the module docstring)."""
+    """{"image", "text", "targets"} from grounding items (`expression` + `box`) or from items whose `text` names
+    some of their `regions` (a caption and its region boxes; see the module docstring)."""
     out = []
     for idx in range(len(dataset) if limit is None else min(limit, len(dataset))):
         item = dataset[idx]
@@ -64,16 +82,14 @@ def pointing_items(dataset, limit: int | None = None) -> list[dict]:
                     "targets": [(item["expression"], list(item["box"]))],
                 }
             )
-        elif "scene" in item.get("meta", {}):
-            scene = item["meta"]["scene"]
-            targets = object_targets(scene)
+        elif item.get("regions") and item.get("text"):
+            targets = region_targets(item["text"], item["regions"])
             if targets:
-                text = join_list([with_article(f"{o['color']} {o['shape']}") for o in scene["objects"]])
-                out.append({"image": item["image"], "text": text, "targets": targets})
+                out.append({"image": item["image"], "text": item["text"], "targets": targets})
         else:
             raise ValueError(
-                f"item {item.get('id')!r} has neither a grounding box nor a scene graph in "
-                f"meta['scene']: use the shapes world's grounding or caption task"
+                f"item {item.get('id')!r} has neither a grounding box (`expression` + `box`) nor `regions` named by "
+                "its `text`: give grounding items or captions with region boxes"
             )
     return out
 

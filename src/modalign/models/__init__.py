@@ -1,7 +1,8 @@
 """Layer 5: models composed of towers, connectors and LMs. `build_model` from a config, `load_model` from a directory.
 
 A saved model is a directory (models/saving.py): `config.json`, `model.safetensors` with what was trained,
-`manifest.json`, and for generative models the tokenizer files. No pickle.
+`manifest.json`, and for generative models the tokenizer files. No pickle. `load_model` also takes a Hugging Face
+checkpoint directory (LLaVA, Idefics, BLIP-2, CLIP, SigLIP) and wraps it for evaluation (hf_adapters/).
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ def load_model(directory: str | Path, trust_code: bool = False):
     to a pretrained package are rebuilt and checked against the recorded hash. `trust_code` allows a model built
     from your own Python classes to import them (only for models you trust)."""
     directory = Path(directory)
+    from .hf_adapters import hf_model_type, load_hf_model
+
+    if hf_model_type(directory) is not None:  # someone else's checkpoint, wrapped for evaluation
+        return load_hf_model(directory)
     meta = read_config(directory)
     verify_files(directory)
     try:

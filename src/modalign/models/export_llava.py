@@ -9,7 +9,9 @@ vision_feature_select_strategy == "default" -> multi_modal_projector (linear_1, 
 tokens pass the final layernorm: set the tower's `feature_layer` to make it exportable).
 
 The export directory also holds `vision_tower/` (the tower as a plain HF checkpoint plus preprocessor_config.json), so
-`import_llava_hf` can rebuild the tower as modalign's `hf` vision encoder.
+`import_llava_hf` can rebuild the tower as modalign's `hf` vision encoder, and a `LlavaProcessor` (image processor,
+tokenizer, chat template, image-token count) plus a generation config that stops where modalign's decoding stops, so
+`AutoProcessor` + `LlavaForConditionalGeneration.generate` answer as the model does.
 """
 
 from __future__ import annotations
@@ -126,14 +128,39 @@ def export_llava_hf(model, out_dir: str | Path) -> Path:
     llava.model.multi_modal_projector.linear_2.load_state_dict(connector.linear_2.state_dict())
     llava.model.language_model.load_state_dict(lm.get_decoder().state_dict())
     llava.lm_head.load_state_dict(lm.get_output_embeddings().state_dict())
+    llava.generation_config.eos_token_id = model.stop_token_ids()  # modalign stops at </s> and at <|end|>
+    llava.generation_config.pad_token_id = model.prompts.pad_id
     llava.save_pretrained(str(out_dir))
     model.tokenizer.save_pretrained(str(out_dir))
     pre = _preprocessor_config(model.vision)
+    if pre:
+        _save_processor(out_dir, model, hf_vision, pre, strategy)
     hf_vision.save_pretrained(str(out_dir / "vision_tower"))
     if pre:
         for d in (out_dir, out_dir / "vision_tower"):
             (d / "preprocessor_config.json").write_text(json.dumps(pre, indent=2))
     return out_dir
+
+
+def _save_processor(out_dir: Path, model, hf_vision: PreTrainedModel, pre: dict, strategy: str) -> None:
+    """A LlavaProcessor whose <image> expands to the model's token count and whose template is the model's."""
+    from transformers import CLIPImageProcessor, LlavaProcessor
+
+    patch = int(hf_vision.config.patch_size)
+    grid = (pre["crop_size"]["height"] // patch) * (pre["crop_size"]["width"] // patch)
+    # LLaVA counts grid + extra tokens (CLS) and drops one under the "default" strategy
+    extra = model.prompts.tokens_per_image - grid + (1 if strategy == "default" else 0)
+    if extra < 0:
+        raise ConfigError(f"the tower's {model.prompts.tokens_per_image} tokens are fewer than its {grid} patches")
+    kwargs = {k: v for k, v in pre.items() if k != "image_processor_type"}
+    LlavaProcessor(
+        image_processor=CLIPImageProcessor(**kwargs),
+        tokenizer=model.tokenizer,
+        patch_size=patch,
+        vision_feature_select_strategy=strategy,
+        num_additional_image_tokens=extra,
+        chat_template=model.tokenizer.chat_template,
+    ).save_pretrained(str(out_dir))
 
 
 def import_llava_hf(directory: str | Path):

@@ -8,6 +8,7 @@ The freeze plan names `lm` (base weights) and `lm.lora` (adapters) separately: a
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 
 from torch import nn
@@ -56,7 +57,10 @@ class LoraMixin:
             target_modules=list(cfg.target_modules),
             bias="none",
         )
-        self.lm = get_peft_model(self.lm, peft_cfg)
+        with warnings.catch_warnings():
+            # peft (0.21) reads transformers' renamed `is_gradient_checkpointing`; the warning is about peft's call
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            self.lm = get_peft_model(self.lm, peft_cfg)
         for n, p in self.lm.get_base_model().named_parameters():
             if n in flags:
                 p.requires_grad_(flags[n])

@@ -32,17 +32,20 @@ from .hallucination import (
     pope_metrics,
     singularize,
 )
+from .multiple_choice import choice_accuracy, parse_choice, rotate_options
 from .retrieval import recall_at_k
-from .vqa import normalize_answer, vqa_accuracy, vqa_score
+from .vqa import any_match_accuracy, normalize_answer, vqa_accuracy, vqa_score
 from .wer import edit_distance, normalize_transcript, word_error_rate
 
 __all__ = [
     "alignment",
     "alignment_uniformity",
+    "any_match_accuracy",
     "bleu",
     "box_iou",
     "caption_metrics",
     "chair",
+    "choice_accuracy",
     "cider_d",
     "class_weights",
     "clip_loss",
@@ -60,6 +63,7 @@ __all__ = [
     "normalize_answer",
     "normalize_transcript",
     "parse_box",
+    "parse_choice",
     "parse_yes_no",
     "pca_2d",
     "phrase_coverage",
@@ -67,6 +71,7 @@ __all__ = [
     "pope_metrics",
     "probe_accuracy",
     "recall_at_k",
+    "rotate_options",
     "rouge_l",
     "singularize",
     "tokenize",

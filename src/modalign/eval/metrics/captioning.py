@@ -121,10 +121,11 @@ def cider_d(hyps: list[str], refs: list[list[str]], n: int = 4, sigma: float = 6
     return float(np.mean(scores)), scores
 
 
-def caption_metrics(hyps: list[str], refs: list[list[str]]) -> dict[str, float]:
-    """All three on tokenised text: BLEU-1..4, ROUGE-L, CIDEr-D."""
-    th = [tokenize(h) for h in hyps]
-    tr = [[tokenize(r) for r in rs] for rs in refs]
+def caption_metrics(hyps: list[str], refs: list[list[str]], tokenizer=tokenize) -> dict[str, float]:
+    """All three on tokenised text: BLEU-1..4, ROUGE-L, CIDEr-D (`tokenizer`: text -> space-joined tokens, e.g.
+    `ptb.ptb_tokenize` for coco-caption's own tokenisation)."""
+    th = [tokenizer(h) for h in hyps]
+    tr = [[tokenizer(r) for r in rs] for rs in refs]
     b = bleu(th, tr)
     return {
         **{f"BLEU-{i + 1}": v for i, v in enumerate(b)},

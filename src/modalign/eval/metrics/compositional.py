@@ -10,19 +10,26 @@ from __future__ import annotations
 import numpy as np
 
 
-def probe_accuracy(pos_scores, neg_scores, types: list[str]) -> dict:
-    """One trial per (positive, negative) pair; returns per-type accuracy, their macro mean and the overall mean."""
+def probe_accuracy(pos_scores, neg_scores, types: list[str], min_type_count: int | None = None) -> dict:
+    """One trial per (positive, negative) pair; returns per-type accuracy and trial counts, their macro mean and the
+    overall mean. `min_type_count` leaves types with fewer trials out of the macro mean (ARO's Attribution table
+    keeps pairs with >= 25), never out of the overall mean."""
     pos, neg = np.asarray(pos_scores, dtype=np.float64), np.asarray(neg_scores, dtype=np.float64)
     if not (pos.shape == neg.shape == (len(types),)) or not len(types):
         raise ValueError(f"need equal non-empty lengths, got pos {pos.shape}, neg {neg.shape}, types {len(types)}")
     correct = pos > neg
-    per_type = {}
+    per_type, counts = {}, {}
     for t in sorted(set(types)):
         mask = np.array([x == t for x in types])
         per_type[t] = float(correct[mask].mean())
+        counts[t] = int(mask.sum())
+    macro_types = [t for t in per_type if min_type_count is None or counts[t] >= min_type_count]
+    if not macro_types:
+        raise ValueError(f"no type has min_type_count={min_type_count} trials (most: {max(counts.values())})")
     return {
         "per_type": per_type,
-        "macro": float(np.mean(list(per_type.values()))),
+        "counts": counts,
+        "macro": float(np.mean([per_type[t] for t in macro_types])),
         "overall": float(correct.mean()),
         "n": len(types),
     }

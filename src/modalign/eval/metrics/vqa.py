@@ -134,11 +134,29 @@ def vqa_accuracy(prediction: str, answers: list[str]) -> float:
     return sum(accs) / len(accs)
 
 
-def vqa_score(predictions: list[str], answers: list[list[str] | str], qtypes: list[str] | None = None) -> dict:
-    """Mean accuracy overall and per question type; `answers` items may be one string or a list."""
+def any_match_accuracy(prediction: str, answers: list[str]) -> float:
+    """1.0 if the prediction equals any of the accepted answers after VQAv2 normalisation, else 0.0."""
+    if not answers:
+        raise ValueError("any_match_accuracy needs at least one accepted answer")
+    return float(normalize_answer(prediction) in {normalize_answer(a) for a in answers})
+
+
+RULES = {"vqa": vqa_accuracy, "any": any_match_accuracy}
+
+
+def vqa_score(
+    predictions: list[str], answers: list[list[str] | str], qtypes: list[str] | None = None, rule: str = "vqa"
+) -> dict:
+    """Mean accuracy overall and per question type; `answers` items may be one string or a list.
+
+    rule "vqa": a list holds annotators' answers (VQAv2's leave-one-out rule); "any": a list holds alternatives,
+    any of which is right (exact match after normalisation)."""
+    if rule not in RULES:
+        raise ValueError(f"unknown VQA scoring rule {rule!r}; choose one of {', '.join(RULES)}")
     if len(predictions) != len(answers) or not predictions:
         raise ValueError(f"need one answer set per prediction, got {len(predictions)} and {len(answers)}")
-    accs = [vqa_accuracy(p, [a] if isinstance(a, str) else list(a)) for p, a in zip(predictions, answers)]
+    score = RULES[rule]
+    accs = [score(p, [a] if isinstance(a, str) else list(a)) for p, a in zip(predictions, answers)]
     out = {"accuracy": sum(accs) / len(accs), "per_item": accs}
     if qtypes is not None:
         by: dict[str, list[float]] = {}

@@ -7,6 +7,7 @@ and optionally "figures" (raw data the report draws) and "samples" (gallery rows
 from .audio import audio_retrieval
 from .embedding import geometry, linear_probe, retrieval, zeroshot
 from .generative import caption, chair, grounding, pope, vqa
+from .multiple_choice import multiple_choice
 from .probes import compositional, winoground
 from .speech import spoken_vqa, transcription
 from .video import temporal
@@ -23,6 +24,7 @@ SUITES = {
     "compositional": compositional,
     "winoground": winoground,
     "grounding": grounding,
+    "multiple_choice": multiple_choice,
     "audio_retrieval": audio_retrieval,
     "spoken_vqa": spoken_vqa,
     "transcription": transcription,

@@ -16,7 +16,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ...data.sources import file_fingerprints
 from ...registry import ConfigError
+
+CHUNK = 512  # items held in memory at once by the suites that stream (vqa, pope, multiple_choice)
 
 
 def is_dual(model) -> bool:
@@ -50,6 +53,22 @@ def items(dataset, limit: int | None = None, desc: str = "eval", progress: bool 
     if n == 0:
         raise ConfigError(f"{desc}: the dataset is empty; check the --data parameters")
     return [dataset[i] for i in tqdm(range(n), desc=f"{desc}: load", disable=not progress, leave=False)]
+
+
+def item_chunks(dataset, limit: int | None = None, desc: str = "eval", size: int = CHUNK) -> Iterator[list[dict]]:
+    """The first `limit` items, `size` at a time, so a suite never holds every decoded image of a large set."""
+    n = len(dataset) if limit is None else min(limit, len(dataset))
+    if n == 0:
+        raise ConfigError(f"{desc}: the dataset is empty; check the --data parameters")
+    for lo in range(0, n, size):
+        yield [dataset[i] for i in range(lo, min(n, lo + size))]
+
+
+def without_images(rows: list[dict], keep: int) -> list[dict]:
+    """Shallow copies of rows with their pixels (and clips, videos) dropped, except the first `keep` (the report
+    gallery's)."""
+    heavy = ("image", "images", "audio", "audios", "video", "videos", "question_audio")
+    return [r if i < keep else {k: v for k, v in r.items() if k not in heavy} for i, r in enumerate(rows)]
 
 
 def batches(seq: list, size: int, desc: str, progress: bool = True) -> Iterator[list]:
@@ -129,6 +148,25 @@ def pair_scores(
     return np.concatenate(out, 0)
 
 
+def group_by_content(images: list) -> list[list[int]]:
+    """Indices of the images grouped by pixel content (`encoders.cache.image_key`), groups in first-seen order;
+    one object appearing several times is hashed once."""
+    from ...encoders.cache import image_key
+
+    keys: dict[int, str] = {}
+    groups: dict[str, list[int]] = {}
+    for i, im in enumerate(images):
+        if id(im) not in keys:
+            keys[id(im)] = image_key(im)
+        groups.setdefault(keys[id(im)], []).append(i)
+    return list(groups.values())
+
+
+def progress_bar(total: int | None, desc: str, progress: bool = True):
+    """A bar counting questions (its rate reads questions per second)."""
+    return tqdm(total=total, desc=desc, unit="q", disable=not progress, leave=False)
+
+
 @torch.no_grad()
 def generate(
     model,
@@ -139,13 +177,22 @@ def generate(
     progress: bool = True,
     repetition_penalty: float = 1.0,
     num_beams: int = 1,
+    group_by_image: bool = True,
+    bar=None,
     audio: list | None = None,
     video: list | None = None,
 ) -> list[str]:
     """Greedy answers, or beam search with `num_beams` > 1 (transformers' semantics); `repetition_penalty` != 1 is
-    passed on (transformers' meaning: > 1 discourages tokens already in the prompt or the answer). `images` may be
-    None when each row has an `audio` clip or a `video` instead (one per row)."""
+    passed on (transformers' meaning: > 1 discourages tokens already in the prompt or the answer). `audio` / `video`:
+    one clip / video per row (spoken questions, sound or video QA); `images` may then be None.
+
+    With greedy decoding and a model that has `answer_many` (models/vlm_inference.py), the questions about one
+    image (same pixels, whatever the item ids) are answered together: the image and the prompt prefix are encoded
+    once and their KV cache shared, giving the answers `generate` gives. Lone questions are batched as before.
+    `bar` (from `progress_bar`) is advanced instead of a bar of this call's own.
+    """
     from ...models.beam_search import check_beam_args
+    from ...models.chat_template import IMAGE_TOKEN
     from ...models.vlm_inference import check_repetition_penalty
 
     try:  # the model's own checks, up front and as configuration errors
@@ -153,25 +200,47 @@ def generate(
         check_beam_args(num_beams, 1.0, False)
     except ValueError as err:
         raise ConfigError(str(err)) from err
-    extra = {} if repetition_penalty == 1.0 else {"repetition_penalty": float(repetition_penalty)}
-    if num_beams != 1:
-        extra["num_beams"] = num_beams
-    n = len(prompts)
-    columns = {"images": images, "audio": audio, "video": video}
-    out: list[str] = []
-    for b in batches(list(range(n)), batch_size, "generate", progress):
-        given = {k: [v[i] for i in b] for k, v in columns.items() if v is not None}
-        media = {k: v for k, v in given.items() if k != "images"}
-        out.extend(
-            model.generate(
-                given.get("images"),
-                [prompts[i] for i in b],
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                **media,
-                **extra,
+    if batch_size <= 0:
+        raise ConfigError(f"batch_size must be positive, got {batch_size}")
+    media = {k: v for k, v in (("audio", audio), ("video", video)) if v is not None}
+    for name, column in [("image", images), *media.items()]:
+        if column is not None and len(column) != len(prompts):
+            raise ValueError(f"generate needs one prompt per {name}, got {len(column)} and {len(prompts)}")
+    penalty = {} if repetition_penalty == 1.0 else {"repetition_penalty": float(repetition_penalty)}
+    extra = dict(penalty, **({"num_beams": num_beams} if num_beams != 1 else {}))
+    own_bar = bar is None
+    bar = progress_bar(len(prompts), "generate", progress) if own_bar else bar
+    out: list = [None] * len(prompts)
+    lone = list(range(len(prompts)))
+    # answer_many puts the image first in the shared prefix: prompts placing it themselves go the plain way, and so
+    # do rows with their own clip or video
+    groupable = num_beams == 1 and hasattr(model, "answer_many") and not any(IMAGE_TOKEN in p for p in prompts)
+    if group_by_image and groupable and images is not None and not media:
+        groups = group_by_content(images)
+        lone = [g[0] for g in groups if len(g) == 1]
+        for g in (g for g in groups if len(g) > 1):
+            answers = model.answer_many(
+                images[g[0]], [prompts[i] for i in g], max_new_tokens=max_new_tokens, batch_size=batch_size, **penalty
             )
+            for i, a in zip(g, answers):
+                out[i] = a
+            bar.update(len(g))
+    for lo in range(0, len(lone), batch_size):
+        idx = lone[lo : lo + batch_size]
+        rows = {k: [v[i] for i in idx] for k, v in media.items()}
+        answers = model.generate(
+            None if images is None else [images[i] for i in idx],
+            [prompts[i] for i in idx],
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            **rows,
+            **extra,
         )
+        for i, a in zip(idx, answers):
+            out[i] = a
+        bar.update(len(idx))
+    if own_bar:
+        bar.close()
     return out
 
 
@@ -200,16 +269,23 @@ def logit_scale_of(model, override: float | None = None) -> float:
 
 
 def settings(model, dataset, seed: int | None = None, **kw: Any) -> dict:
-    """What a result was measured with: model hash, dataset, seed and the suite's own knobs."""
-    return {
+    """What a result was measured with: model hash, dataset, its files (path, size, sha256), seed and the suite's
+    own knobs."""
+    out = {
         "model_hash": model_fingerprint(model),
         "model_class": type(model).__name__,
         "dataset": type(dataset).__name__,
         "split": getattr(dataset, "split", None),
         "dataset_size": len(dataset),
         "seed": seed,
-        **kw,
     }
+    if getattr(dataset, "source_files", None):
+        out["files"] = file_fingerprints(dataset.source_files)
+    if getattr(dataset, "root", None) is not None:
+        out["image_root"] = str(dataset.root)
+    if getattr(dataset, "skipped", 0):
+        out["skipped_records"] = dataset.skipped
+    return {**out, **kw}
 
 
 def save_thumbnails(

@@ -11,20 +11,36 @@ import os
 import re
 from pathlib import Path
 
-from ...data.worlds.shapes.vqa import SHORT_ANSWER  # the instruction the built-in instruct data pairs with bare answers
 from ...registry import ConfigError
 from .. import metrics as M
+from ..metrics.ptb import ptb_tokenize
+from ..metrics.vqa import RULES as VQA_RULES
 from .common import (
     decoding,
     generate,
+    item_chunks,
     items,
     pair_scores,
+    param_from,
+    progress_bar,
     require,
     row_images,
     row_media,
     save_thumbnails,
     settings,
+    without_images,
 )
+
+CAPTION_TOKENIZERS = {
+    "ptb": (
+        ptb_tokenize,
+        "ptb: coco-caption's PTBTokenizer -lowerCase + PUNCTUATIONS filter (modalign.eval.metrics.ptb)",
+    ),
+    "simple": (M.tokenize, "simple: lower case, punctuation removed (modalign.eval.metrics.captioning.tokenize)"),
+}
+
+# LLaVA-1.5's short-answer instruction, the default of the VQA-style suites (its VQAv2 / GQA evaluation prompt)
+SHORT_ANSWER = "Answer with a single word or phrase."
 
 
 def _gallery(rows, answers, truths, prompts, out_dir, sub, n, extra=None) -> list[dict]:
@@ -67,30 +83,42 @@ def caption(
     progress: bool = True,
     repetition_penalty: float = 1.0,
     num_beams: int = 1,
+    tokenizer: str = "ptb",
 ) -> dict:
-    """Caption each unique image (items sharing an id are its references); BLEU-1..4, ROUGE-L, CIDEr-D.
-    Greedy decoding, or beam search with `num_beams` > 1; `repetition_penalty` > 1 discourages repeated tokens
-    (transformers' meaning)."""
+    """Caption each unique image (items sharing an id are its references, wherever they are in the dataset);
+    BLEU-1..4, ROUGE-L, CIDEr-D on `tokenizer` "ptb" (coco-caption's PTBTokenizer + punctuation filter, in Python) or
+    "simple" (lower case, punctuation removed). Greedy decoding, or beam search with `num_beams` > 1;
+    `repetition_penalty` > 1 discourages repeated tokens (transformers' meaning)."""
     require(model, "generative", "caption")
-    rows = items(dataset, limit, "caption", progress)
+    if tokenizer not in CAPTION_TOKENIZERS:
+        raise ConfigError(f"caption tokenizer must be one of {', '.join(CAPTION_TOKENIZERS)}, got {tokenizer!r}")
     refs: dict[str, list[str]] = {}
     first: dict[str, dict] = {}
-    for r in rows:
-        refs.setdefault(r["id"], []).append(r["text"])
-        first.setdefault(r["id"], r)
+    hyps: dict[str, str] = {}
+    bar = progress_bar(None, "caption", progress)
+    for chunk in item_chunks(dataset, limit, "caption"):  # a chunk at a time: 5,000 COCO pictures never all at once
+        new = []
+        for r in chunk:
+            refs.setdefault(r["id"], []).append(r["text"])
+            if r["id"] not in first:
+                first[r["id"]] = without_images([r], n_gallery - len(first))[0]
+                new.append(r)
+        answers = generate(
+            model,
+            [r["image"] for r in new],
+            [prompt] * len(new),
+            batch_size,
+            max_new_tokens,
+            repetition_penalty=repetition_penalty,
+            num_beams=num_beams,
+            bar=bar,
+        )
+        hyps.update(zip((r["id"] for r in new), answers))
+    bar.close()
     uniq = list(first.values())
-    hyps = generate(
-        model,
-        [r["image"] for r in uniq],
-        [prompt] * len(uniq),
-        batch_size,
-        max_new_tokens,
-        progress,
-        repetition_penalty,
-        num_beams,
-    )
+    hyps = [hyps[r["id"]] for r in uniq]
     ref_lists = [refs[r["id"]] for r in uniq]
-    metrics = M.caption_metrics(hyps, ref_lists)
+    metrics = M.caption_metrics(hyps, ref_lists, CAPTION_TOKENIZERS[tokenizer][0])
     return {
         "suite": "caption",
         "metrics": metrics,
@@ -101,7 +129,7 @@ def caption(
             max_new_tokens=max_new_tokens,
             decoding=decoding(num_beams),
             repetition_penalty=repetition_penalty,
-            tokenizer="modalign.eval.metrics.captioning.tokenize",
+            tokenizer=CAPTION_TOKENIZERS[tokenizer][1],
             limit=limit,
         ),
         "samples": _gallery(
@@ -110,34 +138,67 @@ def caption(
     }
 
 
+def _prompt(prompt, dataset, slot: str, suite: str) -> str:
+    """The prompt given, else the dataset's own (a benchmark reader's published one), else the built-in default."""
+    prompt = param_from(prompt, dataset, "prompt", "{question} " + SHORT_ANSWER)
+    if "{" + slot + "}" not in prompt:
+        raise ConfigError(f"the {suite} prompt needs a {{{slot}}} slot, e.g. '{{{slot}}} " + SHORT_ANSWER + "'")
+    return prompt
+
+
 def vqa(
     model,
     dataset,
-    prompt: str = "{question} " + SHORT_ANSWER,
+    prompt: str | None = None,
     max_new_tokens: int = 8,
     batch_size: int = 16,
     limit: int | None = None,
     n_gallery: int = 8,
     out_dir=None,
     progress: bool = True,
+    rule: str = "vqa",
 ) -> dict:
-    """VQAv2 accuracy overall and per question type; `answer` may be one string or a list of annotator answers.
-    Items about a clip or a video (`audio` / `video`, e.g. the sounds and motion worlds) are asked with it."""
+    """VQAv2 accuracy overall and per question type (`qtype`: VQAv2's answer types); `answer` may be one string or
+    a list: annotators' answers under `rule` "vqa" (VQAv2's), accepted alternatives under "any". The prompt defaults
+    to the dataset's `prompt`, else "{question} " + SHORT_ANSWER. Items are read CHUNK at a time, so a large set
+    never holds all its pictures. Items about a clip or a video (`audio` / `video`: the sounds and motion worlds)
+    are asked with it."""
     require(model, "generative", "vqa")
-    if "{question}" not in prompt:
-        raise ConfigError("the vqa prompt needs a {question} slot, e.g. '{question} " + SHORT_ANSWER + "'")
-    rows = items(dataset, limit, "vqa", progress)
-    prompts = [prompt.format(question=r["question"]) for r in rows]
-    preds = generate(model, row_images(rows), prompts, batch_size, max_new_tokens, progress, **row_media(rows))
-    s = M.vqa_score(preds, [r["answer"] for r in rows], [r.get("qtype", "all") for r in rows])
+    if rule not in VQA_RULES:
+        raise ConfigError(f"vqa rule must be one of {', '.join(VQA_RULES)}, got {rule!r}")
+    prompt = _prompt(prompt, dataset, "question", "vqa")
+    rows, preds, prompts = [], [], []
+    bar = progress_bar(len(dataset) if limit is None else min(limit, len(dataset)), "vqa", progress)
+    for chunk in item_chunks(dataset, limit, "vqa"):
+        chunk_prompts = [prompt.format(question=r["question"]) for r in chunk]
+        preds += generate(
+            model, row_images(chunk), chunk_prompts, batch_size, max_new_tokens, bar=bar, **row_media(chunk)
+        )
+        rows += without_images(chunk, n_gallery - len(rows))
+        prompts += chunk_prompts
+    bar.close()
+    s = M.vqa_score(preds, [r["answer"] for r in rows], [r.get("qtype", "all") for r in rows], rule)
     metrics = {"accuracy": s["accuracy"], **{f"acc_{t}": v for t, v in s["per_qtype"].items()}}
+    figures = {}
+    if any(r.get("question_type") for r in rows):  # VQAv2's 65 question types ("what color is", ...)
+        figures["per_question_type"] = M.vqa_score(
+            preds, [r["answer"] for r in rows], [str(r.get("question_type")) for r in rows], rule
+        )["per_qtype"]
     truths = [r["answer"] if isinstance(r["answer"], str) else "/".join(r["answer"]) for r in rows]
     return {
         "suite": "vqa",
         "metrics": metrics,
         "settings": settings(
-            model, dataset, prompt=prompt, max_new_tokens=max_new_tokens, parser="VQAv2 normalisation", limit=limit
+            model,
+            dataset,
+            prompt=prompt,
+            max_new_tokens=max_new_tokens,
+            decoding=decoding(1),
+            parser="VQAv2 normalisation (processPunctuation, processDigitArticle); "
+            + ("10-choose-9 annotator average" if rule == "vqa" else "any accepted answer"),
+            limit=limit,
         ),
+        "figures": figures,
         "samples": _gallery(
             rows, preds, truths, prompts, out_dir, "vqa", n_gallery, [{"correct": a > 0} for a in s["per_item"]]
         ),
@@ -148,7 +209,7 @@ def pope(
     model,
     dataset,
     mode: str = "generate",
-    prompt: str = "{question} " + SHORT_ANSWER,
+    prompt: str | None = None,
     max_new_tokens: int = 8,
     batch_size: int = 16,
     limit: int | None = None,
@@ -156,21 +217,31 @@ def pope(
     out_dir=None,
     progress: bool = True,
 ) -> dict:
-    """POPE per sampler and overall. mode 'generate' parses the answer; 'likelihood' compares P(yes) and P(no)."""
+    """POPE per sampler and overall. mode 'generate' parses the answer; 'likelihood' compares P(yes) and P(no).
+    The yes-ratio is of the predictions (the POPE paper's), not of the labels. The prompt defaults to the dataset's
+    `prompt`, else "{question} " + SHORT_ANSWER."""
     require(model, "generative", "pope")
     if mode not in ("generate", "likelihood"):
         raise ConfigError(f"pope mode must be 'generate' or 'likelihood', got {mode!r}")
-    rows = items(dataset, limit, "pope", progress)
-    prompts = [prompt.format(question=r["question"]) for r in rows]
-    images = [r["image"] for r in rows]
-    if mode == "generate":
-        raw = generate(model, images, prompts, batch_size, max_new_tokens, progress)
-        preds = [M.parse_yes_no(t) for t in raw]
-    else:
-        logp_yes = pair_scores(model, images, ["yes"] * len(rows), prompts, batch_size, progress)
-        logp_no = pair_scores(model, images, ["no"] * len(rows), prompts, batch_size, progress)
-        preds = M.pope_from_likelihood(logp_yes, logp_no)
-        raw = [f"yes ({a:.3f}) vs no ({b:.3f})" for a, b in zip(logp_yes, logp_no)]
+    prompt = _prompt(prompt, dataset, "question", "pope")
+    rows, raw, preds, prompts = [], [], [], []
+    bar = progress_bar(len(dataset) if limit is None else min(limit, len(dataset)), "pope", progress)
+    for chunk in item_chunks(dataset, limit, "pope"):
+        chunk_prompts = [prompt.format(question=r["question"]) for r in chunk]
+        images = [r["image"] for r in chunk]
+        if mode == "generate":
+            answers = generate(model, images, chunk_prompts, batch_size, max_new_tokens, bar=bar)
+            raw += answers
+            preds += [M.parse_yes_no(t) for t in answers]
+        else:
+            logp_yes = pair_scores(model, images, ["yes"] * len(chunk), chunk_prompts, batch_size, False)
+            logp_no = pair_scores(model, images, ["no"] * len(chunk), chunk_prompts, batch_size, False)
+            preds += M.pope_from_likelihood(logp_yes, logp_no)
+            raw += [f"yes ({a:.3f}) vs no ({b:.3f})" for a, b in zip(logp_yes, logp_no)]
+            bar.update(len(chunk))
+        rows += without_images(chunk, n_gallery - len(rows))
+        prompts += chunk_prompts
+    bar.close()
     labels = [r["answer"] for r in rows]
     per_sampler = {}
     for sampler in sorted({r.get("sampler", "all") for r in rows}):
@@ -190,7 +261,10 @@ def pope(
             dataset,
             prompt=prompt,
             mode=mode,
+            max_new_tokens=max_new_tokens,
+            decoding=decoding(1) if mode == "generate" else "none (likelihoods)",
             parser="first sentence; 'no'/'not' -> no" if mode == "generate" else "P(yes)>P(no)",
+            yes_ratio="predicted yes / N (POPE paper; lmms-eval divides the labels' yes count instead)",
             limit=limit,
         ),
         "figures": {"pope_samplers": per_sampler},

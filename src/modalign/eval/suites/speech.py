@@ -11,10 +11,10 @@
 
 from __future__ import annotations
 
-from ...data.worlds.shapes.vqa import SHORT_ANSWER
 from ...registry import ConfigError
 from .. import metrics as M
 from .common import generate, items, require, row_images, settings
+from .generative import SHORT_ANSWER
 
 
 def spoken_vqa(
