@@ -96,3 +96,16 @@ def test_hf_audio_refuses_what_it_cannot_load(tmp_path):
 def test_a_too_long_clip_is_refused_by_every_tower(tiny_whisper):
     with pytest.raises(ValueError, match="longer than"):
         tiny_whisper.preprocess([np.full(31 * 16000, 0.1, np.float32)])
+
+
+def test_a_freeze_plan_cannot_train_a_fixed_tower(tiny_whisper):
+    from test_vlm_tiny_parts import CORPUS
+
+    import modalign as ma
+    from modalign.trainer.freeze import apply_freeze_plan
+
+    lm = {"name": "tiny-llama", "hidden_size": 16, "num_layers": 1, "num_heads": 2, "vocab_size": 300}
+    model = ma.VisionLanguageModel(vision=None, connector=None, lm=lm, text_corpus=CORPUS, audio=tiny_whisper)
+    with pytest.raises(ConfigError, match="no trainable parameters"):
+        apply_freeze_plan(model, ["audio", "audio_connector"])
+    assert apply_freeze_plan(model, ["audio_connector"]).per_component["audio"] == {"trainable": 0, "frozen": 0}

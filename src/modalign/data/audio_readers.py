@@ -49,11 +49,12 @@ class AudioCaptions(_LazyImageDataset):
             raise FileNotFoundError(f"audio captions {self.path} do not exist (a folder, a CSV or a JSONL file)")
         self.root = Path(audio_root) if audio_root else (self.path if self.path.is_dir() else self.path.parent)
         if self.path.is_dir():
+            self.source_files = sorted(self.path.rglob("*.trans.txt"))  # hashed into every eval result's settings
             rows = self._librispeech_rows()
         elif self.path.suffix.lower() == ".csv":
-            rows = self._csv_rows()
+            self.source_files, rows = [self.path], self._csv_rows()
         else:
-            rows = self._jsonl_rows()
+            self.source_files, rows = [self.path], self._jsonl_rows()
         for where, row in rows:
             try:
                 self.records.extend(self._validate(row, where))
@@ -126,6 +127,7 @@ class PocketSphinxClips(_LazyImageDataset):
     def __init__(self, root: str = str(POCKETSPHINX), skip_bad: bool = False):
         super().__init__(skip_bad)
         self.root = Path(root)
+        self.source_files = [self.root / "cards" / "cards.transcription", self.root / "librivox" / "transcription"]
         if not self.root.is_dir():
             raise FileNotFoundError(
                 f"{self.root} does not exist: apt-get install pocketsphinx-testdata (make setup does), or pass root="

@@ -111,6 +111,16 @@ class WhisperTower(AudioEncoder):
         if window_seconds is not None and window_seconds * 100 > MAX_FRAMES:
             raise ConfigError(f"window_seconds={window_seconds}: Whisper takes at most 30 s")
         self.name, self.stride, self.window_seconds = name, int(stride), window_seconds
+        self._config = {
+            "model_dir": str(model_dir),
+            "name": name,
+            "sha256": sha256,
+            "window_seconds": window_seconds,
+            "stride": stride,
+            "compute_type": compute_type,
+            "threads": threads,
+            "trim": trim,
+        }
         self.processor = AudioProcessor(window_seconds, 80, 30.0, frame_multiple=2, trim=trim)
         threads = int(threads or torch.get_num_threads())
         self._ct2 = ctranslate2
@@ -156,7 +166,8 @@ class WhisperTower(AudioEncoder):
         return sums / torch.bincount(groups).unsqueeze(1).to(row.dtype)
 
     def get_config(self) -> dict:
-        return {"window_seconds": self.window_seconds, "stride": self.stride}
+        """The constructor's arguments (what rebuilds a tower handed over as a module)."""
+        return dict(self._config)
 
 
 def build_whisper_tiny(window_seconds: float | None = 30.0, stride: int = 1, trim: bool = False) -> WhisperTower:
