@@ -22,58 +22,20 @@ import torch
 from torch import nn
 
 from ..config import Component, LoraConfig, ModelConfig
-from ..encoders import AUDIO_ENCODERS, VIDEO_ENCODERS, VISION_ENCODERS
+from ..encoders import VISION_ENCODERS
 from ..encoders.cache import cached_forward, image_key
 from ..losses import lm_loss
 from ..registry import ConfigError, build
 from .base import AlignmentModel
 from .blip2_stage1 import build_stage1, stage1_loss
-from .lm import add_placeholder_tokens, build_lm, from_saved, save_lm_files, saved_tokenizer
-from .parts import as_spec, module_spec, resolve, resolve_lm
+from .lm import build_lm, from_saved, save_lm_files, saved_tokenizer
+from .parts import as_spec, resolve, resolve_lm
 from .saving import save_model, snapshot_versions
+from .vlm_build import add_media_tokens, build_connector, build_media, media_tokens_of, probe_vision_tokens
 from .vlm_inference import InferenceMixin
 from .vlm_lora import LoraMixin, ParameterView
 from .vlm_media import MODALITIES, PLACEHOLDERS, MediaMixin, item_media
 from .vlm_prompts import IGNORE_INDEX, PromptBuilder
-
-
-def _connectors():
-    from ..connectors import CONNECTORS
-
-    return CONNECTORS
-
-
-def probe_vision_tokens(vision: nn.Module) -> int:
-    """Tokens the tower gives per image, from one blank image at its input size."""
-    size = vision.image_size
-    h, w = (size, size) if isinstance(size, int) else size
-    was_training = vision.training
-    vision.eval()  # a probe must not touch batch-norm statistics (nor fail on a 1x1 map in train mode)
-    try:
-        with torch.no_grad():
-            return int(vision(torch.zeros(1, 3, h, w)).tokens.shape[1])
-    finally:
-        vision.train(was_training)
-
-
-def build_connector(part, in_dim: int, out_dim: int, probe=None) -> tuple[Component, nn.Module, int | None]:
-    """(spec, connector, tokens it was sized for) from a name, spec or module; `positions: true` asks `probe()` for
-    the tower's token count."""
-    if isinstance(part, nn.Module):
-        return module_spec(part, "connector"), part, None
-    spec = as_spec(part, "connector", _connectors())
-    params, tokens = spec.params(), None
-    if isinstance(params.get("positions"), int) and not isinstance(params.get("positions"), bool):
-        tokens = params["positions"]
-    if params.get("positions") is True:  # `positions: true` = one learned position per tower token
-        if probe is None:
-            raise ConfigError("positions: true needs a fixed token count; give positions: N (the tower's tokens)")
-        params["positions"] = tokens = probe()
-    return spec, build(_connectors(), "connector", spec.name, in_dim=in_dim, out_dim=out_dim, **params), tokens
-
-
-def _media_tokens_of(cfg: ModelConfig) -> tuple[str, ...]:
-    return tuple(PLACEHOLDERS[m] for m in MODALITIES if getattr(cfg, m) is not None)
 
 
 def _sample_images(sample: dict) -> list:
@@ -131,24 +93,8 @@ class VisionLanguageModel(InferenceMixin, MediaMixin, LoraMixin, AlignmentModel)
                 vspec = Component(name=vspec.name, **vspec.params(), anyres=dict(anyres))
         elif anyres is not None:
             raise ConfigError("anyres tiles images: it needs a vision tower")
-        media, specs = {}, {}
-        if audio is not None:  # then audio, then video: parts a model did not have draw nothing
-            aspec, audio_m = resolve(audio, "audio encoder", AUDIO_ENCODERS)
-            acspec, aconn, _ = build_connector(audio_connector, audio_m.hidden_size, width)
-            media["audio"] = (audio_m, aconn)
-            specs.update(audio=aspec, audio_connector=acspec)
-        if video is not None:
-            frames_dim = vision_m.hidden_size if vision_m is not None else None
-            tspec, video_m = resolve(video, "video encoder", VIDEO_ENCODERS, in_dim=frames_dim)
-            frame_tower = video_m.frames if getattr(video_m, "frames", None) is not None else vision_m
-            probe = (
-                (lambda: video_m.num_frames * video_m.tokens_per_frame(probe_vision_tokens(frame_tower)))
-                if (frame_tower is not None)
-                else None
-            )
-            tcspec, vconn, _ = build_connector(video_connector, video_m.hidden_size, width, probe)
-            media["video"] = (video_m, vconn)
-            specs.update(video=tspec, video_connector=tcspec)
+        # then audio, then video: parts a model does not have draw nothing
+        specs, media = build_media(audio, audio_connector, video, video_connector, vision_m, width)
         cfg = ModelConfig(kind="vlm", vision=vspec, connector=cspec, lm=lspec, system_prompt=system_prompt, **specs)
         self._setup(cfg, vision_m, connector_m, lm_m, tok, anyres, tokens, media)
 
@@ -196,7 +142,7 @@ class VisionLanguageModel(InferenceMixin, MediaMixin, LoraMixin, AlignmentModel)
             per_image,
             self.base_lm().config.max_position_embeddings,
             cfg.system_prompt,
-            media_tokens=_media_tokens_of(cfg),
+            media_tokens=media_tokens_of(cfg),
         )
         self.image_token_id = self.prompts.image_token_id
         max_positions = self.base_lm().config.max_position_embeddings
@@ -251,20 +197,8 @@ class VisionLanguageModel(InferenceMixin, MediaMixin, LoraMixin, AlignmentModel)
             _, connector, tokens = build_connector(
                 cfg.connector, vision.hidden_size, width, lambda: probe_vision_tokens(vision)
             )
-        media = {}
-        if cfg.audio is not None:
-            tower = build(AUDIO_ENCODERS, "audio encoder", cfg.audio.name, **cfg.audio.params())
-            media["audio"] = (tower, build_connector(cfg.audio_connector, tower.hidden_size, width)[1])
-        if cfg.video is not None:
-            frames_dim = vision.hidden_size if vision is not None else None
-            tower = build(VIDEO_ENCODERS, "video encoder", cfg.video.name, in_dim=frames_dim, **cfg.video.params())
-            frame_tower = tower.frames if getattr(tower, "frames", None) is not None else vision
-            probe = (
-                (lambda: tower.num_frames * tower.tokens_per_frame(probe_vision_tokens(frame_tower)))
-                if (frame_tower is not None)
-                else None
-            )
-            media["video"] = (tower, build_connector(cfg.video_connector, tower.hidden_size, width, probe)[1])
+        parts = (cfg.audio, cfg.audio_connector, cfg.video, cfg.video_connector)
+        _, media = build_media(*parts, vision, width)
         return cls.from_modules(cfg, vision, connector, lm, tokenizer, anyres, tokens, media)
 
     @classmethod
@@ -562,11 +496,3 @@ class VisionLanguageModel(InferenceMixin, MediaMixin, LoraMixin, AlignmentModel)
             out.append(merge_tile_features(feats[start : start + n], grid, size if self.unpad else None, newline))
             start += n
         return torch.cat(out)  # [sum M_i, D]
-
-
-def add_media_tokens(lm: nn.Module, tokenizer, cfg: ModelConfig) -> None:
-    """The `<audio>` / `<video>` placeholders of the parts in `cfg`, added in one call (so that a rebuilt LM gets
-    bit-identical new rows); nothing for an image-only model."""
-    tokens = _media_tokens_of(cfg)
-    if tokens:
-        add_placeholder_tokens(lm, tokenizer, tokens)

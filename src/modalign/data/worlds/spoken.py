@@ -7,9 +7,10 @@ seed and adds speech (data/speech.py, cached on disk):
 - `vqa`: `{"id", "qid", "image", "question", "question_audio", "answer", "qtype"}` — the shapes VQA questions, each
   also spoken (`question_audio` says `question`), for asking the same question as text and as speech (the
   `spoken_vqa` suite);
-- `instruct`: `{"id", "image", "audios", "conversations"}` — up to `max_turns` VQA turns about the image, each
-  question spoken with probability `spoken_p`: its human turn is then `<audio>` (plus the short-answer instruction
-  when the answer is bare) and the clip goes into `audios`, in turn order.
+- `instruct`: `{"id", "image", "audios", "conversations"}` — the shapes world's conversation about the image (up to
+  `max_turns - 1` VQA turns and a description), each question or request spoken with probability `spoken_p`: its
+  human turn is then `<audio>` (plus the short-answer instruction when the answer is bare) and the clip goes into
+  `audios`, in turn order.
 
 Voices: `voices="train"` draws from TRAIN_VOICES, `"heldout"` from HELDOUT_VOICES (accents and variants never heard
 in training), or a list of espeak-ng voice names; `"auto"` is train voices for the train splits and held-out voices
@@ -24,7 +25,7 @@ from torch.utils.data import Dataset
 from ..speech import Voice, synthesize
 from .shapes import ShapesWorld
 from .shapes.render import render
-from .shapes.vqa import SHORT_ANSWER, _long_answer, vqa_items
+from .shapes.vqa import SHORT_ANSWER, conversation
 
 TASKS = ("caption", "vqa", "instruct")
 TRAIN_VOICES = ("en-us", "en-us+m3", "en-us+f2", "en-gb", "en-gb+m7", "en-gb-x-rp+f4")
@@ -52,7 +53,7 @@ class SpokenWorld(Dataset):
     n: number of scenes. split, seed, image_size, max_objects: as the shapes world's.
     voices: train, heldout, auto (train voices for train splits, held-out ones otherwise) or a list of voice names.
     speeds: (slowest, fastest) words per minute; each clip draws one.
-    max_turns: instruct: VQA turns per conversation. short_p: probability of a bare-answer turn.
+    max_turns: instruct: turns per conversation (VQA turns + one description). short_p: probability of a bare answer.
     spoken_p: instruct: probability that a question is spoken rather than written.
     """
 
@@ -66,7 +67,7 @@ class SpokenWorld(Dataset):
         speeds=(140, 190),
         image_size: int = 64,
         max_objects: int = 4,
-        max_turns: int = 3,
+        max_turns: int = 4,
         short_p: float = 0.5,
         spoken_p: float = 0.5,
     ):
@@ -110,20 +111,19 @@ class SpokenWorld(Dataset):
             rec = self.world.record(idx)
             return {**rec, "voices": [self.voice(rng)], "said": [rec["question"]]}
         scene = self.world.scene(idx)
-        qa = vqa_items(scene, self.world._rng(idx, 5), self.world.rule.allowed)
-        order = [int(k) for k in rng.permutation(len(qa))][: self.max_turns]
+        # the shapes world's own conversation (VQA turns and a description), some of its questions said aloud
+        turns = conversation(scene, self.world._rng(idx, 5), self.max_turns, self.short_p, self.world.rule.allowed)
         convo, said, voices = [], [], []
-        for turn, k in enumerate(order):
-            short = rng.random() < self.short_p
-            spoken = rng.random() < self.spoken_p
-            question = qa[k]["question"]
-            if spoken:
-                said.append(question)
+        for t in turns:
+            value = t["value"]
+            if t["from"] == "human" and rng.random() < self.spoken_p:
+                lead = "<image>\n" if value.startswith("<image>\n") else ""
+                question = value[len(lead) :]
+                suffix = f" {SHORT_ANSWER}" if question.endswith(SHORT_ANSWER) else ""
+                said.append(question[: len(question) - len(suffix)].strip())
                 voices.append(self.voice(rng))
-                question = "<audio>"
-            ask = f"{question} {SHORT_ANSWER}" if short else question
-            convo.append({"from": "human", "value": ("<image>\n" + ask) if turn == 0 else ask})
-            convo.append({"from": "gpt", "value": qa[k]["answer"] if short else _long_answer(qa[k])})
+                value = f"{lead}<audio>{suffix}"
+            convo.append({"from": t["from"], "value": value})
         rec = {"id": self.world.image_id(idx), "scene_index": idx, "conversations": convo}
         return {**rec, "voices": voices, "said": said}
 
