@@ -181,3 +181,10 @@ def test_a_speech_only_model_has_no_vision_parts(tmp_path):
         ModelConfig(kind="vlm", lm={"name": "tiny-llama"})
     with pytest.raises(ValueError, match="audio_connector"):
         ModelConfig(kind="vlm", lm={"name": "tiny-llama"}, audio={"name": "conv"})
+
+
+def test_token_noise_never_writes_a_placeholder(model):
+    from modalign.trainer.token_noise import replacement_ids
+
+    ids = set(replacement_ids(model.tokenizer).tolist())
+    assert not ids & set(model.placeholder_ids().values()) and model.image_token_id not in ids
