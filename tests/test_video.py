@@ -111,3 +111,18 @@ def test_llava_records_with_audio_and_video(tmp_path):
     (tmp_path / "d.json").write_text(json.dumps([rec]))
     with pytest.raises(BadRecord, match="1 <audio> tokens for 2 audio file"):
         LlavaJson(str(tmp_path / "d.json"))
+
+
+def test_motion_instruct_conversations_with_and_without_description():
+    world = MotionWorld(task="instruct", n=5, split="train")
+    plain = MotionWorld(task="instruct", n=5, split="train", describe=False)
+    for idx in range(5):
+        turns = world.record(idx)["conversations"]
+        asks = [t["value"].removeprefix("<video>\n") for t in turns[::2]]
+        answers = [t["value"] for t in turns[1::2]]
+        assert turns[0]["value"].startswith("<video>\n") and sum("<video>" in t["value"] for t in turns) == 1
+        assert asks.count("Describe what happens in the video.") == 1
+        assert answers[asks.index("Describe what happens in the video.")] == world.caption(idx)
+        other = plain.record(idx)["conversations"]
+        assert len(other) == len(turns) - 2 and not any("Describe" in t["value"] for t in other)
+        assert {t["value"].removeprefix("<video>\n") for t in other[::2]} == set(asks) - {asks[asks.index("Describe what happens in the video.")]}

@@ -11,7 +11,9 @@ Timed events (change, appear, disappear) happen at distinct frames, 1 <= k <= fr
 
 Tasks (`MotionWorld(task=...)`, dataset `motion`): `caption` ({"id", "video", "text"}: "the circle moves left and
 the red star turns blue"), `vqa` ({"id", "qid", "video", "question", "answer", "qtype"}) and `instruct` ({"id",
-"video", "conversations"}, the clip's questions as turns after one `<video>`). Question types:
+"video", "conversations"}: the clip's questions as turns after one `<video>`, and with `describe` one "Describe what
+happens in the video." turn answered by the caption, at a random place, as the shapes world's conversations have).
+Question types:
 - `motion`: "Which way does the circle move?" -> left / right / up / down;
 - `change`: "What color does the star turn?" -> the new colour;
 - `appear`: "Does the square appear or disappear?" -> appear / disappear;
@@ -35,6 +37,7 @@ EVENTS = ("move", "change", "appear", "disappear", "static")
 DIRECTIONS = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}
 QTYPES = ("motion", "change", "appear", "order")
 SHORT_ANSWER = "Answer with a single word or phrase."
+DESCRIBE = "Describe what happens in the video."
 _SPLIT_CODE = {"train": 0, "test": 1, "heldout": 2}
 _EVENT_P = (0.3, 0.25, 0.15, 0.15, 0.15)  # move, change, appear, disappear, static
 
@@ -66,6 +69,7 @@ class MotionWorld(Dataset):
     task: caption, vqa or instruct. n: number of clips (vqa: a few questions per clip).
     split: train, test or heldout: which random stream clips come from. seed: clip i comes from (seed, split, i).
     frames: frames per clip (>= 4). image_size: frame side in pixels (>= 32). max_objects: 2 or 3.
+    describe: instruct: add a description turn (the caption) to each conversation.
     """
 
     def __init__(
@@ -77,6 +81,7 @@ class MotionWorld(Dataset):
         frames: int = 8,
         image_size: int = 64,
         max_objects: int = 3,
+        describe: bool = True,
     ):
         if task not in TASKS:
             raise ValueError(f"unknown motion task {task!r}; choose one of {', '.join(TASKS)}")
@@ -85,7 +90,7 @@ class MotionWorld(Dataset):
         if frames < 4 or image_size < 32 or max_objects not in (2, 3) or n < 1:
             raise ValueError("need frames >= 4, image_size >= 32, max_objects 2 or 3 and n >= 1")
         self.task, self.n, self.split, self.seed = task, n, split, seed
-        self.frames, self.image_size, self.max_objects = frames, image_size, max_objects
+        self.frames, self.image_size, self.max_objects, self.describe = frames, image_size, max_objects, describe
         self._tracks: dict[int, list[dict]] = {}
         self._index = None
         if task == "vqa":
@@ -234,12 +239,13 @@ class MotionWorld(Dataset):
         if self.task == "caption":
             return {**rec, "text": self.caption(idx)}
         qs, rng = self.questions(idx), self._rng(idx, 2)
+        turns = [(f"{qs[int(k)]['question']} {SHORT_ANSWER}", qs[int(k)]["answer"]) for k in rng.permutation(len(qs))]
+        if self.describe:
+            turns.insert(int(rng.integers(len(turns) + 1)), (DESCRIBE, self.caption(idx)))
         convo = []
-        for t, k in enumerate(rng.permutation(len(qs))):
-            q = qs[int(k)]
-            ask = f"{q['question']} {SHORT_ANSWER}"
+        for t, (ask, answer) in enumerate(turns):
             convo.append({"from": "human", "value": ("<video>\n" + ask) if t == 0 else ask})
-            convo.append({"from": "gpt", "value": q["answer"]})
+            convo.append({"from": "gpt", "value": answer})
         return {**rec, "conversations": convo}
 
     def __getitem__(self, idx: int) -> dict:
