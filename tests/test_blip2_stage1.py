@@ -234,8 +234,11 @@ def test_itc_similarity_and_save_load(model, tmp_path):
     model.save_pretrained(tmp_path / "m")
     again = load_model(tmp_path / "m")
     torch.testing.assert_close(itc_similarity(again, images(3), CORPUS[:2]), sim)
-    # a model saved before stage 1 existed (no qformer_stage1.* weights, no manifest) still loads
+    # a model saved before stage 1 existed (format 1: no qformer_stage1.* weights, no manifest) still loads
     (tmp_path / "m" / "manifest.json").unlink()
+    meta = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert meta["references"] == {}  # all from scratch, so format 1 describes the same model
+    (tmp_path / "m" / "config.json").write_text(json.dumps({**meta, "format": 1}))
     state = load_file(tmp_path / "m" / "model.safetensors")
     save_file(
         {k: v for k, v in state.items() if not k.startswith("qformer_stage1.")}, tmp_path / "m" / "model.safetensors"

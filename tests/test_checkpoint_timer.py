@@ -80,7 +80,7 @@ def test_resume_from_a_timed_checkpoint_is_exact_and_may_change_the_cadence(tmp_
 
 def test_resume_still_refuses_a_changed_training_setting(tmp_path):
     run(tmp_path, 2.5, stop_after_steps=4)
-    changed = toy_recipe([{**STAGES[0], "lr": 0.01, "checkpoint_minutes": 2.5}, STAGES[1]])
+    changed = toy_recipe([{**STAGES[0], "batch_size": 2, "checkpoint_minutes": 2.5}, STAGES[1]])
     with pytest.raises(ConfigError, match="different recipe"):
         run_recipe(
             changed, tmp_path, resume=True, progress=False, model_builder=toy_builder(dropout=0.2), datasets=DATASETS

@@ -119,7 +119,7 @@ def test_shards_bad_members_and_truncated_shard(tmp_path):
         w.write("c", _png(), {"text": ""})
         w.write("d", _png((0, 0, 255)), {"text": "a blue star"})
     shard = tmp_path / "s" / "shard-000000.tar"
-    with pytest.raises(BadRecord, match=r"shard-000000\.tar:c: text is empty"):
+    with pytest.raises(BadRecord, match=r"shard-000000\.tar:c\.json: text is empty"):
         DATASETS["shards"](path=str(tmp_path / "s"))
     with pytest.warns(UserWarning):
         ds = DATASETS["shards"](path=str(tmp_path / "s"), skip_bad=True)

@@ -86,6 +86,14 @@ def test_caption_groups_references_by_image_and_writes_gallery(tmp_path):
     assert (tmp_path / r["samples"][0]["image"]).exists()
 
 
+def test_caption_without_a_prompt_continues_the_caption_format():
+    model = ScriptedVLM(answer=lambda key, p: "a red circle" if p is None else "I see a red circle.")
+    data = ListDataset([cap(0, 0, "a red circle")])
+    r = SUITES["caption"](model, data, prompt=None, progress=False)
+    assert r["samples"][0]["answer"] == "a red circle" and r["settings"]["prompt"] is None
+    assert SUITES["caption"](model, data, progress=False)["samples"][0]["answer"] == "I see a red circle."
+
+
 def test_vqa_per_qtype():
     model = ScriptedVLM(answer=lambda key, p: "Two" if "How many" in p else "blue")
     rows = [
@@ -94,6 +102,28 @@ def test_vqa_per_qtype():
     ]
     r = SUITES["vqa"](model, ListDataset(rows), progress=False)
     assert r["metrics"] == {"accuracy": 0.5, "acc_color": 0.0, "acc_count": 1.0}
+
+
+def test_vqa_likelihood_mode_picks_the_likeliest_choice_per_item():
+    def score(key, text, prompt):  # the model prefers "yes" for image 0 and "no" for image 1
+        return {0: {"yes": -0.2, "no": -2.0}, 1: {"yes": -1.5, "no": -0.4}}[key][text]
+
+    rows = [
+        {"id": f"q{k}", "image": color_image(k), "question": "Worn on the feet?", "answer": a, "qtype": "feet"}
+        for k, a in [(0, "yes"), (1, "yes"), (1, "no")]
+    ]
+    with pytest.raises(ConfigError, match="choices"):
+        SUITES["vqa"](ScriptedVLM(score=score), ListDataset(rows), mode="likelihood", progress=False)
+    r = SUITES["vqa"](
+        ScriptedVLM(score=score), ListDataset(rows), mode="likelihood", choices=["yes", "no"], progress=False
+    )
+    assert r["metrics"] == {"accuracy": pytest.approx(2 / 3), "acc_feet": pytest.approx(2 / 3)}
+    assert r["settings"]["mode"] == "likelihood" and r["samples"][0]["answer"].startswith("yes (-0.200)")
+    own = [{**row, "choices": ["yes", "no"]} for row in rows]  # or each item's own choices
+    assert (
+        SUITES["vqa"](ScriptedVLM(score=score), ListDataset(own), mode="likelihood", progress=False)["metrics"]
+        == (r["metrics"])
+    )
 
 
 def pope_rows():

@@ -65,3 +65,33 @@ def test_items_classes_and_captions(tiny_root):
 def test_bad_class_name(tiny_root):
     with pytest.raises(ValueError, match="unknown Fashion-MNIST class"):
         FashionMNIST("test", root=str(tiny_root[0]), classes=["hat"])
+
+
+def test_knowledge_questions_follow_the_table_balanced_and_skip_ambiguous_classes(tmp_path):
+    from modalign.data.fashion_mnist import knowledge_table
+
+    rng = np.random.default_rng(0)
+    _write_idx(tmp_path / "t10k-images-idx3-ubyte", rng.integers(0, 255, size=(200, 28, 28)))
+    _write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.arange(200) % 10)
+    table = knowledge_table()
+    ds = FashionMNIST("test", root=str(tmp_path), task="knowledge", n=40)
+    assert len(ds) == 40
+    kinds = list(table["questions"])
+    cells = {(k, a): 0 for k in kinds for a in ("yes", "no")}
+    for i in range(len(ds)):
+        item = ds[i]
+        cls = item["meta"]["class"]
+        assert table["answers"][cls][item["qtype"]] == item["answer"]  # never a class the table leaves out
+        assert item["question"] == table["questions"][item["qtype"]] and item["choices"] == ["yes", "no"]
+        cells[item["qtype"], item["answer"]] += 1
+    assert set(cells.values()) == {5}  # 40 questions: 4 kinds x (5 yes + 5 no)
+    # the bag is the one class that carries things: every "yes" of that kind is a bag
+    carry_yes = {
+        ds[i]["meta"]["class"] for i in range(len(ds)) if ds[i]["qtype"] == "carry" and ds[i]["answer"] == "yes"
+    }
+    assert carry_yes == {"bag"}
+    with pytest.raises(ValueError, match="choose 1"):
+        FashionMNIST("test", root=str(tmp_path), task="knowledge", n=4000)
+    with pytest.raises(ValueError, match="unknown knowledge kinds"):
+        FashionMNIST("test", root=str(tmp_path), task="knowledge", kinds=["hat"])
+    assert {"yes", "no", table["questions"]["feet"]} <= set(ds.texts())

@@ -1,8 +1,10 @@
 """The main job runs from an installed package: the project built as a wheel, installed (not editable) into a fresh
-virtualenv outside the checkout, runs `modalign quickstart --fast` from a folder with no recipes in sight."""
+virtualenv outside the checkout, runs `modalign quickstart --fast` from a folder with no recipes in sight, and its
+report carries every headline metric of every part (a smoke run: the numbers mean nothing)."""
 
 from __future__ import annotations
 
+import json
 import os
 import site
 import subprocess
@@ -10,6 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from modalign.data.fashion_mnist import DEFAULT_ROOT
+from modalign.quickstart import HEADLINES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,9 +35,11 @@ def test_quickstart_runs_from_a_non_editable_install(tmp_path):
     # the dependencies (torch, transformers, the packaged towers) come from this environment, not a second download:
     # a .pth file adds its site-packages after the new venv's own, where the wheel is installed
     (next(venv.glob("lib/python*/site-packages")) / "deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")
-    _run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], timeout=600)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MODALIGN_RECIPES")}
     env["OMP_NUM_THREADS"] = "1"
+    # without PYTHONPATH: a src/ on it holds the egg-info the wheel build leaves, and pip would take that for an
+    # installed modalign and install nothing
+    _run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], env=env, timeout=600)
     where = _run(
         [str(venv / "bin" / "python"), "-c", "import modalign; print(modalign.__file__)"], cwd=tmp_path, env=env
     )
@@ -41,4 +48,12 @@ def test_quickstart_runs_from_a_non_editable_install(tmp_path):
     _run(
         [str(venv / "bin" / "modalign"), "quickstart", "--fast", "--out", str(out)], cwd=tmp_path, env=env, timeout=1200
     )
-    assert (out / "report.html").is_file() and (out / "metrics.json").is_file()
+    # every headline the report promises is there (a renamed metric must not vanish), for every part that ran
+    saved = json.loads((out / "metrics.json").read_text())
+    assert set(saved["parts"]) == {"siglip", "llava"} | ({"lit"} if DEFAULT_ROOT.exists() else set())
+    for part, result in saved["parts"].items():
+        for key, metric in HEADLINES[part]:
+            assert metric in result["suites"][key]["metrics"], (part, key, metric)
+        assert (out / part / "eval" / "report.html").exists()
+    html = (out / "report.html").read_text()
+    assert "loss_curves.png" in html and (out / "loss_curves.png").exists() and saved["fast"] is True

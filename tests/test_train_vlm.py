@@ -1,6 +1,7 @@
 """The one trainer with the real VisionLanguageModel: exact token-weighted accumulation, a LoRA stage, and a stage that
 trains the tower."""
 
+import pytest
 import test_vlm_tiny_parts  # noqa: F401  (registers the tiny vision tower)
 import torch
 from safetensors.torch import load_file
@@ -96,3 +97,48 @@ def test_a_stage_that_trains_the_tower_updates_it_and_caches_no_features(tmp_pat
     vision = [k for k in stage_one if k.startswith("vision.")]
     assert vision and all(torch.equal(stage_one[k], after_one[k]) for k in vision)  # frozen through stage one
     assert max(float((after_one[k] - after_two[k]).abs().max()) for k in vision) > 0
+
+
+def test_the_loss_reads_logits_only_where_labels_are_and_equals_the_full_one():
+    from modalign.losses import lm_loss
+
+    torch.manual_seed(0)
+    data = DATASETS["shapes"](task="instruct", n=4, image_size=32)
+    model = build_model(tiny_cfg("mlp"), text_corpus=data.texts()).eval()
+    batch = model.collate([data[i] for i in range(4)])
+    full = lm_loss(
+        model.forward_logits(batch["input_ids"], batch["attention_mask"], batch["pixel_values"], [1] * 4),
+        batch["labels"],
+    )
+    assert model.training_loss(batch, "instruct")["loss"].item() == pytest.approx(full.item(), abs=1e-6)
+    model.enable_lora({"r": 2})  # also through peft's wrapper
+    with torch.no_grad():
+        for n, p in model.lm.named_parameters():
+            if "lora_B" in n:
+                p.normal_()
+    full = lm_loss(
+        model.forward_logits(batch["input_ids"], batch["attention_mask"], batch["pixel_values"], [1] * 4),
+        batch["labels"],
+    )
+    assert model.training_loss(batch, "instruct")["loss"].item() == pytest.approx(full.item(), abs=1e-6)
+
+
+def test_a_bf16_stage_runs_its_forward_under_autocast_and_keeps_fp32_weights(tmp_path, monkeypatch):
+    from modalign.trainer import step as step_module
+
+    seen = []
+    original = step_module.autocast
+
+    def spy(precision, device_type="cpu"):
+        seen.append(precision)
+        return original(precision, device_type)
+
+    monkeypatch.setattr(step_module, "autocast", spy)
+    summary = run_recipe(_recipe([_instruct(precision="bf16", steps=2)]), tmp_path / "run", progress=False)
+    assert seen == ["bf16", "bf16"] and summary["global_step"] == 2
+    saved = load_file(str(tmp_path / "run" / "final" / "model.safetensors"))
+    assert {v.dtype for v in saved.values()} == {torch.float32}
+    with original("bf16"):
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16
+    with original("fp32"):
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32

@@ -119,10 +119,11 @@ def test_motion_instruct_conversations_with_and_without_description():
     for idx in range(5):
         turns = world.record(idx)["conversations"]
         asks = [t["value"].removeprefix("<video>\n") for t in turns[::2]]
+        describe = asks.index("Describe what happens in the video.")
         answers = [t["value"] for t in turns[1::2]]
         assert turns[0]["value"].startswith("<video>\n") and sum("<video>" in t["value"] for t in turns) == 1
         assert asks.count("Describe what happens in the video.") == 1
-        assert answers[asks.index("Describe what happens in the video.")] == world.caption(idx)
+        assert answers[describe] == world.caption(idx)
         other = plain.record(idx)["conversations"]
         assert len(other) == len(turns) - 2 and not any("Describe" in t["value"] for t in other)
-        assert {t["value"].removeprefix("<video>\n") for t in other[::2]} == set(asks) - {asks[asks.index("Describe what happens in the video.")]}
+        assert {t["value"].removeprefix("<video>\n") for t in other[::2]} == set(asks) - {asks[describe]}

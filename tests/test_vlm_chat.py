@@ -7,6 +7,7 @@ import torch
 from test_vlm_tiny_parts import CORPUS, images, tiny_cfg
 
 from modalign.cli.chat import chat_main, reply
+from modalign.data.records import BadRecord
 from modalign.models.vlm import VisionLanguageModel
 
 
@@ -56,7 +57,7 @@ def test_reset_and_image_switch_start_over(saved):
     assert len(msgs) == 2 and msgs[0]["content"] == "<image>\nQ?"
     text = out.getvalue()
     assert "(conversation reset)" in text and "cannot open image" in text and "(new image" in text
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(BadRecord, match="nope.png: the file does not exist"):
         chat_main(d / "ckpt", d / "nope.png", stdin=io.StringIO(""), stdout=io.StringIO())
 
 

@@ -55,6 +55,27 @@ def test_prefix_cache_answers_equal_plain_generate(model):
         assert torch.allclose(a, b[: a.shape[0]], atol=1e-4)
 
 
+def test_suites_answer_questions_about_one_image_together_as_plain_generate_does(model):
+    from modalign.encoders.cache import image_key
+    from modalign.eval.suites.common import generate
+
+    ims = [images(1, seed=7)[0]] * 3 + [images(1, seed=8)[0]] * 2  # rows of one image share a key
+    prompts = QUESTIONS[:3] + QUESTIONS[1:3]
+    keys = [image_key(im) for im in ims]
+    assert generate(model, ims, prompts, 4, 6, False, keys=keys) == generate(model, ims, prompts, 4, 6, False)
+
+
+def test_score_without_images_is_the_text_only_log_probability(model):
+    texts, prompts = ["yes", "a red circle"], ["Is it red?", "Describe the picture."]
+    got = model.score(None, texts, prompts, normalize=False)
+    for text, prompt, value in zip(texts, prompts, got):
+        prefix = model.prompts.chat_prefix(prompt, with_image=False)
+        ids = model.prompts.encode(prefix + text)[0]
+        n = len(model.prompts.encode(prefix)[0])
+        logp = model.forward_logits(torch.tensor([ids]), torch.ones(1, len(ids), dtype=torch.long)).log_softmax(-1)
+        assert value.item() == pytest.approx(sum(logp[0, t - 1, ids[t]].item() for t in range(n, len(ids))), abs=1e-4)
+
+
 def test_score_is_the_summed_log_probability_of_the_text(model):
     ims = images(2, seed=2)
     texts = ["a red circle", "two green triangles"]

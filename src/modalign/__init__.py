@@ -30,6 +30,12 @@ _EXPORTS = {
     "Stage": ("modalign.config", "StageConfig"),
     "LoraConfig": ("modalign.config", "LoraConfig"),
     "ConfigError": ("modalign.registry", "ConfigError"),
+    "BadRecord": ("modalign.data.records", "BadRecord"),
+    "TrainingDiverged": ("modalign.trainer.guard", "TrainingDiverged"),
+    # untrusted images (files, bytes, a web demo's uploads): pixel limit, EXIF, 16-bit; BadRecord when unusable
+    "open_image": ("modalign.data.images", "open_image"),
+    "prepare_image": ("modalign.data.images", "prepare_image"),
+    "set_max_image_pixels": ("modalign.data.images", "set_max_image_pixels"),
     "load": ("modalign.api", "load"),
     "train": ("modalign.api", "train"),
     "evaluate": ("modalign.api", "evaluate"),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -111,25 +112,32 @@ def run_recipe(
     run_eval: bool = True,
     progress: bool = True,
 ) -> dict:
-    """A recipe end to end (what `modalign train` runs): validate, train every stage, then run its `eval:` suites
-    on the final model into `out_dir/eval/`. Returns `{"train": summary, "eval": results or None}`."""
+    """A recipe end to end (what `modalign train` runs): validate all of it (its `eval:` suites, their parameters
+    and datasets included), train every stage, then run the suites on the final model into `out_dir/eval/`.
+    Returns `{"train": summary, "eval": results or None}`."""
     from .data import DATASETS
-    from .eval.runner import run_suites
+    from .eval.runner import check_evals, run_suites
     from .models import load_model
     from .trainer import run_recipe as train_recipe
     from .trainer.eval_cache import prepare_for_eval
+    from .trainer.lock import output_lock
 
     if not isinstance(recipe, RecipeConfig):
         recipe = load_recipe(recipe, list(overrides))
     out = Path(out_dir or os.path.join("runs", recipe.name))
+    if recipe.eval and run_eval:
+        check_evals(recipe.eval, DATASETS)  # a mistake in eval: fails now, not after the last stage
     evaluate_cb = None
     if recipe.eval and run_eval and any(s.eval_every for s in recipe.stages):
         evaluate_cb = _periodic_eval(recipe, out)
-    summary = train_recipe(recipe, out, resume=resume, evaluate=evaluate_cb, progress=progress)
-    results = None
-    if recipe.eval and run_eval:
-        model = prepare_for_eval(load_model(out / "final"), recipe, out)
-        results = run_suites(model, recipe.eval, out / "eval", DATASETS, progress=progress)
+    # one writer per folder over training and the evaluation that follows (rank 0 holds it under torchrun)
+    main = os.environ.get("RANK", "0") == "0"
+    with output_lock(out) if main else nullcontext():
+        summary = train_recipe(recipe, out, resume=resume, evaluate=evaluate_cb, progress=progress)
+        results = None
+        if recipe.eval and run_eval and main:  # under torchrun the other ranks are done once training is
+            model = prepare_for_eval(load_model(out / "final"), recipe, out)
+            results = run_suites(model, recipe.eval, out / "eval", DATASETS, progress=progress)
     return {"train": summary, "eval": results}
 
 
@@ -154,7 +162,8 @@ def _periodic_eval(recipe: RecipeConfig, out: Path):
 def components(family: str | None = None) -> dict[str, dict[str, dict[str, Any]]]:
     """Every registered component by family, with its parameters and defaults (what `modalign list` prints).
 
-    Families: vision, text, audio, video, connectors, lms, datasets, suites, objectives, aux_losses, transforms."""
+    Families: vision, text, audio, video, connectors, lms, datasets, suites, objectives, aux_losses, transforms,
+    tools."""
     from .catalog import catalog
 
     return catalog(family)

@@ -22,6 +22,7 @@ def _registries() -> dict[str, dict]:
     from .eval.suites import SUITES
     from .models.aux_losses import AUX_LOSSES
     from .models.lm import LANGUAGE_MODELS
+    from .tools import TOOLS
     from .trainer.transforms import BATCH_TRANSFORMS
 
     return {
@@ -35,6 +36,7 @@ def _registries() -> dict[str, dict]:
         "suites": SUITES,
         "aux_losses": AUX_LOSSES,
         "transforms": BATCH_TRANSFORMS,
+        "tools": TOOLS,
     }
 
 
@@ -50,6 +52,7 @@ FAMILIES = (
     "objectives",
     "aux_losses",
     "transforms",
+    "tools",
 )
 _SUITE_ARGS = {"model", "dataset", "out_dir", "progress"}
 

@@ -8,13 +8,15 @@ family's registry and the remaining keys are that builder's keyword parameters (
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     ValidationError,
     field_serializer,
     field_validator,
@@ -22,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from . import strict_yaml
 from .registry import ConfigError
 
 COMPONENT_NAMES = (
@@ -41,6 +44,19 @@ TOWER_NAMES = ("vision", "text", "audio", "video")
 # parts a model config gained with audio and video: left out of a saved config when unset, so an image model's
 # config.json is what it always was
 _OPTIONAL_PARTS = ("audio", "audio_connector", "video", "video_connector")
+
+
+def _not_bool(value: Any) -> Any:
+    # pydantic's lax mode reads `steps: true` as 1; a boolean where a number belongs is always a slip
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got the boolean {str(value).lower()}")
+    return value
+
+
+# Numbers in configs: no booleans, and (with allow_inf_nan=False on every model) no inf or nan.
+Int = Annotated[int, BeforeValidator(_not_bool)]
+Float = Annotated[float, BeforeValidator(_not_bool)]
+_STRICT = {"allow_inf_nan": False}
 
 
 class Component(BaseModel):
@@ -83,16 +99,16 @@ def is_spec(data: Any) -> bool:
 
 
 class ModelConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", **_STRICT)
     kind: Literal["dual", "vlm"]
     vision: Component | None = None  # a dual encoder pairs text with vision or audio; a vlm may have both
     text: Component | None = None  # dual encoders
     connector: Component | None = None  # vision-language models: the vision tower's connector
     lm: Component | None = None  # vision-language models
-    embed_dim: int = Field(256, gt=0)  # dual encoders: the shared space
+    embed_dim: Int = Field(256, gt=0)  # dual encoders: the shared space
     head: Literal["linear", "mlp"] = "linear"
     loss: Literal["clip", "siglip"] = "clip"
-    siglip_chunk_size: int | None = Field(None, gt=0)
+    siglip_chunk_size: Int | None = Field(None, gt=0)
     # "pair": each image's own caption is its one positive; "label": items sharing a class label are positives of
     # each other (UniCL), for class-level captions where same-class pairs are not negatives
     positives: Literal["pair", "label"] = "pair"
@@ -142,10 +158,10 @@ class ModelConfig(BaseModel):
 
 
 class LoraConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    r: int = Field(8, gt=0)
-    alpha: int = Field(16, gt=0)
-    dropout: float = Field(0.0, ge=0, lt=1)
+    model_config = ConfigDict(extra="forbid", **_STRICT)
+    r: Int = Field(8, gt=0)
+    alpha: Int = Field(16, gt=0)
+    dropout: Float = Field(0.0, ge=0, lt=1)
     target_modules: list[str] = ["q_proj", "k_proj", "v_proj", "o_proj"]
 
 
@@ -153,35 +169,41 @@ class StageConfig(BaseModel):
     """One stage of training: its objective, data (a registered dataset spec, or a Dataset object from Python), steps,
     optimiser settings and freeze plan (`train`: the components that train; every other one is frozen)."""
 
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, **_STRICT)
     name: str
     objective: Literal["contrastive", "caption", "instruct", "qformer"]
     data: Any
 
     _data = field_validator("data", mode="before")(classmethod(lambda cls, v: _as_data(v)))
     _dump_data = field_serializer("data")(lambda self, v: data_dump(v))
-    steps: int = Field(gt=0)
-    batch_size: int = Field(32, gt=0)
-    grad_accum: int = Field(1, gt=0)
-    lr: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(0.0, ge=0)
-    warmup_steps: int = Field(0, ge=0)
+    steps: Int = Field(gt=0)
+    batch_size: Int = Field(32, gt=0)
+    grad_accum: Int = Field(1, gt=0)
+    lr: Float = Field(1e-3, gt=0)
+    weight_decay: Float = Field(0.0, ge=0)
+    warmup_steps: Int = Field(0, ge=0)
     schedule: Literal["cosine", "linear", "constant"] = "cosine"
     train: list[str] = Field(min_length=1)  # the freeze plan: components listed here train, all others are frozen
     lora: LoraConfig | None = None
-    max_grad_norm: float | None = Field(1.0, gt=0)
-    log_every: int = Field(10, gt=0)
-    eval_every: int = Field(0, ge=0)
-    checkpoint_every: int = Field(0, ge=0)
+    max_grad_norm: Float | None = Field(1.0, gt=0)
+    # a step whose loss or gradient norm is not finite is skipped (no update); this many in a row stop the run
+    max_bad_steps: Int = Field(5, gt=0)
+    log_every: Int = Field(10, gt=0)
+    eval_every: Int = Field(0, ge=0)
+    checkpoint_every: Int = Field(0, ge=0)
     # also a resumable checkpoint once this many wall-clock minutes have passed since the stage's last one (checked at
     # logging steps), so that a crash loses at most that much of a long run whatever a step costs; 0 turns it off
-    checkpoint_minutes: float = Field(10.0, ge=0)
-    cache_frozen_features: bool = True
-    skip_bad: bool = False
+    checkpoint_minutes: Float = Field(10.0, ge=0)
+    cache_frozen_features: StrictBool = True
+    skip_bad: StrictBool = False
     # plug-ins by name: losses added to the objective (models/aux_losses.py) and transforms of each collated batch
     # (trainer/transforms.py), e.g. aux_losses: [{name: region_words, weight: 0.3}], transforms: [{name: token_noise}]
     aux_losses: list[Component] = []
     transforms: list[Component] = []
+    # recompute the LM's decoder activations in the backward pass instead of keeping them (memory for compute)
+    activation_checkpointing: StrictBool = False
+    # bf16: forward passes under torch.autocast(bfloat16) (for accelerators; on a CPU fp32 is usually faster)
+    precision: Literal["fp32", "bf16"] = "fp32"
 
     @field_validator("train")
     @classmethod
@@ -215,13 +237,16 @@ class EvalConfig(BaseModel):
 
 
 class RecipeConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", **_STRICT)
     name: str
     description: str = ""
-    seed: int = 0
+    seed: Int = 0
     model: ModelConfig
     # a saved model directory (e.g. runs/x/final) whose weights and tokenizer the first stage starts from
     init_from: str | None = None
+    # how several processes (torchrun) share the work: ddp (replicate the model, average gradients) or fsdp
+    # (PyTorch FSDP2: trainable parameters, gradients and optimizer state sharded across ranks; trainer/fsdp.py)
+    strategy: Literal["ddp", "fsdp"] = "ddp"
     stages: list[StageConfig] = Field(min_length=1)
     eval: list[EvalConfig] = []
 
@@ -234,7 +259,7 @@ class RecipeConfig(BaseModel):
 
 
 def _parse_value(text: str) -> Any:
-    return yaml.safe_load(text) if text != "" else ""
+    return strict_yaml.load(text) if text != "" else ""
 
 
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:
@@ -243,6 +268,10 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
         if "=" not in item:
             raise ConfigError(f"override {item!r} must look like key.path=value (e.g. stages.0.steps=100)")
         key, value = item.split("=", 1)
+        try:
+            value = _parse_value(value)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"override {item!r}: the value is not valid YAML ({err})") from None
         node: Any = raw
         parts = key.split(".")
         for i, part in enumerate(parts):
@@ -251,12 +280,12 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
                 if not part.isdigit() or int(part) >= len(node):
                     raise ConfigError(f"override {key!r}: {part!r} is not an index of a list of {len(node)}")
                 if last:
-                    node[int(part)] = _parse_value(value)
+                    node[int(part)] = value
                 else:
                     node = node[int(part)]
             elif isinstance(node, dict):
                 if last:
-                    node[part] = _parse_value(value)
+                    node[part] = value
                 else:
                     node = node.setdefault(part, {})
             else:
@@ -293,7 +322,9 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> RecipeC
                 f"recipe {path} does not exist; give a YAML path or a built-in name: {', '.join(available())}"
             )
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = strict_yaml.load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text ({err})") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
     if not isinstance(raw, dict):

@@ -18,12 +18,14 @@ _HASHES: dict[tuple[str, int, int], str] = {}
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".pth", ".onnx")
 
 
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes (cached for an unchanged file)."""
+def sha256_file(path: str | Path, fresh: bool = False) -> str:
+    """Hex sha256 of a file's bytes (cached for an unchanged file). `fresh=True` always reads the bytes: integrity
+    checks use it, because a file changed in place within the filesystem's timestamp granularity (a few ms) keeps
+    its size and mtime, and the cache would vouch for bytes that are no longer there."""
     p = Path(path)
     st = p.stat()
     key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _HASHES:
+    if fresh or key not in _HASHES:
         h = hashlib.sha256()
         with open(p, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):

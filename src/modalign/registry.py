@@ -11,6 +11,7 @@ import contextlib
 import contextvars
 import importlib
 import inspect
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -85,6 +86,25 @@ def parameters_of(builder: Callable) -> dict[str, Any]:
     }
 
 
+def _bad_number(value: Any, default: Any) -> str | None:
+    """What is wrong with `value` for a parameter whose default is `default`, or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{value} is not a finite number"
+    numeric_default = isinstance(default, (int, float)) and not isinstance(default, bool)
+    if numeric_default and isinstance(value, bool):
+        return f"expected a number (default {default!r}), got the boolean {str(value).lower()}"
+    return None
+
+
+def check_param_values(builder: Callable, family: str, name: str, params: Mapping[str, Any]) -> None:
+    """No inf / nan, and no boolean where the parameter's default is a number (`num_layers: true` reads as 1)."""
+    defaults = parameters_of(builder)
+    for key, value in params.items():
+        problem = _bad_number(value, defaults.get(key, inspect.Parameter.empty))
+        if problem:
+            raise ConfigError(f"{family} {name!r}: parameter {key}: {problem}")
+
+
 def build(registry: Mapping[str, Callable[..., Any]], family: str, name: str, /, **params: Any) -> Any:
     if name not in registry:
         known = ", ".join(sorted(registry)) or "(none registered)"
@@ -108,4 +128,5 @@ def build(registry: Mapping[str, Callable[..., Any]], family: str, name: str, /,
         ]
         if missing:
             raise ConfigError(f"{family} {name!r} needs {', '.join(missing)}")
+    check_param_values(builder, family, name, params)
     return builder(**params)

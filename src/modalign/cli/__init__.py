@@ -1,7 +1,9 @@
-"""The `modalign` command: train, eval, compare, data, quickstart, export, expand, chat, explain.
+"""The `modalign` command: train, eval, compare, data, quickstart, export, expand, chat, ask, tool-traces, explain,
+serve.
 
 Each subcommand's arguments live in a module of this package next to what serves it (data.py, eval.py, explain.py,
-chat.py); this module only assembles the parser and turns configuration mistakes into one clear line and exit status 2.
+chat.py, serve.py); this module only assembles the parser and turns configuration mistakes and bad inputs into one
+clear line and exit status 2, and a training run that diverged (trainer/guard.py) into one and exit status 3.
 """
 
 from __future__ import annotations
@@ -126,12 +128,11 @@ def _add_expand(sub) -> None:
 def _chat_main(args) -> int:
     from .chat import chat_main
 
-    return (
-        chat_main(
-            args.checkpoint, args.image, max_new_tokens=args.max_new_tokens, repetition_penalty=args.repetition_penalty
-        )
-        or 0
+    # chat_main returns the conversation (for tests and logs), not an exit status
+    chat_main(
+        args.checkpoint, args.image, max_new_tokens=args.max_new_tokens, repetition_penalty=args.repetition_penalty
     )
+    return 0
 
 
 def _add_chat(sub) -> None:
@@ -175,15 +176,17 @@ def _add_list(sub) -> None:
         "family",
         nargs="?",
         help="one of: vision, text, audio, video, connectors, lms, datasets, suites, objectives, aux_losses, "
-        "transforms, recipes",
+        "transforms, tools, recipes",
     )
     p.set_defaults(func=_list_main)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .ask import add_ask_parser, add_traces_parser
     from .data import add_data_parser
     from .eval import add_compare_parser, add_eval_parser
     from .explain import add_explain_parser
+    from .serve import add_serve_parser
 
     parser = argparse.ArgumentParser(prog="modalign", description="Align other modalities with language.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -196,16 +199,36 @@ def build_parser() -> argparse.ArgumentParser:
     _add_export(sub)
     _add_expand(sub)
     _add_chat(sub)
+    add_ask_parser(sub)
+    add_traces_parser(sub)
     add_explain_parser(sub)
+    add_serve_parser(sub)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def _exit_status(err: Exception) -> int | None:
+    """2 for a setting, file or record to fix (the message names it), 3 for a run that stopped rather than save
+    non-finite weights, None for anything else (a bug: the traceback is shown). Imported here, only when needed,
+    so that a command's start stays light."""
+    from ..data.records import BadRecord
     from ..registry import ConfigError
+    from ..trainer.guard import TrainingDiverged
 
+    if isinstance(err, (ConfigError, BadRecord)):
+        print(f"modalign: {err}", file=sys.stderr)
+        return 2
+    if isinstance(err, TrainingDiverged):
+        print(f"modalign: training stopped: {err}", file=sys.stderr)
+        return 3
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except ConfigError as err:
-        print(f"modalign: {err}", file=sys.stderr)
-        return 2
+    except Exception as err:
+        status = _exit_status(err)
+        if status is None:
+            raise
+        return status

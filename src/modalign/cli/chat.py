@@ -2,7 +2,9 @@
 
 Each line read is a user turn; the first turn carries the image. The whole conversation is re-rendered with the
 model's chat template for every answer, so the model sees what it said before. Commands: `/reset` starts over
-with the same image, `/image PATH` switches image (and starts over), `/quit` or end of input leaves.
+with the same image, `/image PATH` switches image (and starts over), `/quit` or end of input leaves. An `<image>`
+typed in a line is dropped (the chat places the one image itself); an image that cannot be used is refused with
+the reason, and the conversation goes on.
 """
 
 from __future__ import annotations
@@ -13,14 +15,15 @@ from typing import TextIO
 
 from PIL import Image
 
+from ..data.images import open_image
+from ..data.records import BadRecord
 from ..models.chat_template import IMAGE_TOKEN
+from ..registry import ConfigError
 
 
 def _open_image(path: str | Path) -> Image.Image:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"image {path} does not exist")
-    return Image.open(path).convert("RGB")
+    """The image checked as every reader checks one (pixel limit, decodable, EXIF, 16-bit): BadRecord if not."""
+    return open_image(Path(path), f"image {path}")
 
 
 def reply(
@@ -65,11 +68,11 @@ def chat_main(
     check_repetition_penalty(repetition_penalty)  # before loading a checkpoint or reading a line
 
     stdin, stdout = stdin or sys.stdin, stdout or sys.stdout
+    image = _open_image(image_path)  # an unusable image fails before the weights load
     model = model if model is not None else load_model(checkpoint)
     if not hasattr(model, "complete"):
-        raise ValueError(f"{checkpoint} is not a generative model (chat needs a `kind: vlm` checkpoint)")
+        raise ConfigError(f"{checkpoint} is not a generative model (chat needs a `kind: vlm` checkpoint)")
     model.eval()
-    image = _open_image(image_path)
     messages: list[dict] = []
     interactive = stdin.isatty()
     print(f"chatting about {image_path} (/reset, /image PATH, /quit)", file=stdout)
@@ -91,13 +94,21 @@ def chat_main(
         if line.startswith("/image "):
             try:
                 image = _open_image(line[len("/image ") :].strip())
-            except (FileNotFoundError, OSError) as err:
+            except BadRecord as err:
                 print(f"(cannot open image: {err})", file=stdout)
                 continue
             messages = []
             print("(new image, conversation reset)", file=stdout)
             continue
-        content = line if messages else IMAGE_TOKEN + "\n" + line.replace(IMAGE_TOKEN, "")
+        # The one image goes before the first question; a marker typed by the user would ask for a second image.
+        text = line.replace(IMAGE_TOKEN, "").strip()
+        if not text:
+            print(
+                f"(type a question; {IMAGE_TOKEN} is placed by the chat itself, /image PATH switches image)",
+                file=stdout,
+            )
+            continue
+        content = text if messages else IMAGE_TOKEN + "\n" + text
         messages.append({"role": "user", "content": content})
         answer = reply(model, image, messages, max_new_tokens, do_sample, temperature, top_k, repetition_penalty)
         messages.append({"role": "assistant", "content": answer})

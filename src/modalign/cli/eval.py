@@ -1,6 +1,7 @@
 """Command-line entry points for evaluation, for the lead to wire into `modalign`:
 
     modalign eval CHECKPOINT --suite NAME[,NAME] --data NAME[:k=v,...] [--data ...] --out DIR [--param k=v ...]
+                  [--corrupt NAME:SEVERITY]
     modalign compare RUN_A RUN_B ... [--json]
 
 `add_eval_parser(subparsers)` / `eval_main(args)` and `add_compare_parser(subparsers)` / `compare_main(args)`.
@@ -14,6 +15,7 @@ import json
 
 import yaml
 
+from .. import strict_yaml
 from ..config import Component, EvalConfig
 from ..registry import ConfigError
 
@@ -39,7 +41,10 @@ def parse_kv(items: list[str], what: str) -> dict:
         if "=" not in item:
             raise ConfigError(f"{what} setting {item!r} must look like key=value (e.g. n=200)")
         k, v = item.split("=", 1)
-        out[k.strip()] = yaml.safe_load(v) if v != "" else ""
+        try:
+            out[k.strip()] = strict_yaml.load(v) if v != "" else ""
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{what} setting {item!r}: the value is not valid YAML ({err})") from None
     return out
 
 
@@ -51,7 +56,7 @@ def parse_data(spec: str) -> Component:
     return Component(name=name, **parse_kv(_split_top(rest), "--data"))
 
 
-def build_evals(suites: str, data: list[str], params: list[str]) -> list[EvalConfig]:
+def build_evals(suites: str, data: list[str], params: list[str], corrupt: str | None = None) -> list[EvalConfig]:
     names = [s for s in suites.split(",") if s]
     if not names:
         raise ConfigError("--suite needs at least one name, e.g. --suite retrieval,geometry")
@@ -59,6 +64,8 @@ def build_evals(suites: str, data: list[str], params: list[str]) -> list[EvalCon
         raise ConfigError(f"give one --data for all suites or one per suite ({len(names)}), got {len(data)}")
     comps = [parse_data(d) for d in data] * (len(names) if len(data) == 1 else 1)
     extra = parse_kv(params, "--param")
+    if corrupt:
+        extra["corrupt"] = corrupt
     return [EvalConfig(suite=s, data=c, **extra) for s, c in zip(names, comps)]
 
 
@@ -86,6 +93,12 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
         "vqav2:questions=Q.json,annotations=A.json,images=DIR (docs/EVAL.md); once, or once per suite",
     )
     p.add_argument("--param", action="append", default=[], help="suite parameter k=v applied to every suite")
+    p.add_argument(
+        "--corrupt",
+        metavar="NAME:SEVERITY",
+        help="corrupt every item's image first: gaussian_noise, blur, jpeg, brightness or occlusion at 1..5 (0 clean), "
+        "e.g. gaussian_noise:3",
+    )
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument(
@@ -102,11 +115,12 @@ def eval_main(args) -> int:
 
     from ..data import DATASETS
     from ..eval.compare import compare_runs
-    from ..eval.runner import run_suites
+    from ..eval.runner import check_evals, run_suites
     from ..models import load_model
 
     torch.set_num_threads(1)
-    evals = build_evals(args.suite, args.data, args.param)  # fail on bad input before loading weights
+    evals = build_evals(args.suite, args.data, args.param, args.corrupt)
+    check_evals(evals, DATASETS, where="--suite/--data")  # bad suites, parameters or data paths before any weight
     model = load_model(args.checkpoint, trust_code=args.trust_code)
     run_suites(model, evals, args.out, DATASETS, progress=not args.quiet, meta={"checkpoint": str(args.checkpoint)})
     print(compare_runs([args.out]))

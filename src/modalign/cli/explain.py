@@ -39,16 +39,12 @@ def _slug(text: str) -> str:
 
 
 def explain_main(args) -> int:
-    from PIL import Image
-
+    from ..data.images import open_image
     from ..explain.api import default_method, explain
     from ..explain.overlay import save_overlay, view_box
     from ..models import load_model
 
-    image_path = Path(args.image)
-    if not image_path.is_file():
-        raise SystemExit(f"modalign explain: image {image_path} does not exist")
-    image = Image.open(image_path).convert("RGB")
+    image = open_image(Path(args.image), f"image {args.image}")  # BadRecord: modalign's main prints it, status 2
     model = load_model(args.checkpoint)
     attributions = explain(
         model,

@@ -4,11 +4,18 @@ Real images, ten classes, and language built from what a person sees: the class 
 descriptions whose attribute words (sleeves, sole, strap, laces, heel, handle, collar ...) are shared across classes.
 Shared attributes are what lets a contrastive map transfer to classes held out of training (zero-shot on unseen
 classes), which bare class names cannot do. A seen/unseen split is a `classes=` / `exclude=` choice.
+
+`task="knowledge"` turns the images into yes/no questions whose answers need the item's identity plus everyday
+knowledge ("Is this worn on the feet?", "Would this keep you warm in winter?"): the per-class answer table is data,
+`fashion_knowledge.json`, written before any model was asked; a class for which a question is ambiguous has no
+answer there and is never asked it. Items are VQA items (`question`, `answer`, `qtype` = the question's kind,
+`choices` = ["yes", "no"]), balanced between yes and no within every kind.
 """
 
 from __future__ import annotations
 
 import gzip
+import json
 import struct
 from pathlib import Path
 
@@ -93,6 +100,18 @@ DESCRIPTIONS = {
     ],
 }
 
+KNOWLEDGE_FILE = Path(__file__).with_name("fashion_knowledge.json")
+
+
+def knowledge_table() -> dict:
+    """{"questions": {kind: question}, "answers": {class: {kind: "yes" | "no" | None}}} (fashion_knowledge.json)."""
+    table = json.loads(KNOWLEDGE_FILE.read_text())
+    unknown = set(table["answers"]) - set(CLASSNAMES)
+    if unknown:
+        raise ValueError(f"{KNOWLEDGE_FILE}: unknown classes {sorted(unknown)}")
+    return table
+
+
 _FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
@@ -150,6 +169,9 @@ class FashionMNIST(Dataset):
     classes / exclude: keep only / drop these classes (names or indices). `label` indexes `classnames` (the kept
     classes in their original order), so a zero-shot run over a subset scores against just those classes;
     `meta["class_id"]` keeps the original 0..9 id.
+    task: "caption" (the items above) or "knowledge": yes/no questions from fashion_knowledge.json, each item
+    {"id", "image", "question", "answer", "qtype", "choices", "label", "meta"}; `n` is then the number of questions,
+    split evenly over the question kinds (`kinds`, default all) and within each between yes and no.
     """
 
     def __init__(
@@ -161,7 +183,11 @@ class FashionMNIST(Dataset):
         exclude: list | None = None,
         n: int | None = None,
         seed: int = 0,
+        task: str = "caption",
+        kinds: list | None = None,
     ):
+        if task not in ("caption", "knowledge"):
+            raise ValueError(f"task must be caption or knowledge, got {task!r}")
         if split not in _FILES:
             raise ValueError(f"split must be 'train' or 'test', got {split!r}")
         if caption not in ("name", "description", "mixed"):
@@ -177,7 +203,11 @@ class FashionMNIST(Dataset):
             raise ValueError("no classes left after classes/exclude")
         index = np.flatnonzero(np.isin(labels, sorted(keep)))
         rng = np.random.default_rng(seed)
-        if n is not None and n < len(index):
+        self.task = task
+        self.questions: list[tuple[str, str]] = []  # knowledge: (kind, answer) of item i, whose image is index[i]
+        if task == "knowledge":
+            index, self.questions = _knowledge_items(labels, index, n, kinds, rng)
+        elif n is not None and n < len(index):
             index = np.sort(rng.choice(index, size=n, replace=False))
         self.split, self.caption, self.seed = split, caption, seed
         self.images, self.labels, self.index = images, labels, index
@@ -206,6 +236,19 @@ class FashionMNIST(Dataset):
         j = int(self.index[i])
         class_id = int(self.labels[j])
         image = Image.fromarray(self.images[j]).convert("RGB")
+        if self.task == "knowledge":
+            kind, answer = self.questions[i]
+            return {
+                "id": f"fmnist-{self.split}-{j}",
+                "qid": f"fmnist-{self.split}-{j}-{kind}",
+                "image": image,
+                "question": knowledge_table()["questions"][kind],
+                "answer": answer,
+                "qtype": kind,
+                "choices": ["yes", "no"],
+                "label": self.class_ids.index(class_id),
+                "meta": {"class": CLASSNAMES[class_id], "class_id": class_id},
+            }
         return {
             "id": f"fmnist-{self.split}-{j}",
             "image": image,
@@ -215,6 +258,38 @@ class FashionMNIST(Dataset):
         }
 
     def texts(self):
+        if self.task == "knowledge":
+            yield from knowledge_table()["questions"].values()
+            yield from ("yes", "no")
+            return
         for name in self.classnames:
             yield from (t.format(name) for t in TEMPLATES)
             yield from DESCRIPTIONS[name]
+
+
+def _knowledge_items(labels: np.ndarray, index: np.ndarray, n: int | None, kinds, rng):
+    """(image index per item, (kind, answer) per item): per kind, as many yes as no questions, each on a distinct
+    image of a class whose answer the table gives; n questions in all (default: the most the split allows)."""
+    table = knowledge_table()
+    kinds = list(table["questions"]) if kinds is None else list(kinds)
+    bad = [k for k in kinds if k not in table["questions"]]
+    if bad:
+        raise ValueError(f"unknown knowledge kinds {bad}; choose from {list(table['questions'])}")
+    pools = {}
+    for kind in kinds:
+        for answer in ("yes", "no"):
+            ids = [CLASSNAMES.index(c) for c, a in table["answers"].items() if a.get(kind) == answer]
+            pools[kind, answer] = index[np.isin(labels[index], ids)]
+    most = min(len(p) for p in pools.values())
+    if most == 0:
+        raise ValueError(f"the kept classes leave a knowledge kind without yes or no questions ({kinds})")
+    per_cell = most if n is None else n // (2 * len(kinds))
+    if per_cell < 1 or per_cell > most:
+        raise ValueError(f"knowledge: n={n} gives {per_cell} questions per kind and answer; choose 1..{most} of them")
+    images, questions = [], []
+    for kind in kinds:
+        for answer in ("yes", "no"):
+            pick = np.sort(rng.choice(pools[kind, answer], size=per_cell, replace=False))
+            images += [int(j) for j in pick]
+            questions += [(kind, answer)] * per_cell
+    return np.asarray(images, dtype=np.int64), questions

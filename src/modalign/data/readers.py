@@ -2,8 +2,9 @@
 
 Each validates what is cheap at construction (JSON, text, paths inside the root) and decodes images lazily, under the
 policy of `records.py`: a bad record raises `BadRecord` naming file and line/index, or with `skip_bad=True` is
-skipped and counted in `dataset.skipped`. A lazily found bad image is replaced by the next good record (so a
-DataLoader never sees a hole), and the index is remembered so it is counted once.
+skipped and counted in `dataset.skipped`. In training (`dataset[i]`) a lazily found bad image is replaced by the next
+good record (so a batch never has a hole), and the index is remembered so it is counted once; evaluation reads
+`dataset.load_record(i)`, which never substitutes, and counts what it leaves out itself.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from pathlib import Path
 from torch.utils.data import Dataset
 
 from .audio_io import load_audio
-from .records import BadRecord, SkipPolicy, check_text, decode_image, decode_lines, resolve_under
+from .conversations import check_caption, check_conversation
+from .records import BadRecord, SkipPolicy, decode_image, decode_lines, resolve_under
 from .shards import index_shards, parse_meta, read_member
 from .video_io import sample_frames
 
@@ -41,7 +43,19 @@ class _LazyImageDataset(Dataset):
     def _load(self, rec: dict) -> dict:
         raise NotImplementedError
 
+    @property
+    def skip_bad(self) -> bool:
+        return self._policy.skip_bad
+
+    def load_record(self, idx: int) -> dict:
+        """Record `idx` exactly, or BadRecord: no substitution and no counting. Evaluation reads through this, so a
+        bad record is left out and counted by the suite rather than replaced by a neighbour that then counts twice."""
+        if not 0 <= idx < len(self.records):
+            raise IndexError(f"item {idx} out of range 0..{len(self.records) - 1}")
+        return self._load(self.records[idx])
+
     def __getitem__(self, idx: int) -> dict:
+        # Training: a sampler has already chosen idx, so a bad record is replaced by the next good one.
         if not 0 <= idx < len(self.records):
             raise IndexError(f"item {idx} out of range 0..{len(self.records) - 1}")
         for step in range(len(self.records)):
@@ -107,7 +121,7 @@ class ImageCaptions(_LazyImageDataset):
         text = row.get(tkey) if tkey else None
         if isinstance(text, list):  # JSONL may carry several captions: take the first non-empty
             text = next((t for t in text if isinstance(t, str) and t.strip()), None)
-        text = check_text(text, where)
+        text = check_caption(text, where)
         rec = {"id": str(row.get("id") or row[key]), "path": image, "text": text, "where": where}
         if row.get("label") not in (None, ""):
             try:
@@ -136,11 +150,11 @@ class LlavaJson(_LazyImageDataset):
     optionally with "audio": path | [paths] and "video": path | [paths] (each clip / video one `<audio>` / `<video>`
     marker in the turns, in order).
 
-    Turns alternate human/gpt starting with human. A single-image record without an "<image>" token gets one
-    prepended to its first human turn (as LLaVA's preprocessing does); otherwise the number of "<image>" tokens must
-    equal the number of images, and the `<audio>` / `<video>` markers the clips / videos. Records with no image,
-    audio or video are bad unless `allow_text_only=True` (then image=None). Clips load as 16 kHz waveforms, videos
-    as `num_frames` evenly spaced frames (or one per 1/`fps` seconds). Items also carry the first exchange as
+    Conversations are checked by `conversations.check_conversation` (an optional first system turn, then turns
+    alternating human/gpt, an answer exists, one "<image>" per image and only in questions; a single-image record
+    without one gets it prepended); the `<audio>` / `<video>` markers must number the clips / videos. Records with no
+    image, audio or video are bad unless `allow_text_only=True` (then image=None). Clips load as 16 kHz waveforms,
+    videos as `num_frames` evenly spaced frames (or one per 1/`fps` seconds). Items also carry the first exchange as
     `question` (its `<image>` markers stripped) and `answer`, so a LLaVA-format test file is scored by the `vqa`
     suite as it is.
     """
@@ -196,18 +210,10 @@ class LlavaJson(_LazyImageDataset):
     def _validate(self, row, where: str) -> dict:
         if not isinstance(row, dict):
             raise BadRecord(f"{where}: record is not a JSON object")
-        convo = row.get("conversations")
-        if not isinstance(convo, list) or not convo:
-            raise BadRecord(f"{where}: 'conversations' must be a non-empty list of turns")
-        turns = []
-        for t, turn in enumerate(convo):
-            expected = "human" if t % 2 == 0 else "gpt"
-            if not isinstance(turn, dict) or turn.get("from") != expected:
-                raise BadRecord(f"{where}: turn {t} must be from {expected!r} (turns alternate human/gpt)")
-            turns.append({"from": expected, "value": check_text(turn.get("value"), where, f"turn {t} value")})
         images = row.get("image")
         images = [] if images is None else images if isinstance(images, list) else [images]
         paths = [resolve_under(self.root, p, where) for p in images]
+        turns = check_conversation(row.get("conversations"), where, len(paths))
         media = {}
         for field in ("audio", "video"):
             given = row.get(field)
@@ -218,18 +224,13 @@ class LlavaJson(_LazyImageDataset):
                 raise BadRecord(f"{where}: {n_markers} <{field}> tokens for {len(media[field])} {field} file(s)")
         if not paths and not any(media.values()) and not self.allow_text_only:
             raise BadRecord(f"{where}: no image (pass allow_text_only=True to keep text-only conversations)")
-        n_tokens = sum(t["value"].count("<image>") for t in turns)
-        if len(paths) == 1 and n_tokens == 0:
-            turns[0]["value"] = "<image>\n" + turns[0]["value"]
-        elif n_tokens != len(paths):
-            raise BadRecord(f"{where}: {n_tokens} <image> tokens for {len(paths)} images")
         rec = {"id": str(row.get("id") or where), "paths": paths, "conversations": turns, "where": where}
         return {**rec, **{f"{k}_paths": v for k, v in media.items() if v}}
 
     def _load(self, rec: dict) -> dict:
         images = [decode_image(p, rec["where"]) for p in rec["paths"]]
         item = {"id": rec["id"], "image": images[0] if images else None, "conversations": rec["conversations"]}
-        turns = rec["conversations"]
+        turns = [t for t in rec["conversations"] if t["from"] != "system"]
         item["question"] = re.sub(r"\s*<image>\s*", " ", turns[0]["value"]).strip()
         if len(turns) > 1:
             item["answer"] = turns[1]["value"]

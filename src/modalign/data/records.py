@@ -7,11 +7,10 @@ is skipped, `dataset.skipped` counts it and a warning says what was dropped — 
 
 from __future__ import annotations
 
-import io
 import warnings
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 IMAGE_EXTENSIONS = ("png", "jpg", "jpeg", "webp", "bmp")
 
@@ -53,13 +52,11 @@ def resolve_under(root: Path, rel: str, where: str, what: str = "image") -> Path
 
 
 def decode_image(data: bytes | Path, where: str) -> Image.Image:
-    """Fully decode (a truncated file fails here, not later in a collate) and convert to RGB."""
-    try:
-        with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as im:
-            im.load()
-            return im.convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise BadRecord(f"{where}: image cannot be decoded ({type(err).__name__}: {err})") from err
+    """Fully decode (a truncated file fails here, not later in a collate) into 8-bit RGB, refusing images over
+    the pixel limit before decoding them (images.py)."""
+    from .images import open_image  # images.py needs BadRecord from here
+
+    return open_image(data, where)
 
 
 def check_text(text, where: str, field: str = "text") -> str:

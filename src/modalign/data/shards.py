@@ -12,7 +12,8 @@ import json
 import tarfile
 from pathlib import Path
 
-from .records import IMAGE_EXTENSIONS, BadRecord, SkipPolicy, check_text, decode_image
+from .conversations import check_caption, check_conversation
+from .records import IMAGE_EXTENSIONS, BadRecord, SkipPolicy, decode_image
 
 
 class ShardWriter:
@@ -116,7 +117,8 @@ def index_shards(path, policy: SkipPolicy) -> list[dict]:
 
 
 def parse_meta(raw: bytes, where: str, key: str) -> dict:
-    """A sample's .json member: a JSON object whose text (if any) is usable; `id` defaults to the sample key."""
+    """A sample's .json member: a JSON object whose text and conversations (if any) pass the checks every reader
+    applies (conversations.py); `id` defaults to the sample key."""
     try:
         meta = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as err:
@@ -124,8 +126,10 @@ def parse_meta(raw: bytes, where: str, key: str) -> dict:
     if not isinstance(meta, dict):
         raise BadRecord(f"{where}.json: expected a JSON object")
     if "text" in meta:
-        check_text(meta["text"], where)
-    meta.setdefault("id", key)
+        check_caption(meta["text"], f"{where}.json")
+    if "conversations" in meta:  # a sample holds one image
+        meta["conversations"] = check_conversation(meta["conversations"], f"{where}.json", 1)
+    meta["id"] = str(meta.get("id") or key)
     return meta
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..data.images import to_rgb  # 16-bit grey scaled, not clipped to white
 from ..registry import ConfigError
 
 _RESAMPLE = {0: Image.NEAREST, 1: Image.LANCZOS, 2: Image.BILINEAR, 3: Image.BICUBIC, 4: Image.BOX, 5: Image.HAMMING}
@@ -95,7 +96,7 @@ class ImageProcessing:
         for image in images:
             if not isinstance(image, Image.Image):
                 raise TypeError(f"preprocess expects PIL images, got {type(image).__name__}; use PIL.Image.open(...)")
-            array = np.asarray(self._resize(image.convert("RGB")), dtype=np.float32)  # [H, W, 3]
+            array = np.asarray(self._resize(to_rgb(image)), dtype=np.float32)  # [H, W, 3]
             array = array.transpose(2, 0, 1) * np.float32(self.rescale_factor)  # [3, H, W]
             out.append(torch.from_numpy((array - mean) / std))
         return torch.stack(out)  # [B, 3, H, W]

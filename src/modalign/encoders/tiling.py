@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 from PIL import Image
 
+from ..data.images import to_rgb  # 16-bit grey scaled, not clipped to white
 from ..registry import ConfigError
 
 # LLaVA-1.6's pinpoints at 336 px are the grids 1x2, 2x1, 2x2, 3x1, 1x3 (cols x rows) of the tile size.
@@ -64,7 +65,7 @@ def resize_and_pad(image: Image.Image, target: tuple[int, int], pad_color=(0, 0,
         new_width, new_height = target_width, min(math.ceil(original_height * scale_w), target_height)
     else:
         new_width, new_height = min(math.ceil(original_width * scale_h), target_width), target_height
-    resized = image.convert("RGB").resize((new_width, new_height), resample=Image.BICUBIC)
+    resized = to_rgb(image).resize((new_width, new_height), resample=Image.BICUBIC)
     canvas = Image.new("RGB", (target_width, target_height), tuple(pad_color))
     left, top = (target_width - new_width) // 2, (target_height - new_height) // 2
     canvas.paste(resized, (left, top))
@@ -126,7 +127,7 @@ class AnyResTiler:
         width, height = select_best_resolution(image.size, self.grid_pinpoints)
         canvas, _ = resize_and_pad(image, (width, height), self.pad_color)
         tiles = divide_into_tiles(canvas, self.tile_size)
-        global_view = image.convert("RGB").resize((self.tile_size, self.tile_size), resample=Image.BICUBIC)
+        global_view = to_rgb(image).resize((self.tile_size, self.tile_size), resample=Image.BICUBIC)
         return global_view, tiles, (height // self.tile_size, width // self.tile_size), canvas
 
     def __call__(self, image: Image.Image) -> AnyResImage:

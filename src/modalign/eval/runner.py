@@ -2,7 +2,8 @@
 
 `run_suites(model, evals, out_dir, datasets_registry)` takes the recipe's `eval:` list (config.EvalConfig: a suite
 name, a `data:` component and the suite's parameters). Bad suite or dataset names and unknown parameters fail
-before anything runs, with the list of what is accepted.
+before anything runs, with the list of what is accepted; `check_evals` checks a whole list (datasets built too)
+so that a recipe's mistakes surface before its training starts.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import numpy as np
 import torch
 
 from ..config import EvalConfig, data_dump, is_spec
-from ..registry import ConfigError, build
+from ..registry import ConfigError, build, check_param_values
+from .corruptions import CorruptedDataset, parse_corruption
 from .report import write_report
 from .suites import SUITES
 from .suites.common import model_fingerprint
@@ -42,12 +44,45 @@ def _check(ev: EvalConfig, datasets_registry) -> None:
     if is_spec(ev.data) and ev.data.name not in datasets_registry:
         raise ConfigError(f"unknown dataset {ev.data.name!r}; choose one of: {', '.join(sorted(datasets_registry))}")
     allowed = set(inspect.signature(SUITES[ev.suite]).parameters) - {"model", "dataset", "out_dir"}
+    allowed.add("corrupt")  # any suite: its images are corrupted before it sees them (eval/corruptions.py)
+    if ev.params().get("corrupt") is not None:
+        try:
+            parse_corruption(ev.params()["corrupt"])
+        except ValueError as err:
+            raise ConfigError(f"eval suite {ev.suite!r}: {err}") from None
     unknown = sorted(set(ev.params()) - allowed)
     if unknown:
         raise ConfigError(
             f"eval suite {ev.suite!r} does not take {', '.join(unknown)}; "
             f"its parameters are: {', '.join(sorted(allowed))}"
         )
+    check_param_values(SUITES[ev.suite], "eval suite", ev.suite, ev.params())
+
+
+def _build_dataset(ev: EvalConfig, datasets_registry):
+    if not is_spec(ev.data):
+        return ev.data
+    try:
+        return build(datasets_registry, "dataset", ev.data.name, **ev.data.params())
+    except ConfigError:
+        raise
+    except (ValueError, OSError) as err:  # a missing file, a bad record under strict reading, a bad option
+        raise ConfigError(f"eval suite {ev.suite!r}: dataset {ev.data.name!r}: {err}") from err
+
+
+def check_evals(evals: list, datasets_registry=None, where: str = "eval") -> list[EvalConfig]:
+    """Everything about an `eval:` list that can fail, checked before any training: suites and their parameters,
+    and each dataset built once (so a missing path or an unknown option is found now, not after the last stage)."""
+    if datasets_registry is None:
+        from ..data import DATASETS as datasets_registry
+    evals = [e if isinstance(e, EvalConfig) else EvalConfig.model_validate(e) for e in evals]
+    for k, ev in enumerate(evals):
+        try:
+            _check(ev, datasets_registry)
+            _build_dataset(ev, datasets_registry)
+        except ConfigError as err:
+            raise ConfigError(f"{where}[{k}] ({ev.suite}): {err}") from err
+    return evals
 
 
 def result_key(ev: EvalConfig, taken: set[str]) -> str:
@@ -66,8 +101,15 @@ def run_suite(model, ev: EvalConfig, out_dir=None, datasets_registry=None, progr
     if datasets_registry is None:
         from ..data import DATASETS as datasets_registry
     _check(ev, datasets_registry)
-    dataset = build(datasets_registry, "dataset", ev.data.name, **ev.data.params()) if is_spec(ev.data) else ev.data
+    dataset = _build_dataset(ev, datasets_registry)
     params = ev.params()
+    corruption = params.pop("corrupt", None)
+    if corruption is not None:
+        try:
+            name, severity = parse_corruption(corruption)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+        dataset = CorruptedDataset(dataset, name, severity, int(params.get("seed", 0)))
     suite = SUITES[ev.suite]
     if "out_dir" in inspect.signature(suite).parameters:
         params["out_dir"] = out_dir
@@ -76,6 +118,8 @@ def run_suite(model, ev: EvalConfig, out_dir=None, datasets_registry=None, progr
     start = time.time()
     res = suite(model, dataset, **params)
     res["settings"]["data"] = data_dump(ev.data)
+    if corruption is not None:
+        res["settings"]["corruption"] = {"name": name, "severity": severity}
     res["settings"]["seconds"] = round(time.time() - start, 2)
     return res
 

@@ -35,7 +35,7 @@ def load_model(directory: str | Path, trust_code: bool = False):
     if hf_model_type(directory) is not None:  # someone else's checkpoint, wrapped for evaluation
         return load_hf_model(directory)
     meta = read_config(directory)
-    verify_files(directory)
+    verify_files(directory, meta)
     try:
         kind = ModelConfig.model_validate(meta["model"]).kind
     except ValueError as err:

@@ -3,7 +3,8 @@
 A saved model is a directory:
   config.json        {"format": 2, "model": ModelConfig, "references": {component: {name, sha256}}, ...extras}
   model.safetensors  every tensor except those of referenced parts (shared tensors once)
-  manifest.json      sha256 of every other file, written last; checked on load
+  manifest.json      sha256 of every other file (tokenizer and LM config included), written last; checked on
+                     load, where a changed, missing or added file (other than *.md notes) is refused by name
   (+ what the model class adds: a VLM's tokenizer files and its LM's HF config under lm/)
 
 A component is stored as a reference when it has a pretrained source (a packaged tower, a packaged LM, a local
@@ -24,10 +25,11 @@ import shutil
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ..files import fsync_tree, sha256_file
+from ..files import fsync_dir, fsync_tree, sha256_file
 from ..registry import ConfigError
 
 FORMAT = 2
@@ -130,6 +132,7 @@ def publish(tmp: Path, directory: Path) -> None:
     if directory.exists():
         directory.rename(old)
     tmp.rename(directory)
+    fsync_dir(directory.parent)  # the rename itself survives a power cut
     shutil.rmtree(old, ignore_errors=True)
 
 
@@ -169,19 +172,43 @@ def read_config(directory: str | Path) -> dict:
     return meta
 
 
-def verify_files(directory: str | Path) -> None:
-    """Check every file against the manifest (saves of format 2); a damaged file is named."""
+def verify_files(directory: str | Path, meta: dict | None = None) -> None:
+    """Check every file against the manifest (saves of format 2); a damaged, missing or added file is named.
+
+    Added files count because loaders read files by name: an `added_tokens.json` or `chat_template.jinja` dropped
+    into the folder would change the tokenizer as surely as an edit would. Only notes (`*.md`) may be added."""
     directory = Path(directory)
     path = directory / MANIFEST
     if not path.is_file():
+        if (meta or {}).get("format", 1) >= 2:  # format 2 always writes one: its absence is damage
+            raise ConfigError(f"{directory} has no {MANIFEST} (a format-2 save always has one); the save is damaged")
         return  # saved before manifests existed
-    files = json.loads(path.read_text())["files"]
+    try:
+        files = json.loads(path.read_text())["files"]
+        if not isinstance(files, dict):
+            raise TypeError("`files` is not a mapping")
+    except (ValueError, UnicodeDecodeError, KeyError, TypeError) as err:
+        raise ConfigError(f"{path} is not a valid manifest ({err}); the save is damaged") from None
     for name, digest in files.items():
         p = directory / name
         if not p.is_file():
             raise ConfigError(f"{directory}: {name} is missing (listed in {MANIFEST}); the save is incomplete")
-        if sha256_file(p) != digest:
+        if sha256_file(p, fresh=True) != digest:
             raise ConfigError(f"{p} does not match its sha256 in {MANIFEST}: the file was changed or damaged")
+    added = sorted(set(_present(directory)) - set(files))
+    if added:
+        raise ConfigError(
+            f"{directory}: {', '.join(added)} not in {MANIFEST}: files were added after the save (a loader would "
+            "read them); remove them or save the model again"
+        )
+
+
+def _present(directory: Path) -> list[str]:
+    return [
+        str(p.relative_to(directory))
+        for p in directory.rglob("*")
+        if p.is_file() and p.name != MANIFEST and p.suffix != ".md"
+    ]
 
 
 def check_references(model, refs: dict, directory) -> None:
@@ -207,4 +234,8 @@ def load_weights_into(model, directory: str | Path, meta: dict) -> None:
     directory = Path(directory)
     refs = meta.get("references", {}) if meta.get("format", 1) >= 2 else {}
     check_references(model, refs, directory)
-    load_tensors(model, load_file(str(directory / WEIGHTS)), refs, str(directory))
+    try:
+        tensors = load_file(str(directory / WEIGHTS))
+    except (SafetensorError, OSError) as err:  # only reachable for saves without a manifest
+        raise ConfigError(f"{directory / WEIGHTS} cannot be read ({err}); the save is damaged") from None
+    load_tensors(model, tensors, refs, str(directory))

@@ -37,6 +37,9 @@ from .vlm_lora import LoraMixin, ParameterView
 from .vlm_media import MODALITIES, PLACEHOLDERS, MediaMixin, item_media
 from .vlm_prompts import IGNORE_INDEX, PromptBuilder
 
+# transformers causal LMs whose logits are exactly lm_head(final hidden state): no scaling or soft-capping after it
+_PLAIN_HEAD_LMS = {"llama", "mistral", "qwen2", "qwen3"}
+
 
 def _sample_images(sample: dict) -> list:
     """A sample's images in text order: `images` (several) or `image` (one) or none."""
@@ -320,27 +323,30 @@ class VisionLanguageModel(InferenceMixin, MediaMixin, LoraMixin, AlignmentModel)
             )
         img = None
         media = {m: batch[m] for m in MODALITIES if batch.get(m) is not None}
-        if self.aux_losses and batch.get("pixel_values") is not None and self.fusion == "prefix" and self.tiler is None:
-            # the connector's tokens feed the LM and the auxiliary losses: computed once
-            img = self.image_embeddings(batch["pixel_values"], batch.get("image_keys"))
-            try:
-                embeds = self.merge_embeddings(batch["input_ids"], img, self._prefix_media(media))
-                logits = self._lm_logits(embeds, batch["attention_mask"])
-            finally:
-                self.clear_all_media()
-        else:
-            logits = self.forward_logits(
-                batch["input_ids"],
-                batch["attention_mask"],
-                batch.get("pixel_values"),
-                batch.get("image_counts"),
-                batch.get("image_keys"),
-                batch.get("image_layouts"),
-                media=media,
-            )
         labels = batch["labels"]
-        # next-token prediction (the shift is inside lm_loss); only answer/caption tokens carry labels
-        loss = lm_loss(logits, labels, ignore_index=IGNORE_INDEX)
+        try:
+            if (
+                self.aux_losses
+                and batch.get("pixel_values") is not None
+                and self.fusion == "prefix"
+                and self.tiler is None
+            ):
+                # the connector's tokens feed the LM and the auxiliary losses: computed once
+                img = self.image_embeddings(batch["pixel_values"], batch.get("image_keys"))
+                embeds = self.merge_embeddings(batch["input_ids"], img, self._prefix_media(media))
+            else:
+                embeds = self.prepare_inputs(
+                    batch["input_ids"],
+                    batch.get("pixel_values"),
+                    batch.get("image_counts"),
+                    batch.get("image_keys"),
+                    batch.get("image_layouts"),
+                    media=media,
+                )
+            # next-token prediction; only answer/caption tokens carry labels
+            loss = self._answer_loss(embeds, batch["attention_mask"], labels)
+        finally:
+            self.clear_all_media()
         tokens = (labels[:, 1:] != IGNORE_INDEX).sum().float()
         # loss_weight: the trainer weighs micro-batches by answer tokens, so accumulation and DDP give the exact
         # token-mean gradient of the whole global batch
@@ -448,6 +454,23 @@ class VisionLanguageModel(InferenceMixin, MediaMixin, LoraMixin, AlignmentModel)
             return self._lm_logits(embeds, attention_mask)
         finally:
             self.clear_all_media()
+
+    def _answer_loss(self, embeds: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """lm_loss of the labelled positions. For LMs whose logits are `lm_head(last hidden state)` the head (a
+        [D, V] matmul, a fifth of SmolLM2's compute per token) runs only where a label is: answers are a few
+        tokens of each sequence."""
+        base = self.base_lm()
+        if getattr(base.config, "model_type", None) not in _PLAIN_HEAD_LMS:
+            return lm_loss(self._lm_logits(embeds, attention_mask), labels, ignore_index=IGNORE_INDEX)
+        position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+        hidden = base.get_decoder()(
+            inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids, use_cache=False
+        ).last_hidden_state  # [B, T, D]
+        target = labels[:, 1:]  # position t predicts token t+1
+        keep = target != IGNORE_INDEX  # [B, T-1]
+        logits = base.get_output_embeddings()(hidden[:, :-1][keep])  # [K, V]
+        total = torch.nn.functional.cross_entropy(logits.float(), target[keep], reduction="sum")
+        return total / keep.sum().clamp(min=1)
 
     def _lm_logits(self, embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)  # correct for left and right padding alike

@@ -1,5 +1,6 @@
-"""Inference for VisionLanguageModel: KV-cached batched generation, likelihood scoring, yes/no probabilities, and
-many questions about one image with the image prefix encoded once and its KV cache shared.
+"""Inference for VisionLanguageModel: KV-cached batched generation, streamed generation of one answer (`stream`, the
+answer so far after each token, for a chat window), likelihood scoring, yes/no probabilities, and many questions
+about one image with the image prefix encoded once and its KV cache shared.
 
 Generation pads prompts on the left and passes explicit position ids (cumsum of the mask), so a padded row computes
 exactly what it would alone. A prompt is a user turn of the chat template; `prompts=None` means the caption format
@@ -17,6 +18,7 @@ prompt when the prompt does not place them itself.
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 
 import torch
 from transformers import DynamicCache
@@ -39,6 +41,14 @@ def penalize_repeats(logits: torch.Tensor, seen: torch.Tensor, penalty: float) -
     divided when positive, multiplied when negative, so a seen token always loses ground."""
     pushed = torch.where(logits > 0, logits / penalty, logits * penalty)
     return torch.where(seen, pushed, logits)
+
+
+def _check_logits_processor(logits_processor) -> None:
+    if logits_processor is not None and not callable(logits_processor):
+        raise ValueError(
+            f"logits_processor must be callable as f(generated [B, t], logits [B, V]), "
+            f"got {type(logits_processor).__name__}"
+        )
 
 
 class InferenceMixin:
@@ -169,11 +179,7 @@ class InferenceMixin:
         row i is about images[i] (and audio[i], video[i] when given, for its `<audio>`, `<video>` markers)."""
         check_repetition_penalty(repetition_penalty)
         check_beam_args(num_beams, length_penalty, early_stopping)
-        if logits_processor is not None and not callable(logits_processor):
-            raise ValueError(
-                f"logits_processor must be callable as f(generated [B, t], logits [B, V]), "
-                f"got {type(logits_processor).__name__}"
-            )
+        _check_logits_processor(logits_processor)
         if num_beams > 1:
             if logits_processor is not None:
                 raise ValueError("logits_processor applies to greedy and sampled decoding: use num_beams=1")
@@ -187,24 +193,8 @@ class InferenceMixin:
             audio = None if audio is None else [a for a in audio for _ in range(num_beams)]
             video = None if video is None else [v for v in video for _ in range(num_beams)]
             texts = [t for t in texts for _ in range(num_beams)]  # row b's beams are rows b*K .. b*K+K-1
-        pixel_values, counts, token_counts, layouts = self._pixels(images)
-        media = self._media_inputs(len(texts), audio, video)
-        rows, _ = self._encode_rows(texts, token_counts, media=media)
-        batch = self.prompts.pad(rows, side="left")
         try:
-            embeds = self.prepare_inputs(batch["input_ids"], pixel_values, counts, None, layouts, media)
-            mask = batch["attention_mask"]
-            pos = (mask.cumsum(-1) - 1).clamp(min=0)
-            out = self.lm(
-                inputs_embeds=embeds,
-                attention_mask=mask,
-                position_ids=pos,
-                **cache_kw(self.lm, DynamicCache()),
-                use_cache=True,
-            )
-            seen = None
-            if repetition_penalty != 1.0:
-                seen = self._seen_tokens(batch["input_ids"], mask, out.logits.shape[-1])
+            out, mask, pos, seen = self._prefill(images, texts, repetition_penalty, audio, video)
             if num_beams > 1:
                 tokens = self._beam_decode(
                     out, mask, pos, max_new_tokens, num_beams, length_penalty, early_stopping, repetition_penalty, seen
@@ -228,13 +218,93 @@ class InferenceMixin:
         answers = self._detok(tokens)
         return (answers, logits) if return_logits else answers
 
+    @torch.no_grad()
+    def stream(
+        self,
+        image,
+        text: str,
+        max_new_tokens: int = 32,
+        do_sample: bool = False,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        generator: torch.Generator | None = None,
+        repetition_penalty: float = 1.0,
+        logits_processor=None,
+    ) -> Iterator[str]:
+        """Continue one rendered prompt about `image` (as `complete` takes it) and yield the answer so far after
+        every decoded token that changes it; the last value is `complete`'s answer for the same arguments.
+
+        Whole answers rather than pieces, because detokenising more tokens may re-space text already shown (a
+        tokenizer's clean-up joins " 's" to "'s"), which appended pieces could not undo."""
+        check_repetition_penalty(repetition_penalty)
+        _check_logits_processor(logits_processor)
+        ids, shown = [], None
+        try:
+            out, mask, pos, seen = self._prefill(None if image is None else [image], [text], repetition_penalty)
+            steps = self._decode_steps(
+                out,
+                mask,
+                pos,
+                max_new_tokens,
+                do_sample,
+                temperature,
+                top_k,
+                generator,
+                repetition_penalty,
+                seen,
+                logits_processor,
+            )
+            for nxt, _ in steps:
+                ids.append(int(nxt[0]))
+                now = self._answer_text(ids)
+                if now != shown and not now.endswith("\ufffd"):  # U+FFFD: half of a multi-byte character so far
+                    shown = now
+                    yield now
+        finally:
+            self.clear_all_media()
+        final = self._answer_text(ids)
+        if final != shown:
+            yield final
+
+    def _prefill(self, images, texts: list[str], repetition_penalty: float, audio=None, video=None):
+        """Run the left-padded prompts through the LM once: (output with its KV cache, mask, positions, the [B, V]
+        prompt tokens the repetition penalty needs or None). The caller clears the media (`clear_all_media`)."""
+        pixel_values, counts, token_counts, layouts = self._pixels(images)
+        media = self._media_inputs(len(texts), audio, video)
+        rows, _ = self._encode_rows(texts, token_counts, media=media)
+        batch = self.prompts.pad(rows, side="left")
+        embeds = self.prepare_inputs(batch["input_ids"], pixel_values, counts, None, layouts, media)
+        mask = batch["attention_mask"]
+        pos = (mask.cumsum(-1) - 1).clamp(min=0)
+        out = self.lm(
+            inputs_embeds=embeds,
+            attention_mask=mask,
+            position_ids=pos,
+            **cache_kw(self.lm, DynamicCache()),
+            use_cache=True,
+        )
+        seen = None
+        if repetition_penalty != 1.0:
+            seen = self._seen_tokens(batch["input_ids"], mask, out.logits.shape[-1])
+        return out, mask, pos, seen
+
     @staticmethod
     def _seen_tokens(input_ids: torch.Tensor, mask: torch.Tensor, vocab_size: int) -> torch.Tensor:
         """[B, V] bool: which token ids each row's prompt holds (padding left out)."""
         counts = torch.zeros(input_ids.shape[0], vocab_size, dtype=torch.long)
         return counts.scatter_add_(1, input_ids, mask.long()) > 0
 
-    def _decode(
+    def _decode(self, out, mask, pos, *args):
+        """Continue from a prefilled cache to the end: tokens [B, S] and the per-step logits [B, S, V] (or None)."""
+        tokens, step_logits = [], []
+        for nxt, logits in self._decode_steps(out, mask, pos, *args):
+            tokens.append(nxt)
+            step_logits.append(logits)
+        b = mask.shape[0]
+        toks = torch.stack(tokens, dim=1) if tokens else torch.zeros(b, 0, dtype=torch.long)  # [B, S]
+        return toks, torch.stack(step_logits, dim=1) if step_logits else None
+
+    def _decode_steps(
         self,
         out,
         mask,
@@ -247,15 +317,16 @@ class InferenceMixin:
         repetition_penalty: float = 1.0,
         seen: torch.Tensor | None = None,
         logits_processor=None,
-    ):
-        """Continue from a prefilled cache: pick, append, feed back one token at a time."""
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Pick, append, feed back one token at a time, yielding each step's tokens [B] (rows that stopped get the
+        pad id) and the logits [B, V] the model gave for it; the next step is computed only when asked for."""
         stop = torch.tensor(self.stop_token_ids(), dtype=torch.long)
         b = mask.shape[0]
         done = torch.zeros(b, dtype=torch.bool)
-        tokens, step_logits = [], []
+        tokens = []
         logits = out.logits[:, -1]  # [B, V]
         for _ in range(max_new_tokens):
-            step_logits.append(logits)
+            raw = logits
             if seen is not None:
                 logits = penalize_repeats(logits, seen, repetition_penalty)
             if logits_processor is not None:
@@ -268,6 +339,7 @@ class InferenceMixin:
             if seen is not None:
                 seen[torch.arange(b), nxt] = True
             done |= torch.isin(nxt, stop)
+            yield nxt, raw
             if bool(done.all()):
                 break
             mask = torch.cat([mask, torch.ones(b, 1, dtype=mask.dtype)], dim=1)
@@ -280,8 +352,6 @@ class InferenceMixin:
                 use_cache=True,
             )
             logits = out.logits[:, -1]
-        toks = torch.stack(tokens, dim=1) if tokens else torch.zeros(b, 0, dtype=torch.long)  # [B, S]
-        return toks, torch.stack(step_logits, dim=1) if step_logits else None
 
     def _beam_decode(
         self,
@@ -344,12 +414,13 @@ class InferenceMixin:
         return torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(-1)
 
     def _detok(self, tokens: torch.Tensor) -> list[str]:
+        return [self._answer_text(row) for row in tokens.tolist()]
+
+    def _answer_text(self, row: list[int]) -> str:
+        """One row of generated ids as text: cut at the first stop token, special tokens dropped."""
         stop = set(self.stop_token_ids())
-        answers = []
-        for row in tokens.tolist():
-            cut = next((i for i, t in enumerate(row) if t in stop), len(row))
-            answers.append(self.tokenizer.decode(row[:cut], skip_special_tokens=True).strip())
-        return answers
+        cut = next((i for i, t in enumerate(row) if t in stop), len(row))
+        return self.tokenizer.decode(row[:cut], skip_special_tokens=True).strip()
 
     # -- likelihoods -------------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -357,8 +428,10 @@ class InferenceMixin:
         self, images, texts: list[str], prompts=None, normalize: bool = True, audio=None, video=None
     ) -> torch.Tensor:
         """log p(text | image, prompt) summed over the text's tokens, divided by their count when `normalize`;
-        `images=None` with `audio` / `video` scores texts given a clip / video per row."""
-        n = len(images) if images is not None else self._rows(None, None, audio, video)
+        `images=None` with `audio` / `video` scores texts given a clip / video per row, and with neither the texts
+        after the prompts alone (the LM without any image)."""
+        given = images is not None or audio is not None or video is not None
+        n = self._rows(images, None, audio, video) if given else len(texts)
         if n != len(texts):
             raise ValueError(f"{n} images but {len(texts)} texts: score pairs one to one")
         prefixes = self._prompt_texts(len(texts), prompts, images is not None, self._markers(audio, video))

@@ -69,6 +69,11 @@ class PromptBuilder:
         """The rendered conversation and its answer spans; `n_media` {"<audio>": k, ...}: the sample's clips and
         videos, which its markers must match one to one."""
         messages = to_messages(conversations)
+        for token in (IMAGE_TOKEN, *MEDIA_FIELDS):
+            if any(m["role"] == "assistant" and token in m["content"] for m in messages):
+                # the label span would cover the media's positions: the model would be taught to "write" them
+                kind = token.strip("<>")
+                raise ValueError(f"an answer (assistant turn) contains {token}; {kind}s go in user turns")
         for token in MEDIA_FIELDS:
             if token not in self.media_tokens and any(token in m["content"] for m in messages):
                 kind = token.strip("<>")

@@ -13,7 +13,7 @@ exactly the gradient of the global-batch loss (the open_clip `gather_with_grad` 
 from __future__ import annotations
 
 import os
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -66,6 +66,13 @@ def all_reduce_sum(values: torch.Tensor, info: DistInfo) -> torch.Tensor:
     return values
 
 
+def all_ranks_true(ok: bool, info: DistInfo) -> bool:
+    """True only if `ok` holds on every rank: the agreement a step's finite-check needs, one all-reduce of a flag.
+    A sharded strategy (FSDP) would call it the same way after reducing its shards' norms."""
+    flag = all_reduce_sum(torch.tensor([0.0 if ok else 1.0]), info)
+    return bool(flag.item() == 0)
+
+
 def broadcast_object(obj, info: DistInfo):
     if not info.active:
         return obj
@@ -99,8 +106,22 @@ def wrap(model: nn.Module, info: DistInfo, find_unused: bool) -> nn.Module:
     return DistributedDataParallel(model, find_unused_parameters=find_unused)
 
 
+@contextmanager
+def _fsdp_accumulate(module):
+    module.set_requires_gradient_sync(False)
+    try:
+        yield
+    finally:
+        module.set_requires_gradient_sync(True)
+
+
 def no_sync(wrapped: nn.Module, last_micro_step: bool):
-    """Skip DDP's gradient all-reduce on every micro-step but the last: one reduction per optimizer step."""
-    if isinstance(wrapped, DistributedDataParallel) and not last_micro_step:
+    """Skip the gradient reduction on every micro-step but the last: one reduction per optimizer step (DDP's
+    no_sync, FSDP2's requires_gradient_sync)."""
+    if last_micro_step:
+        return nullcontext()
+    if isinstance(wrapped, DistributedDataParallel):
         return wrapped.no_sync()
+    if hasattr(wrapped, "set_requires_gradient_sync"):  # an FSDP2 module
+        return _fsdp_accumulate(wrapped)
     return nullcontext()

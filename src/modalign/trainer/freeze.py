@@ -107,3 +107,23 @@ def set_train_modes(model: nn.Module) -> None:
     for name, module in model.components().items():
         if name != "lm.lora" and not any(p.requires_grad for p in module.parameters()):
             module.eval()
+
+
+def set_activation_checkpointing(model: nn.Module, on: bool) -> None:
+    """Recompute the LM's decoder activations in the backward pass (transformers' gradient checkpointing), or not.
+    Models without an LM (dual encoders) ignore the switch."""
+    if not hasattr(model, "base_lm"):
+        if on:
+            raise ConfigError(f"activation_checkpointing applies to a language model; {type(model).__name__} has none")
+        return
+    lm = model.base_lm()
+    new = hasattr(lm, "activation_checkpointing_enable")  # transformers >= 5.24 renamed the switch
+    if on:
+        # non-reentrant: correct with frozen layers whose inputs need gradients (a connector under a frozen LM)
+        kwargs = {"use_reentrant": False}
+        if new:
+            lm.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+        else:
+            lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+    elif getattr(lm, "is_activation_checkpointing" if new else "is_gradient_checkpointing", False):
+        lm.activation_checkpointing_disable() if new else lm.gradient_checkpointing_disable()

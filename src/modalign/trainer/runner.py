@@ -13,6 +13,7 @@ import json
 import random
 import shutil
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,13 +22,17 @@ import torch
 
 from ..config import TOWER_NAMES, RecipeConfig, StageConfig
 from ..encoders.cache import FeatureCache
+from ..files import write_atomic
 from ..registry import ConfigError
 from . import checkpoint as ckpt
+from . import fsdp
 from .distributed import DistInfo, barrier, broadcast_object, has_unused_trainable, init_distributed, shutdown, wrap
-from .freeze import apply_freeze_plan, prepare_stage, set_train_modes
+from .freeze import apply_freeze_plan, prepare_stage, set_activation_checkpointing, set_train_modes
+from .guard import BadSteps, TrainingDiverged, check_finite, optimizer_tensors
 from .init_from import check_init_from
 from .logs import RunLogger
 from .optim import build_optimizer, lr_at
+from .resume import BOOKKEEPING, RECOVERY, choose_checkpoint, comparable, folder_lock, recovery_changes, training_part
 from .sampler import ResumableSampler, shard
 from .stage_data import build_stage_dataset, check_stage, micro_batches, stage_plugins, text_corpus
 from .step import train_step
@@ -42,27 +47,7 @@ def _seed_all(*parts: int) -> None:
     random.seed(int(b))
 
 
-# Stage settings that decide when to log, evaluate and save, never what the weights become: a resume may change them.
-_BOOKKEEPING = ("log_every", "eval_every", "checkpoint_every", "checkpoint_minutes")
 _clock = time.monotonic  # tests replace it to make the checkpoint timer deterministic
-
-
-def _comparable(recipe: RecipeConfig) -> dict:
-    # What must not change across a resume; eval settings and descriptions may.
-    return {
-        "seed": recipe.seed,
-        "model": recipe.model.model_dump(mode="json"),
-        **({"init_from": recipe.init_from} if recipe.init_from else {}),
-        "stages": [s.model_dump(mode="json") for s in recipe.stages],
-    }
-
-
-def _training_part(comparable: dict) -> dict:
-    # Checkpoints store the whole comparable dict (older ones lack newer fields), so both sides are cut the same way.
-    return {
-        **comparable,
-        "stages": [{k: v for k, v in s.items() if k not in _BOOKKEEPING} for s in comparable["stages"]],
-    }
 
 
 def _evaluate(evaluate: Evaluate, model, stage: StageConfig, global_step: int, info: DistInfo, log: RunLogger):
@@ -74,6 +59,33 @@ def _evaluate(evaluate: Evaluate, model, stage: StageConfig, global_step: int, i
         numeric = {f"eval/{k}": float(v) for k, v in results.items() if isinstance(v, (int, float))}
         log.scalars(global_step, numeric, stage=stage.name, event="eval", results=results)
     barrier(info)
+
+
+def _count_bad_step(bad: BadSteps, logged: dict, batches, stage, step: int, global_step: int, out_dir, log) -> None:
+    """Count a skipped step in the log; at the stage's limit log why the run stops and raise TrainingDiverged."""
+    ids = [i for batch, _ in batches for i in batch.get("ids", [])]
+    newest = ckpt.latest_checkpoint(out_dir)
+    hint = (
+        f"The newest checkpoint, {newest}, holds finite weights: fix the cause and resume from it."
+        if newest is not None
+        else "No checkpoint was written yet: fix the cause and train again."
+    )
+    try:
+        skipped = bad.record(logged, stage=stage.name, step=step, global_step=global_step, ids=ids, resume_hint=hint)
+    except TrainingDiverged as err:
+        log.event("diverged", global_step, stage=stage.name, step=step, message=str(err))
+        raise
+    if skipped:
+        log.event(
+            "bad_step",
+            global_step,
+            stage=stage.name,
+            step=step,
+            loss=logged["loss"],
+            grad_norm=logged["grad_norm"],
+            in_a_row=bad.in_a_row,
+            ids=[str(i) for i in ids[:16]],
+        )
 
 
 def _cache_name(recipe: RecipeConfig, s: int) -> str:
@@ -127,17 +139,19 @@ def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_bu
     for stage, ds in zip(recipe.stages, dsets):
         check_stage(stage, info.world_size, len(ds))
     init_dir = check_init_from(recipe)
-    latest = ckpt.latest_checkpoint(out_dir)
-    if latest is not None and not resume:
-        raise ConfigError(
-            f"{out_dir} already holds checkpoints of a run: pass resume (--resume) to continue it, "
-            "or choose a new output directory"
+    with folder_lock(out_dir, info):
+        return _train(
+            recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_builder, keep, info, dsets, init_dir
         )
-    state = ckpt.read_state(latest) if (resume and latest is not None) else None
-    if state is not None and _training_part(state["recipe"]) != _training_part(_comparable(recipe)):
+
+
+def _train(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_builder, keep, info, dsets, init_dir):
+    latest, state = choose_checkpoint(out_dir, resume, info)
+    if state is not None and training_part(state["recipe"]) != training_part(comparable(recipe)):
         raise ConfigError(
             f"{latest} was written by a different recipe (model, seed or stages changed); resume "
-            "with the same recipe or choose a new output directory"
+            "with the same recipe or choose a new output directory (a resume may change only "
+            f"{', '.join(RECOVERY + BOOKKEEPING)})"
         )
     if state is None and info.is_main:
         shutil.rmtree(out_dir / "cache", ignore_errors=True)  # features of another run's towers
@@ -159,7 +173,7 @@ def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_bu
         start_stage, start_step, global_step = state["stage_index"], state["stage_step"], state["global_step"]
         for stage in recipe.stages[: start_stage + 1]:
             prepare_stage(model, stage)  # replay structural changes so the saved weights fit
-        ckpt.load_weights(latest, model)
+        ckpt.load_weights(latest, model, state)
         if state["stage_done"]:
             start_stage, start_step = start_stage + 1, 0
     t_run = time.time()
@@ -171,7 +185,12 @@ def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_bu
         "stopped": False,
         "resumed_from": str(latest) if state is not None else None,
     }
+    changed = recovery_changes(state["recipe"], recipe) if state is not None else {}
+    if changed:  # the run now deviates from an uninterrupted one, by the user's choice: say so where it is read
+        log.event("resume_changed", global_step, changes=changed, checkpoint=str(latest))
+        warnings.warn(f"resuming {latest} with changed settings {changed}", stacklevel=3)
 
+    sharded = recipe.strategy == "fsdp" and info.active  # one process: fsdp has nothing to shard
     try:
         for s in range(start_stage, len(recipe.stages)):
             stage, ds = recipe.stages[s], dsets[s]
@@ -190,23 +209,26 @@ def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_bu
                 if stage.cache_frozen_features and frozen_towers
                 else None
             )
-            model.enable_feature_cache(cache)
-            optimizer = build_optimizer(model, stage.lr, stage.weight_decay)
+            set_activation_checkpointing(model, stage.activation_checkpointing)
+            # fsdp trains a sharded copy; `model` stays the whole one that saves, evaluation and the next stage see
+            train_model = fsdp.shard_copy(model) if sharded else model
+            train_model.enable_feature_cache(cache)
+            optimizer = build_optimizer(train_model, stage.lr, stage.weight_decay)
             sampler = ResumableSampler(len(ds), seed=recipe.seed, stream=s)
             step = start_step if mid else 0
             if mid:
-                ckpt.load_optimizer(latest, optimizer)
+                ckpt.load_optimizer(latest, optimizer, fsdp.shard_optimizer_state if sharded else None)
                 sampler.load_state_dict(state["sampler"])
-                ckpt.load_rng(latest, info.rank)
-            transforms = stage_plugins(model, stage)
+                ckpt.load_rng(latest, info.rank, int(state.get("world_size", 1)))
+            transforms = stage_plugins(train_model, stage)
             find_unused = False
-            if info.active:
+            if info.active and not sharded:
                 first = shard(
                     [i % len(ds) for i in range(stage.batch_size)], info.rank, info.world_size, stage.grad_accum
                 )[:1]
                 probe_batch = micro_batches(model, ds, first, stage, transforms)[0][0]
                 find_unused = has_unused_trainable(model, probe_batch, stage.objective, info)
-            wrapped = wrap(model, info, find_unused)
+            wrapped = train_model if sharded else wrap(model, info, find_unused)
             log.event(
                 "stage_start",
                 global_step,
@@ -216,48 +238,68 @@ def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_bu
                 objective=stage.objective,
                 dataset_size=len(ds),
                 freeze=report.as_dict(),
-                frozen_cached=frozen_towers if cache else [],
+                frozen_cached=frozen_towers if cache is not None else [],
                 find_unused_parameters=find_unused,
+                strategy=recipe.strategy if info.active else "single",
+                sharded_parameters=fsdp.sharded_count(train_model) if sharded else 0,
                 **({"dataset.skipped": ds.skipped} if hasattr(ds, "skipped") else {}),
             )
             log.start_bar(stage.steps, step, stage.name)
             t0, done_here, logged = time.perf_counter(), 0, {}
             last_save = _clock()
+            bad = BadSteps(stage.max_bad_steps, **(state.get("bad_steps", {}) if mid else {}))
             while step < stage.steps:
                 groups = shard(
                     sampler.next_global_batch(stage.batch_size), info.rank, info.world_size, stage.grad_accum
                 )
                 lr = lr_at(step, stage.lr, stage.steps, stage.warmup_steps, stage.schedule)
+                batches = micro_batches(train_model, ds, groups, stage, transforms)
                 logged = train_step(
                     wrapped,
                     optimizer,
-                    micro_batches(model, ds, groups, stage, transforms),
+                    batches,
                     stage.objective,
                     stage.batch_size,
                     info,
                     lr,
                     stage.max_grad_norm,
+                    stage.precision,
                 )
                 step, global_step, done_here = step + 1, global_step + 1, done_here + 1
+                _count_bad_step(bad, logged, batches, stage, step, global_step, out_dir, log)
                 logged["steps_per_s"] = done_here / (time.perf_counter() - t0)
                 log.update_bar(logged["loss"], lr, logged["steps_per_s"])
                 if step % stage.log_every == 0 or step == stage.steps:
                     extra = {"dataset.skipped": ds.skipped} if hasattr(ds, "skipped") else {}
                     epoch = sampler.epoch + sampler.index / sampler.num_samples
                     log.scalars(global_step, {**logged, **extra, "epoch": epoch}, stage=stage.name, step=step)
-                if evaluate is not None and stage.eval_every and step % stage.eval_every == 0:
-                    _evaluate(evaluate, model, stage, global_step, info, log)
-                if step == stage.steps and info.is_main:
-                    model.save_pretrained(out_dir / "stages" / stage.name)
                 due = bool(stage.checkpoint_every and step % stage.checkpoint_every == 0) or step == stage.steps
                 if not due and stage.checkpoint_minutes and step % stage.log_every == 0:
                     # rank 0's clock decides, so that every rank joins the same save
                     due = broadcast_object(_clock() - last_save >= 60 * stage.checkpoint_minutes, info)
+                evaluate_now = evaluate is not None and stage.eval_every and step % stage.eval_every == 0
+                if sharded and (due or evaluate_now or step == stage.steps):
+                    fsdp.sync_back(train_model, model)  # collective: the whole model gets the trained tensors
+                if evaluate_now:
+                    _evaluate(evaluate, model, stage, global_step, info, log)
+                if step == stage.steps:
+                    check_finite(model.state_dict(), f"the model of stage {stage.name!r}")  # on every rank alike
+                    if info.is_main:
+                        model.save_pretrained(out_dir / "stages" / stage.name)
+                if due and bad.in_a_row and step != stage.steps:
+                    # the weights may already be the ones that diverged (the step before a run of bad steps did
+                    # the damage): keep the newest checkpoint one from before, so a resume with a lower lr recovers
+                    log.event("checkpoint_deferred", global_step, stage=stage.name, step=step, in_a_row=bad.in_a_row)
+                    due = False
                 if due:
+                    where = f"a checkpoint at global step {global_step}"
+                    opt_state = fsdp.gathered_optimizer_state(optimizer) if sharded else optimizer.state_dict()
+                    check_finite(model.state_dict(), where)
+                    check_finite(optimizer_tensors(opt_state), where)
                     ckpt.save_checkpoint(
                         out_dir,
                         model,
-                        optimizer,
+                        opt_state,
                         {
                             "stage_index": s,
                             "stage_name": stage.name,
@@ -265,7 +307,8 @@ def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_bu
                             "stage_done": step == stage.steps,
                             "global_step": global_step,
                             "sampler": sampler.state_dict(),
-                            "recipe": _comparable(recipe),
+                            "bad_steps": bad.state_dict(),
+                            "recipe": comparable(recipe),
                             "schedule": {
                                 "name": stage.schedule,
                                 "lr": stage.lr,
@@ -283,9 +326,11 @@ def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_bu
                     summary.update(stopped=True, global_step=global_step)
                     return summary
             log.close_bar()
-            model.enable_feature_cache(None)
-            if hasattr(model, "set_aux_losses"):
-                model.set_aux_losses([])
+            train_model.enable_feature_cache(None)
+            if hasattr(train_model, "set_aux_losses"):
+                train_model.set_aux_losses([])
+            set_activation_checkpointing(model, False)
+            del wrapped, train_model
             summary["stages"].append(
                 {
                     "name": stage.name,
@@ -293,16 +338,18 @@ def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_bu
                     "loss": logged.get("loss"),
                     "trainable": report.trainable,
                     "frozen": report.frozen,
-                    "cache": {"hits": cache.hits, "misses": cache.misses} if cache else None,
+                    "cache": {"hits": cache.hits, "misses": cache.misses} if cache is not None else None,
+                    "bad_steps": bad.total,
                 }
             )
-            log.event("stage_end", global_step, stage=stage.name, loss=logged.get("loss"))
+            log.event("stage_end", global_step, stage=stage.name, loss=logged.get("loss"), bad_steps=bad.total)
+        check_finite(model.state_dict(), "the final model")
         if info.is_main:
             model.save_pretrained(out_dir / "final")
         barrier(info)
         summary.update(global_step=global_step, final_dir=str(out_dir / "final"), seconds=round(time.time() - t_run, 1))
         if info.is_main:
-            (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+            write_atomic(out_dir / "summary.json", json.dumps(summary, indent=1))
         return summary
     finally:
         log.close()

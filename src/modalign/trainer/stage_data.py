@@ -130,11 +130,33 @@ def stage_plugins(model, stage: StageConfig) -> list:
     return transforms
 
 
+def collate_named(model, samples: list[dict], indices: list[int], stage: StageConfig) -> dict:
+    """`model.collate(samples)`; a sample it cannot take (a caption with an image marker, a conversation the
+    tokenizer cannot render ...) is found by collating each alone, and the error names its index and id."""
+    try:
+        return model.collate(samples)
+    except ConfigError:
+        raise
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError):
+        culprit = None
+        for i, sample in zip(indices, samples):
+            try:
+                model.collate([sample])
+            except (ValueError, KeyError, TypeError, AttributeError, IndexError) as one:
+                culprit, err = (i, sample), one
+                break
+        who = f"record {culprit[0]} (id {culprit[1].get('id')!r})" if culprit else f"the records {indices} together"
+        raise RuntimeError(
+            f"stage {stage.name!r}: {who} of dataset {data_name(stage.data)!r} cannot be batched "
+            f"({type(err).__name__}: {err}); fix or remove it"
+        ) from err
+
+
 def micro_batches(
     model, dataset, index_groups: list[list[int]], stage: StageConfig, transforms: list | None = None
 ) -> list[tuple[dict, int]]:
     """Load and collate each group of indices, then apply the stage's transforms (see `stage_plugins`)."""
-    batches = [(model.collate(load_samples(dataset, idx, stage)), len(idx)) for idx in index_groups]
+    batches = [(collate_named(model, load_samples(dataset, idx, stage), idx, stage), len(idx)) for idx in index_groups]
     for t in transforms or []:  # random draws come from the global RNG, which checkpoints save (exact resume)
         batches = [(t(b), n) for b, n in batches]
     return batches

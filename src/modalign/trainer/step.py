@@ -7,19 +7,31 @@ distributed.py). Items are examples unless the model's loss dict carries `loss_w
 tokens a language-model loss averages over): then the step rescales the gradients by N_examples / N_weight
 after the all-reduce, which makes token-mean losses exact too.
 
+Before the optimizer step the loss and the gradient norm (taken before clipping) must be finite on every rank
+(`all_ranks_true`): otherwise the step is skipped — gradients zeroed, no optimizer step — and `logged["skipped"]`
+is 1; the trainer counts skipped steps and stops a stage that keeps failing (guard.py).
+
 Contrastive losses are not sums over examples: with grad_accum > 1 each micro-batch only sees its own negatives, so
 accumulation is then the mean of smaller-batch losses, not one big batch (the trainer warns).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
 from torch import nn
 
-from .distributed import DistInfo, all_reduce_sum, no_sync
+from .distributed import DistInfo, all_ranks_true, all_reduce_sum, no_sync
 from .optim import set_lr
+
+
+def _autocast(precision: str):
+    if precision == "bf16":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        return torch.autocast(device_type=device, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def train_step(
@@ -31,16 +43,19 @@ def train_step(
     info: DistInfo,
     lr: float,
     max_grad_norm: float | None,
+    precision: str = "fp32",
 ) -> dict[str, float]:
-    """`micro_batches`: (collated batch, number of examples) pairs for this rank. Returns the logged scalars."""
+    """`micro_batches`: (collated batch, number of examples) pairs for this rank. Returns the logged scalars.
+    precision "bf16": forward passes under bfloat16 autocast (backward follows the forward's dtypes)."""
     set_lr(optimizer, lr)
     optimizer.zero_grad(set_to_none=True)
     sums: dict[str, float] = {}
     total_weight = 0.0
     for k, (batch, n) in enumerate(micro_batches):
         with no_sync(wrapped, last_micro_step=k == len(micro_batches) - 1):
-            out = wrapped(batch, objective)
-            loss = out["loss"]
+            with _autocast(precision):
+                out = wrapped(batch, objective)
+            loss = out["loss"].float()
             weight = float(out["loss_weight"]) if "loss_weight" in out else float(n)
             (loss * (weight * info.world_size / global_batch_size)).backward()
         total_weight += weight
@@ -53,19 +68,23 @@ def train_step(
     reduced = all_reduce_sum(torch.tensor([total_weight] + [sums[k] for k in keys], dtype=torch.float64), info)
     total = float(reduced[0])
     logged = {k: float(v) / total for k, v in zip(keys, reduced[1:])}
-    if not math.isfinite(logged.get("loss", math.nan)):
-        raise FloatingPointError(
-            f"the loss is {logged.get('loss')} (objective {objective!r}): lower the learning rate, enable "
-            "max_grad_norm, or check the data of this step"
-        )
+    logged["lr"] = lr
 
     params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
     if total != global_batch_size:  # token-weighted losses: from per-example scaling to per-token
         scale = global_batch_size / total
         for p in params:
             p.grad.mul_(scale)
-    norm = torch.nn.utils.clip_grad_norm_(params, max_grad_norm if max_grad_norm is not None else math.inf)
+    norm = torch.nn.utils.get_total_norm([p.grad for p in params]) if params else torch.tensor(0.0)
+    norm = norm.full_tensor() if hasattr(norm, "full_tensor") else norm  # FSDP: the norm over every rank's shards
     logged["grad_norm"] = float(norm)
+    finite = math.isfinite(logged.get("loss", math.nan)) and math.isfinite(logged["grad_norm"])
+    if not all_ranks_true(finite, info):
+        optimizer.zero_grad(set_to_none=True)
+        logged["skipped"] = 1.0
+        return logged
+    if max_grad_norm is not None:
+        torch.nn.utils.clip_grads_with_norm_(params, max_grad_norm, norm)
     optimizer.step()
-    logged["lr"] = lr
+    logged["skipped"] = 0.0
     return logged

@@ -8,6 +8,7 @@ Suites talk to models only through docs/INTERFACES.md: a dual encoder has `embed
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ...data.records import BadRecord
 from ...data.sources import file_fingerprints
 from ...registry import ConfigError
 
@@ -31,9 +33,14 @@ def is_generative(model) -> bool:
 
 
 def require(model, kind: str, suite: str) -> None:
-    ok = is_dual(model) if kind == "dual" else is_generative(model)
+    """kind "dual", "generative" (generate and score) or "generate" (only generations are read: a tool route too)."""
+    if kind == "generate":
+        ok, need = hasattr(model, "generate"), "a model that generates answers (generate)"
+    elif kind == "dual":
+        ok, need = is_dual(model), "a dual encoder (embed_images/embed_texts)"
+    else:
+        ok, need = is_generative(model), "a generative model (generate/score)"
     if not ok:
-        need = "a dual encoder (embed_images/embed_texts)" if kind == "dual" else "a generative model (generate/score)"
         raise ConfigError(f"suite {suite!r} needs {need}; got {type(model).__name__}")
 
 
@@ -47,21 +54,79 @@ def model_fingerprint(model) -> str:
     return h.hexdigest()[:16]
 
 
-def items(dataset, limit: int | None = None, desc: str = "eval", progress: bool = True) -> list[dict]:
-    """Materialise the first `limit` items with a progress bar (suites need several passes over them)."""
+class Rows(list):
+    """The items a suite measures, and the records it left out: `skipped` [{"index", "error"}] found bad while
+    loading, `skipped_at_read` those the dataset dropped when it read its manifest (`dataset.skipped`)."""
+
+    def __init__(self, rows=(), skipped=(), skipped_at_read: int = 0):
+        super().__init__(rows)
+        self.skipped = list(skipped)
+        self.skipped_at_read = skipped_at_read
+        self.streamed = 0  # items that went by in `item_chunks` without being kept here
+
+    def report(self) -> dict:
+        """What a result's settings say about the items measured."""
+        return {
+            "n_evaluated": len(self) + self.streamed,
+            "skipped": len(self.skipped) + self.skipped_at_read,
+            "skipped_records": self.skipped[:50],
+        }
+
+
+def items(dataset, limit: int | None = None, desc: str = "eval", progress: bool = True) -> Rows:
+    """Materialise the first `limit` records with a progress bar (suites need several passes over them).
+
+    Each record is read exactly (`dataset.load_record(i)` where the dataset has it), never replaced by its
+    neighbour as training does, so nothing counts twice. A bad record (BadRecord) raises, or with a dataset built
+    with skip_bad is left out, warned about and counted in `Rows.skipped`."""
     n = len(dataset) if limit is None else min(limit, len(dataset))
     if n == 0:
         raise ConfigError(f"{desc}: the dataset is empty; check the --data parameters")
-    return [dataset[i] for i in tqdm(range(n), desc=f"{desc}: load", disable=not progress, leave=False)]
+    rows = reading(dataset)
+    for i in tqdm(range(n), desc=f"{desc}: load", disable=not progress, leave=False):
+        _read_one(dataset, i, rows, desc)
+    if not rows:
+        raise ConfigError(f"{desc}: all {n} records were bad and skipped; see the warnings")
+    return rows
 
 
-def item_chunks(dataset, limit: int | None = None, desc: str = "eval", size: int = CHUNK) -> Iterator[list[dict]]:
-    """The first `limit` items, `size` at a time, so a suite never holds every decoded image of a large set."""
+def reading(dataset) -> Rows:
+    """An empty `Rows` for `dataset`, counting what the dataset skipped when it read its manifest."""
+    return Rows(skipped_at_read=int(getattr(dataset, "skipped", 0) or 0))
+
+
+def _read_one(dataset, i: int, rows: Rows, desc: str) -> None:
+    exact = getattr(dataset, "load_record", None)
+    try:
+        rows.append(exact(i) if exact is not None else dataset[i])
+    except BadRecord as err:
+        if not getattr(dataset, "skip_bad", False):
+            raise
+        rows.skipped.append({"index": i, "error": str(err)})
+        warnings.warn(f"{desc}: skipped bad record {i}: {err}", stacklevel=3)
+
+
+def item_chunks(
+    dataset, limit: int | None = None, desc: str = "eval", size: int = CHUNK, tally: Rows | None = None
+) -> Iterator[list[dict]]:
+    """The first `limit` items, `size` at a time, so a suite never holds every decoded image of a large set. Read
+    as `items` reads them; the records left out are added to `tally` (a `reading(dataset)`) for the settings."""
     n = len(dataset) if limit is None else min(limit, len(dataset))
     if n == 0:
         raise ConfigError(f"{desc}: the dataset is empty; check the --data parameters")
+    tally = tally if tally is not None else reading(dataset)
+    kept = 0
     for lo in range(0, n, size):
-        yield [dataset[i] for i in range(lo, min(n, lo + size))]
+        chunk = reading(dataset)
+        for i in range(lo, min(n, lo + size)):
+            _read_one(dataset, i, chunk, desc)
+        tally.skipped += chunk.skipped
+        tally.streamed += len(chunk)
+        kept += len(chunk)
+        if chunk:
+            yield list(chunk)
+    if not kept:
+        raise ConfigError(f"{desc}: all {n} records were bad and skipped; see the warnings")
 
 
 def without_images(rows: list[dict], keep: int) -> list[dict]:
@@ -214,7 +279,9 @@ def generate(
     lone = list(range(len(prompts)))
     # answer_many puts the image first in the shared prefix: prompts placing it themselves go the plain way, and so
     # do rows with their own clip or video
-    groupable = num_beams == 1 and hasattr(model, "answer_many") and not any(IMAGE_TOKEN in p for p in prompts)
+    groupable = (
+        num_beams == 1 and hasattr(model, "answer_many") and not any(p is None or IMAGE_TOKEN in p for p in prompts)
+    )
     if group_by_image and groupable and images is not None and not media:
         groups = group_by_content(images)
         lone = [g[0] for g in groups if len(g) == 1]
@@ -228,9 +295,10 @@ def generate(
     for lo in range(0, len(lone), batch_size):
         idx = lone[lo : lo + batch_size]
         rows = {k: [v[i] for i in idx] for k, v in media.items()}
+        asked = [prompts[i] for i in idx]
         answers = model.generate(
             None if images is None else [images[i] for i in idx],
-            [prompts[i] for i in idx],
+            None if all(q is None for q in asked) else asked,  # None: the caption objective's format
             max_new_tokens=max_new_tokens,
             do_sample=False,
             **rows,
@@ -268,9 +336,9 @@ def logit_scale_of(model, override: float | None = None) -> float:
     return float(s.detach().item()) if isinstance(s, torch.Tensor) else float(s)
 
 
-def settings(model, dataset, seed: int | None = None, **kw: Any) -> dict:
-    """What a result was measured with: model hash, dataset, its files (path, size, sha256), seed and the suite's
-    own knobs."""
+def settings(model, dataset, seed: int | None = None, rows: Rows | None = None, **kw: Any) -> dict:
+    """What a result was measured with: model hash, dataset, its files (path, size, sha256), seed, the suite's own
+    knobs, and (given the `rows` measured) how many items were evaluated and which records were skipped."""
     out = {
         "model_hash": model_fingerprint(model),
         "model_class": type(model).__name__,
@@ -283,8 +351,10 @@ def settings(model, dataset, seed: int | None = None, **kw: Any) -> dict:
         out["files"] = file_fingerprints(dataset.source_files)
     if getattr(dataset, "root", None) is not None:
         out["image_root"] = str(dataset.root)
-    if getattr(dataset, "skipped", 0):
-        out["skipped_records"] = dataset.skipped
+    if isinstance(rows, Rows):
+        out.update(rows.report())
+    elif getattr(dataset, "skipped", 0):
+        out["skipped"] = dataset.skipped
     return {**out, **kw}
 
 

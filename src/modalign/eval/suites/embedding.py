@@ -2,13 +2,14 @@
 
 Each takes caption items {"id", "image", "text", "label"?} and returns {"suite", "metrics", "settings", "figures"}:
 `metrics` is a flat dict of numbers (what tables and `compare` show), `figures` the raw data the report draws.
-Items sharing an `id` are captions of one image.
+Captions of one picture are grouped by the picture's content (`encoders.cache.image_key`), never by `id`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ...encoders.cache import image_key
 from ...registry import ConfigError, build
 from .. import metrics as M
 from .common import (
@@ -24,17 +25,22 @@ from .common import (
 )
 
 
-def _group_by_image(rows: list[dict]) -> tuple[list, list[str], list[int], list[str]]:
-    """Unique images (first occurrence per id), all texts, each text's image index, and the image ids."""
+def _group_by_image(rows: list[dict]) -> tuple[list, list[str], list[int]]:
+    """Unique images (grouped by content, `image_key`), all texts, and each text's image index.
+
+    By content, not by `id`: records of different pictures that share an id (a careless manifest) would otherwise
+    be merged into one image whose many captions all count as hits; the same picture under two ids is one image
+    either way (no model can tell it from itself)."""
     index: dict[str, int] = {}
     images, texts, t2i = [], [], []
     for r in rows:
-        if r["id"] not in index:
-            index[r["id"]] = len(images)
+        key = image_key(r["image"])
+        if key not in index:
+            index[key] = len(images)
             images.append(r["image"])
         texts.append(r["text"])
-        t2i.append(index[r["id"]])
-    return images, texts, t2i, list(index)
+        t2i.append(index[key])
+    return images, texts, t2i
 
 
 def retrieval(
@@ -42,14 +48,16 @@ def retrieval(
 ) -> dict:
     require(model, "dual", "retrieval")
     rows = items(dataset, limit, "retrieval", progress)
-    images, texts, t2i, _ = _group_by_image(rows)
+    images, texts, t2i = _group_by_image(rows)
     x = embed_images(model, images, batch_size, progress)  # [I, E]
     y = embed_texts(model, texts, batch_size, progress)  # [T, E]
     metrics = M.recall_at_k(x @ y.T, t2i, ks=tuple(ks))
     return {
         "suite": "retrieval",
         "metrics": metrics,
-        "settings": settings(model, dataset, ks=list(ks), n_images=len(images), n_texts=len(texts), limit=limit),
+        "settings": settings(
+            model, dataset, rows=rows, ks=list(ks), n_images=len(images), n_texts=len(texts), limit=limit
+        ),
         "figures": {},
     }
 
@@ -120,7 +128,9 @@ def zeroshot(
     return {
         "suite": "zeroshot",
         "metrics": z,
-        "settings": settings(model, dataset, prompts=prompt_setting, classnames=list(classnames), limit=limit),
+        "settings": settings(
+            model, dataset, rows=rows, prompts=prompt_setting, classnames=list(classnames), limit=limit
+        ),
         "figures": {"confusion": {"matrix": confusion, "classnames": list(classnames)}},
     }
 
@@ -164,7 +174,7 @@ def geometry(
     return {
         "suite": "geometry",
         "metrics": metrics,
-        "settings": settings(model, dataset, k=k_eff, logit_scale=scale, limit=limit),
+        "settings": settings(model, dataset, rows=rows, k=k_eff, logit_scale=scale, limit=limit),
         "figures": {
             "gap_curve": curve,
             "pca": {"image": px.round(5).tolist(), "text": py.round(5).tolist(), "explained": var},
@@ -226,7 +236,9 @@ def linear_probe(
         va, tr = order[:n_val], order[n_val:]
         r = M.linear_probe(xt[tr], yt[tr], xt[va], yt[va], x, y, cs=tuple(cs), seed=seed)
         sizes = [len(tr), len(va), len(rows)]
+        train_skipped = train_rows.report()["skipped"]
     else:
+        train_skipped = None
         order = np.random.default_rng(seed).permutation(len(rows))
         n_val, n_test = int(round(val_fraction * len(rows))), int(round(test_fraction * len(rows)))
         if min(n_val, n_test, len(rows) - n_val - n_test) < 1:
@@ -241,11 +253,13 @@ def linear_probe(
         "settings": settings(
             model,
             dataset,
+            rows=rows,
             seed=seed,
             split_sizes=sizes,
             cs=list(cs),
             features=features,
             train_data=train_data,
+            train_skipped=train_skipped,
             limit=limit,
         ),
         "figures": {"c_sweep": sweep},

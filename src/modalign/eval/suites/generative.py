@@ -11,6 +11,9 @@ import os
 import re
 from pathlib import Path
 
+import numpy as np
+
+from ...encoders.cache import image_key
 from ...registry import ConfigError
 from .. import metrics as M
 from ..metrics.ptb import ptb_tokenize
@@ -23,6 +26,7 @@ from .common import (
     pair_scores,
     param_from,
     progress_bar,
+    reading,
     require,
     row_images,
     row_media,
@@ -47,7 +51,9 @@ def _gallery(rows, answers, truths, prompts, out_dir, sub, n, extra=None) -> lis
     n = min(n, len(rows))
     pictures = [_picture(r) for r in rows[:n]]
     shown = [i for i, p in enumerate(pictures) if p is not None]
-    saved = save_thumbnails([pictures[i] for i in shown], [rows[i]["id"] for i in shown], out_dir, sub)
+    saved = save_thumbnails(  # numbered: records may share an id without sharing a picture
+        [pictures[i] for i in shown], [f"{i}-{rows[i]['id']}" for i in shown], out_dir, sub
+    )
     paths = [None] * n
     for i, path in zip(shown, saved):
         paths[i] = path
@@ -74,7 +80,7 @@ def _picture(row: dict):
 def caption(
     model,
     dataset,
-    prompt: str = "Describe the image.",
+    prompt: str | None = "Describe the image.",
     max_new_tokens: int = 32,
     batch_size: int = 16,
     limit: int | None = None,
@@ -85,7 +91,8 @@ def caption(
     num_beams: int = 1,
     tokenizer: str = "ptb",
 ) -> dict:
-    """Caption each unique image (items sharing an id are its references, wherever they are in the dataset);
+    """Caption each unique picture (items showing the same picture are its references, wherever they are in the
+    dataset; grouped by content, never by id, so distinct pictures that share an id stay apart);
     BLEU-1..4, ROUGE-L, CIDEr-D on `tokenizer` "ptb" (coco-caption's PTBTokenizer + punctuation filter, in Python) or
     "simple" (lower case, punctuation removed). Greedy decoding, or beam search with `num_beams` > 1;
     `repetition_penalty` > 1 discourages repeated tokens (transformers' meaning)."""
@@ -95,14 +102,18 @@ def caption(
     refs: dict[str, list[str]] = {}
     first: dict[str, dict] = {}
     hyps: dict[str, str] = {}
+    tally = reading(dataset)
     bar = progress_bar(None, "caption", progress)
-    for chunk in item_chunks(dataset, limit, "caption"):  # a chunk at a time: 5,000 COCO pictures never all at once
-        new = []
+    # a chunk at a time: 5,000 COCO pictures never all at once
+    for chunk in item_chunks(dataset, limit, "caption", tally=tally):
+        new, keys = [], []
         for r in chunk:
-            refs.setdefault(r["id"], []).append(r["text"])
-            if r["id"] not in first:
-                first[r["id"]] = without_images([r], n_gallery - len(first))[0]
+            key = image_key(r["image"])
+            refs.setdefault(key, []).append(r["text"])
+            if key not in first:
+                first[key] = without_images([r], n_gallery - len(first))[0]
                 new.append(r)
+                keys.append(key)
         answers = generate(
             model,
             [r["image"] for r in new],
@@ -113,11 +124,11 @@ def caption(
             num_beams=num_beams,
             bar=bar,
         )
-        hyps.update(zip((r["id"] for r in new), answers))
+        hyps.update(zip(keys, answers))
     bar.close()
     uniq = list(first.values())
-    hyps = [hyps[r["id"]] for r in uniq]
-    ref_lists = [refs[r["id"]] for r in uniq]
+    hyps = [hyps[k] for k in first]
+    ref_lists = [refs[k] for k in first]
     metrics = M.caption_metrics(hyps, ref_lists, CAPTION_TOKENIZERS[tokenizer][0])
     return {
         "suite": "caption",
@@ -125,6 +136,7 @@ def caption(
         "settings": settings(
             model,
             dataset,
+            rows=tally,
             prompt=prompt,
             max_new_tokens=max_new_tokens,
             decoding=decoding(num_beams),
@@ -133,7 +145,13 @@ def caption(
             limit=limit,
         ),
         "samples": _gallery(
-            uniq, hyps, [" | ".join(r) for r in ref_lists], [prompt] * len(uniq), out_dir, "caption", n_gallery
+            uniq,
+            hyps,
+            [" | ".join(r) for r in ref_lists],
+            [prompt or "(caption format)"] * len(uniq),
+            out_dir,
+            "caption",
+            n_gallery,
         ),
     }
 
@@ -157,23 +175,43 @@ def vqa(
     out_dir=None,
     progress: bool = True,
     rule: str = "vqa",
+    mode: str = "generate",
+    choices: list[str] | None = None,
 ) -> dict:
     """VQAv2 accuracy overall and per question type (`qtype`: VQAv2's answer types); `answer` may be one string or
     a list: annotators' answers under `rule` "vqa" (VQAv2's), accepted alternatives under "any". The prompt defaults
     to the dataset's `prompt`, else "{question} " + SHORT_ANSWER. Items are read CHUNK at a time, so a large set
     never holds all its pictures. Items about a clip or a video (`audio` / `video`: the sounds and motion worlds)
-    are asked with it."""
-    require(model, "generative", "vqa")
+    are asked with it.
+
+    mode "generate" scores the greedy answer; "likelihood" answers closed questions with the choice the model gives
+    the highest length-normalised log p(choice | image, prompt): `choices` for every item, else each item's own
+    `choices` list (e.g. ["yes", "no"]); it reads images only."""
+    require(model, "generate" if mode == "generate" else "generative", "vqa")
     if rule not in VQA_RULES:
         raise ConfigError(f"vqa rule must be one of {', '.join(VQA_RULES)}, got {rule!r}")
+    if mode not in ("generate", "likelihood"):
+        raise ConfigError(f"vqa mode must be 'generate' or 'likelihood', got {mode!r}")
     prompt = _prompt(prompt, dataset, "question", "vqa")
-    rows, preds, prompts = [], [], []
+    rows, preds, shown, prompts, tally = [], [], [], [], reading(dataset)
     bar = progress_bar(len(dataset) if limit is None else min(limit, len(dataset)), "vqa", progress)
-    for chunk in item_chunks(dataset, limit, "vqa"):
+    for chunk in item_chunks(dataset, limit, "vqa", tally=tally):
         chunk_prompts = [prompt.format(question=r["question"]) for r in chunk]
-        preds += generate(
-            model, row_images(chunk), chunk_prompts, batch_size, max_new_tokens, bar=bar, **row_media(chunk)
-        )
+        images, media = row_images(chunk), row_media(chunk)
+        if mode == "generate":
+            answers = generate(model, images, chunk_prompts, batch_size, max_new_tokens, bar=bar, **media)
+            preds += answers
+            shown += answers
+        else:
+            if media or images is None:
+                raise ConfigError(
+                    "vqa mode 'likelihood' scores questions about images; items with audio or video "
+                    "(or without an image) are asked with mode 'generate'"
+                )
+            p, sh = _choose_by_likelihood(model, chunk, images, chunk_prompts, choices, batch_size)
+            preds += p
+            shown += sh
+            bar.update(len(chunk))
         rows += without_images(chunk, n_gallery - len(rows))
         prompts += chunk_prompts
     bar.close()
@@ -191,18 +229,44 @@ def vqa(
         "settings": settings(
             model,
             dataset,
+            rows=tally,
             prompt=prompt,
+            mode=mode,
             max_new_tokens=max_new_tokens,
             decoding=decoding(1),
-            parser="VQAv2 normalisation (processPunctuation, processDigitArticle); "
+            parser=(
+                "VQAv2 normalisation (processPunctuation, processDigitArticle); "
+                if mode == "generate"
+                else "argmax length-normalised log p(choice); "
+            )
             + ("10-choose-9 annotator average" if rule == "vqa" else "any accepted answer"),
             limit=limit,
         ),
         "figures": figures,
         "samples": _gallery(
-            rows, preds, truths, prompts, out_dir, "vqa", n_gallery, [{"correct": a > 0} for a in s["per_item"]]
+            rows, shown, truths, prompts, out_dir, "vqa", n_gallery, [{"correct": a > 0} for a in s["per_item"]]
         ),
     }
+
+
+def _choose_by_likelihood(model, chunk, images, prompts, choices, batch_size) -> tuple[list[str], list[str]]:
+    """The most likely choice per item and a shown string with every choice's score."""
+    options = [list(choices) if choices is not None else r.get("choices") for r in chunk]
+    if any(not o for o in options) or len({len(o) for o in options}) != 1:
+        raise ConfigError(
+            "vqa mode 'likelihood' needs the same number of choices for every item: give `choices` "
+            "(e.g. [yes, no]) or items with a `choices` list"
+        )
+    scores = np.stack(
+        [
+            pair_scores(model, images, [o[c] for o in options], prompts, batch_size, progress=False)
+            for c in range(len(options[0]))
+        ],
+        axis=1,
+    )  # [N, C]
+    preds = [o[int(k)] for o, k in zip(options, scores.argmax(1))]
+    shown = [" vs ".join(f"{c} ({v:.3f})" for c, v in zip(o, row)) for o, row in zip(options, scores)]
+    return preds, shown
 
 
 def pope(
@@ -224,9 +288,9 @@ def pope(
     if mode not in ("generate", "likelihood"):
         raise ConfigError(f"pope mode must be 'generate' or 'likelihood', got {mode!r}")
     prompt = _prompt(prompt, dataset, "question", "pope")
-    rows, raw, preds, prompts = [], [], [], []
+    rows, raw, preds, prompts, tally = [], [], [], [], reading(dataset)
     bar = progress_bar(len(dataset) if limit is None else min(limit, len(dataset)), "pope", progress)
-    for chunk in item_chunks(dataset, limit, "pope"):
+    for chunk in item_chunks(dataset, limit, "pope", tally=tally):
         chunk_prompts = [prompt.format(question=r["question"]) for r in chunk]
         images = [r["image"] for r in chunk]
         if mode == "generate":
@@ -259,6 +323,7 @@ def pope(
         "settings": settings(
             model,
             dataset,
+            rows=tally,
             prompt=prompt,
             mode=mode,
             max_new_tokens=max_new_tokens,

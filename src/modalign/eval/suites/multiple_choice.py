@@ -24,6 +24,7 @@ from .common import (
     pair_scores,
     param_from,
     progress_bar,
+    reading,
     require,
     save_thumbnails,
     settings,
@@ -103,8 +104,8 @@ def multiple_choice(
         raise ConfigError("the multiple_choice prompt needs {question} and {options} slots, e.g. " + repr(MC_PROMPT))
     n = len(dataset) if limit is None else min(limit, len(dataset))
     bar = progress_bar(None if circular else n, "multiple_choice", progress)  # rotations: n options each
-    rows, trials, preds, raw, prompts = [], [], [], [], []
-    for chunk in item_chunks(dataset, limit, "multiple_choice"):
+    rows, trials, preds, raw, prompts, tally = [], [], [], [], [], reading(dataset)
+    for chunk in item_chunks(dataset, limit, "multiple_choice", tally=tally):
         asked = _trials(chunk, circular, any("group" in r for r in chunk), offset=len(rows))
         chunk_prompts = [render(prompt, chunk[t.row - len(rows)], t.options) for t in asked]
         images = [chunk[t.row - len(rows)]["image"] for t in asked]
@@ -148,6 +149,7 @@ def multiple_choice(
         "settings": settings(
             model,
             dataset,
+            rows=tally,
             prompt=prompt,
             mode=mode,
             circular=how,

@@ -62,7 +62,14 @@ def compositional(
         "suite": "compositional",
         "metrics": metrics,
         "settings": settings(
-            model, dataset, prompt=prompt, score=_kind(model), trials=r["n"], min_type_count=min_type_count, limit=limit
+            model,
+            dataset,
+            rows=rows,
+            prompt=prompt,
+            score=_kind(model),
+            trials=r["n"],
+            min_type_count=min_type_count,
+            limit=limit,
         ),
         "figures": {"per_type": r["per_type"], "type_counts": r["counts"]},
     }
@@ -90,7 +97,7 @@ def winoground(
     return {
         "suite": "winoground",
         "metrics": metrics,
-        "settings": settings(model, dataset, prompt=prompt, score=_kind(model), limit=limit),
+        "settings": settings(model, dataset, rows=rows, prompt=prompt, score=_kind(model), limit=limit),
         "figures": {"per_tag": breakdown},
         "raw_scores": np.round(s, 6).tolist()[:50],
     }

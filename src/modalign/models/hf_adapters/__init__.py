@@ -26,8 +26,11 @@ def hf_model_type(directory: str | Path) -> str | None:
     path = Path(directory) / "config.json"
     if not path.is_file():
         return None
-    cfg = json.loads(path.read_text())
-    if "model" in cfg or not ("model_type" in cfg or "architectures" in cfg):
+    try:
+        cfg = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError):
+        return None  # a damaged file: read_config names it
+    if not isinstance(cfg, dict) or "model" in cfg or not ("model_type" in cfg or "architectures" in cfg):
         return None
     return str(cfg.get("model_type", ""))
 
