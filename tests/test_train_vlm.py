@@ -121,24 +121,3 @@ def test_the_loss_reads_logits_only_where_labels_are_and_equals_the_full_one():
         batch["labels"],
     )
     assert model.training_loss(batch, "instruct")["loss"].item() == pytest.approx(full.item(), abs=1e-6)
-
-
-def test_a_bf16_stage_runs_its_forward_under_autocast_and_keeps_fp32_weights(tmp_path, monkeypatch):
-    from modalign.trainer import step as step_module
-
-    seen = []
-    original = step_module.autocast
-
-    def spy(precision, device_type="cpu"):
-        seen.append(precision)
-        return original(precision, device_type)
-
-    monkeypatch.setattr(step_module, "autocast", spy)
-    summary = run_recipe(_recipe([_instruct(precision="bf16", steps=2)]), tmp_path / "run", progress=False)
-    assert seen == ["bf16", "bf16"] and summary["global_step"] == 2
-    saved = load_file(str(tmp_path / "run" / "final" / "model.safetensors"))
-    assert {v.dtype for v in saved.values()} == {torch.float32}
-    with original("bf16"):
-        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16
-    with original("fp32"):
-        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32

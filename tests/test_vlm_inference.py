@@ -56,13 +56,12 @@ def test_prefix_cache_answers_equal_plain_generate(model):
 
 
 def test_suites_answer_questions_about_one_image_together_as_plain_generate_does(model):
-    from modalign.encoders.cache import image_key
     from modalign.eval.suites.common import generate
 
-    ims = [images(1, seed=7)[0]] * 3 + [images(1, seed=8)[0]] * 2  # rows of one image share a key
+    ims = [images(1, seed=7)[0]] * 3 + [images(1, seed=8)[0]] * 2  # rows showing one image are grouped
     prompts = QUESTIONS[:3] + QUESTIONS[1:3]
-    keys = [image_key(im) for im in ims]
-    assert generate(model, ims, prompts, 4, 6, False, keys=keys) == generate(model, ims, prompts, 4, 6, False)
+    grouped = generate(model, ims, prompts, 4, 6, False)
+    assert grouped == generate(model, ims, prompts, 4, 6, False, group_by_image=False)
 
 
 def test_score_without_images_is_the_text_only_log_probability(model):
