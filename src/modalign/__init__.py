@@ -25,6 +25,7 @@ _EXPORTS = {
     "VisionLanguageModel": ("modalign.models.vlm", "VisionLanguageModel"),
     "VisionEncoder": ("modalign.encoders.base", "VisionEncoder"),
     "TextEncoder": ("modalign.encoders.base", "TextEncoder"),
+    "AudioEncoder": ("modalign.encoders.base", "AudioEncoder"),
     "EncoderOutput": ("modalign.encoders.base", "EncoderOutput"),
     "Stage": ("modalign.config", "StageConfig"),
     "LoraConfig": ("modalign.config", "LoraConfig"),

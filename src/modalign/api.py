@@ -162,7 +162,8 @@ def _periodic_eval(recipe: RecipeConfig, out: Path):
 def components(family: str | None = None) -> dict[str, dict[str, dict[str, Any]]]:
     """Every registered component by family, with its parameters and defaults (what `modalign list` prints).
 
-    Families: vision, text, connectors, lms, datasets, suites, objectives, aux_losses, transforms, tools."""
+    Families: vision, text, audio, video, connectors, lms, datasets, suites, objectives, aux_losses, transforms,
+    tools."""
     from .catalog import catalog
 
     return catalog(family)

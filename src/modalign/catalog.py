@@ -18,7 +18,7 @@ OBJECTIVES = {
 def _registries() -> dict[str, dict]:
     from .connectors import CONNECTORS
     from .data import DATASETS
-    from .encoders import TEXT_ENCODERS, VISION_ENCODERS
+    from .encoders import AUDIO_ENCODERS, TEXT_ENCODERS, VIDEO_ENCODERS, VISION_ENCODERS
     from .eval.suites import SUITES
     from .models.aux_losses import AUX_LOSSES
     from .models.lm import LANGUAGE_MODELS
@@ -28,6 +28,8 @@ def _registries() -> dict[str, dict]:
     return {
         "vision": VISION_ENCODERS,
         "text": TEXT_ENCODERS,
+        "audio": AUDIO_ENCODERS,
+        "video": VIDEO_ENCODERS,
         "connectors": CONNECTORS,
         "lms": LANGUAGE_MODELS,
         "datasets": DATASETS,
@@ -41,6 +43,8 @@ def _registries() -> dict[str, dict]:
 FAMILIES = (
     "vision",
     "text",
+    "audio",
+    "video",
     "connectors",
     "lms",
     "datasets",

@@ -20,13 +20,30 @@ from pydantic import (
     ValidationError,
     field_serializer,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
 from . import strict_yaml
 from .registry import ConfigError
 
-COMPONENT_NAMES = ("vision", "text", "head", "connector", "lm", "lm.lora")
+COMPONENT_NAMES = (
+    "vision",
+    "text",
+    "head",
+    "connector",
+    "lm",
+    "lm.lora",
+    "audio",
+    "audio_connector",
+    "video",
+    "video_connector",
+)
+# the towers a freeze plan can lock; a frozen one is a fixed function whose features the trainer caches
+TOWER_NAMES = ("vision", "text", "audio", "video")
+# parts a model config gained with audio and video: left out of a saved config when unset, so an image model's
+# config.json is what it always was
+_OPTIONAL_PARTS = ("audio", "audio_connector", "video", "video_connector")
 
 
 def _not_bool(value: Any) -> Any:
@@ -84,9 +101,9 @@ def is_spec(data: Any) -> bool:
 class ModelConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", **_STRICT)
     kind: Literal["dual", "vlm"]
-    vision: Component
+    vision: Component | None = None  # a dual encoder pairs text with vision or audio; a vlm may have both
     text: Component | None = None  # dual encoders
-    connector: Component | None = None  # vision-language models
+    connector: Component | None = None  # vision-language models: the vision tower's connector
     lm: Component | None = None  # vision-language models
     embed_dim: Int = Field(256, gt=0)  # dual encoders: the shared space
     head: Literal["linear", "mlp"] = "linear"
@@ -97,16 +114,47 @@ class ModelConfig(BaseModel):
     positives: Literal["pair", "label"] = "pair"
     # vision-language models: the system turn every conversation without one gets (None: the chat template's own)
     system_prompt: str | None = None
+    # audio and video, each with its own tower and connector (vision-language models); a dual encoder may take
+    # `audio:` in place of `vision:` (CLAP)
+    audio: Component | None = None
+    audio_connector: Component | None = None
+    video: Component | None = None
+    video_connector: Component | None = None
 
     @model_validator(mode="after")
     def _parts_for_kind(self) -> ModelConfig:
-        if self.kind == "dual" and self.text is None:
-            raise ValueError("a dual encoder needs a `text:` tower (e.g. `text: {name: minilm}`)")
+        if self.kind == "dual":
+            if self.text is None:
+                raise ValueError("a dual encoder needs a `text:` tower (e.g. `text: {name: minilm}`)")
+            if (self.vision is None) == (self.audio is None):
+                raise ValueError("a dual encoder pairs text with one tower: give `vision:` or `audio:`, not both")
+            if self.video is not None or self.audio_connector is not None or self.video_connector is not None:
+                raise ValueError("a dual encoder takes no video or connectors")
         if self.positives == "label" and self.loss != "clip":
             raise ValueError("positives: label is implemented for loss: clip (use positives: pair with siglip)")
-        if self.kind == "vlm" and (self.connector is None or self.lm is None):
-            raise ValueError("a vlm needs `connector:` (e.g. `{name: mlp}`) and `lm:` (e.g. `{name: tiny-llama}`)")
+        if self.kind == "vlm":
+            if self.lm is None:
+                raise ValueError("a vlm needs `lm:` (e.g. `{name: tiny-llama}`)")
+            if self.vision is None and self.audio is None and self.video is None:
+                raise ValueError("a vlm needs at least one of `vision:`, `audio:`, `video:`")
+            for tower, connector in (
+                ("vision", "connector"),
+                ("audio", "audio_connector"),
+                ("video", "video_connector"),
+            ):
+                if getattr(self, tower) is not None and getattr(self, connector) is None:
+                    raise ValueError(f"a vlm with `{tower}:` needs `{connector}:` (e.g. `{{name: mlp}}`)")
+                if getattr(self, tower) is None and getattr(self, connector) is not None:
+                    raise ValueError(f"`{connector}:` is given but there is no `{tower}:` tower for it")
         return self
+
+    @model_serializer(mode="wrap")
+    def _drop_unset_parts(self, handler):
+        data = handler(self)
+        for key in _OPTIONAL_PARTS:
+            if data.get(key, 0) is None:
+                del data[key]
+        return data
 
 
 class LoraConfig(BaseModel):

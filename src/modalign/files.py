@@ -90,6 +90,26 @@ def write_atomic(path: str | Path, data: bytes | str) -> None:
     fsync_dir(p.parent)
 
 
+def cache_dir() -> Path:
+    """Where converted or assembled pretrained parts live: $MODALIGN_CACHE or ~/.cache/modalign."""
+    return Path(os.environ.get("MODALIGN_CACHE") or Path.home() / ".cache" / "modalign")
+
+
+@contextlib.contextmanager
+def locked(path: str | Path):
+    """An exclusive advisory lock (fcntl) on `path` held for the block; released when the process dies."""
+    import fcntl
+
+    fd = os.open(str(path), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def quiet_hf_loading():
     """No per-tensor progress bars while transformers loads a small checkpoint (they flood logs and tests)."""

@@ -175,8 +175,8 @@ def _add_list(sub) -> None:
     p.add_argument(
         "family",
         nargs="?",
-        help="one of: vision, text, connectors, lms, datasets, suites, objectives, aux_losses, transforms, tools, "
-        "recipes",
+        help="one of: vision, text, audio, video, connectors, lms, datasets, suites, objectives, aux_losses, "
+        "transforms, tools, recipes",
     )
     p.set_defaults(func=_list_main)
 

@@ -3,6 +3,8 @@
 A square grid of N = h*w tokens becomes (h/s)*(w/s) tokens of s*s*Din channels: each output token concatenates an
 s x s neighbourhood, ordered (row-in-block, column-in-block, channel) like transformers' `Idefics3Connector`, so its
 `modality_projection.proj.weight` loads into `proj.weight` unchanged. The LM then sees s^2 times fewer image tokens.
+`layout: sequence` is the same trade for a sequence without a grid (audio frames, video tokens): s consecutive
+tokens become one of s*Din channels (the last group zero-padded), ceil(N / s) tokens in all.
 """
 
 from __future__ import annotations
@@ -49,12 +51,16 @@ class PixelShuffleConnector(nn.Module):
         bias: bool = False,
         skip_tokens: int = 0,
         positions: int = 0,
+        layout: str = "grid",
     ):
         super().__init__()
         if scale < 1:
             raise ConfigError(f"pixel-shuffle scale must be >= 1, got {scale}")
+        if layout not in ("grid", "sequence"):
+            raise ConfigError(f"pixel-shuffle layout must be grid (images) or sequence (audio, video), got {layout!r}")
         self.in_dim, self.out_dim, self.scale, self.skip_tokens = in_dim, out_dim, scale, skip_tokens
-        merged = in_dim * scale * scale
+        self.layout = layout
+        merged = in_dim * scale * (scale if layout == "grid" else 1)
         self.pos = TokenPositions(positions, in_dim)
         if projector == "linear":
             self.norm = nn.Identity()
@@ -67,6 +73,8 @@ class PixelShuffleConnector(nn.Module):
 
     def num_tokens(self, n_in: int) -> int:
         n = n_in - self.skip_tokens
+        if self.layout == "sequence":
+            return -(-n // self.scale)
         side = square_side(n)
         if side is None or side % self.scale != 0:
             raise ValueError(
@@ -77,5 +85,11 @@ class PixelShuffleConnector(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         check_features(features, self.in_dim, "pixel-shuffle connector")
-        x = pixel_shuffle(self.pos(features[:, self.skip_tokens :]), self.scale)  # [B, N/s^2, s^2*Din]
+        x = self.pos(features[:, self.skip_tokens :])
+        if self.layout == "sequence":
+            b, n, d = x.shape
+            pad = -n % self.scale
+            x = torch.nn.functional.pad(x, (0, 0, 0, pad)).reshape(b, (n + pad) // self.scale, self.scale * d)
+            return self.proj(self.norm(x))  # [B, ceil(N/s), Dout]
+        x = pixel_shuffle(x, self.scale)  # [B, N/s^2, s^2*Din]
         return self.proj(self.norm(x))  # [B, N/s^2, Dout]

@@ -16,9 +16,11 @@ from pathlib import Path
 
 from torch.utils.data import Dataset
 
+from .audio_io import load_audio
 from .conversations import check_caption, check_conversation
 from .records import BadRecord, SkipPolicy, decode_image, decode_lines, resolve_under
 from .shards import index_shards, parse_meta, read_member
+from .video_io import sample_frames
 
 IMAGE_KEYS = ("image", "file", "filename", "path", "file_name")
 TEXT_KEYS = ("text", "caption", "captions")
@@ -144,17 +146,30 @@ class ImageCaptions(_LazyImageDataset):
 
 
 class LlavaJson(_LazyImageDataset):
-    """LLaVA-format conversations: a JSON list or JSONL of {"id", "image": path | [paths], "conversations": [...]}.
+    """LLaVA-format conversations: a JSON list or JSONL of {"id", "image": path | [paths], "conversations": [...]},
+    optionally with "audio": path | [paths] and "video": path | [paths] (each clip / video one `<audio>` / `<video>`
+    marker in the turns, in order).
 
     Conversations are checked by `conversations.check_conversation` (an optional first system turn, then turns
     alternating human/gpt, an answer exists, one "<image>" per image and only in questions; a single-image record
-    without one gets it prepended). Records without an image are bad unless `allow_text_only=True` (then
-    image=None). Items also carry the first exchange as `question` (its `<image>` markers stripped) and `answer`, so
-    a LLaVA-format test file is scored by the `vqa` suite as it is.
+    without one gets it prepended); the `<audio>` / `<video>` markers must number the clips / videos. Records with no
+    image, audio or video are bad unless `allow_text_only=True` (then image=None). Clips load as 16 kHz waveforms,
+    videos as `num_frames` evenly spaced frames (or one per 1/`fps` seconds). Items also carry the first exchange as
+    `question` (its `<image>` markers stripped) and `answer`, so a LLaVA-format test file is scored by the `vqa`
+    suite as it is.
     """
 
-    def __init__(self, path: str, image_root: str | None = None, skip_bad: bool = False, allow_text_only: bool = False):
+    def __init__(
+        self,
+        path: str,
+        image_root: str | None = None,
+        skip_bad: bool = False,
+        allow_text_only: bool = False,
+        num_frames: int | None = 8,
+        fps: float | None = None,
+    ):
         super().__init__(skip_bad)
+        self.num_frames, self.fps = (None, fps) if fps is not None else (num_frames, None)
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"conversation file {self.path} does not exist")
@@ -198,10 +213,19 @@ class LlavaJson(_LazyImageDataset):
         images = row.get("image")
         images = [] if images is None else images if isinstance(images, list) else [images]
         paths = [resolve_under(self.root, p, where) for p in images]
-        if not paths and not self.allow_text_only:
-            raise BadRecord(f"{where}: no image (pass allow_text_only=True to keep text-only conversations)")
         turns = check_conversation(row.get("conversations"), where, len(paths))
-        return {"id": str(row.get("id") or where), "paths": paths, "conversations": turns, "where": where}
+        media = {}
+        for field in ("audio", "video"):
+            given = row.get(field)
+            given = [] if given is None else given if isinstance(given, list) else [given]
+            media[field] = [resolve_under(self.root, p, where, what=field) for p in given]
+            n_markers = sum(t["value"].count(f"<{field}>") for t in turns)
+            if n_markers != len(media[field]):
+                raise BadRecord(f"{where}: {n_markers} <{field}> tokens for {len(media[field])} {field} file(s)")
+        if not paths and not any(media.values()) and not self.allow_text_only:
+            raise BadRecord(f"{where}: no image (pass allow_text_only=True to keep text-only conversations)")
+        rec = {"id": str(row.get("id") or where), "paths": paths, "conversations": turns, "where": where}
+        return {**rec, **{f"{k}_paths": v for k, v in media.items() if v}}
 
     def _load(self, rec: dict) -> dict:
         images = [decode_image(p, rec["where"]) for p in rec["paths"]]
@@ -212,10 +236,27 @@ class LlavaJson(_LazyImageDataset):
             item["answer"] = turns[1]["value"]
         if len(images) > 1:
             item["images"] = images
+        if rec.get("audio_paths"):
+            clips = [_decode(load_audio, p, rec["where"]) for p in rec["audio_paths"]]
+            item.update({"audio": clips[0]} if len(clips) == 1 else {"audios": clips})
+        if rec.get("video_paths"):
+            videos = [
+                _decode(lambda p: sample_frames(p, self.num_frames, self.fps), p, rec["where"])
+                for p in rec["video_paths"]
+            ]
+            item.update({"video": videos[0]} if len(videos) == 1 else {"videos": videos})
         return item
 
     def texts(self):
         return (t["value"] for r in self.records for t in r["conversations"])
+
+
+def _decode(loader, path, where: str):
+    """A clip or a video through its loader, its failure a BadRecord naming the record."""
+    try:
+        return loader(path)
+    except (ValueError, OSError) as err:  # AudioError and VideoError are ValueErrors
+        raise BadRecord(f"{where}: {err}") from err
 
 
 class ShardDataset(_LazyImageDataset):

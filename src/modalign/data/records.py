@@ -37,16 +37,17 @@ class SkipPolicy:
             warnings.warn(f"skipped bad record: {err}", stacklevel=3)
 
 
-def resolve_under(root: Path, rel: str, where: str) -> Path:
-    """root/rel, refusing paths that escape root (absolute, `..`, or symlinks pointing outside)."""
+def resolve_under(root: Path, rel: str, where: str, what: str = "image") -> Path:
+    """root/rel, refusing paths that escape root (absolute, `..`, or symlinks pointing outside); `what` names the
+    kind of file in messages (image, audio, video)."""
     if not isinstance(rel, str) or not rel.strip():
-        raise BadRecord(f"{where}: image path is missing or not a string ({rel!r})")
+        raise BadRecord(f"{where}: {what} path is missing or not a string ({rel!r})")
     root = root.resolve()
     path = (root / rel).resolve()
     if path != root and root not in path.parents:
-        raise BadRecord(f"{where}: image path {rel!r} escapes the data root {root}; keep images under the root")
+        raise BadRecord(f"{where}: {what} path {rel!r} escapes the data root {root}; keep {what} files under the root")
     if not path.is_file():
-        raise BadRecord(f"{where}: image file {path} does not exist")
+        raise BadRecord(f"{where}: {what} file {path} does not exist")
     return path
 
 

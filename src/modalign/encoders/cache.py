@@ -1,8 +1,10 @@
 """Features of a frozen tower, computed once per sample and reused across steps and epochs (LiT, LLaVA stage 1).
 
-Keys are image contents (`image_key`) or sample ids, and the text itself for text towers. Memory-only by default;
-with a directory, each entry is one safetensors file, so a second run (or another process) reuses the work. Entries
-are stored as float tensors per sample: `tokens` [N, D], `pooled` [D] and, for text towers, `mask` [N].
+Keys are image contents (`image_key`), audio samples (`audio_key`) or sample ids, and the text itself for text
+towers. Memory-only by default; with a directory, each entry is one safetensors file, so a second run (or another
+process) reuses the work. Entries
+are stored as float tensors per sample: `tokens` [N, D], `pooled` [D] and, for text and audio towers, `mask` [N]
+(only the real tokens are stored).
 """
 
 from __future__ import annotations
@@ -24,6 +26,14 @@ def image_key(image) -> str:
     digest = hashlib.sha1(f"{image.mode}{image.size}".encode())
     digest.update(image.tobytes())
     return "img:" + digest.hexdigest()
+
+
+def audio_key(audio) -> str:
+    """A cache key from a waveform's samples (float32 at 16 kHz): one clip, one entry, whichever dataset holds it."""
+    import numpy as np
+
+    samples = np.ascontiguousarray(audio, dtype=np.float32)
+    return "aud:" + hashlib.sha1(samples.tobytes()).hexdigest()
 
 
 def _file_name(key: str) -> str:
@@ -71,15 +81,22 @@ def _stack(entries: list[dict[str, torch.Tensor]]) -> EncoderOutput:
 
 
 def cached_forward(
-    cache: FeatureCache | None, keys: list[str] | None, compute: Callable[[], EncoderOutput]
+    cache: FeatureCache | None,
+    keys: list[str] | None,
+    compute: Callable[[], EncoderOutput],
+    pooled_only: bool = False,
 ) -> EncoderOutput:
     """Return the batch's features from the cache, computing (without grad) and storing them on a miss.
 
     Entries of different token lengths (text) are padded by the caller's tokenizer to the batch maximum, so the
-    cache stores per-sample tensors trimmed to their mask and re-pads on the way out.
+    cache stores per-sample tensors trimmed to their mask and re-pads on the way out. `pooled_only`: only the pooled
+    vector is stored and returned (tokens [B, 0, D]), for callers that read nothing else (an audio-text dual encoder:
+    a clip's tokens are long); such entries live under their own keys.
     """
     if cache is None or keys is None:
         return compute()
+    if pooled_only:
+        keys = [k + "#pooled" for k in keys]
     entries = [cache.get(k) for k in keys]
     missing = [i for i, e in enumerate(entries) if e is None]
     cache.hits += len(keys) - len(missing)
@@ -95,7 +112,9 @@ def cached_forward(
     for i in missing:
         if keys[i] not in stored:
             entry = {"tokens": out.tokens[i], "pooled": out.pooled[i]}
-            if out.mask is not None:
+            if pooled_only:
+                entry = {"tokens": out.tokens[i, :0], "pooled": out.pooled[i]}
+            elif out.mask is not None:
                 n = int(out.mask[i].sum())
                 entry = {"tokens": out.tokens[i, :n], "pooled": out.pooled[i], "mask": out.mask[i, :n]}
             stored[keys[i]] = cache.put(keys[i], entry)

@@ -64,3 +64,9 @@ def build_text_from_checkpoint(*, path: str, tower: str = "text"):
     from . import TEXT_ENCODERS
 
     return load_tower(path, tower, TEXT_ENCODERS, "text encoder")
+
+
+def build_audio_from_checkpoint(*, path: str, tower: str = "audio"):
+    from . import AUDIO_ENCODERS
+
+    return load_tower(path, tower, AUDIO_ENCODERS, "audio encoder")

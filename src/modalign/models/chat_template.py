@@ -10,6 +10,8 @@ boundaries and `<|end|>` doubles as the stop token of a generated answer. LLaVA-
 from __future__ import annotations
 
 IMAGE_TOKEN = "<image>"
+AUDIO_TOKEN = "<audio>"  # added to a tokenizer only when the model has an audio part (lm.add_placeholder_tokens)
+VIDEO_TOKEN = "<video>"
 PAD_TOKEN = "<pad>"
 BOS_TOKEN = "<s>"
 EOS_TOKEN = "</s>"
@@ -62,8 +64,12 @@ def to_messages(conversations: list[dict]) -> list[dict]:
     return messages
 
 
-def user_turn(prompt: str, with_image: bool = True) -> list[dict]:
-    """A single user message asking `prompt` about one image (the image marker goes first, LLaVA style)."""
+def user_turn(prompt: str, with_image: bool = True, markers: tuple[str, ...] = ()) -> list[dict]:
+    """A single user message asking `prompt` about one image (the image marker goes first, LLaVA style); each of
+    `markers` (`<video>`, `<audio>`) the prompt does not already hold goes before it too, after the image."""
+    lead = [m for m in markers if m not in prompt]
+    if lead:
+        prompt = "\n".join(lead) + "\n" + prompt
     if with_image and IMAGE_TOKEN not in prompt:
         prompt = IMAGE_TOKEN + "\n" + prompt
     return [{"role": "user", "content": prompt}]

@@ -1,7 +1,10 @@
-"""`DualEncoder`: a vision tower and a text tower projected into one L2-normalised space (CLIP, SigLIP, LiT).
+"""`DualEncoder`: a vision (or audio) tower and a text tower projected into one L2-normalised space (CLIP, SigLIP,
+LiT; CLAP with `audio=`).
 
-Towers come from `modalities.VISION_ENCODERS` / `TEXT_ENCODERS` by name; the head (projections + logit scale and
-bias) from `heads.py`; the loss from `modalign.losses` (`loss: clip | siglip`, distributed-aware).
+Towers come from `encoders.VISION_ENCODERS` / `AUDIO_ENCODERS` / `TEXT_ENCODERS` by name; the head (projections +
+logit scale and bias) from `heads.py`; the loss from `modalign.losses` (`loss: clip | siglip`, distributed-aware).
+An audio-text model is the same path with clips in place of images: items `{"audio", "text"}`, `embed_audio`, the
+head's `image_proj` projecting the audio tower's pooled vector, components `audio`, `text`, `head`.
 
 LiT and other locked-tower runs: a tower whose parameters are all frozen is a fixed function, so with
 `enable_feature_cache(cache)` its outputs are looked up per sample (images by sample id, texts by
@@ -20,8 +23,9 @@ from pydantic import ValidationError
 from torch import nn
 
 from ..config import ModelConfig, format_validation_error
+from ..data.audio_io import as_waveform
 from ..encoders.base import EncoderOutput
-from ..encoders.cache import cached_forward, image_key
+from ..encoders.cache import audio_key, cached_forward, image_key
 from ..losses import clip_loss, siglip_loss
 from ..registry import ConfigError
 from .base import AlignmentModel
@@ -47,20 +51,25 @@ def _inference(module: nn.Module):
             m.training = mode
 
 
+_UNSET = object()
+
+
 class DualEncoder(AlignmentModel):
     """A vision tower and a text tower projected into one L2-normalised space, trained with CLIP's or SigLIP's loss.
 
     Each tower is a registered name (`"efficientnet-lite0"`, `"minilm"`, `"vit"`), a spec `{"name": ..., **params}`,
-    a local Hugging Face checkpoint directory, or your own `nn.Module` (models/parts.py). `embed_dim`: the shared
+    a local Hugging Face checkpoint directory, or your own `nn.Module` (models/parts.py). `audio` (e.g.
+    `"whisper-tiny"`) takes the vision tower's place: audio-text contrastive learning (CLAP). `embed_dim`: the shared
     space; `head`: linear or mlp projections; `loss`: clip or siglip; `positives`: "pair" (each image's own caption)
     or "label" (items of one class label are positives of each other, UniCL).
     """
 
     def __init__(
         self,
-        vision="efficientnet-lite0",
+        vision=_UNSET,
         text="minilm",
         *,
+        audio=None,
         embed_dim: int = 256,
         head: str = "linear",
         loss: str = "clip",
@@ -68,14 +77,23 @@ class DualEncoder(AlignmentModel):
         positives: str = "pair",
     ):
         super().__init__()
-        from ..encoders import TEXT_ENCODERS, VISION_ENCODERS
+        from ..encoders import AUDIO_ENCODERS, TEXT_ENCODERS, VISION_ENCODERS
 
-        vspec, vision_m = resolve(vision, "vision encoder", VISION_ENCODERS)
+        if audio is not None and vision not in (_UNSET, None):
+            raise ConfigError("a DualEncoder pairs text with one tower: give vision= or audio=, not both")
+        vspec = aspec = None
+        if audio is not None:
+            aspec, media_m = resolve(audio, "audio encoder", AUDIO_ENCODERS)
+        else:
+            vspec, media_m = resolve(
+                "efficientnet-lite0" if vision is _UNSET else vision, "vision encoder", VISION_ENCODERS
+            )
         tspec, text_m = resolve(text, "text encoder", TEXT_ENCODERS)
         try:
             cfg = ModelConfig(
                 kind="dual",
                 vision=vspec,
+                audio=aspec,
                 text=tspec,
                 embed_dim=embed_dim,
                 head=head,
@@ -85,16 +103,22 @@ class DualEncoder(AlignmentModel):
             )
         except ValidationError as err:
             raise ConfigError(format_validation_error(err, "DualEncoder")) from None
-        self._setup(cfg, vision_m, text_m)
+        self._setup(cfg, media_m, text_m)
 
-    def _setup(self, cfg: ModelConfig, vision: nn.Module, text: nn.Module) -> None:
+    def _setup(self, cfg: ModelConfig, media: nn.Module, text: nn.Module) -> None:
         self.cfg = cfg
-        self.vision = vision
+        self.modality = "audio" if cfg.audio is not None else "vision"
+        setattr(self, self.modality, media)  # self.vision or self.audio: the state-dict prefix names the tower
         self.text = text
-        self.head = ContrastiveHead(vision.hidden_size, text.hidden_size, cfg.embed_dim, cfg.head, cfg.loss)
+        self.head = ContrastiveHead(media.hidden_size, text.hidden_size, cfg.embed_dim, cfg.head, cfg.loss)
         self._feature_cache = None
         # pretrained towers as built: a save names them instead of storing them while they stay unchanged
-        self._pristine = {"vision": snapshot_versions(vision), "text": snapshot_versions(text)}
+        self._pristine = {self.modality: snapshot_versions(media), "text": snapshot_versions(text)}
+
+    @property
+    def media_tower(self) -> nn.Module:
+        """The tower across from the text one: `vision`, or `audio` for an audio-text model."""
+        return getattr(self, self.modality)
 
     # -- building, saving, loading ------------------------------------------------------------------------------
     @classmethod
@@ -102,7 +126,7 @@ class DualEncoder(AlignmentModel):
         if cfg.kind != "dual" or cfg.text is None:
             raise ConfigError("DualEncoder needs `kind: dual` with `vision:` and `text:` towers")
         options = cfg.model_dump(include={"embed_dim", "head", "loss", "siglip_chunk_size", "positives"})
-        return cls(cfg.vision, cfg.text, **options)
+        return cls(cfg.vision, cfg.text, audio=cfg.audio, **options)
 
     @classmethod
     def rebuild(cls, meta: dict, directory: Path) -> DualEncoder:
@@ -131,13 +155,13 @@ class DualEncoder(AlignmentModel):
 
     def pretrained_sources(self) -> dict:
         return {
-            "vision": getattr(self.vision, "pretrained_source", None),
+            self.modality: getattr(self.media_tower, "pretrained_source", None),
             "text": getattr(self.text, "pretrained_source", None),
         }
 
     # -- the AlignmentModel contract ----------------------------------------------------------------------------
     def components(self) -> dict[str, nn.Module]:
-        return {"vision": self.vision, "text": self.text, "head": self.head}
+        return {self.modality: self.media_tower, "text": self.text, "head": self.head}
 
     def lock(self, component: str) -> None:
         """Freeze one component (LiT locks `vision`): no gradient, eval mode, eligible for the feature cache."""
@@ -149,7 +173,7 @@ class DualEncoder(AlignmentModel):
 
     def train(self, mode: bool = True) -> DualEncoder:
         super().train(mode)
-        for tower in (self.vision, self.text):  # a frozen tower is a fixed function: no dropout, no BN drift
+        for tower in (self.media_tower, self.text):  # a frozen tower is a fixed function: no dropout, no BN drift
             if _frozen(tower):
                 tower.eval()
         return self
@@ -163,6 +187,8 @@ class DualEncoder(AlignmentModel):
     def collate(self, samples: list[dict]) -> dict:
         if not samples:
             raise ValueError("collate got no samples")
+        if self.modality == "audio":
+            return self._collate_audio(samples)
         missing = [s.get("id", i) for i, s in enumerate(samples) if "image" not in s or "text" not in s]
         if missing:
             raise ValueError(f"contrastive samples need `image` and `text`; missing in sample(s) {missing[:5]}")
@@ -184,10 +210,34 @@ class DualEncoder(AlignmentModel):
             batch["labels"] = torch.tensor([int(s["label"]) for s in samples])
         return batch
 
+    def _collate_audio(self, samples: list[dict]) -> dict:
+        missing = [s.get("id", i) for i, s in enumerate(samples) if "audio" not in s or "text" not in s]
+        if missing:
+            raise ValueError(f"audio-text samples need `audio` and `text`; missing in sample(s) {missing[:5]}")
+        clips = [as_waveform(s["audio"]) for s in samples]
+        texts = [s["text"] for s in samples]
+        text_cache = self._cache_for(self.text)
+        if text_cache is not None and all(text_cache.get("text:" + t) is not None for t in texts):
+            batch = {"input_ids": None, "attention_mask": None}
+        else:
+            batch = dict(self.text.tokenize(texts))
+        keys = [audio_key(c) for c in clips]
+        cache = self._cache_for(self.audio)
+        all_cached = cache is not None and all(cache.get(k + "#pooled") is not None for k in keys)
+        batch["audio_inputs"] = None if all_cached else self.audio.preprocess(clips)  # log-mel only on a miss
+        batch["ids"] = keys
+        batch["texts"] = texts
+        if all(s.get("label") is not None for s in samples):
+            batch["labels"] = torch.tensor([int(s["label"]) for s in samples])
+        return batch
+
     def training_loss(self, batch: dict, objective: str = "contrastive") -> dict:
         if objective != "contrastive":
             raise ConfigError(f"a DualEncoder trains with objective `contrastive`, not {objective!r}")
-        img = self.encode_image(batch["pixel_values"], batch.get("ids"))  # [B, E]
+        if self.modality == "audio":
+            img = self.encode_audio(batch["audio_inputs"], batch.get("ids"))  # [B, E]
+        else:
+            img = self.encode_image(batch["pixel_values"], batch.get("ids"))  # [B, E]
         txt = self.encode_text(batch["input_ids"], batch["attention_mask"], batch.get("texts"))  # [B, E]
         scale = self.logit_scale
         if self.cfg.loss == "clip":
@@ -235,6 +285,31 @@ class DualEncoder(AlignmentModel):
                 "collate the batch again (the cache or the freeze plan changed since)"
             )
         return cached_forward(cache, keys, lambda: self.text(input_ids, attention_mask))
+
+    def audio_features(self, inputs: dict | None, keys: list[str] | None = None) -> EncoderOutput:
+        """Audio tower output; a frozen tower's comes from the feature cache by the clips' samples."""
+        cache = self._cache_for(self.audio)
+        if inputs is None and (cache is None or keys is None or any(cache.get(k + "#pooled") is None for k in keys)):
+            raise ValueError("audio inputs are None but the clips are not all in the feature cache; collate again")
+        return cached_forward(cache, keys, lambda: self.audio(**inputs), pooled_only=True)  # the head reads pooled
+
+    def encode_audio(self, inputs: dict | None, keys: list[str] | None = None) -> torch.Tensor:
+        pooled = self.audio_features(inputs, keys).pooled  # [B, Da]
+        return F.normalize(self.head.image_proj(pooled), dim=-1)  # [B, E]
+
+    def embed_audio(self, clips: list, batch_size: int = 32) -> torch.Tensor:
+        """Waveforms (float32 at 16 kHz) or audio file paths -> [N, E] L2-normalised embeddings (eval mode, no grad)."""
+        if self.modality != "audio":
+            raise ConfigError("this DualEncoder has a vision tower: use embed_images (build it with audio= for clips)")
+        out = []
+        with _inference(self):
+            for a in range(0, len(clips), batch_size):
+                chunk = [as_waveform(c) for c in clips[a : a + batch_size]]
+                cache = self._cache_for(self.audio)
+                keys = [audio_key(c) for c in chunk] if cache is not None else None
+                cached = cache is not None and all(cache.get(k + "#pooled") is not None for k in keys)
+                out.append(self.encode_audio(None if cached else self.audio.preprocess(chunk), keys))
+        return torch.cat(out) if out else torch.zeros(0, self.cfg.embed_dim)
 
     def encode_image(self, pixel_values: torch.Tensor | None, ids: list[str] | None = None) -> torch.Tensor:
         pooled = self.image_features(pixel_values, ids).pooled  # [B, Dv]

@@ -34,6 +34,11 @@ from ..registry import ConfigError
 
 
 def _check_exportable(model) -> tuple[nn.Module, PreTrainedModel]:
+    if model.vision is None or getattr(model, "media_modalities", list)():
+        raise ConfigError(
+            "a LLaVA checkpoint holds one image tower: a model with audio or video parts, or without "
+            "an image tower, does not export to it"
+        )
     if model.fusion != "prefix":
         raise ConfigError("only prefix-fusion VLMs export to LLaVA (xattn blocks have no LLaVA counterpart)")
     if model.lora_enabled:

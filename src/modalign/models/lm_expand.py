@@ -48,7 +48,7 @@ def expand_lm_depth(model, add: int):
 
     if getattr(model, "_lora_cfg", None) is not None:
         raise ConfigError("this model carries LoRA adapters: merge them first (model.merge_lora()), then expand")
-    if model.fusion == "xattn":
+    if model.fusion == "xattn" or any(model.media_fusion(m) == "xattn" for m in model.media_modalities()):
         raise ConfigError(
             "the xattn connector places its gated blocks by LM layer: expanding the LM under it is not "
             "supported (retrain with a deeper `lm:` instead)"
@@ -79,16 +79,14 @@ def expand_lm_depth(model, add: int):
         cfg.lm = type(cfg.lm).model_validate({**cfg.lm.model_dump(), "num_layers": n + add})
     expanded = VisionLanguageModel.around_lm(cfg, new_lm, model.tokenizer)
     # an unchanged pretrained tower is already what the fresh build loaded: copying it in would mark it as changed
-    keep_vision = "vision" in reference_parts(model)
+    kept = tuple(f"{name}." for name in reference_parts(model) if name != "lm")
     rest = {
-        k: v
-        for k, v in model.state_dict().items()
-        if not k.startswith("lm.") and not (keep_vision and k.startswith("vision."))
+        k: v for k, v in model.state_dict().items() if not k.startswith("lm.") and not (kept and k.startswith(kept))
     }
     missing, unexpected = expanded.load_state_dict(
         {**rest, **{f"lm.{k}": v for k, v in new_lm.state_dict().items()}}, strict=False
     )
-    missing = [k for k in missing if not (keep_vision and k.startswith("vision."))]
+    missing = [k for k in missing if not (kept and k.startswith(kept))]
     if missing or unexpected:
         raise RuntimeError(f"expanded model does not fit: missing {missing}, unexpected {unexpected}")
     return expanded.train(model.training)
@@ -100,6 +98,7 @@ def probe_logit_change(model, expanded) -> float:
     from PIL import Image
 
     image = Image.new("RGB", (64, 64), (128, 128, 128))  # every tower resizes to its own input size
-    _, a = model.eval().generate([image], ["Describe the image."], max_new_tokens=4, return_logits=True)
-    _, b = expanded.eval().generate([image], ["Describe the image."], max_new_tokens=4, return_logits=True)
+    images = [image] if model.vision is not None else None  # a speech-only model: the prompt alone
+    _, a = model.eval().generate(images, ["Describe the image."], max_new_tokens=4, return_logits=True)
+    _, b = expanded.eval().generate(images, ["Describe the image."], max_new_tokens=4, return_logits=True)
     return float((a - b).abs().max()) if a.shape == b.shape else float("inf")

@@ -12,7 +12,6 @@ marker written last records the source's sha256. Later loads read the plain fold
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import json
 import os
@@ -23,16 +22,12 @@ from pathlib import Path
 
 import torch
 
-from ..files import fsync_tree, quiet_hf_loading, sha256_file
+from ..files import cache_dir, fsync_tree, quiet_hf_loading, sha256_file
+from ..files import locked as _locked
 from ..registry import ConfigError
 
 MARKER = "modalign_conversion.json"
 FORMAT = 1
-
-
-def cache_dir() -> Path:
-    """Where converted models live: $MODALIGN_CACHE or ~/.cache/modalign."""
-    return Path(os.environ.get("MODALIGN_CACHE") or Path.home() / ".cache" / "modalign")
 
 
 class PackagedLM:
@@ -112,21 +107,6 @@ class PackagedLM:
                 f"reinstall with: {self.pip}"
             )
         return out
-
-
-@contextlib.contextmanager
-def _locked(path: Path):
-    """An exclusive advisory lock (fcntl) held for the block; released when the process dies."""
-    import fcntl
-
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        with contextlib.suppress(OSError):
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
 
 
 def _marker(folder: Path) -> dict | None:

@@ -34,7 +34,7 @@ from ..registry import ConfigError
 
 FORMAT = 2
 # the state-dict prefix of each component whose buffers (not only parameters) a reference covers
-_PREFIX = {"vision": "vision.", "text": "text.", "lm": "lm."}
+_PREFIX = {"vision": "vision.", "text": "text.", "lm": "lm.", "audio": "audio.", "video": "video."}
 CONFIG, WEIGHTS, MANIFEST = "config.json", "model.safetensors", "manifest.json"
 
 

@@ -11,6 +11,8 @@ divided by the penalty when positive, multiplied when negative. `num_beams` > 1 
 `logits_processor(generated [B, t], logits [B, V]) -> logits` reshapes each step's logits (after the penalty,
 before the pick) from the tokens each row has generated so far, e.g. to constrain what may be written next; it is
 given no prompt ids, since image positions have none.
+`audio=` / `video=` (one clip or one list of frames per row) put the row's `<audio>` / `<video>` in front of its
+prompt when the prompt does not place them itself.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from transformers import DynamicCache
 from .beam_search import beam_search, check_beam_args
 from .chat_template import IMAGE_TOKEN
 from .lm_cache import cache_kw, cache_of
+from .vlm_media import PLACEHOLDERS
 
 
 def check_repetition_penalty(penalty: float) -> None:
@@ -50,14 +53,36 @@ def _check_logits_processor(logits_processor) -> None:
 
 class InferenceMixin:
     # -- prompt building ---------------------------------------------------------------------------------------
-    def _prompt_texts(self, n: int, prompts, with_image: bool) -> list[str]:
+    def _prompt_texts(self, n: int, prompts, with_image: bool, markers: tuple[str, ...] = ()) -> list[str]:
         if prompts is None:
-            return [self.prompts.caption_prefix() if with_image else (self.tokenizer.bos_token or "")] * n
+            return [self.prompts.caption_prefix(int(with_image), "".join(markers))] * n
         if isinstance(prompts, str):
             prompts = [prompts] * n
         if len(prompts) != n:
             raise ValueError(f"{n} images but {len(prompts)} prompts: give one prompt per image")
-        return [self.prompts.chat_prefix(p, with_image) for p in prompts]
+        return [self.prompts.chat_prefix(p, with_image, markers) for p in prompts]
+
+    @staticmethod
+    def _rows(images, prompts, audio=None, video=None) -> int:
+        for given in (images, audio, video, None if isinstance(prompts, str) else prompts):
+            if given is not None:
+                return len(given)
+        raise ValueError("give images, audio, video or prompts: nothing says how many answers to write")
+
+    @staticmethod
+    def _markers(audio, video) -> tuple[str, ...]:
+        return tuple(PLACEHOLDERS[m] for m, given in (("video", video), ("audio", audio)) if given is not None)
+
+    def _media_inputs(self, n: int, audio=None, video=None) -> dict:
+        """The collated audio / video parts of n rows with one clip / video each (or none)."""
+        media = {}
+        for modality, given in (("audio", audio), ("video", video)):
+            if given is None:
+                continue
+            if len(given) != n:
+                raise ValueError(f"{n} rows but {len(given)} {modality} items: give one per row")
+            media[modality] = self.media_batch(modality, [[x] for x in given])
+        return media
 
     def _pixels(self, images):
         """(pixel_values, images per row, LM positions per image, AnyRes layouts) for one image per row."""
@@ -66,18 +91,21 @@ class InferenceMixin:
         pixel_values, token_counts, layouts = self.image_inputs(list(images))
         return pixel_values, [1] * len(token_counts), token_counts, layouts
 
-    def _encode_rows(self, texts, token_counts, spans=None):
-        """Encode one rendered prompt per row; row i's image markers take token_counts[i] positions."""
+    def _encode_rows(self, texts, token_counts, spans=None, media=None):
+        """Encode one rendered prompt per row; row i's image markers take token_counts[i] positions, its audio and
+        video markers what `media` (from `_media_inputs`) gives its clip and video."""
         out = []
+        row_media = self._row_media_counts(media or {}, len(texts))
         for i, t in enumerate(texts):
             counts = None if token_counts is None or IMAGE_TOKEN not in t else [token_counts[i]]
-            out.append(self.prompts.encode(t, spans[i] if spans else (), counts))
+            out.append(self.prompts.encode(t, spans[i] if spans else (), counts, row_media[i]))
         return [o[0] for o in out], [o[1] for o in out]
 
     def _never_written(self) -> torch.Tensor:
         """Token ids an answer never contains: the modality placeholders (their embeddings are overwritten by the
         connector, so a model must not emit them)."""
-        return torch.tensor([self.image_token_id], dtype=torch.long)
+        ids = [self.image_token_id, *self.placeholder_ids().values()]
+        return torch.tensor(ids, dtype=torch.long)
 
     def stop_token_ids(self) -> list[int]:
         ids = {self.tokenizer.eos_token_id, self.tokenizer.convert_tokens_to_ids("<|end|>")}
@@ -101,12 +129,15 @@ class InferenceMixin:
         length_penalty: float = 1.0,
         early_stopping: bool | str = False,
         logits_processor=None,
+        audio=None,
+        video=None,
     ):
         """One answer per image (list[str]); with `return_logits` also the per-step logits [B, S, V] (as the model
         gave them, before any repetition penalty or `logits_processor`). `num_beams` > 1: beam search (greedy only),
-        the best of the hypotheses scored by summed log-probability / length ** `length_penalty`."""
-        n = len(images) if images is not None else len(prompts)
-        texts = self._prompt_texts(n, prompts, images is not None)
+        the best of the hypotheses scored by summed log-probability / length ** `length_penalty`. `audio` / `video`:
+        one clip (float32 at 16 kHz, or a path) / one list of frames per row, e.g. a spoken question."""
+        n = self._rows(images, prompts, audio, video)
+        texts = self._prompt_texts(n, prompts, images is not None, self._markers(audio, video))
         return self.complete(
             images,
             texts,
@@ -121,6 +152,8 @@ class InferenceMixin:
             length_penalty,
             early_stopping,
             logits_processor,
+            audio=audio,
+            video=video,
         )
 
     @torch.no_grad()
@@ -139,9 +172,11 @@ class InferenceMixin:
         length_penalty: float = 1.0,
         early_stopping: bool | str = False,
         logits_processor=None,
+        audio=None,
+        video=None,
     ):
         """Continue already rendered prompt strings (one `<image>` marker each, e.g. a multi-turn chat history);
-        row i is about images[i]."""
+        row i is about images[i] (and audio[i], video[i] when given, for its `<audio>`, `<video>` markers)."""
         check_repetition_penalty(repetition_penalty)
         check_beam_args(num_beams, length_penalty, early_stopping)
         _check_logits_processor(logits_processor)
@@ -155,9 +190,11 @@ class InferenceMixin:
                     "return_logits gives one row of logits per step, which beams do not have: use num_beams=1"
                 )
             images = None if images is None else [im for im in images for _ in range(num_beams)]
+            audio = None if audio is None else [a for a in audio for _ in range(num_beams)]
+            video = None if video is None else [v for v in video for _ in range(num_beams)]
             texts = [t for t in texts for _ in range(num_beams)]  # row b's beams are rows b*K .. b*K+K-1
         try:
-            out, mask, pos, seen = self._prefill(images, texts, repetition_penalty)
+            out, mask, pos, seen = self._prefill(images, texts, repetition_penalty, audio, video)
             if num_beams > 1:
                 tokens = self._beam_decode(
                     out, mask, pos, max_new_tokens, num_beams, length_penalty, early_stopping, repetition_penalty, seen
@@ -177,8 +214,7 @@ class InferenceMixin:
                 logits_processor,
             )
         finally:
-            if self.fusion == "xattn":
-                self.connector.clear_media()
+            self.clear_all_media()
         answers = self._detok(tokens)
         return (answers, logits) if return_logits else answers
 
@@ -225,19 +261,19 @@ class InferenceMixin:
                     shown = now
                     yield now
         finally:
-            if self.fusion == "xattn":
-                self.connector.clear_media()
+            self.clear_all_media()
         final = self._answer_text(ids)
         if final != shown:
             yield final
 
-    def _prefill(self, images, texts: list[str], repetition_penalty: float):
+    def _prefill(self, images, texts: list[str], repetition_penalty: float, audio=None, video=None):
         """Run the left-padded prompts through the LM once: (output with its KV cache, mask, positions, the [B, V]
-        prompt tokens the repetition penalty needs or None)."""
+        prompt tokens the repetition penalty needs or None). The caller clears the media (`clear_all_media`)."""
         pixel_values, counts, token_counts, layouts = self._pixels(images)
-        rows, _ = self._encode_rows(texts, token_counts)
+        media = self._media_inputs(len(texts), audio, video)
+        rows, _ = self._encode_rows(texts, token_counts, media=media)
         batch = self.prompts.pad(rows, side="left")
-        embeds = self.prepare_inputs(batch["input_ids"], pixel_values, counts, None, layouts)
+        embeds = self.prepare_inputs(batch["input_ids"], pixel_values, counts, None, layouts, media)
         mask = batch["attention_mask"]
         pos = (mask.cumsum(-1) - 1).clamp(min=0)
         out = self.lm(
@@ -388,22 +424,31 @@ class InferenceMixin:
 
     # -- likelihoods -------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def score(self, images, texts: list[str], prompts=None, normalize: bool = True) -> torch.Tensor:
-        """log p(text | image, prompt) summed over the text's tokens, divided by their count when `normalize`.
-        `images=None` scores the texts after the prompts alone (the LM without any image)."""
-        if images is not None and len(images) != len(texts):
-            raise ValueError(f"{len(images)} images but {len(texts)} texts: score pairs one to one")
-        prefixes = self._prompt_texts(len(texts), prompts, images is not None)
+    def score(
+        self, images, texts: list[str], prompts=None, normalize: bool = True, audio=None, video=None
+    ) -> torch.Tensor:
+        """log p(text | image, prompt) summed over the text's tokens, divided by their count when `normalize`;
+        `images=None` with `audio` / `video` scores texts given a clip / video per row, and with neither the texts
+        after the prompts alone (the LM without any image)."""
+        given = images is not None or audio is not None or video is not None
+        n = self._rows(images, None, audio, video) if given else len(texts)
+        if n != len(texts):
+            raise ValueError(f"{n} images but {len(texts)} texts: score pairs one to one")
+        prefixes = self._prompt_texts(len(texts), prompts, images is not None, self._markers(audio, video))
         if any(IMAGE_TOKEN in t for t in texts):
             raise ValueError(f"scored texts must not contain {IMAGE_TOKEN}")
         pixel_values, counts, token_counts, layouts = self._pixels(images)
+        media = self._media_inputs(n, audio, video)
         rows, labels = self._encode_rows(
             [p + t for p, t in zip(prefixes, texts)],
             token_counts,
             [[(len(p), len(p) + len(t))] for p, t in zip(prefixes, texts)],
+            media,
         )
         batch = self.prompts.pad(rows, labels, side="right")
-        logits = self.forward_logits(batch["input_ids"], batch["attention_mask"], pixel_values, counts, None, layouts)
+        logits = self.forward_logits(
+            batch["input_ids"], batch["attention_mask"], pixel_values, counts, None, layouts, media
+        )
         logp = logits[:, :-1].float().log_softmax(-1)  # [B, T-1, V]
         target = batch["labels"][:, 1:]  # [B, T-1]
         keep = target != -100
@@ -494,6 +539,5 @@ class InferenceMixin:
                 answers += self._detok(toks)
                 all_logits += list(logits) if logits is not None else []
         finally:
-            if self.fusion == "xattn":
-                self.connector.clear_media()
+            self.clear_all_media()
         return (answers, all_logits) if return_logits else answers

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..config import RecipeConfig
+from ..config import TOWER_NAMES, RecipeConfig
 from ..encoders.cache import FeatureCache
 
 
@@ -17,7 +17,7 @@ def training_feature_cache(recipe: RecipeConfig, out_dir) -> FeatureCache | None
     if recipe.model.kind != "dual":
         return None  # generative models key their cache by sample id, which eval items do not share
     last = recipe.stages[-1]
-    if not last.cache_frozen_features or any("vision" in s.train or "text" in s.train for s in recipe.stages):
+    if not last.cache_frozen_features or any(c in s.train for s in recipe.stages for c in TOWER_NAMES):
         return None
     directory = Path(out_dir) / "cache" / "frozen"  # the trainer's cache while no stage trained a tower
     return FeatureCache(directory) if directory.exists() else None

@@ -67,7 +67,13 @@ def apply_freeze_plan(model: nn.Module, train: list[str]) -> FreezeReport:
                 raise ConfigError("the freeze plan trains lm.lora but the language model has no LoRA adapters")
             trainable_ids.update(lora)
         else:
-            trainable_ids.update(id(p) for p in components[name].parameters())
+            params = list(components[name].parameters())
+            if not params:  # e.g. a CTranslate2 Whisper tower: a fixed function, nothing a stage could train
+                raise ConfigError(
+                    f"the freeze plan trains {name!r}, which has no trainable parameters "
+                    f"({type(components[name]).__name__}); remove it from `train`"
+                )
+            trainable_ids.update(id(p) for p in params)
 
     report = FreezeReport()
     seen: set[int] = set()

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config import RecipeConfig, StageConfig
+from ..config import TOWER_NAMES, RecipeConfig, StageConfig
 from ..encoders.cache import FeatureCache
 from ..files import write_atomic
 from ..registry import ConfigError
@@ -91,7 +91,7 @@ def _count_bad_step(bad: BadSteps, logged: dict, batches, stage, step: int, glob
 def _cache_name(recipe: RecipeConfig, s: int) -> str:
     """Stages share one cache while no stage so far has trained a tower (its features are still the same function);
     after a tower trained, each stage starts its own."""
-    if not any(c in st.train for st in recipe.stages[: s + 1] for c in ("vision", "text")):
+    if not any(c in st.train for st in recipe.stages[: s + 1] for c in TOWER_NAMES):
         return "frozen"
     return recipe.stages[s].name
 
@@ -201,7 +201,7 @@ def _train(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_
             report = apply_freeze_plan(model, stage.train)
             frozen_towers = [
                 c
-                for c in ("vision", "text")
+                for c in TOWER_NAMES
                 if report.per_component.get(c, {}).get("trainable") == 0 and c in report.per_component
             ]
             cache = (

@@ -17,6 +17,9 @@ from ..models.vlm_prompts import IGNORE_INDEX
 def replacement_ids(tokenizer) -> torch.Tensor:
     """The ids noise may write: every id of the tokenizer except its special tokens (image marker, turn ends...)."""
     special = set(tokenizer.all_special_ids) | set(getattr(tokenizer, "additional_special_tokens_ids", []) or [])
+    # placeholders added as special tokens (<image> on a checkpoint's tokenizer, <audio>, <video>) are not always
+    # listed as "additional special tokens"
+    special |= {i for i, t in getattr(tokenizer, "added_tokens_decoder", {}).items() if getattr(t, "special", False)}
     ids = torch.arange(len(tokenizer))
     # vectorised: a real tokenizer has 10^5 ids
     ids = ids[~torch.isin(ids, torch.tensor(sorted(special), dtype=torch.long))]

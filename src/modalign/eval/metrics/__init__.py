@@ -35,6 +35,7 @@ from .hallucination import (
 from .multiple_choice import choice_accuracy, parse_choice, rotate_options
 from .retrieval import recall_at_k
 from .vqa import any_match_accuracy, normalize_answer, vqa_accuracy, vqa_score
+from .wer import edit_distance, normalize_transcript, word_error_rate
 
 __all__ = [
     "alignment",
@@ -49,6 +50,7 @@ __all__ = [
     "class_weights",
     "clip_loss",
     "confusion_matrix",
+    "edit_distance",
     "extract_objects",
     "gap_shift_curve",
     "grounding_accuracy",
@@ -59,6 +61,7 @@ __all__ = [
     "modality_gap",
     "mutual_knn",
     "normalize_answer",
+    "normalize_transcript",
     "parse_box",
     "parse_choice",
     "parse_yes_no",
@@ -77,5 +80,6 @@ __all__ = [
     "vqa_accuracy",
     "vqa_score",
     "winoground_scores",
+    "word_error_rate",
     "zeroshot_metrics",
 ]

@@ -130,8 +130,10 @@ def item_chunks(
 
 
 def without_images(rows: list[dict], keep: int) -> list[dict]:
-    """Shallow copies of rows with their pixels dropped, except the first `keep` (the report gallery's)."""
-    return [r if i < keep else {k: v for k, v in r.items() if k not in ("image", "images")} for i, r in enumerate(rows)]
+    """Shallow copies of rows with their pixels (and clips, videos) dropped, except the first `keep` (the report
+    gallery's)."""
+    heavy = ("image", "images", "audio", "audios", "video", "videos", "question_audio")
+    return [r if i < keep else {k: v for k, v in r.items() if k not in heavy} for i, r in enumerate(rows)]
 
 
 def batches(seq: list, size: int, desc: str, progress: bool = True) -> Iterator[list]:
@@ -151,6 +153,21 @@ def _to_numpy(t) -> np.ndarray:
 def embed_images(model, images: list, batch_size: int, progress: bool = True) -> np.ndarray:
     out = [_to_numpy(model.embed_images(b)) for b in batches(images, batch_size, "embed images", progress)]
     return np.concatenate(out, 0)  # [N, E]
+
+
+@torch.no_grad()
+def embed_audio(model, clips: list, batch_size: int, progress: bool = True) -> np.ndarray:
+    if not hasattr(model, "embed_audio"):
+        raise ConfigError(f"{type(model).__name__} embeds no audio: build an audio-text model (DualEncoder(audio=...))")
+    out = [_to_numpy(model.embed_audio(b)) for b in batches(clips, batch_size, "embed audio", progress)]
+    return np.concatenate(out, 0)  # [N, E]
+
+
+def embed_media(model, rows: list[dict], batch_size: int, progress: bool = True) -> np.ndarray:
+    """Embeddings of each row's image, or of its audio clip when the rows are audio items."""
+    if rows and "audio" in rows[0] and "image" not in rows[0]:
+        return embed_audio(model, [r["audio"] for r in rows], batch_size, progress)
+    return embed_images(model, [r["image"] for r in rows], batch_size, progress)
 
 
 @torch.no_grad()
@@ -227,9 +244,12 @@ def generate(
     num_beams: int = 1,
     group_by_image: bool = True,
     bar=None,
+    audio: list | None = None,
+    video: list | None = None,
 ) -> list[str]:
     """Greedy answers, or beam search with `num_beams` > 1 (transformers' semantics); `repetition_penalty` != 1 is
-    passed on (transformers' meaning: > 1 discourages tokens already in the prompt or the answer).
+    passed on (transformers' meaning: > 1 discourages tokens already in the prompt or the answer). `audio` / `video`:
+    one clip / video per row (spoken questions, sound or video QA); `images` may then be None.
 
     With greedy decoding and a model that has `answer_many` (models/vlm_inference.py), the questions about one
     image (same pixels, whatever the item ids) are answered together: the image and the prompt prefix are encoded
@@ -247,19 +267,22 @@ def generate(
         raise ConfigError(str(err)) from err
     if batch_size <= 0:
         raise ConfigError(f"batch_size must be positive, got {batch_size}")
-    if len(images) != len(prompts):
-        raise ValueError(f"generate needs one prompt per image, got {len(images)} and {len(prompts)}")
+    media = {k: v for k, v in (("audio", audio), ("video", video)) if v is not None}
+    for name, column in [("image", images), *media.items()]:
+        if column is not None and len(column) != len(prompts):
+            raise ValueError(f"generate needs one prompt per {name}, got {len(column)} and {len(prompts)}")
     penalty = {} if repetition_penalty == 1.0 else {"repetition_penalty": float(repetition_penalty)}
     extra = dict(penalty, **({"num_beams": num_beams} if num_beams != 1 else {}))
     own_bar = bar is None
-    bar = progress_bar(len(images), "generate", progress) if own_bar else bar
-    out: list = [None] * len(images)
-    lone = list(range(len(images)))
-    # answer_many puts the image first in the shared prefix: prompts placing it themselves go the plain way
+    bar = progress_bar(len(prompts), "generate", progress) if own_bar else bar
+    out: list = [None] * len(prompts)
+    lone = list(range(len(prompts)))
+    # answer_many puts the image first in the shared prefix: prompts placing it themselves go the plain way, and so
+    # do rows with their own clip or video
     groupable = (
         num_beams == 1 and hasattr(model, "answer_many") and not any(p is None or IMAGE_TOKEN in p for p in prompts)
     )
-    if group_by_image and groupable:
+    if group_by_image and groupable and images is not None and not media:
         groups = group_by_content(images)
         lone = [g[0] for g in groups if len(g) == 1]
         for g in (g for g in groups if len(g) > 1):
@@ -271,12 +294,14 @@ def generate(
             bar.update(len(g))
     for lo in range(0, len(lone), batch_size):
         idx = lone[lo : lo + batch_size]
+        rows = {k: [v[i] for i in idx] for k, v in media.items()}
         asked = [prompts[i] for i in idx]
         answers = model.generate(
-            [images[i] for i in idx],
+            None if images is None else [images[i] for i in idx],
             None if all(q is None for q in asked) else asked,  # None: the caption objective's format
             max_new_tokens=max_new_tokens,
             do_sample=False,
+            **rows,
             **extra,
         )
         for i, a in zip(idx, answers):
@@ -285,6 +310,15 @@ def generate(
     if own_bar:
         bar.close()
     return out
+
+
+def row_media(rows: list[dict]) -> dict:
+    """What each row is about besides its image: {"audio": [...]} / {"video": [...]} when every row has one."""
+    return {k: [r[k] for r in rows] for k in ("audio", "video") if rows and all(k in r for r in rows)}
+
+
+def row_images(rows: list[dict]) -> list | None:
+    return [r["image"] for r in rows] if rows and all(r.get("image") is not None for r in rows) else None
 
 
 def decoding(num_beams: int) -> str:

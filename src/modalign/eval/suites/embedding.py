@@ -12,7 +12,17 @@ import numpy as np
 from ...encoders.cache import image_key
 from ...registry import ConfigError, build
 from .. import metrics as M
-from .common import batches, embed_images, embed_texts, items, logit_scale_of, param_from, require, settings
+from .common import (
+    batches,
+    embed_images,
+    embed_media,
+    embed_texts,
+    items,
+    logit_scale_of,
+    param_from,
+    require,
+    settings,
+)
 
 
 def _group_by_image(rows: list[dict]) -> tuple[list, list[str], list[int]]:
@@ -71,7 +81,7 @@ def zeroshot(
     limit: int | None = None,
     progress: bool = True,
 ) -> dict:
-    """Prompt-ensemble zero-shot classification.
+    """Prompt-ensemble zero-shot classification of images, or of audio clips (items with `audio`).
 
     Class prompts come from `descriptions` (one list of strings per class, or {class: [...]}) or `templates`
     when given; otherwise from the dataset's `descriptions` (prompts="descriptions") or `templates` attribute,
@@ -112,7 +122,7 @@ def zeroshot(
     if any("label" not in r for r in rows):
         raise ConfigError("zeroshot needs items with an integer 'label'")
     labels = np.array([r["label"] for r in rows])
-    x = embed_images(model, [r["image"] for r in rows], batch_size, progress)  # [N, E]
+    x = embed_media(model, rows, batch_size, progress)  # [N, E]: images, or audio clips (zero-shot sound classes)
     z = M.zeroshot_metrics(x @ w.T, labels)
     confusion = z.pop("confusion")
     return {

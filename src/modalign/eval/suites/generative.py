@@ -28,6 +28,8 @@ from .common import (
     progress_bar,
     reading,
     require,
+    row_images,
+    row_media,
     save_thumbnails,
     settings,
     without_images,
@@ -47,12 +49,14 @@ SHORT_ANSWER = "Answer with a single word or phrase."
 
 def _gallery(rows, answers, truths, prompts, out_dir, sub, n, extra=None) -> list[dict]:
     n = min(n, len(rows))
-    paths = save_thumbnails(  # numbered: records may share an id without sharing a picture
-        [r["image"] if "image" in r else r["images"][0] for r in rows[:n]],
-        [f"{i}-{r['id']}" for i, r in enumerate(rows[:n])],
-        out_dir,
-        sub,
+    pictures = [_picture(r) for r in rows[:n]]
+    shown = [i for i, p in enumerate(pictures) if p is not None]
+    saved = save_thumbnails(  # numbered: records may share an id without sharing a picture
+        [pictures[i] for i in shown], [f"{i}-{rows[i]['id']}" for i in shown], out_dir, sub
     )
+    paths = [None] * n
+    for i, path in zip(shown, saved):
+        paths[i] = path
     samples = []
     for i in range(n):
         s = {"id": rows[i]["id"], "image": paths[i], "prompt": prompts[i], "answer": answers[i], "truth": truths[i]}
@@ -60,6 +64,17 @@ def _gallery(rows, answers, truths, prompts, out_dir, sub, n, extra=None) -> lis
             s.update(extra[i])
         samples.append(s)
     return samples
+
+
+def _picture(row: dict):
+    """What a gallery row shows: the image, the first of several, a video's first frame, or nothing (audio)."""
+    if row.get("image") is not None:
+        return row["image"]
+    if row.get("images"):
+        return row["images"][0]
+    if row.get("video"):
+        return row["video"][0]
+    return None
 
 
 def caption(
@@ -166,11 +181,12 @@ def vqa(
     """VQAv2 accuracy overall and per question type (`qtype`: VQAv2's answer types); `answer` may be one string or
     a list: annotators' answers under `rule` "vqa" (VQAv2's), accepted alternatives under "any". The prompt defaults
     to the dataset's `prompt`, else "{question} " + SHORT_ANSWER. Items are read CHUNK at a time, so a large set
-    never holds all its pictures.
+    never holds all its pictures. Items about a clip or a video (`audio` / `video`: the sounds and motion worlds)
+    are asked with it.
 
     mode "generate" scores the greedy answer; "likelihood" answers closed questions with the choice the model gives
     the highest length-normalised log p(choice | image, prompt): `choices` for every item, else each item's own
-    `choices` list (e.g. ["yes", "no"])."""
+    `choices` list (e.g. ["yes", "no"]); it reads images only."""
     require(model, "generate" if mode == "generate" else "generative", "vqa")
     if rule not in VQA_RULES:
         raise ConfigError(f"vqa rule must be one of {', '.join(VQA_RULES)}, got {rule!r}")
@@ -181,12 +197,17 @@ def vqa(
     bar = progress_bar(len(dataset) if limit is None else min(limit, len(dataset)), "vqa", progress)
     for chunk in item_chunks(dataset, limit, "vqa", tally=tally):
         chunk_prompts = [prompt.format(question=r["question"]) for r in chunk]
-        images = [r["image"] for r in chunk]
+        images, media = row_images(chunk), row_media(chunk)
         if mode == "generate":
-            answers = generate(model, images, chunk_prompts, batch_size, max_new_tokens, bar=bar)
+            answers = generate(model, images, chunk_prompts, batch_size, max_new_tokens, bar=bar, **media)
             preds += answers
             shown += answers
         else:
+            if media or images is None:
+                raise ConfigError(
+                    "vqa mode 'likelihood' scores questions about images; items with audio or video "
+                    "(or without an image) are asked with mode 'generate'"
+                )
             p, sh = _choose_by_likelihood(model, chunk, images, chunk_prompts, choices, batch_size)
             preds += p
             shown += sh
