@@ -31,6 +31,7 @@ from torch.utils.data import Dataset
 
 from .shapes.render import render
 from .shapes.vocab import COLOR_NAMES, SHAPES, SIZE_FRACTION
+from .texts import record_texts
 
 TASKS = ("caption", "vqa", "instruct")
 EVENTS = ("move", "change", "appear", "disappear", "static")
@@ -255,11 +256,4 @@ class MotionWorld(Dataset):
 
     def texts(self):
         for idx in range(len(self)):
-            rec = self.record(idx)
-            if "text" in rec:
-                yield rec["text"]
-            if "question" in rec:
-                yield rec["question"]
-                yield rec["answer"]
-            for t in rec.get("conversations", []):
-                yield t["value"]
+            yield from record_texts(self.record(idx))

@@ -24,6 +24,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from ..audio_io import AUDIO_RATE
+from .texts import record_texts
 
 TASKS = ("caption", "vqa", "instruct", "classify")
 KINDS = ("beep", "chirp", "noise")
@@ -210,11 +211,4 @@ class SoundWorld(Dataset):
 
     def texts(self):
         for idx in range(len(self)):
-            rec = self.record(idx)
-            if "text" in rec:
-                yield rec["text"]
-            if "question" in rec:
-                yield rec["question"]
-                yield rec["answer"]
-            for t in rec.get("conversations", []):
-                yield t["value"]
+            yield from record_texts(self.record(idx))
