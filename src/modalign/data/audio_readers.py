@@ -16,14 +16,12 @@ item is read. Bad records follow records.py: a missing or undecodable clip, an e
 
 from __future__ import annotations
 
-import csv
-import json
 import re
 from pathlib import Path
 
 from .audio_io import AUDIO_EXTENSIONS, AudioError, load_audio, load_raw_pcm
 from .readers import _LazyImageDataset
-from .records import BadRecord, check_text, decode_lines, resolve_under
+from .records import BadRecord, check_text, decode_lines, resolve_under, table_rows
 
 AUDIO_KEYS = ("audio", "file_name", "file", "filename", "path")
 TEXT_KEYS = ("text", "caption", "transcript", "captions")
@@ -51,10 +49,8 @@ class AudioCaptions(_LazyImageDataset):
         if self.path.is_dir():
             self.source_files = sorted(self.path.rglob("*.trans.txt"))  # hashed into every eval result's settings
             rows = self._librispeech_rows()
-        elif self.path.suffix.lower() == ".csv":
-            self.source_files, rows = [self.path], self._csv_rows()
         else:
-            self.source_files, rows = [self.path], self._jsonl_rows()
+            self.source_files, rows = [self.path], table_rows(self.path, self._policy)
         for where, row in rows:
             try:
                 self.records.extend(self._validate(row, where))
@@ -76,26 +72,6 @@ class AudioCaptions(_LazyImageDataset):
                 )
                 rel = str(clip.relative_to(self.root)) if clip is not None else f"{tfile.parent.name}/{uid}"
                 yield f"{tfile}:{n}", {"audio": rel, "text": text.lower(), "id": uid}
-
-    def _csv_rows(self):
-        lines = list(decode_lines(self.path, self._policy))
-        reader = csv.DictReader(line for _, line in lines)
-        for row in reader:
-            n = lines[min(reader.line_num, len(lines)) - 1][0]
-            yield f"{self.path}:{n}", row
-
-    def _jsonl_rows(self):
-        for n, line in decode_lines(self.path, self._policy):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                if not isinstance(row, dict):
-                    raise ValueError("not a JSON object")
-            except ValueError as err:
-                self._policy.handle(BadRecord(f"{self.path}:{n}: not a JSON object ({err})"))
-                continue
-            yield f"{self.path}:{n}", row
 
     def _validate(self, row: dict, where: str) -> list[dict]:
         key = next((k for k in AUDIO_KEYS if row.get(k)), None)

@@ -9,7 +9,6 @@ good record (so a batch never has a hole), and the index is remembered so it is 
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 from pathlib import Path
@@ -18,7 +17,7 @@ from torch.utils.data import Dataset
 
 from .audio_io import load_audio
 from .conversations import check_caption, check_conversation
-from .records import BadRecord, SkipPolicy, decode_image, decode_lines, resolve_under
+from .records import BadRecord, SkipPolicy, decode_image, decode_lines, resolve_under, table_rows
 from .shards import index_shards, parse_meta, read_member
 from .video_io import sample_frames
 
@@ -85,32 +84,12 @@ class ImageCaptions(_LazyImageDataset):
             raise FileNotFoundError(f"captions file {self.path} does not exist")
         self.root = Path(image_root) if image_root else self.path.parent
         self.source_files = [self.path]  # hashed into every eval result's settings
-        rows = self._csv_rows() if self.path.suffix.lower() == ".csv" else self._jsonl_rows()
+        rows = table_rows(self.path, self._policy)
         for where, row in rows:
             try:
                 self.records.append(self._validate(row, where))
             except BadRecord as err:
                 self._policy.handle(err)
-
-    def _csv_rows(self):
-        lines = [(n, line) for n, line in decode_lines(self.path, self._policy)]
-        reader = csv.DictReader(line for _, line in lines)
-        for row in reader:
-            n = lines[min(reader.line_num, len(lines)) - 1][0]  # physical line in the file
-            yield f"{self.path}:{n}", row
-
-    def _jsonl_rows(self):
-        for n, line in decode_lines(self.path, self._policy):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                if not isinstance(row, dict):
-                    raise ValueError("not a JSON object")
-            except ValueError as err:
-                self._policy.handle(BadRecord(f"{self.path}:{n}: not a JSON object ({err})"))
-                continue
-            yield f"{self.path}:{n}", row
 
     def _validate(self, row: dict, where: str) -> dict:
         key = next((k for k in IMAGE_KEYS if k in row), None)

@@ -7,6 +7,8 @@ is skipped, `dataset.skipped` counts it and a warning says what was dropped — 
 
 from __future__ import annotations
 
+import csv
+import json
 import warnings
 from pathlib import Path
 
@@ -73,3 +75,26 @@ def decode_lines(path: Path, policy: SkipPolicy):
                 yield n, raw.decode("utf-8")
             except UnicodeDecodeError as err:
                 policy.handle(BadRecord(f"{path}:{n}: bytes are not UTF-8 ({err.reason} at byte {err.start})"))
+
+
+def table_rows(path: Path, policy: SkipPolicy):
+    """("file:line", row dict) per record of a CSV (header row) or, for any other suffix, a JSONL file; a JSONL line
+    that is not a JSON object is a bad record named by its line, blank lines are skipped."""
+    if path.suffix.lower() == ".csv":
+        lines = list(decode_lines(path, policy))
+        reader = csv.DictReader(line for _, line in lines)
+        for row in reader:
+            n = lines[min(reader.line_num, len(lines)) - 1][0]  # physical line in the file
+            yield f"{path}:{n}", row
+        return
+    for n, line in decode_lines(path, policy):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            if not isinstance(row, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as err:
+            policy.handle(BadRecord(f"{path}:{n}: not a JSON object ({err})"))
+            continue
+        yield f"{path}:{n}", row
