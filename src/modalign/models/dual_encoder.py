@@ -195,11 +195,7 @@ class DualEncoder(AlignmentModel):
         # Frozen-tower features are keyed by image content, so evaluation (embed_images) reuses training's entries.
         ids = [image_key(s["image"]) for s in samples]
         texts = [s["text"] for s in samples]
-        text_cache = self._cache_for(self.text)
-        if text_cache is not None and all(text_cache.get("text:" + t) is not None for t in texts):
-            batch = {"input_ids": None, "attention_mask": None}  # a locked text tower needs no tokenizing either
-        else:
-            batch = dict(self.text.tokenize(texts))
+        batch = self._text_batch(texts)
         cache = self._cache_for(self.vision)
         all_cached = cache is not None and all(cache.get(k) is not None for k in ids)
         # Cached images need no decoding/resizing: for a locked vision tower that is most of the input cost.
@@ -216,11 +212,7 @@ class DualEncoder(AlignmentModel):
             raise ValueError(f"audio-text samples need `audio` and `text`; missing in sample(s) {missing[:5]}")
         clips = [as_waveform(s["audio"]) for s in samples]
         texts = [s["text"] for s in samples]
-        text_cache = self._cache_for(self.text)
-        if text_cache is not None and all(text_cache.get("text:" + t) is not None for t in texts):
-            batch = {"input_ids": None, "attention_mask": None}
-        else:
-            batch = dict(self.text.tokenize(texts))
+        batch = self._text_batch(texts)
         keys = [audio_key(c) for c in clips]
         cache = self._cache_for(self.audio)
         all_cached = cache is not None and all(cache.get(k + "#pooled") is not None for k in keys)
@@ -230,6 +222,13 @@ class DualEncoder(AlignmentModel):
         if all(s.get("label") is not None for s in samples):
             batch["labels"] = torch.tensor([int(s["label"]) for s in samples])
         return batch
+
+    def _text_batch(self, texts: list[str]) -> dict:
+        """The text side of a contrastive batch: token ids, or none when a locked text tower has every text cached."""
+        text_cache = self._cache_for(self.text)
+        if text_cache is not None and all(text_cache.get("text:" + t) is not None for t in texts):
+            return {"input_ids": None, "attention_mask": None}
+        return dict(self.text.tokenize(texts))
 
     def training_loss(self, batch: dict, objective: str = "contrastive") -> dict:
         if objective != "contrastive":
