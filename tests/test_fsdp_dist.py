@@ -4,15 +4,13 @@ a killed run resumed from its checkpoint ends with the weights of the uninterrup
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
-from test_train_dist import free_port
+from test_train_dist import torchrun
 
 HERE = Path(__file__).parent / "dist_scripts"
 sys.path.insert(0, str(HERE))
@@ -22,21 +20,7 @@ from modalign.trainer import run_recipe  # noqa: E402
 
 
 def _torchrun(*args: str) -> None:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node=2",
-        "--nnodes=1",
-        "--master_addr=127.0.0.1",
-        f"--master_port={free_port()}",
-        str(HERE / "fsdp_vlm.py"),
-        *args,
-    ]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-    text = proc.stdout + proc.stderr
-    assert proc.returncode == 0, text[text.find("Traceback") :][:4000] if "Traceback" in text else text[-4000:]
+    torchrun("fsdp_vlm.py", *args, timeout=600)
 
 
 def _weights(path: Path) -> dict[str, torch.Tensor]:

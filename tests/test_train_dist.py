@@ -26,7 +26,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def torchrun(script: str, *args: str) -> None:
+def torchrun(script: str, *args: str, timeout: float = 240) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     cmd = [
         sys.executable,
@@ -39,7 +39,7 @@ def torchrun(script: str, *args: str) -> None:
         str(HERE / script),
         *args,
     ]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     text = proc.stdout + proc.stderr
     first_error = text[text.find("Traceback") :][:4000] if "Traceback" in text else text[-4000:]
     assert proc.returncode == 0, first_error
