@@ -86,6 +86,17 @@ def test_video_tower_time_embeddings_and_sampling():
         tower(torch.zeros(1, 5, 2, 8), torch.ones(1, 5))
 
 
+def test_video_tower_deltas_carry_each_places_change():
+    tower = VideoTower(4, num_frames=3, norm=False, time_init="zeros", deltas=True)
+    feats = torch.tensor([[[[0.0, 0, 0, 0]], [[1.0, 0, 0, 0]], [[1.0, 2, 0, 0]]]])  # [1, 3 frames, 1 token, 4]
+    out = tower(feats, torch.ones(1, 3))
+    assert tower.hidden_size == 8 and out.tokens.shape == (1, 3, 8)
+    assert out.tokens[0, :, 4:].tolist() == [[0, 0, 0, 0], [1, 0, 0, 0], [0, 2, 0, 0]]  # frame minus the one before
+    assert torch.equal(out.tokens[0, :, :4], feats[0, :, 0])
+    padded = tower(feats, torch.tensor([[1, 1, 0]]))  # a missing frame has no change, not "everything vanished"
+    assert padded.tokens[0, 2, 4:].abs().sum() == 0 and padded.mask.tolist() == [[1, 1, 0]]
+
+
 def test_temporal_reorderings():
     rng = np.random.default_rng(0)
     perm = shuffled_order(8, rng)

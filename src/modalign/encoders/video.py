@@ -5,8 +5,11 @@ through a vision tower — the model's own image tower (shared: its features are
 a tower of the video's own (`vision: {...}`) — giving [T, N, D]. Then, per frame: optionally its N tokens averaged
 into one (`pool: mean`; `none` keeps all N), a LayerNorm (`norm`), and a learned temporal position embedding for
 its index t (`time_init: sincos` starts the table from 1-D sine-cosine places, so order is readable before it has
-learned anything; `zeros` starts it at nothing). The result is [T * N', D] tokens with a mask (frames missing from a
-shorter video are not real). A Perceiver Resampler connector (`perceiver`, `max_frames` >= num_frames) reads them
+learned anything; `zeros` starts it at nothing). With `deltas: true` each token also carries how its place changed
+since the previous frame (its normalised features minus the previous frame's, zero for the first frame: the RGB-
+difference stream of two-stream and TSN video models, computed on features), so tokens are 2D wide: a connector then
+reads motion, appearance and colour change at a cell without having to compare tokens T frames apart itself. The
+result is [T * N', D or 2D] tokens with a mask (frames missing from a shorter video are not real). A Perceiver Resampler connector (`perceiver`, `max_frames` >= num_frames) reads them
 as [B, T, N', D] frames and adds its own time embeddings (Flamingo); any other connector reads the flat sequence.
 A video with more than `num_frames` frames is subsampled uniformly to `num_frames`.
 """
@@ -52,6 +55,7 @@ class VideoTower(nn.Module):
         time_init: str = "sincos",
         norm: bool = True,
         frames: nn.Module | None = None,
+        deltas: bool = False,
     ):
         super().__init__()
         if num_frames < 1:
@@ -60,12 +64,11 @@ class VideoTower(nn.Module):
             raise ConfigError(f"video pool must be one of {', '.join(POOLS)}, got {pool!r}")
         if time_init not in TIME_INITS:
             raise ConfigError(f"video time_init must be one of {', '.join(TIME_INITS)}, got {time_init!r}")
-        self.hidden_size, self.num_frames, self.pool = int(hidden_size), int(num_frames), pool
+        self.in_dim, self.num_frames, self.pool, self.deltas = int(hidden_size), int(num_frames), pool, bool(deltas)
+        self.hidden_size = self.in_dim * (2 if self.deltas else 1)  # what the connector reads
         self.frames = frames  # the video's own frame tower, or None: the model's image tower reads the frames
-        self.norm = nn.LayerNorm(self.hidden_size) if norm else None
-        start = (
-            sincos_1d(num_frames, self.hidden_size) if time_init == "sincos" else torch.zeros(num_frames, hidden_size)
-        )
+        self.norm = nn.LayerNorm(self.in_dim) if norm else None
+        start = sincos_1d(num_frames, self.in_dim) if time_init == "sincos" else torch.zeros(num_frames, self.in_dim)
         self.time = nn.Parameter(start)  # [T, D]
 
     def sample(self, frames: list) -> list:
@@ -80,14 +83,22 @@ class VideoTower(nn.Module):
         return 1 if self.pool == "mean" else n
 
     def forward(self, frame_tokens: torch.Tensor, frame_mask: torch.Tensor) -> EncoderOutput:
-        b, t, _, d = frame_tokens.shape
+        b, t, _, _ = frame_tokens.shape
         if t > self.num_frames:
             raise ValueError(f"the video tower was built for {self.num_frames} frames, got {t}")
         x = frame_tokens.mean(dim=2, keepdim=True) if self.pool == "mean" else frame_tokens  # [B, T, N', D]
         if self.norm is not None:
             x = self.norm(x)
+        change = None
+        if self.deltas:
+            # a missing frame must not look like everything vanished: its change is zero, as is the first frame's
+            real = frame_mask.to(x.dtype)[:, :, None, None]
+            step = (x[:, 1:] - x[:, :-1]) * real[:, 1:] * real[:, :-1]
+            change = torch.cat([torch.zeros_like(x[:, :1]), step], dim=1)
         x = x + self.time[:t, None, :]  # [B, T, N', D]
-        per = x.shape[2]
+        if change is not None:
+            x = torch.cat([x, change], dim=-1)  # [B, T, N', 2D]
+        per, d = x.shape[2], x.shape[3]
         mask = frame_mask.long()[:, :, None].expand(b, t, per).reshape(b, t * per)  # [B, T*N']
         tokens = x.reshape(b, t * per, d)
         return EncoderOutput(tokens=tokens, pooled=masked_mean(tokens, mask), mask=mask)
@@ -101,9 +112,10 @@ def build_video_frames(
     pool: str = "none",
     time_init: str = "sincos",
     norm: bool = True,
+    deltas: bool = False,
 ) -> VideoTower:
     """Frames through a vision tower (the model's image tower, or `vision: {...}` of its own), pooled per frame or
-    not, with learned temporal position embeddings."""
+    not, with learned temporal position embeddings; `deltas` adds each token's change since the previous frame."""
     frames = None
     if vision is not None:
         from ..registry import build
@@ -119,4 +131,4 @@ def build_video_frames(
             "a `frames` video tower without its own `vision:` reads frames with the model's image tower: "
             "give the model a `vision:` part, or the video part a `vision:` of its own"
         )
-    return VideoTower(in_dim, num_frames, pool, time_init, norm, frames)
+    return VideoTower(in_dim, num_frames, pool, time_init, norm, frames, deltas)
