@@ -40,6 +40,7 @@ def test_own_module_tower_trains_saves_and_loads_only_when_trusted(tmp_path):
     }
     before = model.vision.proj.weight.detach().clone()
     data = Pairs()
+    seen = []
     summary = ma.train(
         model,
         [
@@ -49,7 +50,10 @@ def test_own_module_tower_trains_saves_and_loads_only_when_trusted(tmp_path):
         ],
         tmp_path / "run",
         progress=False,
+        on_step=lambda stage, step, global_step, logged: seen.append((stage.name, step, global_step, logged["loss"])),
     )
+    assert [s[:3] for s in seen] == [("fit", 1, 1), ("fit", 2, 2), ("fit", 3, 3)]
+    assert all(isinstance(s[3], float) for s in seen)  # the step's loss, as the log has it
     assert summary["global_step"] == 3 and not torch.equal(before, model.vision.proj.weight)
     with pytest.raises(ma.ConfigError, match="trust_code=True"):
         ma.load(tmp_path / "run" / "final")

@@ -89,3 +89,22 @@ def test_train_then_eval_then_compare_through_the_cli(tmp_path, capsys):
     )
     assert main(["compare", str(out / "eval"), str(tmp_path / "ev2")]) == 0
     assert "t2i_R@1" in capsys.readouterr().out
+
+
+def test_quickstart_long_part_takes_the_free_core_once_the_other_worker_is_done(tmp_path, capsys):
+    import torch
+
+    from modalign.quickstart import FREE_CORE, _grow_threads_when_free
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        on_step = _grow_threads_when_free(tmp_path, 2)
+        on_step(None, 1, 1, {})
+        assert torch.get_num_threads() == 1  # the other worker is still busy
+        (tmp_path / FREE_CORE).touch()
+        on_step(None, 2, 2, {})
+        assert torch.get_num_threads() == 2
+        assert "training on 2 threads from step 2" in capsys.readouterr().out
+    finally:
+        torch.set_num_threads(before)

@@ -53,13 +53,15 @@ def train(
     name: str | None = None,
     progress: bool = True,
     keep_checkpoints: int = 2,
+    on_step=None,
 ) -> dict:
     """Train `model` in place through `stages` (`ma.Stage` objects or dicts), saving into `out_dir`.
 
     Each stage's `data` is a registered dataset spec (`{"name": "shapes", "task": "caption"}`) or any map-style
     `torch.utils.data.Dataset` whose items follow docs/INTERFACES.md. Checkpoints go to `out_dir/checkpoints/`
     (atomic, exact resume with `resume=True`), each stage's end model to `out_dir/stages/<name>/`, the last to
-    `out_dir/final/`. Returns the run summary (also in `out_dir/summary.json`).
+    `out_dir/final/`. Returns the run summary (also in `out_dir/summary.json`). `on_step(stage, step, global_step,
+    logged)` is called after every optimizer step with that step's loss and learning rate.
 
     >>> ma.train(model, [ma.Stage(name="align", objective="caption", data=my_dataset, steps=200,
     ...                           train=["connector"])], "runs/mine")
@@ -74,6 +76,7 @@ def train(
         progress=progress,
         model_builder=lambda cfg, text_corpus=None: model,
         keep_checkpoints=keep_checkpoints,
+        on_step=on_step,
     )
 
 
@@ -111,10 +114,12 @@ def run_recipe(
     resume: bool = False,
     run_eval: bool = True,
     progress: bool = True,
+    on_step=None,
 ) -> dict:
     """A recipe end to end (what `modalign train` runs): validate all of it (its `eval:` suites, their parameters
     and datasets included), train every stage, then run the suites on the final model into `out_dir/eval/`.
-    Returns `{"train": summary, "eval": results or None}`."""
+    Returns `{"train": summary, "eval": results or None}`. on_step: `(stage, step, global_step, logged)` after every
+    training step."""
     from .data import DATASETS
     from .eval.runner import check_evals, run_suites
     from .models import load_model
@@ -133,7 +138,7 @@ def run_recipe(
     # one writer per folder over training and the evaluation that follows (rank 0 holds it under torchrun)
     main = os.environ.get("RANK", "0") == "0"
     with output_lock(out) if main else nullcontext():
-        summary = train_recipe(recipe, out, resume=resume, evaluate=evaluate_cb, progress=progress)
+        summary = train_recipe(recipe, out, resume=resume, evaluate=evaluate_cb, progress=progress, on_step=on_step)
         results = None
         if recipe.eval and run_eval and main:  # under torchrun the other ranks are done once training is
             model = prepare_for_eval(load_model(out / "final"), recipe, out)

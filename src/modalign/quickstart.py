@@ -89,7 +89,13 @@ def _part_recipe(part: str, fast: bool, overrides: list[str]):
 
 
 def run_part(
-    part: str, out: Path, fast: bool, overrides: list[str], progress: bool = True, run_eval: bool = True
+    part: str,
+    out: Path,
+    fast: bool,
+    overrides: list[str],
+    progress: bool = True,
+    run_eval: bool = True,
+    on_step=None,
 ) -> dict:
     """Train one part (and evaluate it, unless `run_eval` is False: `eval_part` does that, possibly split)."""
     from .api import run_recipe
@@ -97,7 +103,7 @@ def run_part(
     recipe, sets = _part_recipe(part, fast, overrides)
     start = time.time()
     # resume: a second `make demo` into the same folder continues (or reuses) the first one's runs
-    result = run_recipe(recipe, out / part, resume=True, progress=progress, run_eval=run_eval)
+    result = run_recipe(recipe, out / part, resume=True, progress=progress, run_eval=run_eval, on_step=on_step)
     total = time.time() - start
     train_s = result["train"].get("seconds", total)
     return {
@@ -265,6 +271,25 @@ def _llava_overrides(out: Path, parts: list[str]) -> list[str]:
     return []
 
 
+FREE_CORE = ".quickstart-core-free"  # written by the worker that has finished its parts
+
+
+def _grow_threads_when_free(out: Path, threads: int):
+    """An on_step callback: once the other worker has finished (its flag file exists), this process takes its
+    core too, so that the long part does not run on one thread beside an idle core."""
+    grown = []
+
+    def on_step(stage, step, global_step, logged):
+        if not grown and (out / FREE_CORE).exists():
+            import torch
+
+            torch.set_num_threads(threads)
+            grown.append(global_step)
+            print(f"== quickstart: a core is free; training on {threads} threads from step {global_step}", flush=True)
+
+    return on_step
+
+
 def _set_threads(threads: int | None) -> None:
     if threads is not None:
         import torch
@@ -285,25 +310,34 @@ def _run_group(
     threads: int | None,
     progress: bool,
     deferred_eval: tuple[str, ...] = (),
+    grow_to: int | None = None,
 ) -> dict:
     """Run some parts in order in this process (a worker of the parallel quickstart, or the only one); the parts in
-    `deferred_eval` are only trained (their suites run afterwards, split over the workers)."""
+    `deferred_eval` are only trained (their suites run afterwards, split over the workers). With `grow_to`, a worker
+    whose group ends writes OUT/.quickstart-core-free, and one training a deferred part moves to `grow_to` threads
+    when it sees that file."""
     _set_threads(threads)
     results = {}
     for part in group:
         print(f"== quickstart: {part} ({PARTS[part]}) started", flush=True)
         overrides = _llava_overrides(out, parts) if part == "llava" else []
-        results[part] = run_part(part, out, fast, overrides, progress=progress, run_eval=part not in deferred_eval)
+        grow = _grow_threads_when_free(out, grow_to) if grow_to and part in deferred_eval else None
+        results[part] = run_part(
+            part, out, fast, overrides, progress=progress, run_eval=part not in deferred_eval, on_step=grow
+        )
         if part in deferred_eval:
             print(f"== quickstart: {part} trained in {results[part]['train_seconds']:.0f} s", flush=True)
         _print_headlines(part, results[part])
+    if grow_to and not any(p in deferred_eval for p in group):
+        (out / FREE_CORE).touch()
     return results
 
 
 def run_quickstart(out: str | Path, fast: bool = False, parts: list[str] | None = None, workers: int = 2) -> dict:
     """Run the parts; with workers=2 they run in two processes side by side, one thread each (these models use one
-    core far better than two): LLaVA's training in one, LiT then SigLIP in the other, and LLaVA's evaluation suites
-    then split over both. With workers=1 everything runs in order in this process."""
+    core far better than two): LLaVA's training in one, LiT then SigLIP in the other — once those are done, LLaVA's
+    training takes both cores — and LLaVA's evaluation suites then split over both. With workers=1 everything runs
+    in order in this process."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     parts = parts or list(PARTS)
@@ -322,6 +356,7 @@ def run_quickstart(out: str | Path, fast: bool = False, parts: list[str] | None 
         from concurrent.futures import ProcessPoolExecutor
 
         deferred = ("llava",) if "llava" in parts else ()
+        (out / FREE_CORE).unlink(missing_ok=True)  # a flag left by an earlier run must not free a core now
         print(
             f"== quickstart: {' | '.join(' -> '.join(g) for g in groups)} in {len(groups)} processes"
             + (", then llava's evaluation split over both" if deferred else "")
@@ -329,7 +364,7 @@ def run_quickstart(out: str | Path, fast: bool = False, parts: list[str] | None 
             flush=True,
         )
         with ProcessPoolExecutor(len(groups), mp_context=mp.get_context("spawn")) as pool:
-            futures = [pool.submit(_run_group, out, fast, g, parts, 1, False, deferred) for g in groups]
+            futures = [pool.submit(_run_group, out, fast, g, parts, 1, False, deferred, workers) for g in groups]
             for future in futures:
                 summary["parts"].update(future.result())
             for part in deferred:

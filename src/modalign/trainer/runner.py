@@ -107,6 +107,7 @@ def run_recipe(
     model_builder: Callable | None = None,
     datasets: dict | None = None,
     keep_checkpoints: int = 2,
+    on_step: Callable[[StageConfig, int, int, dict], None] | None = None,
 ) -> dict:
     """Train every stage of `recipe` into `out_dir`; returns a summary (see docs/INTERFACES.md, Trainer).
 
@@ -114,6 +115,8 @@ def run_recipe(
     stop_after_steps: stop (without saving) once this many global steps are done, as a kill would.
     model_builder: `(ModelConfig, text_corpus=...) -> AlignmentModel`, default `modalign.models.build_model`.
     datasets: name -> builder registry, default `modalign.data.DATASETS`.
+    on_step: `(stage, step, global_step, logged)` after every optimizer step (logged: that step's loss, lr, ...), in
+    the training thread: e.g. to change the thread count when a core frees up, or to feed one's own dashboard.
     """
     info = init_distributed()
     try:
@@ -128,12 +131,13 @@ def run_recipe(
             datasets,
             keep_checkpoints,
             info,
+            on_step,
         )
     finally:
         shutdown(info)
 
 
-def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_builder, registry, keep, info):
+def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_builder, registry, keep, info, on_step):
     # ---- everything that can be checked before a weight is loaded ----
     dsets = [build_stage_dataset(stage, registry) for stage in recipe.stages]
     for stage, ds in zip(recipe.stages, dsets):
@@ -141,11 +145,24 @@ def _run(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_bu
     init_dir = check_init_from(recipe)
     with folder_lock(out_dir, info):
         return _train(
-            recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_builder, keep, info, dsets, init_dir
+            recipe,
+            out_dir,
+            resume,
+            evaluate,
+            progress,
+            stop_after_steps,
+            model_builder,
+            keep,
+            info,
+            dsets,
+            init_dir,
+            on_step,
         )
 
 
-def _train(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_builder, keep, info, dsets, init_dir):
+def _train(
+    recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_builder, keep, info, dsets, init_dir, on_step
+):
     latest, state = choose_checkpoint(out_dir, resume, info)
     if state is not None and training_part(state["recipe"]) != training_part(comparable(recipe)):
         raise ConfigError(
@@ -269,6 +286,8 @@ def _train(recipe, out_dir, resume, evaluate, progress, stop_after_steps, model_
                 _count_bad_step(bad, logged, batches, stage, step, global_step, out_dir, log)
                 logged["steps_per_s"] = done_here / (time.perf_counter() - t0)
                 log.update_bar(logged["loss"], lr, logged["steps_per_s"])
+                if on_step is not None:
+                    on_step(stage, step, global_step, logged)
                 if step % stage.log_every == 0 or step == stage.steps:
                     extra = {"dataset.skipped": ds.skipped} if hasattr(ds, "skipped") else {}
                     epoch = sampler.epoch + sampler.index / sampler.num_samples
