@@ -9,8 +9,9 @@ learned anything; `zeros` starts it at nothing). With `deltas: true` each token 
 since the previous frame (its normalised features minus the previous frame's, zero for the first frame: the RGB-
 difference stream of two-stream and TSN video models, computed on features), so tokens are 2D wide: a connector then
 reads motion, appearance and colour change at a cell without having to compare tokens T frames apart itself. The
-result is [T * N', D or 2D] tokens with a mask (frames missing from a shorter video are not real). A Perceiver Resampler connector (`perceiver`, `max_frames` >= num_frames) reads them
-as [B, T, N', D] frames and adds its own time embeddings (Flamingo); any other connector reads the flat sequence.
+result is [T * N', D or 2D] tokens with a mask (frames missing from a shorter video are not real). A Perceiver
+Resampler connector (`perceiver`, `max_frames` >= num_frames) reads them as [B, T, N', D] frames and adds its own
+time embeddings (Flamingo); any other connector reads the flat sequence.
 A video with more than `num_frames` frames is subsampled uniformly to `num_frames`.
 """
 
