@@ -3,6 +3,8 @@ and bf16 autocast (runs, close to fp32)."""
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 import torch
 from test_vlm_tiny_parts import CORPUS, images, tiny_cfg
@@ -60,3 +62,14 @@ def test_bf16_autocast_step_runs_close_to_fp32():
     assert logged["bf16"]["skipped"] == 0.0
     assert abs(logged["bf16"]["loss"] - logged["fp32"]["loss"]) < 0.05 * logged["fp32"]["loss"]
     assert logged["bf16"]["loss"] != logged["fp32"]["loss"]  # the forward really ran in bfloat16
+
+
+def test_auto_precision_is_bf16_only_where_the_hardware_has_it(monkeypatch):
+    from modalign.trainer import step
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"avx2": True, "avx512_bf16": False}, raising=False)
+    assert step.resolve_precision("auto") == "fp32" and isinstance(step.autocast("auto"), contextlib.nullcontext)
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"avx512_bf16": True}, raising=False)
+    assert step.resolve_precision("auto") == "bf16" and isinstance(step.autocast("auto"), torch.autocast)
+    assert step.resolve_precision("fp32") == "fp32" and step.resolve_precision("bf16") == "bf16"  # as given

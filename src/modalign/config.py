@@ -202,8 +202,9 @@ class StageConfig(BaseModel):
     transforms: list[Component] = []
     # recompute the LM's decoder activations in the backward pass instead of keeping them (memory for compute)
     activation_checkpointing: StrictBool = False
-    # bf16: forward passes under torch.autocast(bfloat16) (for accelerators; on a CPU fp32 is usually faster)
-    precision: Literal["fp32", "bf16"] = "fp32"
+    # bf16: forward passes under torch.autocast(bfloat16); auto: bf16 where the hardware computes in it natively (a
+    # CUDA GPU with bf16, a CPU with AVX512-BF16 or AMX), else fp32 — emulated bf16 on an AVX2 CPU is ~20x slower
+    precision: Literal["fp32", "bf16", "auto"] = "fp32"
 
     @field_validator("train")
     @classmethod

@@ -35,7 +35,7 @@ from .optim import build_optimizer, lr_at
 from .resume import BOOKKEEPING, RECOVERY, choose_checkpoint, comparable, folder_lock, recovery_changes, training_part
 from .sampler import ResumableSampler, shard
 from .stage_data import build_stage_dataset, check_stage, micro_batches, stage_plugins, text_corpus
-from .step import train_step
+from .step import resolve_precision, train_step
 
 Evaluate = Callable[[torch.nn.Module, StageConfig, int], dict]
 
@@ -259,6 +259,7 @@ def _train(
                 find_unused_parameters=find_unused,
                 strategy=recipe.strategy if info.active else "single",
                 sharded_parameters=fsdp.sharded_count(train_model) if sharded else 0,
+                precision=resolve_precision(stage.precision),
                 **({"dataset.skipped": ds.skipped} if hasattr(ds, "skipped") else {}),
             )
             log.start_bar(stage.steps, step, stage.name)

@@ -27,9 +27,26 @@ from .distributed import DistInfo, all_ranks_true, all_reduce_sum, no_sync
 from .optim import set_lr
 
 
+def native_bf16() -> bool:
+    """Whether this machine computes in bfloat16 natively: a CUDA GPU that supports it, or a CPU with AVX512-BF16 or
+    AMX. Elsewhere bf16 matmuls are emulated, far slower than fp32."""
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    caps = torch.cpu.get_capabilities() if hasattr(torch.cpu, "get_capabilities") else {}
+    return bool(caps.get("avx512_bf16") or caps.get("amx_bf16"))
+
+
+def resolve_precision(precision: str) -> str:
+    """ "auto" -> "bf16" where native_bf16(), else "fp32"; "fp32" and "bf16" as given."""
+    if precision == "auto":
+        return "bf16" if native_bf16() else "fp32"
+    return precision
+
+
 def autocast(precision: str):
-    """The forward context of a stage's precision: bfloat16 autocast for "bf16", nothing for "fp32"."""
-    if precision == "bf16":
+    """The forward context of a stage's precision: bfloat16 autocast for "bf16" (and "auto" where bf16 is native),
+    nothing for "fp32"."""
+    if resolve_precision(precision) == "bf16":
         device = "cuda" if torch.cuda.is_available() else "cpu"
         return torch.autocast(device_type=device, dtype=torch.bfloat16)
     return contextlib.nullcontext()
