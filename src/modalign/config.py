@@ -203,7 +203,7 @@ class StageConfig(BaseModel):
     # recompute the LM's decoder activations in the backward pass instead of keeping them (memory for compute)
     activation_checkpointing: StrictBool = False
     # bf16: forward passes under torch.autocast(bfloat16); auto: bf16 where the hardware computes in it natively (a
-    # CUDA GPU with bf16, a CPU with AVX512-BF16 or AMX), else fp32 — emulated bf16 on an AVX2 CPU is ~20x slower
+    # CUDA GPU with bf16, a CPU with AVX512-BF16 or AMX), else fp32 — on an AVX2 CPU a SmolLM2 step is ~27x slower
     precision: Literal["fp32", "bf16", "auto"] = "fp32"
 
     @field_validator("train")

@@ -246,6 +246,7 @@ def _train(
                 probe_batch = micro_batches(model, ds, first, stage, transforms)[0][0]
                 find_unused = has_unused_trainable(model, probe_batch, stage.objective, info)
             wrapped = train_model if sharded else wrap(model, info, find_unused)
+            precision = resolve_precision(stage.precision)  # once per stage: "auto" asks the hardware
             log.event(
                 "stage_start",
                 global_step,
@@ -259,7 +260,7 @@ def _train(
                 find_unused_parameters=find_unused,
                 strategy=recipe.strategy if info.active else "single",
                 sharded_parameters=fsdp.sharded_count(train_model) if sharded else 0,
-                precision=resolve_precision(stage.precision),
+                precision=precision,
                 **({"dataset.skipped": ds.skipped} if hasattr(ds, "skipped") else {}),
             )
             log.start_bar(stage.steps, step, stage.name)
@@ -281,7 +282,7 @@ def _train(
                     info,
                     lr,
                     stage.max_grad_norm,
-                    stage.precision,
+                    precision,
                 )
                 step, global_step, done_here = step + 1, global_step + 1, done_here + 1
                 _count_bad_step(bad, logged, batches, stage, step, global_step, out_dir, log)
