@@ -8,6 +8,7 @@
 - "small-objects": one tiny shape in a large image, where only tiling (AnyRes) can read it;
 - "fashion-mnist-qa": Fashion-MNIST with knowledge questions ("Is this worn on the feet?") from a per-class table;
 - "vqa-conversations": any VQA-format dataset as short-answer training conversations;
+- "mixture": several datasets drawn with weights into one stage (e.g. instruct data plus a share of captions);
 - "photo-qa": questions with written-down answers about scikit-image / scikit-learn photos and a document page;
 - "shards": tar shards (PNG/JPEG + JSON per sample), e.g. written by `modalign data shapes`;
 - "audio-captions": audio clips with transcripts or captions (LibriSpeech `*.trans.txt`, CSV / JSONL audio,text);
@@ -25,6 +26,7 @@ from .audio_readers import AudioCaptions, PocketSphinxClips
 from .benchmarks import BENCHMARKS
 from .fashion_knowledge import FashionKnowledge
 from .fashion_mnist import FashionMNIST
+from .mixture import Mixture
 from .photo_qa import PhotoQA
 from .readers import ImageCaptions, LlavaJson, ShardDataset
 from .vqa_conversations import VQAConversations
@@ -45,5 +47,6 @@ DATASETS: dict = {
     "fashion-mnist-qa": FashionKnowledge,
     "photo-qa": PhotoQA,
     "vqa-conversations": VQAConversations,
+    "mixture": Mixture,
     **BENCHMARKS,
 }
