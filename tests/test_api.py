@@ -112,6 +112,9 @@ def test_components_and_the_list_command(capsys):
     assert {"vision", "text", "connectors", "lms", "datasets", "suites", "objectives"} <= set(table)
     assert table["connectors"]["mlp"]["params"]["act"] == "gelu"
     assert "text_corpus" not in table["lms"]["tiny-llama"]["params"]
+    # every entry says what it is, never a base class's docstring (torch's Dataset: "An abstract class ...")
+    vague = [f"{fam}/{name}" for fam, entries in table.items() for name, e in entries.items() if "abstract" in e["doc"]]
+    assert not vague and table["datasets"]["mixture"]["doc"].startswith("Several datasets as one")
     assert cli_main(["list", "suites"]) == 0
     out = capsys.readouterr().out
     assert "vqa(" in out and "pope(" in out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import sys
 from typing import Any
 
 from .registry import ConfigError, parameters_of
@@ -59,6 +60,10 @@ _SUITE_ARGS = {"model", "dataset", "out_dir", "progress"}
 
 def _summary(obj) -> str:
     doc = inspect.getdoc(obj) or ""
+    if isinstance(obj, type) and not obj.__dict__.get("__doc__"):
+        # a class without its own docstring would show its base's (torch's Dataset: "An abstract class ..."): its
+        # module's docstring says what it is instead
+        doc = inspect.cleandoc(getattr(sys.modules.get(obj.__module__), "__doc__", None) or "")
     return doc.split("\n\n")[0].replace("\n", " ").strip()
 
 
