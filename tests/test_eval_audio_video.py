@@ -96,6 +96,42 @@ def test_spoken_vqa_compares_the_same_questions_written_and_spoken():
     assert m["spoken_c"] == 0.0 and m["text_c"] == 1.0
 
 
+class ImageReadingSpeechVLM(ScriptedSpeechVLM):
+    """Written questions: "yes" about a red picture, else "no"; spoken ones by clip as before."""
+
+    def generate(self, images, prompts, max_new_tokens=8, do_sample=False, audio=None, video=None, **_):
+        if audio is not None:
+            return super().generate(images, prompts, audio=audio)
+        return ["yes" if im.getpixel((0, 0)) == (255, 0, 0) else "no" for im in images]
+
+
+def test_spoken_vqa_blind_baseline_counts_only_what_the_image_adds():
+    from PIL import Image
+
+    colours = {1: "red", 2: "red", 3: "blue", 4: "blue"}
+    truth = {1: "yes", 2: "yes", 3: "no", 4: "no"}
+    rows = [
+        {
+            "id": str(k),
+            "image": Image.new("RGB", (8, 8), c),
+            "question": "Is it red?",
+            "question_audio": clip(k),
+            "answer": truth[k],
+            "qtype": "e",
+        }
+        for k, c in colours.items()
+    ]
+    model = ImageReadingSpeechVLM({1: "yes", 2: "no", 3: "no", 4: "no"}, {})
+    r = SUITES["spoken_vqa"](model, ListDataset(rows), blind=True, progress=False)
+    m = r["metrics"]
+    # written 4/4, spoken 3/4; the grey picture gets "no": right for the two blue rows only
+    assert m["accuracy_text"] == 1.0 and m["accuracy_spoken"] == 0.75 and m["accuracy_blind"] == 0.5
+    assert m["ratio"] == 0.75 and m["ratio_above_blind"] == pytest.approx((0.75 - 0.5) / (1.0 - 0.5))
+    assert m["blind_e"] == 0.5 and "mid-grey" in r["settings"]["blind"]
+    plain = SUITES["spoken_vqa"](model, ListDataset(rows), progress=False)["metrics"]
+    assert "accuracy_blind" not in plain
+
+
 def test_transcription_wer_against_the_texts():
     rows = [{"id": "1", "audio": clip(1), "text": "ten of clubs"}, {"id": "2", "audio": clip(2), "text": "go forward"}]
     model = ScriptedSpeechVLM({1: "Ten of clubs.", 2: "go forwards now"}, {})

@@ -2,7 +2,11 @@
 
 - `spoken_vqa`: items {"image", "question", "question_audio", "answer", "qtype"} (the `spoken` world's vqa task,
   or your own): every question asked twice of the same model, once written (`{question} <instruction>`) and once
-  spoken (`<audio>` then the instruction); accuracy of each, per question type, and their ratio.
+  spoken (`<audio>` then the instruction); accuracy of each, per question type, and their ratio. With `blind: true`
+  the written questions are also asked about a blank (mid-grey) picture of the same size: `accuracy_blind` is what
+  the model answers from the question alone, and `ratio_above_blind` = (spoken - blind) / (written - blind) compares
+  only what each way of asking gains from the image — a spoken/written ratio near 1 with both accuracies at the
+  blind one says that neither reads the image, not that speech works as well as text.
 - `transcription`: items {"audio", "text"}: the model writes what it hears (the caption format `<s><audio>`, which
   the caption objective trains on clips with transcripts, or a chat `prompt`); word error rate against the texts.
   `reference: whisper-tiny | whisper-base` also decodes the same clips with faster-whisper's own decoder (greedy) on
@@ -10,6 +14,8 @@
 """
 
 from __future__ import annotations
+
+from PIL import Image
 
 from ...registry import ConfigError
 from .. import metrics as M
@@ -24,10 +30,11 @@ def spoken_vqa(
     max_new_tokens: int = 8,
     batch_size: int = 16,
     limit: int | None = None,
+    blind: bool = False,
     progress: bool = True,
 ) -> dict:
     """VQA accuracy with the question written and with it spoken, on the same items and model; `ratio` is
-    spoken / written."""
+    spoken / written; `blind` adds the written questions about a blank picture (see the module docstring)."""
     require(model, "generative", "spoken_vqa")
     rows = items(dataset, limit, "spoken_vqa", progress)
     if any("question_audio" not in r for r in rows):
@@ -48,6 +55,16 @@ def spoken_vqa(
     }
     metrics.update({f"text_{t}": v for t, v in text["per_qtype"].items()})
     metrics.update({f"spoken_{t}": v for t, v in audio["per_qtype"].items()})
+    if blind:
+        if images is None:
+            raise ConfigError("spoken_vqa blind: true needs items with an image (the blank picture takes its place)")
+        blank = [_blank(im) for im in images]
+        preds_blind = generate(model, blank, written, batch_size, max_new_tokens, progress)
+        b = M.vqa_score(preds_blind, answers, qtypes)
+        gain = text["accuracy"] - b["accuracy"]
+        metrics["accuracy_blind"] = b["accuracy"]
+        metrics["ratio_above_blind"] = (audio["accuracy"] - b["accuracy"]) / gain if gain > 0 else 0.0
+        metrics.update({f"blind_{t}": v for t, v in b["per_qtype"].items()})
     samples = [
         {"id": r["id"], "question": r["question"], "truth": r["answer"], "written": a, "spoken": b}
         for r, a, b in list(zip(rows, preds_text, preds_audio))[:8]
@@ -56,10 +73,22 @@ def spoken_vqa(
         "suite": "spoken_vqa",
         "metrics": metrics,
         "settings": settings(
-            model, dataset, written="{question} " + instruction, spoken="<audio>\n" + instruction, limit=limit
+            model,
+            dataset,
+            written="{question} " + instruction,
+            spoken="<audio>\n" + instruction,
+            blind="the written question about a mid-grey picture of the same size" if blind else None,
+            limit=limit,
         ),
         "samples": samples,
     }
+
+
+def _blank(image):
+    """A mid-grey picture the size of `image` (one per picture of a multi-image row)."""
+    if isinstance(image, (list, tuple)):
+        return [_blank(im) for im in image]
+    return Image.new("RGB", image.size, (128, 128, 128))
 
 
 def reference_transcripts(name: str, clips: list) -> list[str]:
