@@ -28,6 +28,11 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=400)
     ap.add_argument("--system-prompt", default="You are a helpful assistant.")
     ap.add_argument("--choices", default="yes,no")
+    ap.add_argument(
+        "--content-free",
+        help="calibrate (Zhao et al. 2021, 'Calibrate Before Use'): subtract each question's yes-no margin when the "
+        "item is this content-free phrase (e.g. 'an item') instead of the class",
+    )
     ap.add_argument("--out", help="also write the result here (JSON), for table.py")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -42,9 +47,18 @@ def main() -> None:
         for lo in range(0, len(rows), 16):
             col.append(model.score(None, [c] * len(prompts[lo : lo + 16]), prompts[lo : lo + 16]).numpy())
         scores.append(np.concatenate(col))
+    if args.content_free:
+        free = [f"This is a photo of {args.content_free}. {r['question']} {SHORT_ANSWER}" for r in rows]
+        for k, c in enumerate(choices):
+            col = [
+                model.score(None, [c] * len(free[lo : lo + 16]), free[lo : lo + 16]).numpy()
+                for lo in range(0, len(rows), 16)
+            ]
+            scores[k] = scores[k] - np.concatenate(col)
     pred = [["yes", "no"][k] for k in np.stack(scores, 1).argmax(1)]
     s = M.vqa_score(pred, [r["answer"] for r in rows], [r["qtype"] for r in rows])
-    result = {"lm": args.lm, "choices": choices, "n": len(rows), "accuracy": s["accuracy"], **s["per_qtype"]}
+    result = {"lm": args.lm, "choices": choices, "n": len(rows), "content_free": args.content_free}
+    result.update({"accuracy": s["accuracy"], **s["per_qtype"]})
     # does the margin log p(first) - log p(second) separate the answers at all, whatever its offset? (ROC AUC)
     margin = scores[0] - scores[1]
     for kind in sorted({r["qtype"] for r in rows}):
